@@ -1,0 +1,101 @@
+"""Training callbacks: the study's own (early stopping, NaN guard, TensorBoard), learning-rate
+schedules, and the recorder that writes each trial's history and timing.
+
+keras-tuner deep-copies callbacks for every execution of a trial, so every callback here holds
+only plain values until training starts.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from hpstudy import results
+from hpstudy.spec import CallbacksSpec
+
+
+def study_callbacks(spec: CallbacksSpec, tensorboard_dir: Path) -> list[keras.callbacks.Callback]:
+    """The callbacks every trial of a study shares (keras-tuner gives each trial a copy)."""
+    out = []
+    if spec.early_stopping is not None:
+        es = spec.early_stopping
+        out.append(keras.callbacks.EarlyStopping(
+            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
+            restore_best_weights=es.restore_best_weights))
+    if spec.terminate_on_nan:
+        out.append(keras.callbacks.TerminateOnNaN())
+    if spec.tensorboard:
+        # keras-tuner moves the log dir to <dir>/<trial>/execution<k> and adds the HParams callback.
+        out.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
+    return out
+
+
+def schedule(train: dict, epochs: int) -> list[keras.callbacks.Callback]:
+    """The learning-rate schedule of one trial, from its resolved `train` values."""
+    name = train["lr_schedule"]
+    if name == "plateau":
+        return [keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=train["lr_decay_factor"], patience=train["lr_patience"], min_lr=train["lr_min"])]
+    if name == "step":
+        rule = StepDecay(train["learning_rate"], train["lr_decay_factor"], train["lr_decay_epochs"])
+    elif name == "cosine":
+        rule = CosineDecay(train["learning_rate"], train["lr_min"], epochs)
+    else:
+        return []
+    return [keras.callbacks.LearningRateScheduler(rule)]
+
+
+class StepDecay:
+    """Multiply the rate by `factor` every `every` epochs."""
+
+    def __init__(self, base: float, factor: float, every: int):
+        self.base, self.factor, self.every = base, factor, every
+
+    def __call__(self, epoch: int, lr: float = 0.0) -> float:
+        return self.base * self.factor ** (epoch // self.every)
+
+
+class CosineDecay:
+    """Cosine from `base` at epoch 0 down to `floor` at the last epoch."""
+
+    def __init__(self, base: float, floor: float, epochs: int):
+        self.base, self.floor, self.epochs = base, floor, max(1, epochs)
+
+    def __call__(self, epoch: int, lr: float = 0.0) -> float:
+        progress = min(1.0, epoch / self.epochs)
+        return self.floor + (self.base - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class TrialRecorder(keras.callbacks.Callback):
+    """Writes one execution's per-epoch history (CSV) and its wall time and size (JSON) into `folder`."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = Path(folder)
+
+    def on_train_begin(self, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.execution, self.history, self.record = results.execution_files(self.folder)
+        self.history.unlink(missing_ok=True)
+        self.started = time.perf_counter()
+        self.epochs_run = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()},
+               "seconds": round(time.perf_counter() - self.started, 3)}
+        new = not self.history.exists()
+        with self.history.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        self.epochs_run += 1
+
+    def on_train_end(self, logs=None):
+        results.write_json(self.record, {
+            "execution": self.execution, "epochs_run": self.epochs_run,
+            "seconds": round(time.perf_counter() - self.started, 3),
+            "params": int(self.model.count_params()), "history": self.history.name})

@@ -1,0 +1,102 @@
+"""The `hpstudy` command: one handler per subcommand; `main(argv) -> exit code`.
+
+Nothing heavy is imported at module level, so `hpstudy --help` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hpstudy import __version__
+from hpstudy.errors import HpstudyError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpstudy", description="Hyperparameter studies of CNN image classifiers "
+                                     "with Keras and keras-tuner.")
+    parser.add_argument("--version", action="version", version=f"hpstudy {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a study's search (resumes an existing results folder)")
+    run.add_argument("study", help="the study file (YAML)")
+    run.add_argument("--results-dir", default="results", help="parent of the study's results folder (default: results)")
+    run.add_argument("--max-trials", type=_positive, help="override search.max_trials (raising it extends a study)")
+    run.add_argument("--epochs", type=_positive, help="override train.epochs")
+    run.add_argument("--overwrite", action="store_true", help="delete the study's results folder and start over")
+    run.add_argument("--verbose", action="store_true", help="show TensorFlow's logs and Keras's per-epoch lines")
+    run.set_defaults(handler=_run)
+
+    validate = commands.add_parser("validate", help="check a study file and build each model once, without training")
+    validate.add_argument("study", help="the study file (YAML)")
+    validate.set_defaults(handler=_validate)
+
+    report = commands.add_parser("report", help="tables of one or more studies' trials")
+    report.add_argument("paths", nargs="+", metavar="PATH", help="results folder(s), e.g. results/quickstart")
+    report.add_argument("--format", default="markdown", choices=("markdown", "csv", "json"))
+    report.add_argument("--output", help="write to this file instead of standard output")
+    report.set_defaults(handler=_report)
+    return parser
+
+
+def _run(args) -> int:
+    from hpstudy import api
+    study = api.run(args.study, results_dir=args.results_dir, max_trials=args.max_trials, epochs=args.epochs,
+                    overwrite=args.overwrite, verbose=args.verbose)
+    best = study.best
+    trials = study.trials
+    print(f"{len(trials)} trials in {study.path} ({(trials.status == 'COMPLETED').sum()} completed)")
+    if best:
+        print(f"best: trial {best['trial_id']}  {best['objective']}={best['score']:.4f}  "
+              f"test_accuracy={best['test_accuracy']:.4f}  -> {study.layout.best_model}")
+    return 0
+
+
+def _validate(args) -> int:
+    from hpstudy import api
+    study = api.load_spec(args.study)
+    tuning = api.import_quietly("hpstudy.tuning")
+    from hpstudy import data
+    study = tuning.check(study)
+    input_shape, num_classes = data.SHAPES[study.data.dataset]
+    builds = tuning.build_each(study, input_shape, num_classes)
+    searched = ", ".join(t.name for t in study.tunables()) or "none"
+    print(f"{args.study}: valid; searched: {searched}; {builds} model build(s) checked")
+    return 0
+
+
+def _report(args) -> int:
+    from hpstudy import report
+    text = report.render(report.trials_table(args.paths), args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for anything the user can fix)."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except HpstudyError as err:
+        print(f"hpstudy: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("hpstudy: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""User-facing errors: each is one line, printed without a traceback, exit code 2."""
+
+
+class HpstudyError(Exception):
+    """Base of every error a user can cause and fix (bad study file, missing data, ...)."""
+
+    exit_code = 2
+
+
+class SpecError(HpstudyError):
+    """A study file is invalid: the message names the file, the dotted key and what is allowed."""
+
+
+class DataError(HpstudyError):
+    """A dataset is missing or malformed: the message names the file or folder."""
+
+
+class ResultsError(HpstudyError):
+    """A results folder is missing, incomplete or belongs to another study."""
+
+
+class ModelError(HpstudyError):
+    """A model cannot be built from the given options (the message names the option)."""

@@ -1,0 +1,171 @@
+"""The results folder: the only code that knows its layout. Reads need no Keras.
+
+    results/<name>/
+      spec.yaml            the resolved study (every default filled in)
+      env.json             versions, backend, devices, machine
+      tuner/               keras-tuner's project: oracle.json, trial_<id>/trial.json, checkpoints
+      trials/<id>/         per execution: history_<k>.csv (per epoch), execution_<k>.json (time, size)
+      trials.csv           the trials table, rewritten after every trial
+      best.keras           the best trial's model (best epoch), loadable with plain Keras
+      best.json            which trial that is, its hyperparameters and test-set metrics
+
+Every file hpstudy writes here is written to a temporary name and renamed into place.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from hpstudy import spec as spec_module
+from hpstudy.errors import ResultsError
+
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Keys a study may change without starting over: more trials extend the search.
+RESUMABLE_CHANGES = ("search.max_trials",)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths inside one study's results folder."""
+
+    root: Path
+
+    spec = property(lambda self: self.root / "spec.yaml")
+    env = property(lambda self: self.root / "env.json")
+    tuner = property(lambda self: self.root / "tuner")
+    table = property(lambda self: self.root / "trials.csv")
+    best_model = property(lambda self: self.root / "best.keras")
+    best = property(lambda self: self.root / "best.json")
+    tensorboard = property(lambda self: self.root / "tensorboard")
+
+    def trial(self, trial_id: str) -> Path:
+        return self.root / "trials" / str(trial_id)
+
+
+def execution_files(folder: Path) -> tuple[int, Path, Path]:
+    """(index, history CSV, record JSON) for the next execution of a trial in `folder`."""
+    index = len(list(folder.glob("execution_*.json")))
+    return index, folder / f"history_{index}.csv", folder / f"execution_{index}.json"
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write atomically: a reader (or a crash) sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data) -> None:
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def prepare(root: Path, study: spec_module.StudySpec, *, overwrite: bool = False) -> Layout:
+    """Create or reopen `root` for `study`; refuse a folder that holds a different study."""
+    layout = Layout(Path(root))
+    if layout.root.exists() and any(layout.root.iterdir()):
+        if not layout.spec.exists():
+            raise ResultsError(f"{layout.root}: exists and is not an hpstudy results folder (no spec.yaml); "
+                               "choose another --results-dir")
+        if overwrite:
+            shutil.rmtree(layout.root)
+        else:
+            _check_same_study(layout, study)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    write_text(layout.spec, yaml.safe_dump(study.to_dict(), sort_keys=False))
+    return layout
+
+
+def _check_same_study(layout: Layout, study: spec_module.StudySpec) -> None:
+    old = yaml.safe_load(layout.spec.read_text(encoding="utf-8")) or {}
+    changed = [k for k in spec_module.changed_keys(old, study.to_dict()) if k not in RESUMABLE_CHANGES]
+    if changed:
+        raise ResultsError(
+            f"{layout.root}: holds a study that differs from {study.source} in {', '.join(changed)}; "
+            "run with --overwrite to start over, or give the study another name (or --results-dir) to keep both")
+
+
+def open_folder(path: str | Path) -> Layout:
+    """The layout of an existing results folder, or ResultsError saying what is missing."""
+    layout = Layout(Path(path))
+    if not layout.spec.exists():
+        raise ResultsError(f"{path}: not an hpstudy results folder (no spec.yaml); run `hpstudy run STUDY` first")
+    return layout
+
+
+def study_of(layout: Layout) -> spec_module.StudySpec:
+    """The resolved study stored in a results folder."""
+    return spec_module.load(layout.spec)
+
+
+def read_trials(layout: Layout) -> pd.DataFrame:
+    """The trials table: one row per trial, hyperparameters under their dotted names."""
+    study = study_of(layout)
+    tuned = [t.name for t in study.tunables()]
+    best = json.loads(layout.best.read_text()) if layout.best.exists() else {}
+    rows = []
+    for trial_file in sorted(layout.tuner.glob("trial_*/trial.json")):
+        trial = _read_json(trial_file)
+        if trial is None:       # a trial file being written right now: skip it this time
+            continue
+        rows.append(_row(layout, trial, tuned, best))
+    columns = ["trial_id", "status", *tuned, "score", "best_epoch", "epochs_run", "train_loss", "train_accuracy",
+               "val_loss", "val_accuracy", "test_loss", "test_accuracy", "seconds", "params", "message"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("trial_id", key=lambda ids: ids.astype(int)).reset_index(drop=True)
+
+
+def write_table(layout: Layout) -> pd.DataFrame:
+    """Rewrite trials.csv from the trial files; returns the table."""
+    table = read_trials(layout)
+    write_text(layout.table, table.to_csv(index=False))
+    return table
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
+    trial_id = str(trial["trial_id"])
+    values = trial.get("hyperparameters", {}).get("values", {})
+    metrics = {name: _best_value(trial, name) for name in METRICS}
+    executions = [r for r in map(_read_json, sorted(layout.trial(trial_id).glob("execution_*.json"))) if r]
+    message = (trial.get("message") or "").strip().splitlines()
+    is_best = best.get("trial_id") == trial_id
+    return {
+        "trial_id": trial_id,
+        "status": trial.get("status"),
+        **{name: values.get(name) for name in tuned},
+        "score": trial.get("score"),
+        "best_epoch": trial.get("best_step"),
+        "epochs_run": max((r["epochs_run"] for r in executions), default=None),
+        "train_loss": metrics["loss"],
+        "train_accuracy": metrics["accuracy"],
+        "val_loss": metrics["val_loss"],
+        "val_accuracy": metrics["val_accuracy"],
+        "test_loss": best.get("test_loss") if is_best else None,
+        "test_accuracy": best.get("test_accuracy") if is_best else None,
+        "seconds": round(sum(r["seconds"] for r in executions), 3) if executions else None,
+        "params": executions[0]["params"] if executions else None,
+        "message": message[-1] if message else "",
+    }
+
+
+def _best_value(trial: dict, name: str):
+    """The value of metric `name` that keras-tuner recorded for the trial (at its best epoch)."""
+    history = trial.get("metrics", {}).get("metrics", {}).get(name, {}).get("observations", [])
+    if not history:
+        return None
+    value = history[-1]["value"][0]
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

@@ -1,0 +1,318 @@
+"""The keras-tuner adapter: the only code that sees `hp`.
+
+`check()` finishes validating a study against what needs Keras (builder signatures, tuner
+signatures, one build of each model); `run()` runs the search in the study's results folder,
+resuming whatever is already there, then evaluates the best model once on the test split.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import io
+import itertools
+import math
+import os
+import warnings
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+
+from hpstudy import callbacks as callbacks_module
+from hpstudy import data as data_module
+from hpstudy import models
+from hpstudy import results
+from hpstudy import spec as spec_module
+from hpstudy.errors import ModelError
+from hpstudy.progress import Progress
+from hpstudy.spec import StudySpec, Tune
+
+TUNERS = {
+    "random": kt.RandomSearch,
+    "grid": kt.GridSearch,
+    "hyperband": kt.Hyperband,
+    "bayesian": kt.BayesianOptimization,
+}
+DEFAULT_MAX_TRIALS = 10           # random and bayesian, when the study gives none
+# Tuner arguments hpstudy sets itself from the study file; the rest of a signature may go in search.options.
+_SET_BY_HPSTUDY = {"self", "hypermodel", "objective", "max_trials", "seed", "hyperparameters", "tune_new_entries",
+                   "allow_new_entries", "executions_per_trial", "directory", "project_name", "overwrite", "logger",
+                   "tuner_id", "optimizer", "loss", "metrics", "distribution_strategy", "kwargs", "oracle"}
+MAX_VALIDATION_BUILDS = 32
+
+
+# ---------------------------------------------------------------- the hypermodel
+def declare(hp: kt.HyperParameters, tune: Tune):
+    """Declare one searched value in keras-tuner's terms and return its value for this trial."""
+    if tune.kind == "choice":
+        return hp.Choice(tune.name, list(tune.values), default=tune.default)
+    if tune.kind == "boolean":
+        return hp.Boolean(tune.name, default=tune.default)
+    number = hp.Int if tune.kind == "int" else hp.Float
+    return number(tune.name, tune.min_value, tune.max_value, step=tune.step, sampling=tune.sampling,
+                  default=tune.default)
+
+
+def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
+    """The optimizer named by a trial's resolved `train` values."""
+    common = {"learning_rate": train["learning_rate"], "weight_decay": train["weight_decay"] or None}
+    name = train["optimizer"]
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=train["momentum"], nesterov=train["nesterov"], **common)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(momentum=train["momentum"], **common)
+    return (keras.optimizers.AdamW if name == "adamw" else keras.optimizers.Adam)(**common)
+
+
+class SpecHyperModel(kt.HyperModel):
+    """Builds and trains the study's model for one set of hyperparameter values."""
+
+    def __init__(self, study: StudySpec, input_shape: tuple, num_classes: int):
+        super().__init__(name=study.name)
+        self.study, self.input_shape, self.num_classes = study, tuple(input_shape), num_classes
+
+    def values(self, hp) -> tuple[dict, dict]:
+        """(model options, train values) of this trial: fixed values as written, searched ones from `hp`."""
+        def value(v):
+            return declare(hp, v) if isinstance(v, Tune) else v
+        model = {k: value(v) for k, v in self.study.model.options.items()}
+        train = {f.name: value(getattr(self.study.train, f.name)) for f in dataclasses.fields(self.study.train)}
+        return model, train
+
+    def build(self, hp):
+        options, train = self.values(hp)
+        model = models.build(self.study.model.builder, self.input_shape, self.num_classes, **options)
+        model.compile(optimizer=make_optimizer(train), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, x, y, *, callbacks=(), epochs=None, **kwargs):
+        # Batch size and schedule are searched here: keras-tuner passes `hp` to fit as well as build.
+        _, train = self.values(hp)
+        epochs = epochs or train["epochs"]
+        return model.fit(x, y, batch_size=train["batch_size"], epochs=epochs, shuffle=True,
+                         callbacks=[*callbacks, *callbacks_module.schedule(train, epochs)], **kwargs)
+
+
+# ---------------------------------------------------------------- tuners that report and record
+class _StudyTuner:
+    """Mixed into each keras-tuner tuner: records every trial and reports progress."""
+
+    def __init__(self, *args, layout: results.Layout, progress: Progress, **kwargs):
+        self.layout, self.progress = layout, progress
+        super().__init__(*args, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        folder = self.layout.trial(trial.trial_id)
+        for stale in folder.glob("*"):      # left by an interrupted run of this trial
+            stale.unlink()
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), callbacks_module.TrialRecorder(folder)]
+        return super().run_trial(trial, *args, **kwargs)
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self.progress.trial_begin(trial.trial_id)
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        self.progress.epoch_end(trial.trial_id, epoch, logs or {})
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        trial = self.oracle.get_trial(trial.trial_id)
+        message = (trial.message or "").strip().splitlines()
+        self.progress.trial_end(trial.trial_id, trial.status, trial.hyperparameters.values, trial.score,
+                                message[-1] if message else "")
+        results.write_table(self.layout)
+
+
+def _tuner_class(name: str):
+    base = TUNERS[name]
+    return type(f"Study{base.__name__}", (_StudyTuner, base), {})
+
+
+def tuner_arguments(name: str) -> dict[str, inspect.Parameter]:
+    """The arguments of a keras-tuner tuner (and its oracle) that a study may set in search.options."""
+    base = TUNERS[name]
+    params = dict(inspect.signature(kt.Tuner.__init__).parameters)
+    params.update(inspect.signature(base.__init__).parameters)
+    return {k: p for k, p in params.items() if k not in _SET_BY_HPSTUDY and p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+# ---------------------------------------------------------------- checks that need Keras
+def check(study: StudySpec) -> StudySpec:
+    """Validate what spec.load cannot (names in registries, signatures); return the study with defaults filled."""
+    if study.data.dataset not in data_module.DATASETS:
+        names = sorted(data_module.DATASETS)
+        raise study.error("data.dataset", f"unknown dataset {study.data.dataset!r}"
+                                          f"{spec_module.close_match(study.data.dataset, names)}; known: {', '.join(names)}")
+    if study.model.builder not in models.BUILDERS:
+        names = sorted(models.BUILDERS)
+        raise study.error("model.builder", f"unknown builder {study.model.builder!r}"
+                                           f"{spec_module.close_match(study.model.builder, names)}; known: {', '.join(names)}")
+    options = spec_module.check_options(study, "model", study.model.options, models.options(study.model.builder))
+    study = dataclasses.replace(study, model=dataclasses.replace(study.model, options=options))
+    _check_search(study)
+    if study.callbacks.tensorboard and keras.backend.backend() != "tensorflow":
+        raise study.error("callbacks.tensorboard", f"needs the TensorFlow backend; KERAS_BACKEND is {keras.backend.backend()}")
+    return study
+
+
+def _check_search(study: StudySpec) -> None:
+    search = study.search
+    allowed = tuner_arguments(search.tuner)
+    for key, value in search.options.items():
+        if key not in allowed:
+            raise study.error(f"search.options.{key}", f"not an argument of the {search.tuner} tuner"
+                                                       f"{spec_module.close_match(key, allowed)}; allowed: {', '.join(allowed)}")
+        default = allowed[key].default
+        if isinstance(default, (bool, int, float)) and default is not None:
+            kinds = (bool,) if isinstance(default, bool) else (int, float) if isinstance(default, float) else (int,)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise study.error(f"search.options.{key}", f"expected {'a number' if float in kinds else kinds[0].__name__}"
+                                                           f" like the default {default!r}; got {value!r}")
+    if search.tuner == "hyperband" and search.max_trials is not None:
+        raise study.error("search.max_trials", "hyperband sets the number of trials itself from search.options "
+                                               "max_epochs, factor and hyperband_iterations; remove max_trials")
+    if search.tuner == "grid" and not study.tunables():
+        raise study.error("search.tuner", "a grid search needs at least one searched value (a mapping with tune:)")
+
+
+def validation_builds(study: StudySpec) -> list[dict]:
+    """Sets of model-option values to build once before training: every combination when few, else each value once."""
+    axes = {t.name: _sample_values(t) for t in study.tunables() if t.name.startswith("model.")}
+    combos = math.prod(len(v) for v in axes.values())
+    if combos <= MAX_VALIDATION_BUILDS:
+        return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    return [{}] + [{name: v} for name, values in axes.items() for v in values]
+
+
+def _sample_values(tune: Tune) -> list:
+    if tune.kind == "choice":
+        return list(tune.values)
+    if tune.kind == "boolean":
+        return [False, True]
+    return [tune.min_value, tune.max_value]
+
+
+def build_each(study: StudySpec, input_shape: tuple, num_classes: int) -> int:
+    """Build the study's model for each of `validation_builds`; a failure is a SpecError. Returns the count."""
+    fixed = {k: v for k, v in study.model.options.items() if not isinstance(v, Tune)}
+    defaults = {t.name.split(".", 1)[1]: _sample_values(t)[0] if t.default is None else t.default
+                for t in study.tunables() if t.name.startswith("model.")}
+    combos = validation_builds(study)
+    for combo in combos:
+        values = {**fixed, **defaults, **{k.split(".", 1)[1]: v for k, v in combo.items()}}
+        where = f" (with {', '.join(f'{k}={v}' for k, v in combo.items())})" if combo else ""
+        try:
+            models.build(study.model.builder, input_shape, num_classes, **values)
+        except ModelError as err:
+            raise spec_module.SpecError(f"{study.source}: {err}{where}") from None
+        except (ValueError, TypeError) as err:
+            raise study.error("model", f"cannot build {study.model.builder}{where}: {' '.join(str(err).split())[:300]}") from None
+        finally:
+            keras.backend.clear_session()
+    return len(combos)
+
+
+# ---------------------------------------------------------------- the search
+def environment() -> dict:
+    """Versions, backend and devices, for env.json."""
+    import datetime
+    import platform
+    from importlib import metadata
+
+    def version(package):
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+    try:
+        devices = keras.distribution.list_devices()
+    except Exception:  # noqa: BLE001 - a backend without device listing still runs
+        devices = ["cpu"]
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "backend": keras.backend.backend(),
+        "devices": devices,
+        **{name: version(name) for name in ("hpstudy", "keras", "keras-tuner", "tensorflow", "jax", "torch", "numpy")},
+    }
+
+
+def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: bool = False, verbose: bool = False,
+        stream=None) -> results.Layout:
+    """Run (or resume) the study's search; returns its results folder. `verbose` adds Keras's epoch lines."""
+    study = check(study)
+    dataset = data_module.load(study.data.dataset, data_dir=study.data.data_dir,
+                               validation_split=study.data.validation_split,
+                               subset=dataclasses.asdict(study.data.subset) if study.data.subset else None,
+                               seed=study.data.seed, download=study.data.download)
+    build_each(study, dataset.input_shape, dataset.num_classes)
+    layout = results.prepare(Path(results_dir) / study.name, study, overwrite=overwrite)
+    results.write_json(layout.env, environment())
+
+    tuner = _make_tuner(study, layout, dataset, stream)
+    try:
+        tuner.search(dataset.train.x, dataset.train.y, validation_data=(dataset.val.x, dataset.val.y),
+                     callbacks=callbacks_module.study_callbacks(study.callbacks, layout.tensorboard),
+                     verbose=2 if verbose else 0)
+    finally:
+        tuner.progress.close()
+    _save_best(tuner, layout, dataset)
+    results.write_table(layout)
+    return layout
+
+
+def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream):
+    search = study.search
+    kwargs = dict(search.options)
+    if search.tuner == "hyperband":
+        kwargs.setdefault("max_epochs", study.train.epochs)
+        total = None
+    else:
+        kwargs["max_trials"] = search.max_trials or (None if search.tuner == "grid" else DEFAULT_MAX_TRIALS)
+        total = kwargs["max_trials"]
+    done = len(list(layout.tuner.glob("trial_*/trial.json")))
+    progress = Progress(total, search.objective, done=done, stream=stream)
+    hypermodel = SpecHyperModel(study, dataset.input_shape, dataset.num_classes)
+    # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return _tuner_class(search.tuner)(
+            # keras-tuner reads seed 0 as "no seed" (`seed or random...`): shift so every study seed counts.
+            hypermodel=hypermodel, objective=search.objective, seed=search.seed + 1,
+            executions_per_trial=search.executions_per_trial, directory=str(layout.root),
+            project_name=layout.tuner.name, overwrite=False, layout=layout, progress=progress, **kwargs)
+
+
+def _save_best(tuner, layout: results.Layout, dataset) -> None:
+    """Evaluate the best trial's model once on the test split and save it (skipped if already done)."""
+    best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
+    if not best:
+        return
+    trial = best[0]
+    saved = results._read_json(layout.best) or {}
+    if saved.get("trial_id") == trial.trial_id and layout.best_model.exists():
+        return
+    with warnings.catch_warnings():
+        # The best-epoch checkpoint holds optimizer slots the freshly built model has not created yet.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model = tuner.load_model(trial)
+    test = model.evaluate(dataset.test.x, dataset.test.y, verbose=0, return_dict=True)
+    # Create the optimizer's slots so the saved file matches what loading it builds (else Keras warns).
+    model.optimizer.build(model.trainable_variables)
+    tmp = layout.root / ".best.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, layout.best_model)
+    results.write_json(layout.best, {
+        "trial_id": trial.trial_id,
+        "objective": tuner.oracle.objective.name,
+        "score": trial.score,
+        "best_epoch": trial.best_step,
+        "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
+        "test_loss": float(test["loss"]),
+        "test_accuracy": float(test["accuracy"]),
+        "class_names": list(dataset.class_names),
+    })

@@ -1,0 +1,437 @@
+"""Tests for hpstudy.data, using fixtures written in the real on-disk formats."""
+
+import hashlib
+import io
+import os
+import pickle
+import struct
+import tarfile
+
+import numpy as np
+import pytest
+
+from hpstudy import data
+from hpstudy.errors import DataError
+
+CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
+               "dog", "frog", "horse", "ship", "truck"]
+PER_BATCH = 20   # 2 images of each class per data batch -> 10 per class in train
+TEST_SIZE = 30   # 3 per class
+
+
+# ---------------------------------------------------------------- fixture builders
+
+def _batch_dict(n, batch_no):
+    """A batch dict as in the official files: labels cycle through the 10 classes."""
+    rng = np.random.default_rng(batch_no)
+    rows = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    if batch_no == 1:
+        # Image 0: pure red. Image 1: red = 7*row + col, green = row, blue = col.
+        rows[0] = np.concatenate([np.full(1024, 255), np.zeros(2048)]).astype(np.uint8)
+        r, c = np.mgrid[0:32, 0:32]
+        rows[1] = np.concatenate([(7 * r + c).ravel(), r.ravel(), c.ravel()]).astype(np.uint8)
+    return {
+        b"batch_label": b"training batch %d of 5" % batch_no,
+        b"labels": [i % 10 for i in range(n)],
+        b"data": rows,
+        b"filenames": [b"img_%d_%d.png" % (batch_no, i) for i in range(n)],
+    }
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes bytes with Python 2's str opcodes, as in the official (Python 2) CIFAR files."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_py2_str(self, obj):
+        n = len(obj)
+        if n < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_py2_str
+
+
+def _dump(obj, path, style="py2"):
+    """Pickle ``obj`` to ``path`` as Python 2 wrote CIFAR ("py2"), or as Python 3 does."""
+    if style == "py2":
+        buf = io.BytesIO()
+        _Py2Pickler(buf, protocol=2).dump(obj)
+        # Files written before numpy 2 name numpy.core, not numpy._core.
+        raw = buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    else:
+        raw = pickle.dumps(obj, protocol=style)
+    path.write_bytes(raw)
+
+
+def write_cifar(parent):
+    """Write a small cifar-10-batches-py folder under ``parent``; return the folder."""
+    folder = parent / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for i in range(1, 6):
+        _dump(_batch_dict(PER_BATCH, i), folder / f"data_batch_{i}")
+    _dump(_batch_dict(TEST_SIZE, 99), folder / "test_batch")
+    _dump({b"label_names": [n.encode() for n in CIFAR_NAMES],
+           b"num_cases_per_batch": PER_BATCH, b"num_vis": 3072}, folder / "batches.meta")
+    return folder
+
+
+def write_archive(tmp_path):
+    """A cifar-10-python.tar.gz in the official layout; returns (path, md5)."""
+    src = tmp_path / "src"
+    write_cifar(src)
+    archive = tmp_path / "upstream" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    return archive, hashlib.md5(archive.read_bytes()).hexdigest()
+
+
+def as_rows(x):
+    return {bytes(row) for row in x.reshape(len(x), -1)}
+
+
+@pytest.fixture
+def cifar(tmp_path):
+    return write_cifar(tmp_path / "data")
+
+
+@pytest.fixture
+def env_dir(tmp_path, monkeypatch):
+    """An empty HPSTUDY_DATA_DIR; downloads are pointed at an unreachable URL."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("HPSTUDY_DATA_DIR", str(path))
+    monkeypatch.setattr(data, "CIFAR10_URL", (tmp_path / "nowhere.tar.gz").as_uri())
+    return path
+
+
+# ---------------------------------------------------------------- cifar10 reading
+
+@pytest.mark.parametrize("which", ["folder", "parent"])
+def test_cifar10_from_data_dir(cifar, which):
+    ds = data.load("cifar10", data_dir=str(cifar if which == "folder" else cifar.parent))
+    assert ds.name == "cifar10"
+    assert ds.class_names == tuple(CIFAR_NAMES)
+    assert ds.num_classes == 10 and ds.input_shape == (32, 32, 3)
+    for split, n in [(ds.train, 90), (ds.val, 10), (ds.test, TEST_SIZE)]:
+        assert split.x.shape == (n, 32, 32, 3) and split.x.dtype == np.uint8
+        assert split.y.shape == (n,) and split.y.dtype == np.int64
+
+
+def test_cifar10_channel_order_and_pixel_positions(cifar):
+    train, val, test, _ = data.DATASETS["cifar10"](data_dir=cifar, download=False, seed=0)
+    assert val is None
+    assert train.x.shape == (5 * PER_BATCH, 32, 32, 3) and test.x.shape == (TEST_SIZE, 32, 32, 3)
+    red = train.x[0]
+    assert (red[:, :, 0] == 255).all() and (red[:, :, 1:] == 0).all()
+    r, c = np.mgrid[0:32, 0:32]
+    assert (train.x[1, :, :, 0] == 7 * r + c).all()
+    assert (train.x[1, :, :, 1] == r).all() and (train.x[1, :, :, 2] == c).all()
+    assert train.y.tolist() == [i % 10 for i in range(PER_BATCH)] * 5
+
+
+def test_fixture_is_in_python2_format(cifar):
+    raw = (cifar / "data_batch_1").read_bytes()
+    assert b"cnumpy.core.multiarray\n_reconstruct" in raw and b"_codecs" not in raw
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_cifar10_pickled_by_python3(cifar, protocol):
+    # Protocol 2 from Python 3 spells bytes as _codecs.encode(str, "latin1").
+    for name in ["data_batch_1", "test_batch", "batches.meta"]:
+        path = cifar / name
+        _dump(pickle.loads(path.read_bytes(), encoding="bytes"), path, style=protocol)
+    ds = data.load("cifar10", data_dir=cifar)
+    assert (ds.train.x[:, :, :, 0] == 255).all(axis=(1, 2)).any()
+    assert ds.class_names == tuple(CIFAR_NAMES) and len(ds.test.y) == TEST_SIZE
+
+
+def test_cifar10_via_env_var(cifar, monkeypatch):
+    monkeypatch.setenv("HPSTUDY_DATA_DIR", str(cifar.parent))
+    assert data.cache_dir() == cifar.parent
+    assert data.load("cifar10", download=False).train.x.shape[0] == 90
+
+
+def test_validation_split_stratified_disjoint_seeded(cifar):
+    full, _, test, _ = data.DATASETS["cifar10"](data_dir=cifar, download=False, seed=0)
+    ds = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=1)
+    assert np.bincount(ds.val.y, minlength=10).tolist() == [2] * 10
+    assert np.bincount(ds.train.y, minlength=10).tolist() == [8] * 10
+    assert not as_rows(ds.train.x) & as_rows(ds.val.x)
+    assert as_rows(ds.train.x) | as_rows(ds.val.x) == as_rows(full.x)
+    again = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=1)
+    other = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=2)
+    assert np.array_equal(again.val.x, ds.val.x)
+    assert not np.array_equal(other.val.x, ds.val.x)
+    for d in (ds, other, data.load("cifar10", data_dir=cifar, validation_split=0.5)):
+        assert np.array_equal(d.test.x, test.x) and np.array_equal(d.test.y, test.y)
+
+
+def test_subset_caps_each_split_deterministically(cifar):
+    full = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=3)
+    caps = {"train": 3, "validation": 1, "test": 2}
+    ds = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=3, subset=caps)
+    for split, whole, cap in [(ds.train, full.train, 3), (ds.val, full.val, 1),
+                              (ds.test, full.test, 2)]:
+        assert np.bincount(split.y, minlength=10).tolist() == [cap] * 10
+        # Kept images come from the split, in their original order.
+        rows = [bytes(r) for r in whole.x.reshape(len(whole.x), -1)]
+        pos = [rows.index(bytes(r)) for r in split.x.reshape(len(split.x), -1)]
+        assert pos == sorted(pos)
+        assert np.array_equal(whole.y[pos], split.y)
+    again = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=3, subset=caps)
+    assert all(np.array_equal(a.x, b.x) for a, b in
+               [(ds.train, again.train), (ds.val, again.val), (ds.test, again.test)])
+    # None and caps above the class size leave a split as it is.
+    loose = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=3,
+                      subset={"train": None, "test": 50})
+    assert np.array_equal(loose.train.x, full.train.x) and np.array_equal(loose.test.x, full.test.x)
+
+
+@pytest.mark.parametrize("subset", [{"tarin": 3}, {"train": 0}, {"test": 2.5}, {"train": True}])
+def test_bad_subset_rejected(subset):
+    with pytest.raises(ValueError):
+        data.load("digits", subset=subset)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5])
+def test_bad_validation_split_rejected(fraction):
+    with pytest.raises(ValueError):
+        data.load("digits", validation_split=fraction)
+
+
+# ---------------------------------------------------------------- hostile / broken files
+
+class _Evil:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_malicious_pickle_is_refused(cifar, tmp_path):
+    marker = tmp_path / "pwned"
+    _dump(_Evil(f"touch {marker}"), cifar / "data_batch_1")
+    assert b"system" in (cifar / "data_batch_1").read_bytes()
+    with pytest.raises(DataError) as err:
+        data.load("cifar10", data_dir=cifar)
+    msg = str(err.value)
+    assert str(cifar / "data_batch_1") in msg and "refused to load" in msg and "system" in msg
+    assert not marker.exists()
+
+
+def test_codecs_encode_only_for_latin1(cifar):
+    # Hand-written protocol-0 pickle calling _codecs.encode("abc", "rot13").
+    (cifar / "test_batch").write_bytes(b"c_codecs\nencode\n(Vabc\nVrot13\ntR.")
+    with pytest.raises(DataError) as err:
+        data.load("cifar10", data_dir=cifar)
+    assert str(cifar / "test_batch") in str(err.value)
+
+
+def test_truncated_batch(cifar):
+    path = cifar / "data_batch_3"
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataError) as err:
+        data.load("cifar10", data_dir=cifar)
+    assert str(path) in str(err.value)
+
+
+def test_missing_test_batch(cifar):
+    (cifar / "test_batch").unlink()
+    with pytest.raises(DataError) as err:
+        data.load("cifar10", data_dir=cifar.parent)
+    assert str(cifar / "test_batch") in str(err.value)
+
+
+def _without(key):
+    d = _batch_dict(PER_BATCH, 2)
+    del d[key]
+    return d
+
+
+def _with(key, value):
+    d = _batch_dict(PER_BATCH, 2)
+    d[key] = value
+    return d
+
+
+@pytest.mark.parametrize("bad", [
+    _without(b"data"),
+    _without(b"labels"),
+    [1, 2, 3],
+    _with(b"data", np.zeros((PER_BATCH, 3072), np.float32)),
+    _with(b"data", np.zeros((PER_BATCH, 1024), np.uint8)),
+    _with(b"labels", [0] * (PER_BATCH - 1)),
+    _with(b"labels", [10] * PER_BATCH),
+    _with(b"labels", [-1] * PER_BATCH),
+], ids=["no-data", "no-labels", "list", "float-data", "narrow-data", "short-labels",
+        "label-too-big", "label-negative"])
+def test_wrong_structure(cifar, bad):
+    _dump(bad, cifar / "data_batch_2")
+    with pytest.raises(DataError) as err:
+        data.load("cifar10", data_dir=cifar)
+    assert str(cifar / "data_batch_2") in str(err.value)
+
+
+def test_bad_meta(cifar):
+    _dump({b"num_vis": 3072}, cifar / "batches.meta")
+    with pytest.raises(DataError) as err:
+        data.load("cifar10", data_dir=cifar)
+    assert str(cifar / "batches.meta") in str(err.value)
+
+
+# ---------------------------------------------------------------- finding and fetching
+
+def test_data_dir_without_cifar_folder_does_not_download(tmp_path, env_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for given in (empty, tmp_path / "missing"):
+        with pytest.raises(DataError) as err:
+            data.load("cifar10", data_dir=str(given))
+        assert str(given) in str(err.value)
+    assert not env_dir.exists()
+
+
+def test_not_found_without_download(env_dir):
+    with pytest.raises(DataError) as err:
+        data.load("cifar10", download=False)
+    msg = str(err.value)
+    assert "HPSTUDY_DATA_DIR" in msg and str(env_dir) in msg and "cifar-10-batches-py" in msg
+
+
+def test_fetch_file_url(tmp_path):
+    archive, md5 = write_archive(tmp_path)
+    dest = tmp_path / "deep" / "down" / "cifar-10-python.tar.gz"
+    assert data.fetch(archive.as_uri(), dest, md5) == dest
+    assert dest.read_bytes() == archive.read_bytes()
+    assert not dest.with_name(dest.name + ".part").exists()
+    # A good copy is reused: the (now unreachable) URL is not touched again.
+    archive.unlink()
+    assert data.fetch(archive.as_uri(), dest, md5) == dest
+
+
+def test_fetch_wrong_md5(tmp_path):
+    archive, md5 = write_archive(tmp_path)
+    dest = tmp_path / "dl" / "x.tar.gz"
+    with pytest.raises(DataError) as err:
+        data.fetch(archive.as_uri(), dest, "0" * 32)
+    msg = str(err.value)
+    assert archive.as_uri() in msg and "0" * 32 in msg and md5 in msg
+    assert not dest.exists() and not (tmp_path / "dl" / "x.tar.gz.part").exists()
+
+
+def test_fetch_unreachable(tmp_path):
+    dest = tmp_path / "x.tar.gz"
+    with pytest.raises(DataError) as err:
+        data.fetch("file:///nonexistent/x.tar.gz", dest, "0" * 32)
+    assert "file:///nonexistent/x.tar.gz" in str(err.value) and str(dest) in str(err.value)
+    assert not dest.exists() and not (tmp_path / "x.tar.gz.part").exists()
+
+
+def test_cifar10_download_extract_and_reuse(tmp_path, env_dir, monkeypatch):
+    archive, md5 = write_archive(tmp_path)
+    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
+    monkeypatch.setattr(data, "CIFAR10_MD5", md5)
+    first = data.load("cifar10")
+    assert first.train.x.shape == (90, 32, 32, 3) and first.class_names == tuple(CIFAR_NAMES)
+    assert (env_dir / "cifar-10-batches-py" / "test_batch").is_file()
+    assert sorted(p.name for p in env_dir.iterdir()) == ["cifar-10-batches-py",
+                                                         "cifar-10-python.tar.gz"]
+    archive.unlink()  # a second load must not need the download
+    second = data.load("cifar10")
+    assert np.array_equal(first.train.x, second.train.x)
+
+
+def test_cifar10_archive_escaping_its_folder_is_refused(tmp_path, env_dir, monkeypatch):
+    archive, _ = write_archive(tmp_path)
+    evil = tmp_path / "escape.txt"
+    evil.write_text("outside")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(evil, arcname="../escape-hatch.txt")
+    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
+    monkeypatch.setattr(data, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    with pytest.raises(DataError) as err:
+        data.load("cifar10")
+    assert "cifar-10-python.tar.gz" in str(err.value)
+    assert not (tmp_path / "escape-hatch.txt").exists()
+    assert sorted(p.name for p in env_dir.iterdir()) == ["cifar-10-python.tar.gz"]
+
+
+# ---------------------------------------------------------------- digits
+
+def test_digits():
+    ds = data.load("digits")
+    assert ds.class_names == tuple(str(i) for i in range(10)) and ds.num_classes == 10
+    assert ds.input_shape == (32, 32, 3)
+    splits = (ds.train, ds.val, ds.test)
+    assert sum(len(s.y) for s in splits) == 1797 and len(ds.test.y) == 360
+    x = np.concatenate([s.x for s in splits])
+    y = np.concatenate([s.y for s in splits])
+    assert x.dtype == np.uint8 and x.min() == 0 and x.max() == 255
+    assert (x == x[..., :1]).all()                                        # grey in 3 channels
+    assert (x == x[:, ::4, ::4].repeat(4, axis=1).repeat(4, axis=2)).all()  # 4×4 blocks
+    assert set(np.unique(x)) <= {round(v * 255 / 16) for v in range(17)}
+    total = np.bincount(y, minlength=10)
+    for split, share in [(ds.test, 0.2), (ds.val, 0.8 * 0.1)]:
+        counts = np.bincount(split.y, minlength=10)
+        assert (np.abs(counts - share * total) <= 1).all()
+
+
+def test_digits_seeded():
+    a, b, c = data.load("digits", seed=5), data.load("digits", seed=5), data.load("digits", seed=6)
+    assert np.array_equal(a.test.x, b.test.x) and np.array_equal(a.val.y, b.val.y)
+    assert not np.array_equal(a.test.x, c.test.x)
+    assert not np.array_equal(a.val.x, c.val.x)
+
+
+def test_digits_subset():
+    ds = data.load("digits", subset={"train": 5, "validation": 2, "test": 3}, seed=1)
+    assert np.bincount(ds.train.y).tolist() == [5] * 10
+    assert np.bincount(ds.val.y).tolist() == [2] * 10
+    assert np.bincount(ds.test.y).tolist() == [3] * 10
+
+
+# ---------------------------------------------------------------- registry
+
+@pytest.mark.parametrize("name", ["cifar", "CIFAR10", "mnist"])
+def test_unknown_dataset(name):
+    with pytest.raises(DataError) as err:
+        data.load(name)
+    msg = str(err.value)
+    assert "cifar10" in msg and "digits" in msg and repr(name) in msg
+    if name != "mnist":
+        assert "did you mean 'cifar10'" in msg
+
+
+def test_register_twice_is_an_error(monkeypatch):
+    monkeypatch.setattr(data, "DATASETS", dict(data.DATASETS))
+    with pytest.raises(ValueError):
+        data.register("digits")(lambda **kw: None)
+
+
+def test_registered_loader_with_own_validation(monkeypatch):
+    monkeypatch.setattr(data, "DATASETS", dict(data.DATASETS))
+    monkeypatch.setattr(data, "SHAPES", dict(data.SHAPES))
+
+    def split(n, label):
+        return data.Split(np.full((n, 4, 4, 3), label, np.uint8), np.full(n, label, np.int64))
+
+    @data.register("tiny", input_shape=(4, 4, 3), num_classes=3)
+    def tiny(*, data_dir, download, seed):
+        return split(6, 0), split(2, 1), split(3, 2), ("a", "b", "c")
+
+    ds = data.load("tiny", validation_split=0.5)
+    assert (len(ds.train.y), len(ds.val.y), len(ds.test.y)) == (6, 2, 3)
+    assert ds.input_shape == (4, 4, 3) and ds.num_classes == 3
+    assert data.SHAPES["tiny"] == ((4, 4, 3), 3)
+
+
+def test_split_rejects_wrong_dtypes():
+    with pytest.raises(ValueError):
+        data.Split(np.zeros((2, 4, 4, 3), np.float32), np.zeros(2, np.int64))
+    with pytest.raises(ValueError):
+        data.Split(np.zeros((2, 4, 4, 3), np.uint8), np.zeros(3, np.int64))
