@@ -93,8 +93,8 @@ class Study:
     def best_hyperparameters(self) -> dict:
         return self.best.get("hyperparameters", {})
 
-    def history(self, trial_id: str, execution: int = 0) -> pd.DataFrame:
-        """Per-epoch metrics of one trial."""
+    def history(self, trial_id: int | str, execution: int = 0) -> pd.DataFrame:
+        """Per-epoch metrics of one trial (its number, as in the trials table)."""
         path = self.layout.trial(trial_id) / f"history_{execution}.csv"
         if not path.exists():
             raise ResultsError(f"{path}: no history for trial {trial_id!r} (execution {execution})")

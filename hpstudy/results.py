@@ -45,8 +45,14 @@ class Layout:
     best = property(lambda self: self.root / "best.json")
     tensorboard = property(lambda self: self.root / "tensorboard")
 
-    def trial(self, trial_id: str) -> Path:
-        return self.root / "trials" / str(trial_id)
+    def trial(self, trial_id) -> Path:
+        return self.root / "trials" / trial_number(trial_id)
+
+
+def trial_number(trial_id) -> str:
+    """A trial's plain number: keras-tuner pads its ids to the width of max_trials ("0007"), which changes
+    when a study is extended, so tables, folders and the API use the number alone ("7")."""
+    return str(int(trial_id))
 
 
 def execution_files(folder: Path) -> tuple[int, Path, Path]:
@@ -137,7 +143,7 @@ def _read_json(path: Path):
 
 
 def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
-    trial_id = str(trial["trial_id"])
+    trial_id = trial_number(trial["trial_id"])
     values = trial.get("hyperparameters", {}).get("values", {})
     metrics = {name: _best_value(trial, name) for name in METRICS}
     executions = [r for r in map(_read_json, sorted(layout.trial(trial_id).glob("execution_*.json"))) if r]

@@ -27,13 +27,8 @@ from hpstudy import spec as spec_module
 from hpstudy.errors import ModelError
 from hpstudy.progress import Progress
 from hpstudy.spec import StudySpec, Tune
+from hpstudy.tuners import TUNERS
 
-TUNERS = {
-    "random": kt.RandomSearch,
-    "grid": kt.GridSearch,
-    "hyperband": kt.Hyperband,
-    "bayesian": kt.BayesianOptimization,
-}
 DEFAULT_MAX_TRIALS = 10           # random and bayesian, when the study gives none
 # Tuner arguments hpstudy sets itself from the study file; the rest of a signature may go in search.options.
 _SET_BY_HPSTUDY = {"self", "hypermodel", "objective", "max_trials", "seed", "hyperparameters", "tune_new_entries",
@@ -91,7 +86,8 @@ class SpecHyperModel(kt.HyperModel):
         _, train = self.values(hp)
         epochs = epochs or train["epochs"]
         return model.fit(x, y, batch_size=train["batch_size"], epochs=epochs, shuffle=True,
-                         callbacks=[*callbacks, *callbacks_module.schedule(train, epochs)], **kwargs)
+                         # The schedule first: it adds the epoch's rate to the logs the recorder writes.
+                         callbacks=[*callbacks_module.schedule(train, epochs), *callbacks], **kwargs)
 
 
 # ---------------------------------------------------------------- tuners that report and record
@@ -111,17 +107,17 @@ class _StudyTuner:
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
-        self.progress.trial_begin(trial.trial_id)
+        self.progress.trial_begin(results.trial_number(trial.trial_id))
 
     def on_epoch_end(self, trial, model, epoch, logs=None):
         super().on_epoch_end(trial, model, epoch, logs=logs)
-        self.progress.epoch_end(trial.trial_id, epoch, logs or {})
+        self.progress.epoch_end(results.trial_number(trial.trial_id), epoch, logs or {})
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         trial = self.oracle.get_trial(trial.trial_id)
         message = (trial.message or "").strip().splitlines()
-        self.progress.trial_end(trial.trial_id, trial.status, trial.hyperparameters.values, trial.score,
+        self.progress.trial_end(results.trial_number(trial.trial_id), trial.status, trial.hyperparameters.values, trial.score,
                                 message[-1] if message else "")
         results.write_table(self.layout)
 
@@ -294,7 +290,8 @@ def _save_best(tuner, layout: results.Layout, dataset) -> None:
         return
     trial = best[0]
     saved = results._read_json(layout.best) or {}
-    if saved.get("trial_id") == trial.trial_id and layout.best_model.exists():
+    number = results.trial_number(trial.trial_id)
+    if saved.get("trial_id") == number and layout.best_model.exists():
         return
     with warnings.catch_warnings():
         # The best-epoch checkpoint holds optimizer slots the freshly built model has not created yet.
@@ -307,7 +304,7 @@ def _save_best(tuner, layout: results.Layout, dataset) -> None:
     model.save(tmp)
     os.replace(tmp, layout.best_model)
     results.write_json(layout.best, {
-        "trial_id": trial.trial_id,
+        "trial_id": number,
         "objective": tuner.oracle.objective.name,
         "score": trial.score,
         "best_epoch": trial.best_step,

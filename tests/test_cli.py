@@ -1,0 +1,105 @@
+"""The command line, through exit codes: user errors are exit 2 and one line, never a traceback."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hpstudy import __version__
+from hpstudy.cli import main
+from tests.conftest import write_study
+
+
+def run_cli(*argv):
+    return subprocess.run([sys.executable, "-m", "hpstudy.cli", *map(str, argv)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_help_and_version_do_not_import_tensorflow():
+    code = ("import sys\nfrom hpstudy.cli import main\n"
+            "for argv in (['--help'], ['run', '--help'], ['--version']):\n"
+            "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"hpstudy {__version__}" in done.stdout
+
+
+def test_report_does_not_import_tensorflow(finished_study):
+    folder, _ = finished_study
+    code = (f"import sys\nfrom hpstudy.cli import main\nassert main(['report', {str(folder)!r}]) == 0\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("|") and "trial_id" in done.stdout
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "csv", "json"])
+def test_report_formats(finished_study, fmt, tmp_path, capsys):
+    folder, _ = finished_study
+    assert main(["report", str(folder), "--format", fmt]) == 0
+    text = capsys.readouterr().out
+    if fmt == "json":
+        rows = json.loads(text)
+        assert [r["trial_id"] for r in rows] and rows[0]["score"] >= rows[-1]["score"]
+    elif fmt == "csv":
+        assert text.splitlines()[0].startswith("trial_id,status,model.dropout,score")
+    else:
+        assert text.startswith("|") and "model.dropout" in text
+    out = tmp_path / f"table.{fmt}"
+    assert main(["report", str(folder), "--format", fmt, "--output", str(out)]) == 0
+    assert out.read_text() == text
+
+
+def test_report_compares_several_studies(finished_study, capsys):
+    folder, _ = finished_study
+    assert main(["report", str(folder), str(folder), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("study,trial_id") and len(lines) == 5
+
+
+def test_validate_good_study(tmp_path, capsys):
+    assert main(["validate", str(write_study(tmp_path))]) == 0
+    assert "valid; searched: model.dropout; 2 model build(s) checked" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv_of, fragment", [
+    (lambda p: ["validate", p / "missing.yaml"], "missing.yaml: no such study file"),
+    (lambda p: ["validate", write_study(p, "name: x\ntrain: {epochs: many}\n", name="bad")], "train.epochs"),
+    (lambda p: ["validate", write_study(p, "name: x\nmodel: {padding: valid, kernel_size: 15, conv_layers: 2}\n",
+                                        name="bad")], "model.kernel_size"),
+    (lambda p: ["run", write_study(p, "name: x\nsearch: {tunr: grid}\n", name="bad")], "search.tunr"),
+    (lambda p: ["run", write_study(p, f"name: x\ndata: {{dataset: cifar10, data_dir: {p / 'nowhere'}}}\n",
+                                   name="bad")], "nowhere"),
+    (lambda p: ["report", p / "nothing"], "not an hpstudy results folder"),
+])
+def test_user_errors_exit_2_with_one_line(tmp_path, argv_of, fragment):
+    done = run_cli(*argv_of(tmp_path))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpstudy: error: ") and fragment in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_arguments_exit_2(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "x.yaml", "--max-trials", "0"])
+    assert caught.value.code == 2
+
+
+def test_results_dir_that_is_not_a_results_folder_is_never_deleted(tmp_path, capsys):
+    foreign = tmp_path / "mine"
+    (foreign / "tiny").mkdir(parents=True)
+    (foreign / "tiny" / "thesis.tex").write_text("precious")
+    assert main(["run", str(write_study(tmp_path)), "--results-dir", str(foreign), "--overwrite"]) == 2
+    assert "not an hpstudy results folder" in capsys.readouterr().err
+    assert (foreign / "tiny" / "thesis.tex").read_text() == "precious"
+
+
+def test_run_prints_a_line_per_trial_and_the_best(tmp_path):
+    done = run_cli("run", write_study(tmp_path), "--results-dir", tmp_path / "out", "--max-trials", "1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("trial    0  val_accuracy=") and "model.dropout=0" in lines[0]
+    assert "best: trial 0" in done.stdout and "test_accuracy=" in done.stdout
+    assert "oneDNN" not in done.stderr and "absl" not in done.stderr

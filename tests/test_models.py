@@ -1,0 +1,55 @@
+"""Every builder builds on 32x32x3 input and takes a training step; options come from its signature."""
+import typing
+
+import keras
+import numpy as np
+import pytest
+
+from hpstudy import models
+from hpstudy.errors import ModelError
+
+
+@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def test_builder_builds_and_trains_one_step(name):
+    model = models.build(name, (32, 32, 3), 10)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("uint8")
+    loss = model.train_on_batch(x, np.arange(4))
+    assert np.isfinite(loss)
+    assert model.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("options", [
+    {"conv_layers": 3, "convs_per_layer": 2, "batch_norm": True, "head": "gap", "dropout": 0.3},
+    {"padding": "valid", "pooling": "avg", "kernel_initializer": "he_uniform", "activation": "elu"},
+    {"pooling": "none", "conv_layers": 1, "kernel_size": 5},
+])
+def test_plain_cnn_options(options):
+    model = models.build("plain_cnn", (32, 32, 3), 10, **options)
+    assert model.output_shape == (None, 10)
+    has_bn = any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    assert has_bn == options.get("batch_norm", False)
+
+
+def test_kernel_larger_than_feature_map_is_a_model_error():
+    with pytest.raises(ModelError, match="model.kernel_size: a 7x7 kernel is larger than the 3x3 feature map"):
+        models.build("plain_cnn", (32, 32, 3), 10, conv_layers=3, kernel_size=7, padding="valid")
+    with pytest.raises(ModelError, match="model.conv_layers"):
+        models.build("plain_cnn", (32, 32, 3), 10, conv_layers=6, kernel_size=1)
+
+
+def test_options_are_read_from_the_signature():
+    opts = models.options("plain_cnn")
+    assert opts["head"][1] == "dense"
+    assert typing.get_args(opts["head"][0]) == ("dense", "gap")
+    assert "input_shape" not in opts and "num_classes" not in opts
+
+
+def test_registering_a_name_twice_is_an_error():
+    with pytest.raises(ValueError, match="already registered"):
+        models.register("plain_cnn")(lambda input_shape, num_classes: None)
+
+
+def test_model_takes_raw_pixels():
+    model = models.build("plain_cnn", (32, 32, 3), 10)
+    assert isinstance(model.layers[1], keras.layers.Rescaling)

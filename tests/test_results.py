@@ -1,0 +1,49 @@
+"""The results folder: atomic writes, refusing foreign folders, reading a table consistently."""
+import json
+
+import pytest
+
+from hpstudy import results, spec
+from hpstudy.errors import ResultsError
+
+
+def test_write_text_is_atomic_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "a" / "file.json"
+    results.write_json(target, {"x": 1})
+    results.write_json(target, {"x": 2})
+    assert json.loads(target.read_text()) == {"x": 2}
+    assert [p.name for p in target.parent.iterdir()] == ["file.json"]
+
+
+def test_prepare_writes_the_resolved_spec_and_refuses_a_changed_one(tmp_path):
+    study = spec.loads("name: s\ntrain: {epochs: 3}\n", source="s.yaml")
+    layout = results.prepare(tmp_path / "s", study)
+    assert spec.load(layout.spec) == study
+    results.prepare(tmp_path / "s", study)                          # same study: fine
+    more = spec.loads("name: s\ntrain: {epochs: 3}\nsearch: {max_trials: 30}\n", source="s.yaml")
+    results.prepare(tmp_path / "s", more)                           # more trials: fine (extends)
+    changed = spec.loads("name: s\ntrain: {epochs: 4}\n", source="s.yaml")
+    with pytest.raises(ResultsError, match="differs from s.yaml in train.epochs"):
+        results.prepare(tmp_path / "s", changed)
+    results.prepare(tmp_path / "s", changed, overwrite=True)
+    assert spec.load(layout.spec).train.epochs == 4
+
+
+def test_trial_numbers_drop_keras_tuner_padding():
+    assert results.trial_number("0007") == "7" and results.trial_number(12) == "12"
+
+
+def test_reading_skips_a_trial_file_being_written(finished_study, tmp_path):
+    import shutil
+    folder, _ = finished_study
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    (copy / "tuner" / "trial_9").mkdir()
+    (copy / "tuner" / "trial_9" / "trial.json").write_text('{"trial_id": "9", "hyperpa')   # half written
+    table = results.read_trials(results.open_folder(copy))
+    assert list(table.trial_id) == ["0", "1"]
+
+
+def test_open_folder_names_what_is_missing(tmp_path):
+    with pytest.raises(ResultsError, match="no spec.yaml"):
+        results.open_folder(tmp_path)

@@ -1,0 +1,138 @@
+"""The keras-tuner adapter: checks that need Keras, a real search, and resume."""
+import csv
+import json
+
+import pytest
+
+import hpstudy
+from hpstudy import data, results, spec, tuning
+from hpstudy.errors import ResultsError, SpecError
+from tests.conftest import TINY, write_study
+
+BASE = "name: s\n"
+
+
+def check(text):
+    return tuning.check(spec.loads(text, source="studies/s.yaml"))
+
+
+@pytest.mark.parametrize("text, fragments", [
+    (BASE + "data: {dataset: cifar1}\n", ["data.dataset", "did you mean 'cifar10'", "known: cifar10, digits"]),
+    (BASE + "model: {builder: plain_cn}\n", ["model.builder", "did you mean 'plain_cnn'"]),
+    (BASE + "model: {dropuot: 0.1}\n", ["model.dropuot", "did you mean 'dropout'"]),
+    (BASE + "model: {dropout: 1.0}\n", ["model.dropout", "[0, 1)"]),
+    (BASE + "model: {dropout: {tune: choice, values: [0.2, 1.5]}}\n", ["model.dropout.values[1]"]),
+    (BASE + "model: {head: flat}\n", ["model.head", "allowed: dense, gap"]),
+    (BASE + "model: {batch_norm: {tune: int, min_value: 0, max_value: 1}}\n", ["model.batch_norm.tune"]),
+    (BASE + "model: {conv_layers: {tune: float, min_value: 1, max_value: 3}}\n", ["model.conv_layers.tune"]),
+    (BASE + "search: {tuner: hyperband, options: {factr: 3}}\n", ["search.options.factr", "did you mean 'factor'"]),
+    (BASE + "search: {tuner: hyperband, options: {factor: three}}\n", ["search.options.factor", "default 3"]),
+    (BASE + "search: {tuner: random, options: {max_epochs: 3}}\n", ["search.options.max_epochs", "random tuner"]),
+    (BASE + "search: {tuner: hyperband, max_trials: 5}\n", ["search.max_trials", "hyperband"]),
+    (BASE + "search: {tuner: grid}\n", ["search.tuner", "at least one searched value"]),
+])
+def test_check_errors_name_file_and_key(text, fragments):
+    with pytest.raises(SpecError) as caught:
+        check(text)
+    message = str(caught.value)
+    assert message.startswith("studies/s.yaml: ") and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_check_fills_builder_defaults():
+    study = check(BASE + "model: {dropout: 0.25}\n")
+    assert study.model.options["dropout"] == 0.25
+    assert study.model.options["head"] == "dense"
+    assert study.to_dict()["model"]["kernel_size"] == 3
+
+
+def test_tuner_options_are_passed_through():
+    study = check(BASE + "search: {tuner: bayesian, options: {num_initial_points: 2, alpha: 0.001}}\n")
+    assert study.search.options == {"num_initial_points": 2, "alpha": 0.001}
+
+
+def test_impossible_model_in_the_search_space_is_refused_before_training():
+    study = check(BASE + "model: {padding: valid, kernel_size: 7, conv_layers: {tune: choice, values: [2, 3]}}\n")
+    with pytest.raises(SpecError, match=r"studies/s.yaml: model.kernel_size: .*\(with model.conv_layers=3\)"):
+        tuning.build_each(study, (32, 32, 3), 10)
+
+
+def test_validation_builds_cover_every_value():
+    study = check(BASE + "model:\n  conv_layers: {tune: choice, values: [1, 2]}\n"
+                  "  batch_norm: {tune: boolean}\n  dropout: {tune: float, min_value: 0.1, max_value: 0.4}\n")
+    assert len(tuning.validation_builds(study)) == 8
+    assert tuning.build_each(study, (32, 32, 3), 10) == 8
+
+
+def test_search_writes_a_complete_results_folder(finished_study):
+    folder, _ = finished_study
+    layout = results.Layout(folder)
+    for path in (layout.spec, layout.env, layout.table, layout.best_model, layout.best):
+        assert path.exists(), path
+    env = json.loads(layout.env.read_text())
+    assert env["backend"] == "tensorflow" and env["keras"] and env["keras-tuner"] and env["python"]
+    table = results.read_trials(layout)
+    assert list(table.trial_id) == ["0", "1"]
+    assert set(table["model.dropout"]) == {0.0, 0.5}
+    assert (table.status == "COMPLETED").all()
+    assert (table.epochs_run == 2).all() and (table.params > 0).all() and (table.seconds > 0).all()
+
+
+def test_trials_table_numbers_match_each_trials_history(finished_study):
+    folder, _ = finished_study
+    layout = results.Layout(folder)
+    for row in results.read_trials(layout).itertuples():
+        with (layout.trial(row.trial_id) / "history_0.csv").open() as f:
+            history = list(csv.DictReader(f))
+        best = history[int(row.best_epoch)]
+        assert float(best["val_accuracy"]) == pytest.approx(row.val_accuracy)
+        assert float(best["loss"]) == pytest.approx(row.train_loss)
+        assert row.score == pytest.approx(max(float(h["val_accuracy"]) for h in history))
+
+
+def test_best_model_is_compiled_and_its_test_metrics_are_true(finished_study):
+    folder, _ = finished_study
+    study = hpstudy.load_study(folder)
+    table = study.trials
+    assert study.best["trial_id"] == table.loc[table.score.idxmax(), "trial_id"]
+    model = hpstudy.load_best(folder)
+    stored = study.spec
+    dataset = data.load("digits", subset={"train": 12, "validation": 4, "test": 6}, seed=stored.data.seed,
+                        validation_split=stored.data.validation_split)
+    loss, accuracy = model.evaluate(dataset.test.x, dataset.test.y, verbose=0)
+    assert accuracy == pytest.approx(study.best["test_accuracy"], abs=1e-6)
+    assert model.predict(dataset.test.x[:3], verbose=0).shape == (3, 10)
+    assert study.best_hyperparameters.keys() == {"model.dropout"}
+    assert len(study.history(study.best["trial_id"])) == 2
+
+
+def test_resume_runs_only_new_trials_and_refuses_a_changed_study(tmp_path):
+    study_path = write_study(tmp_path)
+    out = tmp_path / "results"
+    hpstudy.run(study_path, results_dir=out, max_trials=1)
+    first = out / "tiny" / "tuner" / "trial_0" / "trial.json"
+    stamp = first.read_text(), first.stat().st_mtime_ns
+
+    study = hpstudy.run(study_path, results_dir=out)          # the rest of the grid
+    assert list(study.trials.trial_id) == ["0", "1"]
+    assert (first.read_text(), first.stat().st_mtime_ns) == stamp
+
+    hpstudy.run(study_path, results_dir=out)                  # nothing left: nothing re-run
+    assert len(hpstudy.load_study(out / "tiny").trials) == 2
+    assert (first.read_text(), first.stat().st_mtime_ns) == stamp
+
+    with pytest.raises(ResultsError, match=r"differs from .*tiny.yaml in train.epochs; run with --overwrite"):
+        hpstudy.run(study_path, results_dir=out, epochs=3)
+    study = hpstudy.run(study_path, results_dir=out, epochs=3, max_trials=1, overwrite=True)
+    assert list(study.trials.trial_id) == ["0"] and study.spec.train.epochs == 3
+
+
+def test_batch_size_and_schedule_are_searched_in_fit(tmp_path):
+    text = TINY.format(name="fitted").replace("batch_size: 32", "batch_size: {tune: choice, values: [8, 16]}")
+    text = text.replace("epochs: 2", "epochs: 2\n  lr_schedule: step\n  lr_decay_epochs: 1\n  lr_decay_factor: 0.5")
+    text = text.replace("dropout: {tune: choice, values: [0.0, 0.5]}", "dropout: 0.0")
+    study = hpstudy.run(write_study(tmp_path, text, name="fitted"), results_dir=tmp_path)
+    assert set(study.trials["train.batch_size"]) == {8, 16}
+    history = study.history("0")
+    assert history.learning_rate.tolist() == pytest.approx([1e-3, 5e-4])
