@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import json
 import os
 import sys
 import tempfile
@@ -66,6 +65,8 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
         study = dataclasses.replace(study, search=dataclasses.replace(study.search, max_trials=max_trials))
     if epochs is not None:
         study = dataclasses.replace(study, train=dataclasses.replace(study.train, epochs=epochs))
+    if max_trials is not None or epochs is not None:     # check the overrides like the file's own values
+        study = spec_module.from_dict(study.to_dict(), source=study.source)
     tuning = import_quietly("hpstudy.tuning", verbose=verbose)
     layout = tuning.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream)
     return Study(layout.root)
@@ -87,7 +88,7 @@ class Study:
     @property
     def best(self) -> dict:
         """The best trial: id, score, hyperparameters and test-set metrics (empty before any trial completes)."""
-        return json.loads(self.layout.best.read_text()) if self.layout.best.exists() else {}
+        return results.read_best(self.layout)
 
     @property
     def best_hyperparameters(self) -> dict:

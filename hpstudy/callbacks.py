@@ -6,12 +6,12 @@ only plain values until training starts.
 """
 from __future__ import annotations
 
-import csv
 import math
 import time
 from pathlib import Path
 
 import keras
+import pandas as pd
 
 from hpstudy import results
 from hpstudy.spec import CallbacksSpec
@@ -79,19 +79,15 @@ class TrialRecorder(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.execution, self.history, self.record = results.execution_files(self.folder)
-        self.history.unlink(missing_ok=True)
+        self.rows = []
         self.started = time.perf_counter()
         self.epochs_run = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()},
-               "seconds": round(time.perf_counter() - self.started, 3)}
-        new = not self.history.exists()
-        with self.history.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()},
+                          "seconds": round(time.perf_counter() - self.started, 3)})
+        # The whole file, renamed into place: a crash never leaves half a row.
+        results.write_text(self.history, pd.DataFrame(self.rows).to_csv(index=False))
         self.epochs_run += 1
 
     def on_train_end(self, logs=None):

@@ -78,8 +78,11 @@ def _report(args) -> int:
     from hpstudy import report
     text = report.render(report.trials_table(args.paths), args.format)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as err:
+            raise HpstudyError(f"{args.output}: cannot write the report ({err.strerror})") from None
     else:
         sys.stdout.write(text)
     return 0

@@ -115,7 +115,7 @@ def read_trials(layout: Layout) -> pd.DataFrame:
     """The trials table: one row per trial, hyperparameters under their dotted names."""
     study = study_of(layout)
     tuned = [t.name for t in study.tunables()]
-    best = json.loads(layout.best.read_text()) if layout.best.exists() else {}
+    best = read_best(layout)
     rows = []
     for trial_file in sorted(layout.tuner.glob("trial_*/trial.json")):
         trial = _read_json(trial_file)
@@ -133,6 +133,11 @@ def write_table(layout: Layout) -> pd.DataFrame:
     table = read_trials(layout)
     write_text(layout.table, table.to_csv(index=False))
     return table
+
+
+def read_best(layout: Layout) -> dict:
+    """best.json: the best trial, its hyperparameters and test metrics ({} before any trial completes)."""
+    return _read_json(layout.best) or {}
 
 
 def _read_json(path: Path):

@@ -50,7 +50,7 @@ Fraction = Annotated[float, Range(0.0, 1.0, max_open=True)]      # dropout, mome
 OpenFraction = Annotated[float, Range(0.0, 1.0, True, True)]      # validation split, decay factor
 PositiveFloat = Annotated[float, Range(0.0, 1e6, min_open=True)]
 NonNegativeFloat = Annotated[float, Range(0.0, 1e6)]
-Seed = Annotated[int, Range(0, 2**32 - 1)]
+Seed = Annotated[int, Range(0, 2**32 - 2)]   # keras-tuner gets seed + 1 (it reads 0 as "no seed")
 Metric = Literal["val_accuracy", "val_loss", "accuracy", "loss"]
 
 
@@ -181,7 +181,7 @@ class StudySpec:
 
     def error(self, key: str, message: str) -> SpecError:
         """A SpecError for `key` of this study's file."""
-        return SpecError(f"{self.source}: {key}: {message}")
+        return _Failer(self.source)(key, message)
 
 
 SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec, "search": SearchSpec, "callbacks": CallbacksSpec}
@@ -194,21 +194,26 @@ class _StudyLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 scalars: `1e-4` is a float, `no`/`on` stay strings; no duplicate keys."""
 
 
-_BOOL, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
+_BOOL, _FLOAT, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:int"
 _StudyLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _FLOAT)]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _FLOAT, _INT)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StudyLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _StudyLoader.add_implicit_resolver(_FLOAT, re.compile(
     r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
     r"|\.(?:inf|Inf|INF))$|^\.(?:nan|NaN|NAN)$"), list("-+0123456789."))
+# Decimal integers only: YAML 1.1 reads `010` as 8 and `1:30` as 90.
+_StudyLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9][0-9_]*$"), list("-+0123456789"))
+_StudyLoader.add_constructor(_INT, lambda loader, node: int(loader.construct_scalar(node).replace("_", ""), 10))
 
 
 def _mapping_without_duplicates(loader, node, deep=False):
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise yaml.constructor.ConstructorError(None, None, "keys must be plain names", key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -383,9 +388,9 @@ def _check(fail, key: str, value, ann, tunable: bool):
         raise fail(key, f"must not be empty; expected {_expected(base, rng)}")
     if dataclasses.is_dataclass(base):
         if isinstance(value, bool) and optional:   # `early_stopping: true` means its defaults
-            value = {} if value else None
-            if value is None:
+            if not value:
                 return None
+            value = {}
         if not isinstance(value, dict):
             raise fail(key, f"must be a mapping; got {_kind(value)}")
         return _parse_dataclass(fail, value, base, key, tunable=False)

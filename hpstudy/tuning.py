@@ -51,7 +51,7 @@ def declare(hp: kt.HyperParameters, tune: Tune):
 
 def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
     """The optimizer named by a trial's resolved `train` values."""
-    common = {"learning_rate": train["learning_rate"], "weight_decay": train["weight_decay"] or None}
+    common = {"learning_rate": train["learning_rate"], "weight_decay": train["weight_decay"]}
     name = train["optimizer"]
     if name == "sgd":
         return keras.optimizers.SGD(momentum=train["momentum"], nesterov=train["nesterov"], **common)
@@ -162,11 +162,13 @@ def _check_search(study: StudySpec) -> None:
             raise study.error(f"search.options.{key}", f"not an argument of the {search.tuner} tuner"
                                                        f"{spec_module.close_match(key, allowed)}; allowed: {', '.join(allowed)}")
         default = allowed[key].default
-        if isinstance(default, (bool, int, float)) and default is not None:
-            kinds = (bool,) if isinstance(default, bool) else (int, float) if isinstance(default, float) else (int,)
-            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                raise study.error(f"search.options.{key}", f"expected {'a number' if float in kinds else kinds[0].__name__}"
-                                                           f" like the default {default!r}; got {value!r}")
+        kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default), (int, float))
+        if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
+            raise study.error(f"search.options.{key}", f"expected {'a number' if float in kinds else kinds[0].__name__}"
+                                                       f" like the default {default!r}; got {value!r}")
+    if search.tuner == "hyperband" and isinstance(study.train.epochs, Tune):
+        raise study.error("train.epochs", "hyperband decides each trial's epochs itself; give a fixed number "
+                                          "(it becomes search.options.max_epochs)")
     if search.tuner == "hyperband" and search.max_trials is not None:
         raise study.error("search.max_trials", "hyperband sets the number of trials itself from search.options "
                                                "max_epochs, factor and hyperband_iterations; remove max_trials")
@@ -271,16 +273,20 @@ def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream):
     else:
         kwargs["max_trials"] = search.max_trials or (None if search.tuner == "grid" else DEFAULT_MAX_TRIALS)
         total = kwargs["max_trials"]
-    done = len(list(layout.tuner.glob("trial_*/trial.json")))
+    done = int(results.read_trials(layout).status.isin(["COMPLETED", "FAILED", "INVALID"]).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
     hypermodel = SpecHyperModel(study, dataset.input_shape, dataset.num_classes)
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
-    with contextlib.redirect_stdout(io.StringIO()):
-        return _tuner_class(search.tuner)(
-            # keras-tuner reads seed 0 as "no seed" (`seed or random...`): shift so every study seed counts.
-            hypermodel=hypermodel, objective=search.objective, seed=search.seed + 1,
-            executions_per_trial=search.executions_per_trial, directory=str(layout.root),
-            project_name=layout.tuner.name, overwrite=False, layout=layout, progress=progress, **kwargs)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return _tuner_class(search.tuner)(
+                # keras-tuner reads seed 0 as "no seed" (`seed or random...`): shift so every study seed counts.
+                hypermodel=hypermodel, objective=search.objective, seed=search.seed + 1,
+                executions_per_trial=search.executions_per_trial, directory=str(layout.root),
+                project_name=layout.tuner.name, overwrite=False, layout=layout, progress=progress, **kwargs)
+    except (ValueError, TypeError) as err:     # keras-tuner's own checks of search.options values
+        progress.close()
+        raise study.error("search.options", f"the {search.tuner} tuner refused them: {' '.join(str(err).split())}") from None
 
 
 def _save_best(tuner, layout: results.Layout, dataset) -> None:
@@ -289,7 +295,7 @@ def _save_best(tuner, layout: results.Layout, dataset) -> None:
     if not best:
         return
     trial = best[0]
-    saved = results._read_json(layout.best) or {}
+    saved = results.read_best(layout)
     number = results.trial_number(trial.trial_id)
     if saved.get("trial_id") == number and layout.best_model.exists():
         return

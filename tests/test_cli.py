@@ -81,6 +81,12 @@ def test_user_errors_exit_2_with_one_line(tmp_path, argv_of, fragment):
     assert "Traceback" not in done.stderr
 
 
+def test_unwritable_report_output_is_a_user_error(finished_study, tmp_path, capsys):
+    folder, _ = finished_study
+    assert main(["report", str(folder), "--output", str(tmp_path / "no" / "such" / "dir.md")]) == 2
+    assert "cannot write the report" in capsys.readouterr().err
+
+
 def test_bad_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["run", "x.yaml", "--max-trials", "0"])

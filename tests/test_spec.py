@@ -58,6 +58,9 @@ BAD = [
     (BASE + "callbacks: {early_stopping: 3}\n", ["callbacks.early_stopping", "mapping"]),
     (BASE + "model: {kernel_size: .inf}\n", ["model.kernel_size", "finite"]),
     (BASE + "model: {filters: [16, {a: 1}]}\n", ["model.filters", "plain values"]),
+    (BASE + "? [a, b]\n: 1\n", ["line 2", "keys must be plain names"]),
+    (BASE + "train: {epochs: 1:30}\n", ["train.epochs", "the string '1:30'"]),
+    (BASE + "search: {seed: 4294967295}\n", ["search.seed"]),
 ]
 
 
@@ -77,6 +80,7 @@ def test_pyyaml_traps_are_avoided():
     assert study.train.learning_rate == pytest.approx(1e-4)
     assert study.train.weight_decay == pytest.approx(5e-4)
     assert isinstance(study.train.learning_rate, float)
+    assert spec.loads(BASE + "train: {epochs: 010, batch_size: 1_024}\n").train.epochs == 10   # not octal
 
 
 def test_defaults_and_sections_are_typed():

@@ -2,6 +2,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 import hpstudy
@@ -30,6 +31,9 @@ def check(text):
     (BASE + "search: {tuner: random, options: {max_epochs: 3}}\n", ["search.options.max_epochs", "random tuner"]),
     (BASE + "search: {tuner: hyperband, max_trials: 5}\n", ["search.max_trials", "hyperband"]),
     (BASE + "search: {tuner: grid}\n", ["search.tuner", "at least one searched value"]),
+    (BASE + "search: {tuner: hyperband}\ntrain: {epochs: {tune: choice, values: [2, 4]}}\n",
+     ["train.epochs", "hyperband decides"]),
+    (BASE + "search: {tuner: bayesian, options: {num_initial_points: two}}\n", ["search.options.num_initial_points"]),
 ])
 def test_check_errors_name_file_and_key(text, fragments):
     with pytest.raises(SpecError) as caught:
@@ -38,6 +42,28 @@ def test_check_errors_name_file_and_key(text, fragments):
     assert message.startswith("studies/s.yaml: ") and "\n" not in message
     for fragment in fragments:
         assert fragment in message, message
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-4])
+def test_every_optimizer_trains_a_step(name, weight_decay):
+    train = {"optimizer": name, "learning_rate": 1e-3, "weight_decay": weight_decay, "momentum": 0.9,
+             "nesterov": True}
+    model = tuning.models.build("plain_cnn", (32, 32, 3), 10, conv_layers=1, filters=4, dense_units=8)
+    model.compile(optimizer=tuning.make_optimizer(train), loss="sparse_categorical_crossentropy")
+    assert np.isfinite(model.train_on_batch(np.zeros((2, 32, 32, 3), "uint8"), np.array([0, 1])))
+    assert model.optimizer.weight_decay == (weight_decay or model.optimizer.weight_decay)
+
+
+def test_tuner_options_keras_tuner_refuses_are_a_spec_error(tmp_path):
+    text = TINY.format(name="hb").replace("tuner: grid", "tuner: hyperband\n  options: {factor: 1}")
+    with pytest.raises(SpecError, match=r"hb.yaml: search.options: the hyperband tuner refused them"):
+        hpstudy.run(write_study(tmp_path, text, name="hb"), results_dir=tmp_path)
+
+
+def test_api_overrides_are_checked(tmp_path):
+    with pytest.raises(SpecError, match="search.max_trials"):
+        hpstudy.run(write_study(tmp_path), results_dir=tmp_path, max_trials=0)
 
 
 def test_check_fills_builder_defaults():
@@ -136,3 +162,39 @@ def test_batch_size_and_schedule_are_searched_in_fit(tmp_path):
     assert set(study.trials["train.batch_size"]) == {8, 16}
     history = study.history("0")
     assert history.learning_rate.tolist() == pytest.approx([1e-3, 5e-4])
+
+
+def test_a_killed_run_resumes_and_reruns_only_the_interrupted_trial(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # Enough epochs that the kill lands inside trial 1.
+    study_path = write_study(tmp_path, TINY.format(name="killed").replace("epochs: 2", "epochs: 40"), name="killed")
+    command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = tmp_path / "killed" / "trials" / "1" / "history_0.csv"
+    deadline = time.time() + 240
+    while not history.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    first = next((tmp_path / "killed" / "tuner").glob("trial_*0/trial.json"))   # keras-tuner pads the id
+    assert json.loads(first.read_text())["status"] == "COMPLETED"
+    stamp = first.stat().st_mtime_ns
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("trial    1  ")          # only the interrupted trial ran again
+    table = hpstudy.load_study(tmp_path / "killed").trials
+    assert list(table.trial_id) == ["0", "1"] and (table.status == "COMPLETED").all()
+    assert first.stat().st_mtime_ns == stamp
+
+
+def test_tensorboard_logs_each_trial_with_hparams(tmp_path):
+    text = TINY.format(name="logged").replace("search:", "callbacks: {tensorboard: true}\nsearch:")
+    hpstudy.run(write_study(tmp_path, text, name="logged"), results_dir=tmp_path, max_trials=1)
+    logs = tmp_path / "logged" / "tensorboard" / "0" / "execution0"
+    assert logs.is_dir() and any(logs.rglob("events.out.tfevents.*"))
