@@ -19,5 +19,9 @@ class ResultsError(HpstudyError):
     """A results folder is missing, incomplete or belongs to another study."""
 
 
+class SearchError(HpstudyError):
+    """The search stopped: too many trials in a row failed (their reasons are in the trials table)."""
+
+
 class ModelError(HpstudyError):
     """A model cannot be built from the given options (the message names the option)."""

@@ -24,7 +24,7 @@ from hpstudy import data as data_module
 from hpstudy import models
 from hpstudy import results
 from hpstudy import spec as spec_module
-from hpstudy.errors import ModelError
+from hpstudy.errors import ModelError, SearchError
 from hpstudy.progress import Progress
 from hpstudy.spec import StudySpec, Tune
 from hpstudy.tuners import TUNERS
@@ -257,6 +257,16 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
         tuner.search(dataset.train.x, dataset.train.y, validation_data=(dataset.val.x, dataset.val.y),
                      callbacks=callbacks_module.study_callbacks(study.callbacks, layout.tensorboard),
                      verbose=2 if verbose else 0)
+    except RuntimeError as err:
+        if "consecutive failures" not in str(err):
+            raise
+        # keras-tuner raises before saving the last trial's FAILED status: save it so the table shows it.
+        for trial in tuner.oracle.trials.values():
+            tuner.oracle._save_trial(trial)
+        table = results.write_table(layout)
+        reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""
+        raise SearchError(f"{layout.root}: stopped after {tuner.oracle.max_consecutive_failed_trials} failed trials "
+                          f"in a row; the last failed with: {reason}; every reason is in {layout.table}") from None
     finally:
         tuner.progress.close()
     _save_best(tuner, layout, dataset)
