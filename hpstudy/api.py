@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import os
 import sys
@@ -61,12 +60,11 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
     """
     if not isinstance(study, StudySpec):
         study = spec_module.load(study)
-    if max_trials is not None:
-        study = dataclasses.replace(study, search=dataclasses.replace(study.search, max_trials=max_trials))
-    if epochs is not None:
-        study = dataclasses.replace(study, train=dataclasses.replace(study.train, epochs=epochs))
-    if max_trials is not None or epochs is not None:     # check the overrides like the file's own values
-        study = spec_module.from_dict(study.to_dict(), source=study.source)
+    if max_trials is not None or epochs is not None:     # checked like the file's own values
+        raw = study.to_dict()
+        raw["search"]["max_trials"] = raw["search"]["max_trials"] if max_trials is None else max_trials
+        raw["train"]["epochs"] = raw["train"]["epochs"] if epochs is None else epochs
+        study = spec_module.from_dict(raw, source=study.source)
     tuning = import_quietly("hpstudy.tuning", verbose=verbose)
     layout = tuning.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream)
     return Study(layout.root)

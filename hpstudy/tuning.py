@@ -117,8 +117,8 @@ class _StudyTuner:
         super().on_trial_end(trial)
         trial = self.oracle.get_trial(trial.trial_id)
         message = (trial.message or "").strip().splitlines()
-        self.progress.trial_end(results.trial_number(trial.trial_id), trial.status, trial.hyperparameters.values, trial.score,
-                                message[-1] if message else "")
+        self.progress.trial_end(results.trial_number(trial.trial_id), trial.status, trial.hyperparameters.values,
+                                trial.score, message[-1] if message else "")
         results.write_table(self.layout)
 
 
