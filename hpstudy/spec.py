@@ -290,8 +290,10 @@ def check_options(spec: StudySpec, path: str, raw: dict, params: dict[str, tuple
 
 def close_match(word: str, options) -> str:
     """' (did you mean X?)' for the closest of `options`, or ''."""
-    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    # Case-insensitive, so "CIFAR10" still suggests "cifar10".
+    lowered = {str(o).lower(): o for o in options}
+    match = difflib.get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[match[0]]!r}?)" if match else ""
 
 
 def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -103,7 +103,7 @@ def env_dir(tmp_path, monkeypatch):
     """An empty HPSTUDY_DATA_DIR; downloads are pointed at an unreachable URL."""
     path = tmp_path / "cache"
     monkeypatch.setenv("HPSTUDY_DATA_DIR", str(path))
-    monkeypatch.setattr(data, "CIFAR10_URL", (tmp_path / "nowhere.tar.gz").as_uri())
+    monkeypatch.setattr(data.cifar10, "CIFAR10_URL", (tmp_path / "nowhere.tar.gz").as_uri())
     return path
 
 
@@ -121,7 +121,7 @@ def test_cifar10_from_data_dir(cifar, which):
 
 
 def test_cifar10_channel_order_and_pixel_positions(cifar):
-    train, val, test, _ = data.DATASETS["cifar10"](data_dir=cifar, download=False, seed=0)
+    train, val, test, _ = data.DATASETS["cifar10"].loader(data_dir=cifar, download=False, seed=0)
     assert val is None
     assert train.x.shape == (5 * PER_BATCH, 32, 32, 3) and test.x.shape == (TEST_SIZE, 32, 32, 3)
     red = train.x[0]
@@ -155,7 +155,7 @@ def test_cifar10_via_env_var(cifar, monkeypatch):
 
 
 def test_validation_split_stratified_disjoint_seeded(cifar):
-    full, _, test, _ = data.DATASETS["cifar10"](data_dir=cifar, download=False, seed=0)
+    full, _, test, _ = data.DATASETS["cifar10"].loader(data_dir=cifar, download=False, seed=0)
     ds = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=1)
     assert np.bincount(ds.val.y, minlength=10).tolist() == [2] * 10
     assert np.bincount(ds.train.y, minlength=10).tolist() == [8] * 10
@@ -334,8 +334,8 @@ def test_fetch_unreachable(tmp_path):
 
 def test_cifar10_download_extract_and_reuse(tmp_path, env_dir, monkeypatch):
     archive, md5 = write_archive(tmp_path)
-    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5)
+    monkeypatch.setattr(data.cifar10, "CIFAR10_URL", archive.as_uri())
+    monkeypatch.setattr(data.cifar10, "CIFAR10_MD5", md5)
     first = data.load("cifar10")
     assert first.train.x.shape == (90, 32, 32, 3) and first.class_names == tuple(CIFAR_NAMES)
     assert (env_dir / "cifar-10-batches-py" / "test_batch").is_file()
@@ -352,8 +352,8 @@ def test_cifar10_archive_escaping_its_folder_is_refused(tmp_path, env_dir, monke
     evil.write_text("outside")
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(evil, arcname="../escape-hatch.txt")
-    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
-    monkeypatch.setattr(data, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    monkeypatch.setattr(data.cifar10, "CIFAR10_URL", archive.as_uri())
+    monkeypatch.setattr(data.cifar10, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
     with pytest.raises(DataError) as err:
         data.load("cifar10")
     assert "cifar-10-python.tar.gz" in str(err.value)
@@ -408,26 +408,27 @@ def test_unknown_dataset(name):
 
 
 def test_register_twice_is_an_error(monkeypatch):
-    monkeypatch.setattr(data, "DATASETS", dict(data.DATASETS))
+    monkeypatch.setattr(data.core, "DATASETS", dict(data.DATASETS))
     with pytest.raises(ValueError):
         data.register("digits")(lambda **kw: None)
 
 
 def test_registered_loader_with_own_validation(monkeypatch):
-    monkeypatch.setattr(data, "DATASETS", dict(data.DATASETS))
-    monkeypatch.setattr(data, "SHAPES", dict(data.SHAPES))
+    monkeypatch.setattr(data.core, "DATASETS", dict(data.DATASETS))
 
     def split(n, label):
         return data.Split(np.full((n, 4, 4, 3), label, np.uint8), np.full(n, label, np.int64))
 
     @data.register("tiny", input_shape=(4, 4, 3), num_classes=3)
-    def tiny(*, data_dir, download, seed):
+    def tiny(*, data_dir, download, seed, image_size):
         return split(6, 0), split(2, 1), split(3, 2), ("a", "b", "c")
 
     ds = data.load("tiny", validation_split=0.5)
     assert (len(ds.train.y), len(ds.val.y), len(ds.test.y)) == (6, 2, 3)
     assert ds.input_shape == (4, 4, 3) and ds.num_classes == 3
-    assert data.SHAPES["tiny"] == ((4, 4, 3), 3)
+    source = data.core.DATASETS["tiny"]
+    assert (source.input_shape, source.num_classes) == ((4, 4, 3), 3)
+    assert source.locate(None) == ("wherever data.data_dir points", False)
 
 
 def test_split_rejects_wrong_dtypes():

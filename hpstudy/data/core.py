@@ -1,0 +1,183 @@
+"""Splits, datasets, the dataset registry and ``load``: splitting and per-class caps.
+
+Images are uint8 arrays of shape (N, H, W, 3) and labels int64 arrays of shape (N,). A raw
+loader (registered with ``@register``) returns train and, where the dataset has them, its own
+validation and test splits; ``load`` splits off what is missing (stratified, seeded) and
+applies per-class caps.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from hpstudy.errors import DataError
+from hpstudy.spec import close_match
+
+
+# eq=False: the generated __eq__ would compare arrays and raise "truth value is ambiguous".
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of a dataset: images ``x`` (uint8, N×H×W×3) and labels ``y`` (int64, N)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self):
+        # Catch a buggy loader here rather than deep inside Keras.
+        x, y = self.x, self.y
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"Split.x must be uint8 (N, H, W, 3), got {x.dtype} {x.shape}")
+        if y.dtype != np.int64 or y.shape != x.shape[:1]:
+            raise ValueError(f"Split.y must be int64 ({len(x)},), got {y.dtype} {y.shape}")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A named dataset with train, validation and test splits."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    class_names: tuple[str, ...]
+
+    @property
+    def input_shape(self) -> tuple:
+        """Shape of one image, (H, W, 3)."""
+        return tuple(self.train.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registered dataset: its raw loader and what is known about it without loading it.
+
+    ``loader(*, data_dir, download, seed, image_size)`` returns ``(train, val, test, class_names)``
+    with ``val`` / ``test`` None when the dataset has no such split of its own. ``locate(data_dir)``
+    returns where the data is (or would be) and whether it is there.
+    """
+
+    name: str
+    loader: Callable
+    locate: Callable[[str | None], tuple[str, bool]]
+    description: str
+    input_shape: tuple | None       # None: set by the data (folder, npz) or by data.image_size
+    num_classes: int | None
+
+
+DATASETS: dict[str, Source] = {}
+
+
+def _at_data_dir(data_dir: str | None) -> tuple[str, bool]:
+    """Where a dataset that lives only at ``data.data_dir`` is."""
+    if not data_dir:
+        return "wherever data.data_dir points", False
+    return str(data_dir), Path(data_dir).expanduser().exists()
+
+
+def register(name: str, *, locate: Callable = _at_data_dir, input_shape: tuple | None = (32, 32, 3),
+             num_classes: int | None = 10):
+    """Decorator adding a raw loader to DATASETS under ``name``; a name is registered once."""
+
+    def decorate(loader: Callable) -> Callable:
+        if name in DATASETS:
+            raise ValueError(f"dataset {name!r} is already registered")
+        doc = (loader.__doc__ or "").strip().splitlines()
+        DATASETS[name] = Source(name, loader, locate, doc[0] if doc else "",
+                                None if input_shape is None else tuple(input_shape), num_classes)
+        return loader
+
+    return decorate
+
+
+def source(name: str) -> Source:
+    """The registered dataset ``name``; an unknown name is a DataError listing the known ones."""
+    if name not in DATASETS:
+        known = sorted(DATASETS)
+        raise DataError(f"unknown dataset {name!r}{close_match(name, known)}; known datasets: {', '.join(known)}")
+    return DATASETS[name]
+
+
+def cache_dir() -> Path:
+    """Where datasets are kept: $HPSTUDY_DATA_DIR if set, else ~/.cache/hpstudy."""
+    env = os.environ.get("HPSTUDY_DATA_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "hpstudy"
+
+
+def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.1, test_split: float = 0.2,
+         subset: dict | None = None, seed: int = 0, download: bool = True,
+         image_size: tuple[int, int] | None = None) -> Dataset:
+    """Load dataset ``name``; split off validation and test when it has none; apply per-class caps.
+
+    ``validation_split`` and ``test_split`` are fractions of the training images, used only for a
+    split the dataset does not have. ``image_size`` (height, width) resizes image-file datasets.
+    """
+    src = source(name)
+    for key, fraction in (("validation_split", validation_split), ("test_split", test_split)):
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"{key} must be in (0, 1), got {fraction!r}")
+    caps = _check_subset(subset)
+    train, val, test, class_names = src.loader(data_dir=data_dir, download=download, seed=seed,
+                                               image_size=image_size)
+    if test is None:
+        train, test = _split_off(name, train, test_split, seed, "test")
+    if val is None:
+        train, val = _split_off(name, train, validation_split, seed, "validation")
+    train = _cap(train, caps.get("train"), seed)
+    val = _cap(val, caps.get("validation"), seed)
+    test = _cap(test, caps.get("test"), seed)
+    return Dataset(name, train, val, test, tuple(class_names))
+
+
+def _check_subset(subset: dict | None) -> dict:
+    """Validate the subset dict: keys train/validation/test, values a positive int or None."""
+    subset = dict(subset or {})
+    unknown = set(subset) - {"train", "validation", "test"}
+    if unknown:
+        raise ValueError(f"subset keys must be train, validation or test, got {sorted(unknown)}")
+    for key, cap in subset.items():
+        is_int = isinstance(cap, (int, np.integer)) and not isinstance(cap, bool)
+        if cap is not None and (not is_int or cap < 1):
+            raise ValueError(f"subset.{key} must be a positive integer or None, got {cap!r}")
+    return subset
+
+
+def _split_off(name: str, train: Split, fraction: float, seed: int, what: str) -> tuple[Split, Split]:
+    """Split ``fraction`` of ``train`` off (as ``what``), stratified by class and seeded."""
+    try:
+        keep, held = train_test_split(np.arange(len(train.y)), test_size=fraction,
+                                      stratify=train.y, random_state=seed)
+    except ValueError as e:  # too few images for a stratified split
+        raise DataError(f"{name}: cannot split {fraction} of {len(train.y)} training images "
+                        f"into a stratified {what} set ({e}); use more data or another "
+                        f"{what}_split") from e
+    return take(train, np.sort(keep)), take(train, np.sort(held))
+
+
+def _cap(split: Split, cap: int | None, seed: int) -> Split:
+    """Keep at most ``cap`` images of each class, chosen at random (seeded), in original order."""
+    if cap is None:
+        return split
+    # A fresh generator per split, so one split's cap never changes another's selection.
+    rng = np.random.default_rng(seed)
+    kept = []
+    for label in np.unique(split.y):
+        idx = np.flatnonzero(split.y == label)
+        kept.append(rng.choice(idx, size=cap, replace=False) if len(idx) > cap else idx)
+    order = np.sort(np.concatenate(kept)) if kept else np.zeros(0, dtype=np.int64)
+    return take(split, order)
+
+
+def take(split: Split, idx: np.ndarray) -> Split:
+    """The images of ``split`` at ``idx``."""
+    return Split(split.x[idx], split.y[idx])
