@@ -45,6 +45,22 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", default="markdown", choices=("markdown", "csv", "json"))
     report.add_argument("--output", help="write to this file instead of standard output")
     report.set_defaults(handler=_report)
+
+    data = commands.add_parser("data", help="datasets: list them, describe one, download one")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    listing = data_commands.add_parser("list", help="every dataset, where its data is and whether it is there")
+    listing.add_argument("--data-dir", help="look here instead of the cache (as data.data_dir in a study)")
+    listing.set_defaults(handler=_data_list)
+    info = data_commands.add_parser("info", help="a dataset's split sizes and images per class")
+    info.add_argument("name", help="a dataset name (see `hpstudy data list`)")
+    info.add_argument("--data-dir", help="where the data is (as data.data_dir in a study)")
+    info.add_argument("--image-size", type=_positive, help="resize image files to this square (as data.image_size)")
+    info.set_defaults(handler=_data_info)
+    download = data_commands.add_parser("download", help="download a dataset (cinic10 comes from Kaggle)")
+    download.add_argument("name", help="a dataset name: cifar10 or cinic10")
+    download.add_argument("--dest", help="download into this folder (default: the cache, see `hpstudy data list`)")
+    download.add_argument("--slug", help="the Kaggle dataset (owner/name) to download cinic10 from")
+    download.set_defaults(handler=_data_download)
     return parser
 
 
@@ -65,9 +81,8 @@ def _validate(args) -> int:
     from hpstudy import api
     study = api.load_spec(args.study)
     tuning = api.import_quietly("hpstudy.tuning")
-    from hpstudy import data
     study = tuning.check(study)
-    input_shape, num_classes = data.SHAPES[study.data.dataset]
+    input_shape, num_classes = tuning.data_shape(study)
     builds = tuning.build_each(study, input_shape, num_classes)
     searched = ", ".join(t.name for t in study.tunables()) or "none"
     print(f"{args.study}: valid; searched: {searched}; {builds} model build(s) checked")
@@ -86,6 +101,44 @@ def _report(args) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _data_list(args) -> int:
+    from hpstudy.data import catalog
+    print(f"cache: {catalog.cache_root()}  (set HPSTUDY_DATA_DIR to move it)")
+    print(catalog.listing(args.data_dir).to_markdown(index=False, tablefmt="plain"))
+    return 0
+
+
+def _data_info(args) -> int:
+    from hpstudy import data
+    from hpstudy.data import catalog
+    dataset = data.load(args.name, data_dir=args.data_dir, image_size=args.image_size, download=False)
+    print(catalog.summary(dataset))
+    print(catalog.class_counts(dataset).to_string())
+    return 0
+
+
+def _data_download(args) -> int:
+    from hpstudy import data
+    source = data.source(args.name)
+    if source.download is None:
+        raise HpstudyError(f"{args.name}: nothing to download ({source.description}); "
+                           f"datasets that download: {', '.join(data.downloadable())}")
+    if args.slug and args.name != "cinic10":
+        raise HpstudyError("--slug: only for cinic10, which comes from Kaggle")
+    if args.slug:
+        from hpstudy.data import kaggle
+        folder = kaggle.download_dataset(args.slug, _dest(args.dest) or data.cache_dir() / "cinic10")
+    else:
+        folder = source.download(_dest(args.dest))
+    print(f"{args.name}: ready in {folder}")
+    return 0
+
+
+def _dest(text: str | None):
+    from pathlib import Path
+    return Path(text).expanduser() if text else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """Model builders: plain Keras functions of plain values, in one registry.
 
 A builder is called as `builder(input_shape, num_classes, **options)` and returns an uncompiled
-`keras.Model` that takes raw 0..255 pixels (the rescaling is part of the model, so an exported
-model needs no preprocessing code). Its keyword-only parameters are the `model:` keys of a study
+`keras.Model` that takes normalized pixels; `hpstudy.preprocess.wrap` puts the study's augmentation
+and normalization in front of it, so a saved model takes raw 0..255 pixels and needs no
+preprocessing code. Its keyword-only parameters are the `model:` keys of a study
 file: their annotations (types, `Range`s, `Literal` choices) and defaults are what the study file
 is checked against, so a builder's signature is its documentation.
 """
@@ -15,7 +16,7 @@ from typing import Annotated, Callable, Literal
 import keras
 
 from hpstudy.errors import ModelError
-from hpstudy.spec import Fraction, Range
+from hpstudy.values import Fraction, Range
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 
@@ -45,10 +46,9 @@ def build(name: str, input_shape: tuple, num_classes: int, **values) -> keras.Mo
     return BUILDERS[name](tuple(input_shape), num_classes, **values)
 
 
-def _pixels(input_shape) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """The model input (raw 0..255 pixels) and its rescaled tensor."""
-    inputs = keras.Input(shape=input_shape, name="image")
-    return inputs, keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+def _pixels(input_shape) -> keras.KerasTensor:
+    """The builder's input: normalized pixels."""
+    return keras.Input(shape=input_shape, name="pixels")
 
 
 def _classifier(x, num_classes: int):
@@ -81,7 +81,7 @@ def plain_cnn(
     `filters_growth` per layer) with optional batch norm, then pooling and dropout. The head is
     `dense` (flatten, a `dense_units` layer, dropout) or `gap` (global average pooling).
     """
-    inputs, x = _pixels(input_shape)
+    inputs = x = _pixels(input_shape)
     size = min(input_shape[:2])
     for layer in range(conv_layers):
         width = min(2048, round(filters * filters_growth ** layer))

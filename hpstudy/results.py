@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from hpstudy import spec as spec_module
-from hpstudy.errors import ResultsError
+from hpstudy.errors import HpstudyError, ResultsError
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Keys a study may change without starting over: more trials extend the search.
@@ -91,6 +91,10 @@ def prepare(root: Path, study: spec_module.StudySpec, *, overwrite: bool = False
 
 def _check_same_study(layout: Layout, study: spec_module.StudySpec) -> None:
     old = yaml.safe_load(layout.spec.read_text(encoding="utf-8")) or {}
+    try:  # re-resolved, so keys added by a newer hpstudy compare as their defaults
+        old = spec_module.from_dict(old, source=str(layout.spec)).to_dict()
+    except HpstudyError:
+        pass
     changed = [k for k in spec_module.changed_keys(old, study.to_dict()) if k not in RESUMABLE_CHANGES]
     if changed:
         raise ResultsError(

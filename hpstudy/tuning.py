@@ -22,11 +22,13 @@ import keras_tuner as kt
 from hpstudy import callbacks as callbacks_module
 from hpstudy import data as data_module
 from hpstudy import models
+from hpstudy import preprocess
 from hpstudy import results
 from hpstudy import spec as spec_module
-from hpstudy.errors import ModelError, SearchError
+from hpstudy.errors import DataError, ModelError, SearchError, SpecError
 from hpstudy.progress import Progress
 from hpstudy.spec import StudySpec, Tune
+from hpstudy.values import close_match
 from hpstudy.tuners import TUNERS
 
 DEFAULT_MAX_TRIALS = 10           # random and bayesian, when the study gives none
@@ -61,29 +63,36 @@ def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
 
 
 class SpecHyperModel(kt.HyperModel):
-    """Builds and trains the study's model for one set of hyperparameter values."""
+    """Builds and trains the study's model for one set of hyperparameter values.
 
-    def __init__(self, study: StudySpec, input_shape: tuple, num_classes: int):
+    `stats` are the training images' per-channel (mean, variance), for `preprocess.standardize`.
+    """
+
+    def __init__(self, study: StudySpec, input_shape: tuple, num_classes: int, stats: tuple | None = None):
         super().__init__(name=study.name)
-        self.study, self.input_shape, self.num_classes = study, tuple(input_shape), num_classes
+        self.study, self.input_shape, self.num_classes, self.stats = study, tuple(input_shape), num_classes, stats
 
-    def values(self, hp) -> tuple[dict, dict]:
-        """(model options, train values) of this trial: fixed values as written, searched ones from `hp`."""
+    def values(self, hp) -> dict[str, dict]:
+        """This trial's model options, preprocess and train values: fixed as written, searched from `hp`."""
         def value(v):
             return declare(hp, v) if isinstance(v, Tune) else v
-        model = {k: value(v) for k, v in self.study.model.options.items()}
-        train = {f.name: value(getattr(self.study.train, f.name)) for f in dataclasses.fields(self.study.train)}
-        return model, train
+        out = {"model": {k: value(v) for k, v in self.study.model.options.items()}}
+        for section in ("preprocess", "train"):
+            fixed = getattr(self.study, section)
+            out[section] = {f.name: value(getattr(fixed, f.name)) for f in dataclasses.fields(fixed)}
+        return out
 
     def build(self, hp):
-        options, train = self.values(hp)
-        model = models.build(self.study.model.builder, self.input_shape, self.num_classes, **options)
-        model.compile(optimizer=make_optimizer(train), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        values = self.values(hp)
+        body = models.build(self.study.model.builder, self.input_shape, self.num_classes, **values["model"])
+        model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.study.data.seed)
+        model.compile(optimizer=make_optimizer(values["train"]), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
         return model
 
     def fit(self, hp, model, x, y, *, callbacks=(), epochs=None, **kwargs):
         # Batch size and schedule are searched here: keras-tuner passes `hp` to fit as well as build.
-        _, train = self.values(hp)
+        train = self.values(hp)["train"]
         epochs = epochs or train["epochs"]
         return model.fit(x, y, batch_size=train["batch_size"], epochs=epochs, shuffle=True,
                          # The schedule first: it adds the epoch's rate to the logs the recorder writes.
@@ -141,11 +150,15 @@ def check(study: StudySpec) -> StudySpec:
     if study.data.dataset not in data_module.DATASETS:
         names = sorted(data_module.DATASETS)
         raise study.error("data.dataset", f"unknown dataset {study.data.dataset!r}"
-                                          f"{spec_module.close_match(study.data.dataset, names)}; known: {', '.join(names)}")
+                                          f"{close_match(study.data.dataset, names)}; known: {', '.join(names)}")
+    if study.data.image_size and not data_module.DATASETS[study.data.dataset].resizes:
+        resizing = sorted(name for name, src in data_module.DATASETS.items() if src.resizes)
+        raise study.error("data.image_size", f"the {study.data.dataset} dataset has one image size; image_size "
+                                             f"applies to {', '.join(resizing)}")
     if study.model.builder not in models.BUILDERS:
         names = sorted(models.BUILDERS)
         raise study.error("model.builder", f"unknown builder {study.model.builder!r}"
-                                           f"{spec_module.close_match(study.model.builder, names)}; known: {', '.join(names)}")
+                                           f"{close_match(study.model.builder, names)}; known: {', '.join(names)}")
     options = spec_module.check_options(study, "model", study.model.options, models.options(study.model.builder))
     study = dataclasses.replace(study, model=dataclasses.replace(study.model, options=options))
     _check_search(study)
@@ -160,7 +173,7 @@ def _check_search(study: StudySpec) -> None:
     for key, value in search.options.items():
         if key not in allowed:
             raise study.error(f"search.options.{key}", f"not an argument of the {search.tuner} tuner"
-                                                       f"{spec_module.close_match(key, allowed)}; allowed: {', '.join(allowed)}")
+                                                       f"{close_match(key, allowed)}; allowed: {', '.join(allowed)}")
         default = allowed[key].default
         kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default), (int, float))
         if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
@@ -194,10 +207,19 @@ def _sample_values(tune: Tune) -> list:
 
 
 def build_each(study: StudySpec, input_shape: tuple, num_classes: int) -> int:
-    """Build the study's model for each of `validation_builds`; a failure is a SpecError. Returns the count."""
+    """Check the preprocessing, build the model for each of `validation_builds`; a failure is a SpecError.
+
+    Returns the number of builds.
+    """
     fixed = {k: v for k, v in study.model.options.items() if not isinstance(v, Tune)}
     defaults = {t.name.split(".", 1)[1]: _sample_values(t)[0] if t.default is None else t.default
                 for t in study.tunables() if t.name.startswith("model.")}
+    largest = {f.name: getattr(study.preprocess, f.name) for f in dataclasses.fields(study.preprocess)}
+    try:
+        preprocess.check({k: max(_sample_values(v)) if isinstance(v, Tune) else v for k, v in largest.items()},
+                         input_shape)
+    except ModelError as err:
+        raise SpecError(f"{study.source}: {err}") from None
     combos = validation_builds(study)
     for combo in combos:
         values = {**fixed, **defaults, **{k.split(".", 1)[1]: v for k, v in combo.items()}}
@@ -205,7 +227,7 @@ def build_each(study: StudySpec, input_shape: tuple, num_classes: int) -> int:
         try:
             models.build(study.model.builder, input_shape, num_classes, **values)
         except ModelError as err:
-            raise spec_module.SpecError(f"{study.source}: {err}{where}") from None
+            raise SpecError(f"{study.source}: {err}{where}") from None
         except (ValueError, TypeError) as err:
             raise study.error("model", f"cannot build {study.model.builder}{where}: {' '.join(str(err).split())[:300]}") from None
         finally:
@@ -244,10 +266,7 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
         stream=None) -> results.Layout:
     """Run (or resume) the study's search; returns its results folder. `verbose` adds Keras's epoch lines."""
     study = check(study)
-    dataset = data_module.load(study.data.dataset, data_dir=study.data.data_dir,
-                               validation_split=study.data.validation_split,
-                               subset=dataclasses.asdict(study.data.subset) if study.data.subset else None,
-                               seed=study.data.seed, download=study.data.download)
+    dataset = load_data(study)
     build_each(study, dataset.input_shape, dataset.num_classes)
     layout = results.prepare(Path(results_dir) / study.name, study, overwrite=overwrite)
     results.write_json(layout.env, environment())
@@ -274,6 +293,29 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
     return layout
 
 
+def load_data(study: StudySpec) -> data_module.Dataset:
+    """The study's dataset, split and capped as its data section says."""
+    spec = study.data
+    try:
+        return data_module.load(spec.dataset, data_dir=spec.data_dir, validation_split=spec.validation_split,
+                                test_split=spec.test_split, image_size=spec.image_size, seed=spec.seed,
+                                subset=dataclasses.asdict(spec.subset) if spec.subset else None,
+                                download=spec.download)
+    except DataError as err:
+        raise DataError(f"{study.source}: data: {err}") from None
+
+
+def data_shape(study: StudySpec) -> tuple[tuple, int]:
+    """(image shape, number of classes) of the study's data: from the registry, else by loading the data."""
+    source = data_module.source(study.data.dataset)
+    size = study.data.image_size
+    shape = (size, size, 3) if size else source.input_shape
+    if shape is None or source.num_classes is None:
+        dataset = load_data(study)
+        return dataset.input_shape, dataset.num_classes
+    return shape, source.num_classes
+
+
 def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream):
     search = study.search
     kwargs = dict(search.options)
@@ -285,7 +327,9 @@ def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream):
         total = kwargs["max_trials"]
     done = int(results.read_trials(layout).status.isin(["COMPLETED", "FAILED", "INVALID"]).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
-    hypermodel = SpecHyperModel(study, dataset.input_shape, dataset.num_classes)
+    standardize = study.preprocess.standardize
+    stats = preprocess.pixel_stats(dataset.train.x) if isinstance(standardize, Tune) or standardize else None
+    hypermodel = SpecHyperModel(study, dataset.input_shape, dataset.num_classes, stats)
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
     try:
         with contextlib.redirect_stdout(io.StringIO()):

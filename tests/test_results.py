@@ -1,6 +1,8 @@
 """The results folder: atomic writes, refusing foreign folders, reading a table consistently."""
 import json
 
+import yaml
+
 import pytest
 
 from hpstudy import results, spec
@@ -47,3 +49,15 @@ def test_reading_skips_a_trial_file_being_written(finished_study, tmp_path):
 def test_open_folder_names_what_is_missing(tmp_path):
     with pytest.raises(ResultsError, match="no spec.yaml"):
         results.open_folder(tmp_path)
+
+
+def test_a_results_folder_from_before_a_new_setting_still_resumes(tmp_path):
+    study = spec.loads("name: s\n", source="s.yaml")
+    layout = results.prepare(tmp_path / "s", study, overwrite=False)
+    old = yaml.safe_load(layout.spec.read_text())
+    del old["preprocess"], old["data"]["test_split"]      # as written by hpstudy 0.1
+    layout.spec.write_text(yaml.safe_dump(old))
+    results.prepare(tmp_path / "s", study, overwrite=False)   # no "differs" error
+    changed = spec.loads("name: s\npreprocess: {flip: true}\n", source="s.yaml")
+    with pytest.raises(ResultsError, match="preprocess.flip"):
+        results.prepare(tmp_path / "s", changed, overwrite=False)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from hpstudy import data, spec, tuning
+from hpstudy import spec, tuning
 
 STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
 
@@ -17,5 +17,5 @@ def test_shipped_study_validates(path):
     study = tuning.check(spec.load(path))
     assert study.name == path.stem
     assert path.read_text().startswith("#"), "each study starts with a comment saying what it answers"
-    input_shape, num_classes = data.SHAPES[study.data.dataset]
+    input_shape, num_classes = tuning.data_shape(study)
     assert tuning.build_each(study, input_shape, num_classes) >= 1

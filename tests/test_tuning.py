@@ -18,7 +18,8 @@ def check(text):
 
 
 @pytest.mark.parametrize("text, fragments", [
-    (BASE + "data: {dataset: cifar1}\n", ["data.dataset", "did you mean 'cifar10'", "known: cifar10, digits"]),
+    (BASE + "data: {dataset: cifar1}\n", ["data.dataset", "did you mean 'cifar10'", "known: cifar10, cinic10, digits, folder, npz"]),
+    (BASE + "data: {dataset: cifar10, image_size: 64}\n", ["data.image_size", "applies to cinic10, folder"]),
     (BASE + "model: {builder: plain_cn}\n", ["model.builder", "did you mean 'plain_cnn'"]),
     (BASE + "model: {dropuot: 0.1}\n", ["model.dropuot", "did you mean 'dropout'"]),
     (BASE + "model: {dropout: 1.0}\n", ["model.dropout", "[0, 1)"]),

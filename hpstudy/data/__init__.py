@@ -4,8 +4,10 @@
 holds every registered ``Source`` (digits, cifar10, cinic10, folder, npz).
 """
 
-from hpstudy.data.core import DATASETS, Dataset, Source, Split, cache_dir, load, register, source, take
+from hpstudy.data import cifar10, digits, folders   # importing a loader module registers its datasets
+from hpstudy.data.core import (DATASETS, Dataset, Source, Split, cache_dir, downloadable, load, register,
+                               source, take)
 from hpstudy.data.fetch import fetch
-from hpstudy.data import cifar10, digits  # noqa: F401 - importing registers the datasets
 
-__all__ = ["DATASETS", "Dataset", "Source", "Split", "cache_dir", "fetch", "load", "register", "source", "take"]
+__all__ = ["DATASETS", "Dataset", "Source", "Split", "cache_dir", "downloadable", "fetch", "load", "register",
+           "source", "take", "cifar10", "digits", "folders"]

@@ -27,7 +27,15 @@ def _locate(data_dir: str | None) -> tuple[str, bool]:
     return str(folder or data_dir), bool(folder) and folder.is_dir()
 
 
-@register("cifar10", locate=_locate)
+def fetch_cifar10(dest: Path | None = None) -> Path:
+    """Download and extract CIFAR-10 into ``dest`` (default: the cache); returns the batches folder."""
+    root = Path(dest).expanduser() if dest else cache_dir()
+    if (root / _CIFAR_FOLDER).is_dir():
+        return root / _CIFAR_FOLDER
+    return extract(fetch(CIFAR10_URL, root / _CIFAR_ARCHIVE, CIFAR10_MD5), root, _CIFAR_FOLDER)
+
+
+@register("cifar10", locate=_locate, download=fetch_cifar10)
 def _cifar10(*, data_dir=None, download=True, seed=0, image_size=None):
     """CIFAR-10: 60,000 32×32 images of 10 classes (downloaded from the authors' site)."""
     folder = _find_cifar10(data_dir, download)
@@ -49,10 +57,10 @@ def _find_cifar10(data_dir, download: bool) -> Path:
     if (root / _CIFAR_FOLDER).is_dir():
         return root / _CIFAR_FOLDER
     if not download:
-        raise DataError(f"CIFAR-10 not found: no {_CIFAR_FOLDER} folder in {root}; extract it "
-                        f"there from {CIFAR10_URL}, or point data.data_dir in the study or the "
+        raise DataError(f"CIFAR-10 not found: no {_CIFAR_FOLDER} folder in {root}; run `hpstudy data download "
+                        f"cifar10`, or extract it there from {CIFAR10_URL}, or point data.data_dir in the study or the "
                         f"HPSTUDY_DATA_DIR environment variable at the folder holding it")
-    return extract(fetch(CIFAR10_URL, root / _CIFAR_ARCHIVE, CIFAR10_MD5), root, _CIFAR_FOLDER)
+    return fetch_cifar10(root)
 
 
 def _given_folder(given: Path) -> Path | None:

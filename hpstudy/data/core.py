@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from hpstudy.errors import DataError
-from hpstudy.spec import close_match
+from hpstudy.values import close_match
 
 
 # eq=False: the generated __eq__ would compare arrays and raise "truth value is ambiguous".
@@ -46,6 +46,7 @@ class Dataset:
     val: Split
     test: Split
     class_names: tuple[str, ...]
+    split_off: tuple[str, ...] = ()     # the splits ``load`` took from train ("test", "validation")
 
     @property
     def input_shape(self) -> tuple:
@@ -73,6 +74,8 @@ class Source:
     description: str
     input_shape: tuple | None       # None: set by the data (folder, npz) or by data.image_size
     num_classes: int | None
+    download: Callable[[Path | None], Path] | None = None  # fetch into a folder (default: the cache); None: not needed
+    resizes: bool = False           # whether the loader honours image_size (image files do; arrays do not)
 
 
 DATASETS: dict[str, Source] = {}
@@ -86,15 +89,16 @@ def _at_data_dir(data_dir: str | None) -> tuple[str, bool]:
 
 
 def register(name: str, *, locate: Callable = _at_data_dir, input_shape: tuple | None = (32, 32, 3),
-             num_classes: int | None = 10):
+             num_classes: int | None = 10, download: Callable | None = None, resizes: bool = False):
     """Decorator adding a raw loader to DATASETS under ``name``; a name is registered once."""
 
     def decorate(loader: Callable) -> Callable:
         if name in DATASETS:
             raise ValueError(f"dataset {name!r} is already registered")
         doc = (loader.__doc__ or "").strip().splitlines()
-        DATASETS[name] = Source(name, loader, locate, doc[0] if doc else "",
-                                None if input_shape is None else tuple(input_shape), num_classes)
+        DATASETS[name] = Source(name, loader, locate, doc[0].rstrip(".") if doc else "",
+                                None if input_shape is None else tuple(input_shape), num_classes, download,
+                                resizes)
         return loader
 
     return decorate
@@ -108,6 +112,11 @@ def source(name: str) -> Source:
     return DATASETS[name]
 
 
+def downloadable() -> list[str]:
+    """Names of the datasets ``hpstudy data download`` can fetch."""
+    return sorted(name for name, src in DATASETS.items() if src.download is not None)
+
+
 def cache_dir() -> Path:
     """Where datasets are kept: $HPSTUDY_DATA_DIR if set, else ~/.cache/hpstudy."""
     env = os.environ.get("HPSTUDY_DATA_DIR")
@@ -116,11 +125,11 @@ def cache_dir() -> Path:
 
 def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.1, test_split: float = 0.2,
          subset: dict | None = None, seed: int = 0, download: bool = True,
-         image_size: tuple[int, int] | None = None) -> Dataset:
+         image_size: int | None = None) -> Dataset:
     """Load dataset ``name``; split off validation and test when it has none; apply per-class caps.
 
     ``validation_split`` and ``test_split`` are fractions of the training images, used only for a
-    split the dataset does not have. ``image_size`` (height, width) resizes image-file datasets.
+    split the dataset does not have. ``image_size`` (a square's side) resizes image-file datasets.
     """
     src = source(name)
     for key, fraction in (("validation_split", validation_split), ("test_split", test_split)):
@@ -129,6 +138,7 @@ def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.
     caps = _check_subset(subset)
     train, val, test, class_names = src.loader(data_dir=data_dir, download=download, seed=seed,
                                                image_size=image_size)
+    split_off = tuple(what for what, split in (("test", test), ("validation", val)) if split is None)
     if test is None:
         train, test = _split_off(name, train, test_split, seed, "test")
     if val is None:
@@ -136,7 +146,7 @@ def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.
     train = _cap(train, caps.get("train"), seed)
     val = _cap(val, caps.get("validation"), seed)
     test = _cap(test, caps.get("test"), seed)
-    return Dataset(name, train, val, test, tuple(class_names))
+    return Dataset(name, train, val, test, tuple(class_names), split_off)
 
 
 def _check_subset(subset: dict | None) -> dict:

@@ -63,7 +63,7 @@ def extract(archive: Path, root: Path, folder: str) -> Path:
     try:
         try:
             if zipfile.is_zipfile(archive):
-                _extract_zip(archive, tmp)
+                extract_zip(archive, tmp)
             else:
                 with tarfile.open(archive, "r:*") as tar:
                     tar.extractall(tmp, filter="data")  # refuses absolute paths, "..", devices
@@ -81,7 +81,8 @@ def extract(archive: Path, root: Path, folder: str) -> Path:
     return root / folder
 
 
-def _extract_zip(archive: Path, dest: Path) -> None:
+def extract_zip(archive: Path, dest: Path) -> None:
+    """Extract a zip into ``dest``, refusing members that would land outside it."""
     with zipfile.ZipFile(archive) as z:
         for member in z.namelist():
             target = (dest / member).resolve()

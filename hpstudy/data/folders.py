@@ -1,0 +1,223 @@
+"""Datasets read from files: ``folder`` (your own class folders), ``cinic10`` (CINIC-10's PNGs) and ``npz``.
+
+Image folders are decoded once and cached (see hpstudy.data.cache); a .npz file is read directly.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from hpstudy.data import cache, images
+from hpstudy.data.core import Split, cache_dir, register
+from hpstudy.errors import DataError
+
+_VAL_NAMES = ("val", "valid", "validation")
+_CINIC_VAL_NAMES = ("valid", "validation")
+
+
+def _read_tree(name: str, root: Path, folders: dict[str, Path], image_size,
+               expect: tuple[int, int] | None = None) -> tuple:
+    """The loader result for split folders ``folders`` (keys train, val, test), through the cache."""
+    files, class_names = images.scan_splits(folders)
+    splits = cache.cached_splits(name, root, files, class_names, image_size,
+                                 lambda listing: images.read_split(listing, image_size, expect))
+    return splits["train"], splits.get("val"), splits.get("test"), class_names
+
+
+def _val_folder(root: Path, names: tuple[str, ...]) -> Path | None:
+    """The validation folder of ``root`` (one of ``names``), None if there is none; two is an error."""
+    found = [root / n for n in names if (root / n).is_dir()]
+    if len(found) > 1:
+        raise DataError(f"{root}: both {found[0].name}/ and {found[1].name}/ are here; keep one "
+                        f"validation folder")
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------- folder
+
+@register("folder", input_shape=None, num_classes=None, resizes=True)
+def _folder(*, data_dir=None, download=True, seed=0, image_size=None):
+    """Your own images: a folder per class, optionally inside train/, val/ and test/ folders."""
+    if not data_dir:
+        raise DataError("dataset 'folder' needs data.data_dir: set it to the folder holding one "
+                        "sub-folder of images per class (or holding train/, val/ and test/ folders)")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder; set data.data_dir to the folder holding one "
+                        f"sub-folder of images per class")
+    folders = {"train": root}
+    if (root / "train").is_dir():
+        folders = {"train": root / "train", "val": _val_folder(root, _VAL_NAMES), "test": root / "test"}
+        folders = {k: v for k, v in folders.items() if v is not None and v.is_dir()}
+    return _read_tree("folder", root, folders, image_size)
+
+
+# ---------------------------------------------------------------- CINIC-10
+
+def _cinic_at(folder: Path) -> Path | None:
+    """``folder`` if it holds CINIC-10's train/, valid/ and test/, or the one sub-folder that does."""
+    def is_cinic(path: Path) -> bool:
+        return (path / "train").is_dir() and (path / "test").is_dir() \
+            and any((path / n).is_dir() for n in _CINIC_VAL_NAMES)
+
+    if is_cinic(folder):
+        return folder
+    if not folder.is_dir():
+        return None
+    inside = [p for p in sorted(folder.iterdir()) if not p.name.startswith(".") and is_cinic(p)]
+    if len(inside) > 1:
+        raise DataError(f"{folder}: holds more than one CINIC-10 copy ({inside[0].name}, {inside[1].name}); "
+                        f"set data.data_dir to the one to use")
+    return inside[0] if inside else None
+
+
+def _cinic_locate(data_dir: str | None) -> tuple[str, bool]:
+    where = Path(data_dir).expanduser() if data_dir else cache_dir() / "cinic10"
+    try:
+        found = _cinic_at(where)
+    except (DataError, OSError):  # two copies, an unreadable folder: loading it will say what is wrong
+        found = None
+    return str(found or where), found is not None
+
+
+def _find_cinic10(data_dir, download: bool) -> Path:
+    """CINIC-10's folder: in data_dir, else in cache_dir() / "cinic10", else downloaded from Kaggle."""
+    if data_dir:
+        given = Path(data_dir).expanduser()
+        if found := _cinic_at(given):
+            return found
+        raise DataError(f"{given}: no CINIC-10 here (train/, valid/ and test/ folders of class folders); "
+                        f"set data.data_dir to the folder holding them, or unset it to download CINIC-10")
+    if not download:
+        root = cache_dir() / "cinic10"
+        if found := _cinic_at(root):
+            return found
+        raise DataError(f"CINIC-10 not found in {root}; run `hpstudy data download cinic10`, or set "
+                        f"data.data_dir to the folder holding its train/, valid/ and test/ folders")
+    return fetch_cinic10()
+
+
+def fetch_cinic10(dest: Path | None = None) -> Path:
+    """Download CINIC-10 from Kaggle into ``dest`` (default: the cache) unless it is there; returns its folder."""
+    root = Path(dest).expanduser() if dest else cache_dir() / "cinic10"
+    if found := _cinic_at(root):
+        return found
+    from hpstudy.data import kaggle  # lazy: only a download needs it (and Kaggle credentials)
+
+    got = Path(kaggle.download_dataset(kaggle.cinic10_slug(), root))
+    found = _cinic_at(got) or _cinic_at(root)
+    if not found:
+        raise DataError(f"{got}: the download holds no train/, valid/ and test/ folders; delete {root} "
+                        f"and download CINIC-10 again")
+    return found
+
+
+@register("cinic10", locate=_cinic_locate, download=fetch_cinic10, resizes=True)
+def _cinic10(*, data_dir=None, download=True, seed=0, image_size=None):
+    """CINIC-10: 270,000 32×32 images of CIFAR-10's classes, with its own validation split (Kaggle)."""
+    root = _find_cinic10(data_dir, download)
+    folders = {"train": root / "train", "val": _val_folder(root, _CINIC_VAL_NAMES), "test": root / "test"}
+    return _read_tree("cinic10", root, folders, image_size, expect=(32, 32))
+
+
+# ---------------------------------------------------------------- npz
+
+@register("npz", input_shape=None, num_classes=None)
+def _npz(*, data_dir=None, download=True, seed=0, image_size=None):
+    """Arrays in a .npz file: x_train, y_train, optionally x_val, y_val, x_test, y_test and class_names."""
+    if not data_dir:
+        raise DataError("dataset 'npz' needs data.data_dir: set it to the path of a .npz file holding "
+                        "x_train and y_train (and optionally x_val, y_val, x_test, y_test, class_names)")
+    path = Path(data_dir).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; set data.data_dir to the path of a .npz file")
+    if image_size is not None:
+        raise DataError(f"{path}: data.image_size is not supported for npz datasets; remove it and "
+                        f"save the arrays at the size you want")
+    arrays = _read_npz(path)
+    for key in ("x_train", "y_train"):
+        if key not in arrays:
+            raise DataError(f"{path}: no array {key!r} (it has {', '.join(sorted(arrays)) or 'none'}); "
+                            f"save it with np.savez({path.name!r}, x_train=..., y_train=...)")
+    splits = {s: _npz_split(path, arrays, s) for s in ("train", "val", "test")}
+    shapes = {s: split.x.shape[1:] for s, split in splits.items() if split is not None}
+    for s, shape in shapes.items():
+        if shape != shapes["train"]:
+            raise DataError(f"{path}: array 'x_{s}' holds images of shape {shape} but 'x_train' of shape "
+                            f"{shapes['train']}; all splits need one image size")
+    labels = max(int(split.y.max(initial=-1)) for split in splits.values() if split is not None) + 1
+    names = _class_names(path, arrays.get("class_names"), labels)
+    return splits["train"], splits["val"], splits["test"], names
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of a .npz file, refusing pickled objects."""
+    def invalid(e: Exception) -> DataError:
+        return DataError(f"{path}: not a valid .npz file ({type(e).__name__}: {e}); save the arrays with np.savez")
+
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # ValueError: neither zip nor .npy
+        raise invalid(e) from e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: a single .npy array, not a .npz file; save the arrays with np.savez")
+    arrays = {}
+    with npz:
+        for key in npz.files:
+            try:
+                arrays[key] = npz[key]
+            except ValueError as e:
+                if "allow_pickle" not in str(e):
+                    raise invalid(e) from e
+                raise DataError(f"{path}: array {key!r} holds pickled Python objects, which are refused "
+                                f"for safety; save plain numbers (class_names as strings) with np.savez") from e
+            except (OSError, EOFError, zipfile.BadZipFile) as e:
+                raise invalid(e) from e
+    return arrays
+
+
+def _npz_split(path: Path, arrays: dict[str, np.ndarray], split: str) -> Split | None:
+    """The x/y pair of one split as a Split, or None when the file has neither."""
+    xk, yk = f"x_{split}", f"y_{split}"
+    if xk not in arrays and yk not in arrays:
+        return None
+    if xk not in arrays or yk not in arrays:
+        have, lack = (xk, yk) if xk in arrays else (yk, xk)
+        raise DataError(f"{path}: has array {have!r} but no {lack!r}; save both or neither")
+    x, y = arrays[xk], arrays[yk]
+    if x.dtype != np.uint8:
+        how = "(x * 255).round().astype('uint8')" if x.dtype.kind == "f" else "x.astype('uint8')"
+        raise DataError(f"{path}: array {xk!r} is {x.dtype}, images must be uint8 (0..255); convert "
+                        f"{'floats in [0, 1]' if x.dtype.kind == 'f' else 'values in 0..255'} with {how}")
+    if x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 1):   # greyscale: three equal channels
+        x = np.repeat(x.reshape(x.shape[:3])[..., None], 3, axis=-1)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise DataError(f"{path}: array {xk!r} has shape {x.shape}; images must be (N, H, W, 3), "
+                        f"(N, H, W, 1) or greyscale (N, H, W)")
+    if y.dtype.kind not in "iu" or not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
+        raise DataError(f"{path}: array {yk!r} is {y.dtype} of shape {y.shape}; labels must be integers "
+                        f"of shape (N,) or (N, 1)")
+    y = y.reshape(-1)
+    if len(x) == 0:
+        raise DataError(f"{path}: array {xk!r} holds no images; save at least one per class")
+    if len(y) != len(x):
+        raise DataError(f"{path}: array {yk!r} has {len(y)} labels but {xk!r} {len(x)} images; they must match")
+    if y.size and y.min() < 0:
+        raise DataError(f"{path}: array {yk!r} has negative labels ({y.min()}); labels must be 0, 1, 2, ...")
+    return Split(np.ascontiguousarray(x), y.astype(np.int64))
+
+
+def _class_names(path: Path, names: np.ndarray | None, labels: int) -> tuple[str, ...]:
+    """``class_names`` from the file (checked), else "0" .. str(labels - 1)."""
+    if names is None:
+        return tuple(str(i) for i in range(labels))
+    if names.ndim != 1 or names.dtype.kind not in "US":
+        raise DataError(f"{path}: array 'class_names' is {names.dtype} of shape {names.shape}; save "
+                        f"a 1-D array of strings, e.g. np.array(['cat', 'dog'])")
+    if len(names) < labels:
+        raise DataError(f"{path}: array 'class_names' has {len(names)} names but the labels go up to "
+                        f"{labels - 1}; give one name per class")
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist())

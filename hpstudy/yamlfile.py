@@ -1,0 +1,46 @@
+"""Reading study YAML without PyYAML's traps: YAML 1.2 scalars and no duplicate keys."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+class _StudyLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars: `1e-4` is a float, `no`/`on` stay strings; no duplicate keys."""
+
+
+_BOOL, _FLOAT, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:int"
+_StudyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _FLOAT, _INT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StudyLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_StudyLoader.add_implicit_resolver(_FLOAT, re.compile(
+    r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+    r"|\.(?:inf|Inf|INF))$|^\.(?:nan|NaN|NAN)$"), list("-+0123456789."))
+# Decimal integers only: YAML 1.1 reads `010` as 8 and `1:30` as 90.
+_StudyLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9][0-9_]*$"), list("-+0123456789"))
+_StudyLoader.add_constructor(_INT, lambda loader, node: int(loader.construct_scalar(node).replace("_", ""), 10))
+
+
+def _mapping_without_duplicates(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise yaml.constructor.ConstructorError(None, None, "keys must be plain names", key_node.start_mark)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StudyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                             lambda loader, node: _mapping_without_duplicates(loader, node, deep=True))
+
+
+def parse(text: str) -> Any:
+    """The YAML document in ``text``; raises yaml.YAMLError (with a mark where it went wrong)."""
+    return yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader subclass
