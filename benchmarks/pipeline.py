@@ -65,7 +65,7 @@ def measure_backend(images: int) -> dict:
     for key in ("crop_padding", "flip", "translate", "cutout"):   # one augmentation at a time, feed model
         keras.backend.clear_session()
         each[key] = _images_per_second(preprocess.wrap(feed_only(), {**PLAIN, key: AUGMENT[key]}), x, y)
-    return {"each": each, "backend": keras.backend.backend(), "keras": keras.__version__, "rates": rates,
+    return {"each": each, "devices": keras.distribution.list_devices(), "backend": keras.backend.backend(), "keras": keras.__version__, "rates": rates,
             "tensorflow_imported": "tensorflow" in sys.modules}
 
 
@@ -99,12 +99,12 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, no GPU, Python {platform.python_version()}"
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}"
 
 
 def render(results: list[dict], decode: dict | None, images: int) -> str:
     lines = [f"# Input pipeline: feeding vs consuming ({datetime.date.today().isoformat()})", "",
-             f"Machine: {machine()}. Random CIFAR-shaped uint8 data, {images:,} images, batch {BATCH}, "
+             f"Machine: {machine()}; Keras devices: {', '.join(results[0]['devices'])}. Random CIFAR-shaped uint8 data, {images:,} images, batch {BATCH}, "
              f"images/s over 2 epochs after a warm-up epoch (`python benchmarks/pipeline.py`).", "",
              "| backend | feed | feed + augmentation | train plain_cnn | train plain_cnn + augmentation "
              "| feed / train | TensorFlow imported |",

@@ -114,4 +114,7 @@ def load_best(path: str | Path):
     if not layout.best_model.exists():
         raise ResultsError(f"{layout.best_model}: no best model yet; it is saved when a trial completes")
     keras = import_quietly("keras")
+    # The layers and loss hpstudy may save in a model register themselves when their modules are imported.
+    import_quietly("hpstudy.preprocess")
+    import_quietly("hpstudy.training")
     return keras.saving.load_model(layout.best_model, safe_mode=True)

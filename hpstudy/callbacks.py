@@ -14,6 +14,7 @@ import keras
 import pandas as pd
 
 from hpstudy import results
+from hpstudy.models import facts
 from hpstudy.spec import CallbacksSpec
 
 
@@ -70,18 +71,31 @@ class CosineDecay:
 
 
 class TrialRecorder(keras.callbacks.Callback):
-    """Writes one execution's per-epoch history (CSV) and its wall time and size (JSON) into `folder`."""
+    """Writes one execution's per-epoch history (CSV), its wall time and model facts (JSON) into `folder`.
+
+    The model's summary goes to `summary.txt` once per trial.
+    """
 
     def __init__(self, folder: Path):
         super().__init__()
         self.folder = Path(folder)
+        self.continuing = False
+
+    def continue_next_fit(self) -> None:
+        """Record the next `fit` (a fine-tune phase) as more epochs of the same execution."""
+        self.continuing = True
 
     def on_train_begin(self, logs=None):
+        if self.continuing:
+            self.continuing = False
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         self.execution, self.history, self.record = results.execution_files(self.folder)
         self.rows = []
         self.started = time.perf_counter()
         self.epochs_run = 0
+        if self.execution == 0:
+            results.write_text(self.folder / "summary.txt", facts.summary(self.model))
 
     def on_epoch_end(self, epoch, logs=None):
         self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()},
@@ -94,4 +108,5 @@ class TrialRecorder(keras.callbacks.Callback):
         results.write_json(self.record, {
             "execution": self.execution, "epochs_run": self.epochs_run,
             "seconds": round(time.perf_counter() - self.started, 3),
-            "params": int(self.model.count_params()), "history": self.history.name})
+            "params": int(self.model.count_params()), "flops": facts.flops(self.model),
+            "history": self.history.name})

@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--output", help="write to this file instead of standard output")
     report.set_defaults(handler=_report)
 
+    listing = commands.add_parser("list", help="what a study file can name: model builders or datasets")
+    listing.add_argument("what", choices=("models", "datasets"))
+    listing.add_argument("names", nargs="*", metavar="NAME", help="only these builders (default: all)")
+    listing.set_defaults(handler=_list)
+
     data = commands.add_parser("data", help="datasets: list them, describe one, download one")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     listing = data_commands.add_parser("list", help="every dataset, where its data is and whether it is there")
@@ -54,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     info = data_commands.add_parser("info", help="a dataset's split sizes and images per class")
     info.add_argument("name", help="a dataset name (see `hpstudy data list`)")
     info.add_argument("--data-dir", help="where the data is (as data.data_dir in a study)")
-    info.add_argument("--image-size", type=_positive, help="resize image files to this square (as data.image_size)")
+    info.add_argument("--image-size", type=_image_size, help="resize image files to this square (as data.image_size: "
+                      "folder and cinic10 only)")
     info.set_defaults(handler=_data_info)
     download = data_commands.add_parser("download", help="download a dataset (cinic10 comes from Kaggle)")
     download.add_argument("name", help="a dataset name: cifar10 or cinic10")
@@ -83,7 +89,7 @@ def _validate(args) -> int:
     tuning = api.import_quietly("hpstudy.tuning")
     study = tuning.check(study)
     input_shape, num_classes = tuning.data_shape(study)
-    builds = tuning.build_each(study, input_shape, num_classes)
+    builds = tuning.build_each(study, input_shape, num_classes, pretrained=False)
     searched = ", ".join(t.name for t in study.tunables()) or "none"
     print(f"{args.study}: valid; searched: {searched}; {builds} model build(s) checked")
     return 0
@@ -103,10 +109,44 @@ def _report(args) -> int:
     return 0
 
 
+def _list(args) -> int:
+    if args.what == "datasets":
+        args.data_dir = None
+        return _data_list(args)
+    from hpstudy import api
+    models = api.import_quietly("hpstudy.models")
+    import pandas as pd
+    names = args.names or sorted(models.BUILDERS)
+    for name in names:
+        if name not in models.BUILDERS:
+            from hpstudy.values import close_match
+            raise HpstudyError(f"unknown builder {name!r}{close_match(name, models.BUILDERS)}; "
+                               f"known: {', '.join(sorted(models.BUILDERS))}")
+        doc, rows = models.describe(name)
+        print(f"{name}\n{'=' * len(name)}\n{doc}\n")
+        print(pd.DataFrame(rows).to_markdown(index=False, tablefmt="plain"), end="\n\n")
+    return 0
+
+
+def _image_size(text: str) -> int:
+    """--image-size: an integer in the range a study file allows for data.image_size."""
+    import typing
+    from hpstudy.errors import SpecError
+    from hpstudy.spec import DataSpec
+    from hpstudy.values import Failer, allowed, check_value
+    ann = typing.get_args(typing.get_type_hints(DataSpec, include_extras=True)["image_size"])[0]  # not Optional
+    try:
+        return check_value(Failer("--image-size"), "", int(text), ann, tunable=False)
+    except (ValueError, SpecError):
+        raise argparse.ArgumentTypeError(f"expected {allowed(ann)}, got {text!r}") from None
+
+
 def _data_list(args) -> int:
     from hpstudy.data import catalog
-    print(f"cache: {catalog.cache_root()}  (set HPSTUDY_DATA_DIR to move it)")
-    print(catalog.listing(args.data_dir).to_markdown(index=False, tablefmt="plain"))
+    table = catalog.listing(args.data_dir).to_markdown(index=False, tablefmt="plain")
+    print(f"cache: {catalog.cache_root()}  (set HPSTUDY_DATA_DIR to move it; decoded copies of image "
+          f"files are in its decoded folder)")
+    print(table)
     return 0
 
 
@@ -121,24 +161,12 @@ def _data_info(args) -> int:
 
 def _data_download(args) -> int:
     from hpstudy import data
-    source = data.source(args.name)
-    if source.download is None:
-        raise HpstudyError(f"{args.name}: nothing to download ({source.description}); "
-                           f"datasets that download: {', '.join(data.downloadable())}")
-    if args.slug and args.name != "cinic10":
+    if args.slug is not None and args.name != "cinic10":
         raise HpstudyError("--slug: only for cinic10, which comes from Kaggle")
-    if args.slug:
-        from hpstudy.data import kaggle
-        folder = kaggle.download_dataset(args.slug, _dest(args.dest) or data.cache_dir() / "cinic10")
-    else:
-        folder = source.download(_dest(args.dest))
+    options = {"slug": args.slug} if args.slug is not None else {}
+    folder = data.download(args.name, args.dest, **options)
     print(f"{args.name}: ready in {folder}")
     return 0
-
-
-def _dest(text: str | None):
-    from pathlib import Path
-    return Path(text).expanduser() if text else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 They run in the training graph (on the accelerator, batch at a time, never a per-image Python
 loop) and augmentation is inactive at inference, so a saved model takes raw 0..255 pixels and
-needs nothing else. Only ``keras`` and ``keras.ops``: every backend runs them.
+needs no preprocessing code (importing this module registers its two layers for loading). Only
+``keras`` and ``keras.ops``: every backend runs them.
 """
 
 from __future__ import annotations
@@ -105,11 +106,13 @@ def check(values: dict, input_shape: tuple) -> None:
         raise ModelError(f"preprocess.crop_padding: {values['crop_padding']} is larger than the {side}-pixel images")
 
 
-def wrap(body: keras.Model, values: dict, *, stats: tuple | None = None, seed: int = 0) -> keras.Model:
+def wrap(body: keras.Model, values: dict, *, stats: tuple | None = None, seed: int = 0,
+         raw_pixels: bool = False) -> keras.Model:
     """``body`` behind the study's preprocessing: augment (training only), normalize, cutout.
 
     ``values`` are the preprocess section's values for this trial; ``stats`` the training images'
-    per-channel (mean, variance), needed when ``standardize`` is on.
+    per-channel (mean, variance), needed when ``standardize`` is on. A ``raw_pixels`` body (an
+    ImageNet backbone with its own preprocessing) gets 0..255 pixels: no normalization here.
     """
     input_shape = tuple(body.input_shape[1:])
     check(values, input_shape)
@@ -125,13 +128,18 @@ def wrap(body: keras.Model, values: dict, *, stats: tuple | None = None, seed: i
                                                       seed=seed + 2, name="translate"))
     if augment:
         x = keras.Sequential(augment, name=AUGMENT_BLOCK)(x)
-    if values["standardize"]:
-        if stats is None:
-            raise ValueError("standardize needs the training images' per-channel mean and variance")
-        mean, variance = stats
-        x = keras.layers.Normalization(mean=list(mean), variance=list(variance), name="standardize")(x)
-    else:
-        x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
+    if not raw_pixels:
+        x = _normalize(x, values["standardize"], stats)
     if values["cutout"]:
         x = Cutout(values["cutout"], seed=seed + 3, name=CUTOUT_LAYER)(x)
     return keras.Model(inputs, body(x), name=body.name)
+
+
+def _normalize(x, standardize: bool, stats: tuple | None):
+    """Pixels / 255, or standardized with the training images' per-channel mean and variance."""
+    if not standardize:
+        return keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
+    if stats is None:
+        raise ValueError("standardize needs the training images' per-channel mean and variance")
+    mean, variance = stats
+    return keras.layers.Normalization(mean=list(mean), variance=list(variance), name="standardize")(x)

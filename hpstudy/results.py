@@ -29,6 +29,8 @@ from hpstudy.errors import HpstudyError, ResultsError
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Keys a study may change without starting over: more trials extend the search.
 RESUMABLE_CHANGES = ("search.max_trials",)
+# Bumped when saved models change layout (2: normalization and augmentation moved in front of the builder's model).
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,21 @@ def prepare(root: Path, study: spec_module.StudySpec, *, overwrite: bool = False
         if overwrite:
             shutil.rmtree(layout.root)
         else:
+            _check_same_format(layout)
             _check_same_study(layout, study)
     layout.root.mkdir(parents=True, exist_ok=True)
     write_text(layout.spec, yaml.safe_dump(study.to_dict(), sort_keys=False))
     return layout
+
+
+def _check_same_format(layout: Layout) -> None:
+    """Refuse to resume a folder whose saved models another version of hpstudy laid out differently."""
+    env = _read_json(layout.env)    # written right after prepare(): absent only if the first run died at once
+    found = env.get("results_format", 1) if env else FORMAT
+    if found != FORMAT:
+        raise ResultsError(f"{layout.root}: written by a version of hpstudy whose models are laid out differently "
+                           f"(results format {found}, this version writes {FORMAT}); run with --overwrite to start "
+                           "over, or use another --results-dir to keep it")
 
 
 def _check_same_study(layout: Layout, study: spec_module.StudySpec) -> None:
@@ -127,7 +140,7 @@ def read_trials(layout: Layout) -> pd.DataFrame:
             continue
         rows.append(_row(layout, trial, tuned, best))
     columns = ["trial_id", "status", *tuned, "score", "best_epoch", "epochs_run", "train_loss", "train_accuracy",
-               "val_loss", "val_accuracy", "test_loss", "test_accuracy", "seconds", "params", "message"]
+               "val_loss", "val_accuracy", "test_loss", "test_accuracy", "seconds", "params", "flops", "message"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values("trial_id", key=lambda ids: ids.astype(int)).reset_index(drop=True)
 
@@ -173,6 +186,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
         "test_accuracy": best.get("test_accuracy") if is_best else None,
         "seconds": round(sum(r["seconds"] for r in executions), 3) if executions else None,
         "params": executions[0]["params"] if executions else None,
+        "flops": executions[0].get("flops") if executions else None,
         "message": message[-1] if message else "",
     }
 

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
 
@@ -57,8 +57,18 @@ class PreprocessSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    builder: str = "plain_cnn"              # a name in hpstudy.models.BUILDERS
-    options: dict = field(default_factory=dict)  # the builder's keyword arguments (values or Tune)
+    """The builder and its options; a searched builder (a choice) has options per builder name."""
+
+    builder: Union[str, Tune] = "plain_cnn"     # a name in hpstudy.models.BUILDERS, or a choice of names
+    options: dict = field(default_factory=dict)  # keyword arguments (values or Tune); per builder when searched
+
+    def builders(self) -> list[str]:
+        """The builder names this study may build."""
+        return list(self.builder.values) if isinstance(self.builder, Tune) else [self.builder]
+
+    def options_of(self, builder: str) -> dict:
+        """The options given for ``builder``."""
+        return self.options.get(builder, {}) if isinstance(self.builder, Tune) else self.options
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,9 @@ class TrainSpec:
     lr_decay_epochs: Positive = 10          # step: every this many epochs
     lr_patience: Positive = 3               # plateau: epochs without improvement of val_loss
     lr_min: NonNegativeFloat = 0.0          # cosine and plateau: the floor
+    label_smoothing: Annotated[float, Range(0.0, 0.5)] = 0.0  # mix this much of a uniform target into the labels
+    fine_tune_epochs: NonNegative = 0       # transfer: then this many epochs with the whole backbone trainable
+    fine_tune_learning_rate: PositiveFloat = 1e-5  # the learning rate of that fine-tune phase
 
 
 @dataclass(frozen=True)
@@ -116,8 +129,10 @@ class StudySpec:
     source: str = field(default="<study>", compare=False)
 
     def tunables(self) -> list[Tune]:
-        """Every searched value: model options, then preprocess and train values, in file order."""
-        values = list(self.model.options.values())
+        """Every searched value: the builder, model options, then preprocess and train values, in file order."""
+        values = [self.model.builder]
+        for builder in self.model.builders():
+            values += self.model.options_of(builder).values()
         for section in (self.preprocess, self.train):
             values += [getattr(section, f.name) for f in dataclasses.fields(section)]
         return [v for v in values if isinstance(v, Tune)]
@@ -125,7 +140,7 @@ class StudySpec:
     def to_dict(self) -> dict:
         """The resolved study as plain YAML-able data (defaults filled in)."""
         out = plain(self, skip=("source",))
-        out["model"] = {"builder": self.model.builder, **out["model"]["options"]}
+        out["model"] = {"builder": out["model"]["builder"], **out["model"]["options"]}
         return out
 
     def error(self, key: str, message: str) -> SpecError:
@@ -217,13 +232,39 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
 # ---------------------------------------------------------------- parsing the sections
 def _parse_model(fail, raw: dict) -> ModelSpec:
     builder = raw.get("builder", ModelSpec.builder)
+    if isinstance(builder, dict) and "tune" in builder:
+        return _parse_searched_model(fail, raw)
     if not isinstance(builder, str):
-        raise fail("model.builder", f"must be the name of a model builder; got {describe(builder)}")
+        raise fail("model.builder", f"must be the name of a model builder, or {{tune: choice, values: [...]}}; "
+                                    f"got {describe(builder)}")
+    return ModelSpec(builder=builder, options=_parse_options(fail, "model", raw))
+
+
+def _parse_searched_model(fail, raw: dict) -> ModelSpec:
+    """A builder searched as a choice: each builder's options sit under its name (`model.vgg.blocks`)."""
+    builder = check_value(fail, "model.builder", raw["builder"], str, tunable=True)
+    if builder.kind != "choice":
+        raise fail("model.builder.tune", f"a searched builder is a choice among builder names; got {builder.kind!r}")
+    options = {}
+    for key, value in raw.items():
+        if key == "builder":
+            continue
+        if key not in builder.values:
+            raise fail(f"model.{key}", f"with a searched builder, options go under the name of the builder they "
+                                       f"apply to, one of: {', '.join(builder.values)}")
+        if value is not None and not isinstance(value, dict):
+            raise fail(f"model.{key}", f"must be a mapping of {key}'s options; got {describe(value)}")
+        options[key] = _parse_options(fail, f"model.{key}", value or {})
+    return ModelSpec(builder=builder, options={name: options.get(name, {}) for name in builder.values})
+
+
+def _parse_options(fail, path: str, raw: dict) -> dict:
+    """A builder's options as written (checked against its signature later, by tuning.check)."""
     options = {}
     for key, value in raw.items():
         if key == "builder":
             continue
         if not isinstance(key, str):
-            raise fail(f"model.{key}", "option names must be strings")
-        options[key] = check_value(fail, f"model.{key}", value, Any, tunable=True)
-    return ModelSpec(builder=builder, options=options)
+            raise fail(f"{path}.{key}", "option names must be strings")
+        options[key] = check_value(fail, f"{path}.{key}", value, Any, tunable=True)
+    return options

@@ -24,6 +24,7 @@ from hpstudy import data as data_module
 from hpstudy import models
 from hpstudy import preprocess
 from hpstudy import results
+from hpstudy import training
 from hpstudy import spec as spec_module
 from hpstudy.errors import DataError, ModelError, SearchError, SpecError
 from hpstudy.progress import Progress
@@ -51,17 +52,6 @@ def declare(hp: kt.HyperParameters, tune: Tune):
                   default=tune.default)
 
 
-def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
-    """The optimizer named by a trial's resolved `train` values."""
-    common = {"learning_rate": train["learning_rate"], "weight_decay": train["weight_decay"]}
-    name = train["optimizer"]
-    if name == "sgd":
-        return keras.optimizers.SGD(momentum=train["momentum"], nesterov=train["nesterov"], **common)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(momentum=train["momentum"], **common)
-    return (keras.optimizers.AdamW if name == "adamw" else keras.optimizers.Adam)(**common)
-
-
 class SpecHyperModel(kt.HyperModel):
     """Builds and trains the study's model for one set of hyperparameter values.
 
@@ -72,11 +62,17 @@ class SpecHyperModel(kt.HyperModel):
         super().__init__(name=study.name)
         self.study, self.input_shape, self.num_classes, self.stats = study, tuple(input_shape), num_classes, stats
 
-    def values(self, hp) -> dict[str, dict]:
-        """This trial's model options, preprocess and train values: fixed as written, searched from `hp`."""
+    def values(self, hp) -> dict:
+        """This trial's builder, its options, and preprocess and train values: fixed as written, searched from `hp`."""
         def value(v):
             return declare(hp, v) if isinstance(v, Tune) else v
-        out = {"model": {k: value(v) for k, v in self.study.model.options.items()}}
+        model = self.study.model
+        builder = value(model.builder)
+        # A searched builder's own options exist only while it is the one chosen (keras-tuner conditional scope).
+        scope = hp.conditional_scope(model.builder.name, [builder]) if isinstance(model.builder, Tune) \
+            else contextlib.nullcontext()
+        with scope:
+            out = {"builder": builder, "model": {k: value(v) for k, v in model.options_of(builder).items()}}
         for section in ("preprocess", "train"):
             fixed = getattr(self.study, section)
             out[section] = {f.name: value(getattr(fixed, f.name)) for f in dataclasses.fields(fixed)}
@@ -84,19 +80,30 @@ class SpecHyperModel(kt.HyperModel):
 
     def build(self, hp):
         values = self.values(hp)
-        body = models.build(self.study.model.builder, self.input_shape, self.num_classes, **values["model"])
-        model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.study.data.seed)
-        model.compile(optimizer=make_optimizer(values["train"]), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        return model
+        body = models.build(values["builder"], self.input_shape, self.num_classes, **values["model"])
+        model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.study.data.seed,
+                                raw_pixels=values["builder"] in models.RAW_PIXELS)
+        return training.compile_model(model, values["train"])
 
     def fit(self, hp, model, x, y, *, callbacks=(), epochs=None, **kwargs):
         # Batch size and schedule are searched here: keras-tuner passes `hp` to fit as well as build.
         train = self.values(hp)["train"]
         epochs = epochs or train["epochs"]
-        return model.fit(x, y, batch_size=train["batch_size"], epochs=epochs, shuffle=True,
-                         # The schedule first: it adds the epoch's rate to the logs the recorder writes.
-                         callbacks=[*callbacks_module.schedule(train, epochs), *callbacks], **kwargs)
+        history = model.fit(x, y, batch_size=train["batch_size"], epochs=epochs, shuffle=True,
+                            # The schedule first: it adds the epoch's rate to the logs the recorder writes.
+                            callbacks=[*callbacks_module.schedule(train, epochs), *callbacks], **kwargs)
+        # Fine-tune phase: the whole backbone trainable, at the lower rate, continuing the epoch count.
+        if not train["fine_tune_epochs"] or not training.unfreeze_backbone(model):
+            return history
+        training.compile_model(model, train, learning_rate=train["fine_tune_learning_rate"])
+        for callback in callbacks:
+            if isinstance(callback, callbacks_module.TrialRecorder):
+                callback.continue_next_fit()
+        more = model.fit(x, y, batch_size=train["batch_size"], initial_epoch=epochs,
+                         epochs=epochs + train["fine_tune_epochs"], shuffle=True, callbacks=list(callbacks), **kwargs)
+        for key, values in more.history.items():
+            history.history.setdefault(key, []).extend(values)
+        return history
 
 
 # ---------------------------------------------------------------- tuners that report and record
@@ -151,20 +158,32 @@ def check(study: StudySpec) -> StudySpec:
         names = sorted(data_module.DATASETS)
         raise study.error("data.dataset", f"unknown dataset {study.data.dataset!r}"
                                           f"{close_match(study.data.dataset, names)}; known: {', '.join(names)}")
-    if study.data.image_size and not data_module.DATASETS[study.data.dataset].resizes:
-        resizing = sorted(name for name, src in data_module.DATASETS.items() if src.resizes)
-        raise study.error("data.image_size", f"the {study.data.dataset} dataset has one image size; image_size "
-                                             f"applies to {', '.join(resizing)}")
-    if study.model.builder not in models.BUILDERS:
-        names = sorted(models.BUILDERS)
-        raise study.error("model.builder", f"unknown builder {study.model.builder!r}"
-                                           f"{close_match(study.model.builder, names)}; known: {', '.join(names)}")
-    options = spec_module.check_options(study, "model", study.model.options, models.options(study.model.builder))
-    study = dataclasses.replace(study, model=dataclasses.replace(study.model, options=options))
+    try:
+        data_module.core.check_image_size(study.data.dataset, study.data.image_size)
+    except DataError as err:
+        raise SpecError(f"{study.source}: {err}") from None
+    study = dataclasses.replace(study, model=_check_model(study))
     _check_search(study)
     if study.callbacks.tensorboard and keras.backend.backend() != "tensorflow":
         raise study.error("callbacks.tensorboard", f"needs the TensorFlow backend; KERAS_BACKEND is {keras.backend.backend()}")
     return study
+
+
+def _check_model(study: StudySpec) -> spec_module.ModelSpec:
+    """The model section with each builder's options checked against its signature and defaults filled in."""
+    model, searched = study.model, isinstance(study.model.builder, Tune)
+    options = {}
+    for name in model.builders():
+        if name not in models.BUILDERS:
+            names = sorted(models.BUILDERS)
+            key = "model.builder.values" if searched else "model.builder"
+            raise study.error(key, f"unknown builder {name!r}{close_match(name, names)}; known: {', '.join(names)}")
+        path = f"model.{name}" if searched else "model"
+        options[name] = spec_module.check_options(study, path, model.options_of(name), models.options(name))
+        if name in models.RAW_PIXELS and study.preprocess.standardize is not False:
+            raise study.error("preprocess.standardize", f"the {name} builder normalizes pixels as its backbone "
+                                                        f"expects; remove standardize")
+    return dataclasses.replace(model, options=options if searched else options[model.builder])
 
 
 def _check_search(study: StudySpec) -> None:
@@ -185,17 +204,24 @@ def _check_search(study: StudySpec) -> None:
     if search.tuner == "hyperband" and search.max_trials is not None:
         raise study.error("search.max_trials", "hyperband sets the number of trials itself from search.options "
                                                "max_epochs, factor and hyperband_iterations; remove max_trials")
+    if search.tuner == "hyperband" and study.train.fine_tune_epochs:
+        raise study.error("train.fine_tune_epochs", "hyperband sets each trial's epochs itself; a fine-tune phase "
+                                                    "needs random, grid or bayesian search")
     if search.tuner == "grid" and not study.tunables():
         raise study.error("search.tuner", "a grid search needs at least one searched value (a mapping with tune:)")
 
 
-def validation_builds(study: StudySpec) -> list[dict]:
-    """Sets of model-option values to build once before training: every combination when few, else each value once."""
-    axes = {t.name: _sample_values(t) for t in study.tunables() if t.name.startswith("model.")}
-    combos = math.prod(len(v) for v in axes.values())
-    if combos <= MAX_VALIDATION_BUILDS:
-        return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
-    return [{}] + [{name: v} for name, values in axes.items() for v in values]
+def validation_builds(study: StudySpec) -> list[tuple[str, dict]]:
+    """(builder, searched values) to build once before training: per builder, every combination when few,
+    else each value once."""
+    builds = []
+    for name in study.model.builders():
+        axes = {t.name: _sample_values(t) for t in study.model.options_of(name).values() if isinstance(t, Tune)}
+        if math.prod(len(v) for v in axes.values()) <= MAX_VALIDATION_BUILDS:
+            builds += [(name, dict(zip(axes, values))) for values in itertools.product(*axes.values())]
+        else:
+            builds += [(name, {})] + [(name, {key: v}) for key, values in axes.items() for v in values]
+    return builds
 
 
 def _sample_values(tune: Tune) -> list:
@@ -206,33 +232,36 @@ def _sample_values(tune: Tune) -> list:
     return [tune.min_value, tune.max_value]
 
 
-def build_each(study: StudySpec, input_shape: tuple, num_classes: int) -> int:
+def build_each(study: StudySpec, input_shape: tuple, num_classes: int, *, pretrained: bool = True) -> int:
     """Check the preprocessing, build the model for each of `validation_builds`; a failure is a SpecError.
 
-    Returns the number of builds.
+    `pretrained=False` builds without pretrained weights (nothing to download). Returns the number of builds.
     """
-    fixed = {k: v for k, v in study.model.options.items() if not isinstance(v, Tune)}
-    defaults = {t.name.split(".", 1)[1]: _sample_values(t)[0] if t.default is None else t.default
-                for t in study.tunables() if t.name.startswith("model.")}
     largest = {f.name: getattr(study.preprocess, f.name) for f in dataclasses.fields(study.preprocess)}
     try:
         preprocess.check({k: max(_sample_values(v)) if isinstance(v, Tune) else v for k, v in largest.items()},
                          input_shape)
     except ModelError as err:
         raise SpecError(f"{study.source}: {err}") from None
-    combos = validation_builds(study)
-    for combo in combos:
-        values = {**fixed, **defaults, **{k.split(".", 1)[1]: v for k, v in combo.items()}}
+    builds = validation_builds(study)
+    for name, combo in builds:
+        options = {key: (v.default if v.default is not None else _sample_values(v)[0]) if isinstance(v, Tune) else v
+                   for key, v in study.model.options_of(name).items()}
+        options.update({key.rsplit(".", 1)[1]: v for key, v in combo.items()})
+        if not pretrained and "weights" in options:   # checking the architecture needs no download
+            options["weights"] = None
         where = f" (with {', '.join(f'{k}={v}' for k, v in combo.items())})" if combo else ""
         try:
-            models.build(study.model.builder, input_shape, num_classes, **values)
+            models.build(name, input_shape, num_classes, **options)
         except ModelError as err:
-            raise SpecError(f"{study.source}: {err}{where}") from None
+            # Builders name their options `model.<option>`; under a searched builder they sit in `model.<builder>.`.
+            message = str(err).replace("model.", f"model.{name}.", 1) if isinstance(study.model.builder, Tune) else err
+            raise SpecError(f"{study.source}: {message}{where}") from None
         except (ValueError, TypeError) as err:
-            raise study.error("model", f"cannot build {study.model.builder}{where}: {' '.join(str(err).split())[:300]}") from None
+            raise study.error("model", f"cannot build {name}{where}: {' '.join(str(err).split())[:300]}") from None
         finally:
             keras.backend.clear_session()
-    return len(combos)
+    return len(builds)
 
 
 # ---------------------------------------------------------------- the search
@@ -256,6 +285,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "results_format": results.FORMAT,
         "backend": keras.backend.backend(),
         "devices": devices,
         **{name: version(name) for name in ("hpstudy", "keras", "keras-tuner", "tensorflow", "jax", "torch", "numpy")},

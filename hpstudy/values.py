@@ -141,8 +141,10 @@ def _unwrap(ann):
     """(base type, Range or None, allows None) of an annotation."""
     rng, optional = None, False
     if typing.get_origin(ann) in (Union, types.UnionType):
-        args = [a for a in typing.get_args(ann) if a is not type(None)]
-        optional, ann = True, args[0]
+        args = typing.get_args(ann)
+        optional = type(None) in args
+        rest = tuple(a for a in args if a is not type(None))
+        ann = rest[0] if len(rest) == 1 else Union[rest]    # several: checked member by member
     if typing.get_origin(ann) is Annotated:
         ann, *meta = typing.get_args(ann)
         rng = next((m for m in meta if isinstance(m, Range)), None)
@@ -157,9 +159,16 @@ def check_value(fail, key: str, value, ann, tunable: bool):
             raise fail(key, f"cannot be searched: only values under {', '.join(TUNABLE_SECTIONS[:-1])} and {TUNABLE_SECTIONS[-1]} can be")
         return _check_tune(fail, key, value, ann)
     if value is None:
-        if optional:
+        if optional or base is Any:    # Any: checked against the builder's signature later
             return None
         raise fail(key, f"must not be empty; expected {_expected(base, rng)}")
+    if typing.get_origin(base) is Union:
+        for member in typing.get_args(base):
+            try:
+                return check_value(fail, key, value, member, tunable)
+            except SpecError:
+                continue
+        raise fail(key, f"expected {_expected(base, rng)}; got {describe(value)}")
     if dataclasses.is_dataclass(base):
         if isinstance(value, bool) and optional:   # `early_stopping: true` means its defaults
             if not value:
@@ -171,7 +180,15 @@ def check_value(fail, key: str, value, ann, tunable: bool):
     return _check_scalar(fail, key, value, base, rng)
 
 
+def allowed(ann) -> str:
+    """What an annotation allows, in words ("an integer in [1, 32]", "one of max, avg", ...)."""
+    base, rng, optional = _unwrap(ann)
+    return _expected(base, rng) + (", or null" if optional else "")
+
+
 def _expected(base, rng) -> str:
+    if typing.get_origin(base) is Union:
+        return " or ".join(_expected(*_unwrap(member)[:2]) for member in typing.get_args(base))
     if typing.get_origin(base) is Literal:
         return "one of " + ", ".join(map(str, typing.get_args(base)))
     name = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}.get(base, "a value")

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import sys
 import warnings
 import zipfile
 
@@ -191,6 +192,36 @@ def test_folder_bad_trees(tmp_path):
     np.testing.assert_array_equal(train.x[4], np.asarray(odd))
 
 
+def test_folder_splits_must_have_the_size_of_train(tmp_path):
+    """Each split is checked against train's first image, not only against its own first image."""
+    write_tree(tmp_path / "train", ["a", "b"], 2, size=(32, 32))
+    write_tree(tmp_path / "val", ["a", "b"], 2, size=(64, 64))
+    write_tree(tmp_path / "test", ["a", "b"], 2, size=(16, 16))
+    raises([str(tmp_path / "val" / "a" / "img000.png"), "64×64", str(tmp_path / "train" / "a" / "img000.png"),
+            "32×32", "data.image_size"], data.load, "folder", data_dir=str(tmp_path))
+    write_tree(tmp_path / "val", ["a", "b"], 2, size=(32, 32))
+    raises([str(tmp_path / "test" / "a" / "img000.png"), "16×16", "32×32"], data.load, "folder",
+           data_dir=str(tmp_path))
+    ds = data.load("folder", data_dir=str(tmp_path), image_size=16)
+    assert ds.train.x.shape[1:] == ds.val.x.shape[1:] == ds.test.x.shape[1:] == (16, 16, 3)
+
+
+def test_folder_data_dir_must_be_a_folder(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    raises([str(tmp_path / "file"), "is a file, not a folder", "data.data_dir"], data.load, "folder",
+           data_dir=str(tmp_path / "file"))
+    raises([str(tmp_path / "file"), "is a file, not a folder"], data.load, "cinic10", data_dir=str(tmp_path / "file"))
+    raises([str(tmp_path), "is a folder, not a file", ".npz"], data.load, "npz", data_dir=str(tmp_path))
+
+
+def test_image_size_only_for_datasets_that_resize(flat):
+    for name, data_dir in (("digits", None), ("cifar10", "/nonexistent")):
+        message = raises(["data.image_size", f"the {name} dataset", "cinic10, folder"], data.load, name,
+                         data_dir=data_dir, image_size=64)
+        assert "/nonexistent" not in message   # refused before looking for the data
+    assert data.load("folder", data_dir=str(flat[0]), image_size=8).input_shape == (8, 8, 3)
+
+
 def test_folder_bad_layouts(tmp_path):
     (tmp_path / "none" / ".hidden").mkdir(parents=True)
     raises([str(tmp_path / "none"), "no class folders"], data.load, "folder", data_dir=str(tmp_path / "none"))
@@ -231,6 +262,35 @@ def test_parallel_decoding_matches_and_reports_errors(flat, monkeypatch):
     np.testing.assert_array_equal(images.decode_images(paths, workers=2), images.decode_images(paths, workers=1))
     (root / "c_cls" / "img005.png").write_bytes(b"\x89PNG broken")
     raises([str(root / "c_cls" / "img005.png")], images.decode_images, paths, workers=2)
+
+
+def test_decoding_forks_only_on_linux(flat, monkeypatch):
+    root, x, y = flat
+    monkeypatch.setattr(images, "_PARALLEL_MIN", 1)
+    monkeypatch.setattr(images, "_CHUNK", 4)
+    paths = images.scan_splits({"train": root})[0]["train"].paths()
+    pools, real_pool = [], images.ProcessPoolExecutor
+
+    def pool(*args, **kwargs):
+        pools.append(kwargs["mp_context"].get_start_method())
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(images, "ProcessPoolExecutor", pool)
+    expected = images.decode_images(paths, workers=1)
+    for platform, forks in (("linux", True), ("darwin", False), ("win32", False)):
+        pools.clear()
+        monkeypatch.setattr(sys, "platform", platform)
+        np.testing.assert_array_equal(images.decode_images(paths, workers=2), expected)
+        assert pools == (["fork"] if forks else []), platform
+
+
+def test_each_image_is_decoded_once(flat, monkeypatch):
+    root, x, y = flat
+    paths = images.scan_splits({"train": root})[0]["train"].paths()
+    calls, real = [], images._decode_one
+    monkeypatch.setattr(images, "_decode_one", lambda path, size: calls.append(path) or real(path, size))
+    images.decode_images(paths, workers=1)
+    assert sorted(calls) == sorted(paths)
 
 
 # ---------------------------------------------------------------- decoded cache
@@ -285,7 +345,7 @@ def test_cache_invalidated_by_touched_or_added_image(flat, data_home, decode_cal
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "meta"])
-def test_corrupt_cache_is_rebuilt(cinic, data_home, decode_calls, damage):
+def test_corrupt_cache_is_rebuilt(cinic, data_home, decode_calls, damage, capsys):
     where, expected = cinic
     data.load("cinic10", data_dir=str(where))
     [name] = cache_folders(data_home)
@@ -301,15 +361,16 @@ def test_corrupt_cache_is_rebuilt(cinic, data_home, decode_calls, damage):
         target.unlink()
     else:
         (folder / "meta.json").write_text("{not json")
-    with pytest.warns(UserWarning, match="corrupt"):
-        ds = data.load("cinic10", data_dir=str(where))
+    capsys.readouterr()
+    ds = data.load("cinic10", data_dir=str(where))
+    assert_one_warning(capsys, "decoded-image cache is corrupt", str(folder))
     assert len(decode_calls) == 6
     assert_split(ds.train, *expected["train"])
     data.load("cinic10", data_dir=str(where))
     assert len(decode_calls) == 6 and cache_folders(data_home) == [name]
 
 
-def test_cache_write_is_atomic(flat, data_home, decode_calls, monkeypatch):
+def test_cache_write_is_atomic(flat, data_home, decode_calls, monkeypatch, capsys):
     root, x, y = flat
     real_save, saves = np.save, []
 
@@ -320,8 +381,8 @@ def test_cache_write_is_atomic(flat, data_home, decode_calls, monkeypatch):
         return real_save(path, *args, **kwargs)
 
     monkeypatch.setattr(np, "save", failing_save)
-    with pytest.warns(UserWarning, match="cannot write"):
-        ds = data.load("folder", data_dir=str(root))
+    ds = data.load("folder", data_dir=str(root))
+    assert_one_warning(capsys, "cannot write the decoded-image cache", "No space left on device")
     assert len(ds.train.y) + len(ds.val.y) + len(ds.test.y) == 30
     assert cache_folders(data_home) == []   # no partial cache, no temporary folder left
     data.load("folder", data_dir=str(root))
@@ -329,7 +390,15 @@ def test_cache_write_is_atomic(flat, data_home, decode_calls, monkeypatch):
     assert len(decode_calls) == 2 and len(cache_folders(data_home)) == 1
 
 
-def test_cache_race_with_another_process(flat, data_home, monkeypatch):
+def assert_one_warning(capsys, *parts):
+    """Standard error holds one line, ``hpstudy: warning: ...`` with each of ``parts``."""
+    err = capsys.readouterr().err
+    assert err.startswith("hpstudy: warning: ") and err.count("\n") == 1, err
+    for part in parts:
+        assert part in err, err
+
+
+def test_cache_race_with_another_process(flat, data_home, monkeypatch, capsys):
     """Another process renames the same cache into place first: ours is dropped, no warning."""
     root, x, y = flat
     real_replace = os.replace
@@ -345,6 +414,7 @@ def test_cache_race_with_another_process(flat, data_home, monkeypatch):
     monkeypatch.setattr(os, "replace", real_replace)
     [name] = cache_folders(data_home)
     assert (data_home / "decoded" / name / "meta.json").is_file()
+    assert capsys.readouterr().err == ""
 
 
 def test_fingerprint_depends_on_image_size_and_root(flat, tmp_path):
@@ -404,7 +474,7 @@ def test_npz_refusals(tmp_path):
         path = npz(tmp_path, f"bad{n}.npz", **arrays)
         raises([path, *parts], data.load, "npz", data_dir=path)
     good = npz(tmp_path, x_train=x, y_train=y)
-    raises([good, "data.image_size"], data.load, "npz", data_dir=good, image_size=16)
+    raises(["data.image_size", "the npz dataset", "cinic10, folder"], data.load, "npz", data_dir=good, image_size=16)
     (tmp_path / "text.npz").write_text("not a zip")
     raises([str(tmp_path / "text.npz"), "not a valid .npz"], data.load, "npz", data_dir=str(tmp_path / "text.npz"))
     np.save(tmp_path / "one.npy", x)

@@ -1,4 +1,5 @@
-"""Tests for hpstudy.data.kaggle: only KaggleApi.dataset_download_files (the network) is replaced.
+"""Tests for hpstudy.data.kaggle: KaggleApi.dataset_download_files (the network) is replaced, and in
+the two tests of new-style tokens KaggleApi._introspect_token (kaggle's own network check of a token).
 
 Credential checks, KaggleApi construction and ``authenticate()``, and the extraction all run for
 real, against a home folder, config folders and environment of the test's own.
@@ -18,6 +19,7 @@ from PIL import Image
 
 from hpstudy.data import kaggle
 from hpstudy.errors import DataError
+from tests.test_data_cli import run_unprivileged
 
 KEY = "f00dfacecafe5ec12e7k3y0123456789"  # distinctive: must never appear in an error
 TOKEN = "KGAT_5ec12e7t0k3nabcdef0123456789"
@@ -132,6 +134,53 @@ def test_kaggle_json_credentials(fake, home, tmp_path, monkeypatch, where):
     kaggle.download_dataset(SLUG, tmp_path / "data" / "cinic10")
     assert fake.calls[0]["config"]["username"] == "bob" and fake.calls[0]["config"]["key"] == KEY
     assert "KAGGLE_USERNAME" not in os.environ and "KAGGLE_KEY" not in os.environ
+
+
+@pytest.mark.parametrize("where", ["env", "kaggle.json"])
+def test_key_never_printed_on_success(fake, home, tmp_path, monkeypatch, capfd, where):
+    if where == "env":
+        monkeypatch.setenv("KAGGLE_USERNAME", "alice")
+        monkeypatch.setenv("KAGGLE_KEY", KEY)
+    else:
+        write_config(home / ".kaggle")
+    capfd.readouterr()
+    assert_layout(kaggle.download_dataset(SLUG, tmp_path / "data" / "cinic10"))
+    out, err = capfd.readouterr()
+    assert fake.calls and KEY not in out and KEY not in err
+
+
+_CREDENTIALS = """
+from hpstudy.data import kaggle
+from hpstudy.errors import DataError
+try:
+    print(kaggle.credentials())
+except DataError as e:
+    print("DataError:", e)
+"""
+
+
+def test_unreadable_kaggle_json_or_folder(home):
+    path = write_config(home / ".kaggle", mode=0)
+    try:
+        assert run_unprivileged(_CREDENTIALS) == (f"DataError: {path}: cannot read it (Permission denied); make it "
+                                                  f"readable by you only: chmod 600 {path}\n")
+        path.chmod(0o600)
+        path.parent.chmod(0)
+        assert run_unprivileged(_CREDENTIALS) == (f"DataError: {path.parent}: cannot look for kaggle.json in it "
+                                                  f"(Permission denied); make it yours and accessible to you: "
+                                                  f"chmod 700 {path.parent}\n")
+    finally:
+        path.parent.chmod(0o700)
+        path.chmod(0o600)
+
+
+def test_dest_that_cannot_be_a_folder(fake, env_creds, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("a file")
+    for dest in (afile, afile / "cinic10"):
+        message = download_error(dest)
+        assert message.startswith(f"{afile}: is a file, not a folder; choose another folder")
+    assert not fake.calls and afile.read_text() == "a file"
 
 
 def test_group_readable_kaggle_json_refused(fake, home, tmp_path):

@@ -1,4 +1,7 @@
 """Normalization and augmentation layers: exact behaviour, training-only, saved with the model."""
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -123,3 +126,7 @@ def test_a_search_over_augmentation_runs_end_to_end(tmp_path):
     assert (trials.status == "COMPLETED").all()
     model = hpstudy.load_best(study.path)
     assert model.get_layer("standardize") and model.get_layer(preprocess.AUGMENT_BLOCK)
+    # A fresh process has imported none of hpstudy's layers yet: load_best must still load them.
+    code = f"import hpstudy; print(hpstudy.load_best({str(study.path)!r}).get_layer('cutout').size)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == "8"

@@ -54,10 +54,20 @@ def test_open_folder_names_what_is_missing(tmp_path):
 def test_a_results_folder_from_before_a_new_setting_still_resumes(tmp_path):
     study = spec.loads("name: s\n", source="s.yaml")
     layout = results.prepare(tmp_path / "s", study, overwrite=False)
+    results.write_json(layout.env, {"results_format": results.FORMAT})
     old = yaml.safe_load(layout.spec.read_text())
-    del old["preprocess"], old["data"]["test_split"]      # as written by hpstudy 0.1
+    del old["preprocess"], old["data"]["test_split"]      # keys a newer hpstudy added, at their defaults
     layout.spec.write_text(yaml.safe_dump(old))
     results.prepare(tmp_path / "s", study, overwrite=False)   # no "differs" error
     changed = spec.loads("name: s\npreprocess: {flip: true}\n", source="s.yaml")
     with pytest.raises(ResultsError, match="preprocess.flip"):
         results.prepare(tmp_path / "s", changed, overwrite=False)
+
+
+def test_a_results_folder_of_another_model_layout_is_refused(tmp_path):
+    study = spec.loads("name: s\n", source="s.yaml")
+    layout = results.prepare(tmp_path / "s", study, overwrite=False)
+    results.write_json(layout.env, {"hpstudy": "0.1.0"})     # before results_format existed
+    with pytest.raises(ResultsError, match=r"results format 1, this version writes 2\); run with --overwrite"):
+        results.prepare(tmp_path / "s", study, overwrite=False)
+    results.prepare(tmp_path / "s", study, overwrite=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hpstudy
-from hpstudy import data, results, spec, tuning
+from hpstudy import data, results, spec, training, tuning
 from hpstudy.errors import ResultsError, SpecError
 from tests.conftest import TINY, write_study
 
@@ -51,7 +51,7 @@ def test_every_optimizer_trains_a_step(name, weight_decay):
     train = {"optimizer": name, "learning_rate": 1e-3, "weight_decay": weight_decay, "momentum": 0.9,
              "nesterov": True}
     model = tuning.models.build("plain_cnn", (32, 32, 3), 10, conv_layers=1, filters=4, dense_units=8)
-    model.compile(optimizer=tuning.make_optimizer(train), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=training.make_optimizer(train), loss="sparse_categorical_crossentropy")
     assert np.isfinite(model.train_on_batch(np.zeros((2, 32, 32, 3), "uint8"), np.array([0, 1])))
     assert model.optimizer.weight_decay == (weight_decay or model.optimizer.weight_decay)
 

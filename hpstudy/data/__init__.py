@@ -1,13 +1,14 @@
 """Datasets: image classification data as uint8 arrays, split and subset reproducibly.
 
-``load(name, ...)`` returns a ``Dataset`` of uint8 train / validation / test splits; ``DATASETS``
-holds every registered ``Source`` (digits, cifar10, cinic10, folder, npz).
+``load(name, ...)`` returns a ``Dataset`` of uint8 train / validation / test splits; ``download(name)``
+fetches a dataset that downloads; ``DATASETS`` holds every registered ``Source`` (digits, cifar10,
+cinic10, folder, npz).
 """
 
 from hpstudy.data import cifar10, digits, folders   # importing a loader module registers its datasets
-from hpstudy.data.core import (DATASETS, Dataset, Source, Split, cache_dir, downloadable, load, register,
-                               source, take)
+from hpstudy.data.core import (DATASETS, Dataset, Source, Split, cache_dir, download, downloadable, load,
+                               register, source, take)
 from hpstudy.data.fetch import fetch
 
-__all__ = ["DATASETS", "Dataset", "Source", "Split", "cache_dir", "downloadable", "fetch", "load", "register",
-           "source", "take", "cifar10", "digits", "folders"]
+__all__ = ["DATASETS", "Dataset", "Source", "Split", "cache_dir", "download", "downloadable", "fetch", "load",
+           "register", "source", "take", "cifar10", "digits", "folders"]

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
+import re
 import shutil
+import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from hpstudy.data.core import Split, cache_dir
+from hpstudy.data.core import CACHE_FIX, Split, cache_dir
+from hpstudy.data.fetch import staged
 from hpstudy.data.images import SplitFiles, image_size_pair
+from hpstudy.errors import DataError
 
 FORMAT_VERSION = 1    # bump when the layout or the decoding changes: old caches are then never read
 _STALE_TMP_S = 24 * 3600   # a temporary folder this old was left by a process that died mid-write
@@ -45,11 +46,23 @@ def fingerprint(name: str, root: Path, files: dict[str, SplitFiles], image_size=
     return digest.hexdigest()
 
 
+def warn(message: str) -> None:
+    """Print ``hpstudy: warning: message`` as one line on standard error."""
+    print(f"hpstudy: warning: {message}", file=sys.stderr, flush=True)
+
+
+def decoded_copies(name: str) -> tuple[int, int]:
+    """How many decoded copies of dataset ``name`` the cache holds, and their total size in bytes."""
+    folders = [p for p in (cache_dir() / "decoded").glob(f"{name}-*")
+               if re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}", p.name) and p.is_dir()]
+    return len(folders), sum(f.stat().st_size for p in folders for f in p.iterdir() if f.is_file())
+
+
 def cached_splits(name: str, root: Path, files: dict[str, SplitFiles], class_names: tuple[str, ...],
-                  image_size, decode: Callable[[SplitFiles], Split]) -> dict[str, Split]:
+                  image_size, decode: Callable[[dict[str, SplitFiles]], dict[str, Split]]) -> dict[str, Split]:
     """The decoded splits of ``files``: from the cache when it is there and intact, else decoded and cached.
 
-    ``decode`` turns one split's files into a Split. A corrupt cache is deleted and rebuilt with a
+    ``decode`` turns the files of all splits into Splits. A corrupt cache is deleted and rebuilt with a
     warning; a cache that cannot be written (disk full, read-only) is a warning, not an error.
     """
     key = fingerprint(name, root, files, image_size)
@@ -59,18 +72,16 @@ def cached_splits(name: str, root: Path, files: dict[str, SplitFiles], class_nam
         try:
             return _read(folder, key, list(files))
         except _Corrupt as e:
-            warnings.warn(f"{folder}: decoded-image cache is corrupt ({e}); deleting it and decoding "
-                          f"the images again", stacklevel=2)
+            warn(f"{folder}: decoded-image cache is corrupt ({e}); deleting it and decoding the images again")
             shutil.rmtree(folder, ignore_errors=True)
-    splits = {split: decode(listing) for split, listing in files.items()}
+    splits = decode(files)
     size = image_size_pair(image_size)
     meta = {"format": FORMAT_VERSION, "fingerprint": key, "dataset": name, "source": str(Path(root).resolve()),
             "image_size": list(size) if size else None, "class_names": list(class_names)}
     try:
         _write(folder, splits, meta)
-    except OSError as e:
-        warnings.warn(f"{folder}: cannot write the decoded-image cache ({e}); the images will be "
-                      f"decoded again next time", stacklevel=2)
+    except (OSError, DataError) as e:
+        warn(f"{folder}: cannot write the decoded-image cache ({e}); the images will be decoded again next time")
     else:
         _remove_stale(decoded, folder, meta)
     return splits
@@ -100,11 +111,7 @@ def _load_npy(path: Path, sha256: str, shape: list) -> np.ndarray:
 
 def _write(folder: Path, splits: dict[str, Split], meta: dict) -> None:
     """Write the cache into a temporary folder next to ``folder``, then rename it into place."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkdtemp: its folders are private (0700); this one honours the umask, as the cache is shared.
-    tmp = folder.parent / f".{folder.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-    tmp.mkdir()
-    try:
+    with staged(folder, fix=CACHE_FIX) as tmp:  # no error if another process wrote the same cache first
         sha, shapes = {}, {}
         for split, data in splits.items():
             for part, array in ((f"{split}_x.npy", data.x), (f"{split}_y.npy", data.y)):
@@ -113,13 +120,6 @@ def _write(folder: Path, splits: dict[str, Split], meta: dict) -> None:
         meta = {**meta, "splits": list(splits), "shapes": shapes, "sha256": sha,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        try:
-            os.replace(tmp, folder)
-        except OSError:
-            if not (folder / "meta.json").is_file():  # else another process wrote the same cache first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
 
 
 def _remove_stale(decoded: Path, keep: Path, meta: dict) -> None:

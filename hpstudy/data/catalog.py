@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hpstudy.data.cache import decoded_copies
 from hpstudy.data.core import DATASETS, Dataset, cache_dir
+from hpstudy.data.paths import readable
 
 
 def listing(data_dir: str | None = None) -> pd.DataFrame:
-    """One row per registered dataset: name, description, where its data is (or goes), whether it is there."""
+    """One row per registered dataset: name, where its data is (or goes), whether it is there, its decoded
+    copies in the cache (image-file datasets: one per source folder and image_size) and a description."""
     rows = []
     for name, src in sorted(DATASETS.items()):
-        where, present = src.locate(data_dir)
+        with readable():
+            where, present = src.locate(data_dir)
+            copies, size = decoded_copies(name)
         shape = "x".join(map(str, src.input_shape)) if src.input_shape else "from the data"
+        decoded = f"{copies} ({_size(size)})" if copies else "-"
         rows.append({"dataset": name, "present": "yes" if present else "no", "location": where,
-                     "images": shape, "description": src.description})
+                     "images": shape, "decoded copies": decoded, "description": src.description})
     return pd.DataFrame(rows)
+
+
+def _size(size: int) -> str:
+    """A size in bytes as "12.3 MB"."""
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
 
 
 def class_counts(dataset: Dataset) -> pd.DataFrame:
@@ -41,5 +55,5 @@ def summary(dataset: Dataset) -> str:
 
 
 def cache_root() -> str:
-    """The folder downloads and decoded caches go to."""
+    """The folder downloads go to; decoded copies go to its ``decoded`` folder."""
     return str(cache_dir())

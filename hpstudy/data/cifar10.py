@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hpstudy.data.core import Split, cache_dir, register
-from hpstudy.data.fetch import extract, fetch
+from hpstudy.data.core import CACHE_FIX, Split, cache_dir, register
+from hpstudy.data.fetch import extract, fetch, make_folder
+from hpstudy.data.paths import existing_folder, kind, unreadable
 from hpstudy.errors import DataError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -30,8 +31,9 @@ def _locate(data_dir: str | None) -> tuple[str, bool]:
 def fetch_cifar10(dest: Path | None = None) -> Path:
     """Download and extract CIFAR-10 into ``dest`` (default: the cache); returns the batches folder."""
     root = Path(dest).expanduser() if dest else cache_dir()
-    if (root / _CIFAR_FOLDER).is_dir():
+    if kind(root) == "folder" and kind(root / _CIFAR_FOLDER) == "folder":
         return root / _CIFAR_FOLDER
+    make_folder(root, "choose another folder" if dest else CACHE_FIX)  # before downloading
     return extract(fetch(CIFAR10_URL, root / _CIFAR_ARCHIVE, CIFAR10_MD5), root, _CIFAR_FOLDER)
 
 
@@ -48,13 +50,14 @@ def _cifar10(*, data_dir=None, download=True, seed=0, image_size=None):
 def _find_cifar10(data_dir, download: bool) -> Path:
     """The cifar-10-batches-py folder: in data_dir, else in cache_dir(), else downloaded."""
     if data_dir is not None:
-        given = Path(data_dir).expanduser()
+        given = existing_folder(Path(data_dir).expanduser(), f"set data.data_dir to the {_CIFAR_FOLDER} "
+                                f"folder or to the folder holding it (extracted from {CIFAR10_URL})")
         if folder := _given_folder(given):
             return folder
         raise DataError(f"{given}: no {_CIFAR_FOLDER} folder here; set data.data_dir to that "
                         f"folder or to the folder holding it (extracted from {CIFAR10_URL})")
     root = cache_dir()
-    if (root / _CIFAR_FOLDER).is_dir():
+    if kind(root / _CIFAR_FOLDER) == "folder":
         return root / _CIFAR_FOLDER
     if not download:
         raise DataError(f"CIFAR-10 not found: no {_CIFAR_FOLDER} folder in {root}; run `hpstudy data download "
@@ -65,11 +68,11 @@ def _find_cifar10(data_dir, download: bool) -> Path:
 
 def _given_folder(given: Path) -> Path | None:
     """The batches folder at or inside ``given``, or None."""
-    if (given / _CIFAR_FOLDER).is_dir():
+    if kind(given) != "folder":
+        return None
+    if kind(given / _CIFAR_FOLDER) == "folder":
         return given / _CIFAR_FOLDER
-    if given.is_dir() and (given.name == _CIFAR_FOLDER or (given / "batches.meta").exists()):
-        return given
-    return None
+    return given if given.name == _CIFAR_FOLDER or kind(given / "batches.meta") else None
 
 
 def _latin1_encode(text, encoding="latin1"):
@@ -116,7 +119,11 @@ def _read_pickle(path: Path):
                         f"data_batch_5, test_batch and batches.meta: extract it again from "
                         f"{CIFAR10_URL}")
     try:
-        with open(path, "rb") as f:
+        f = open(path, "rb")
+    except OSError as e:
+        raise unreadable(e, "fix its permissions") from e
+    try:
+        with f:
             return _SafeUnpickler(f, path).load()
     except DataError:
         raise

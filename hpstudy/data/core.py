@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from hpstudy.data.paths import kind, readable
 from hpstudy.errors import DataError
 from hpstudy.values import close_match
 
@@ -74,21 +75,21 @@ class Source:
     description: str
     input_shape: tuple | None       # None: set by the data (folder, npz) or by data.image_size
     num_classes: int | None
-    download: Callable[[Path | None], Path] | None = None  # fetch into a folder (default: the cache); None: not needed
+    download: Callable[..., Path] | None = None  # download(dest, **options) (dest None: the cache); None: not needed
     resizes: bool = False           # whether the loader honours image_size (image files do; arrays do not)
 
 
 DATASETS: dict[str, Source] = {}
 
 
-def _at_data_dir(data_dir: str | None) -> tuple[str, bool]:
-    """Where a dataset that lives only at ``data.data_dir`` is."""
+def at_data_dir(data_dir: str | None, want: str = "folder") -> tuple[str, bool]:
+    """Where a dataset that lives only at ``data.data_dir`` is; there if it is a ``want`` ("folder", "file")."""
     if not data_dir:
         return "wherever data.data_dir points", False
-    return str(data_dir), Path(data_dir).expanduser().exists()
+    return str(data_dir), kind(Path(data_dir).expanduser()) == want
 
 
-def register(name: str, *, locate: Callable = _at_data_dir, input_shape: tuple | None = (32, 32, 3),
+def register(name: str, *, locate: Callable = at_data_dir, input_shape: tuple | None = (32, 32, 3),
              num_classes: int | None = 10, download: Callable | None = None, resizes: bool = False):
     """Decorator adding a raw loader to DATASETS under ``name``; a name is registered once."""
 
@@ -117,10 +118,34 @@ def downloadable() -> list[str]:
     return sorted(name for name, src in DATASETS.items() if src.download is not None)
 
 
+CACHE_FIX = "set HPSTUDY_DATA_DIR to a folder you can write to"   # what to do when the cache folder cannot be made
+
+
 def cache_dir() -> Path:
     """Where datasets are kept: $HPSTUDY_DATA_DIR if set, else ~/.cache/hpstudy."""
     env = os.environ.get("HPSTUDY_DATA_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "hpstudy"
+
+
+def download(name: str, dest: str | Path | None = None, **options) -> Path:
+    """Fetch dataset ``name`` into ``dest`` (default: the cache) unless it is there; returns its folder.
+
+    ``options`` go to the dataset's download function (cinic10 takes ``slug``, the Kaggle dataset).
+    """
+    src = source(name)
+    if src.download is None:
+        raise DataError(f"{name}: nothing to download ({src.description}); datasets that download: "
+                        f"{', '.join(downloadable())}")
+    with readable():
+        return src.download(Path(dest).expanduser() if dest else None, **options)
+
+
+def check_image_size(name: str, image_size: int | None) -> None:
+    """Refuse ``image_size`` for a dataset that cannot resize (a DataError naming data.image_size)."""
+    if image_size is not None and not source(name).resizes:
+        resizing = sorted(n for n, s in DATASETS.items() if s.resizes)
+        raise DataError(f"data.image_size: the {name} dataset has one image size; image_size applies to "
+                        f"{', '.join(resizing)}: remove it")
 
 
 def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.1, test_split: float = 0.2,
@@ -136,8 +161,10 @@ def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"{key} must be in (0, 1), got {fraction!r}")
     caps = _check_subset(subset)
-    train, val, test, class_names = src.loader(data_dir=data_dir, download=download, seed=seed,
-                                               image_size=image_size)
+    check_image_size(name, image_size)
+    with readable():  # a folder or file that cannot be read, wherever the loader meets it
+        train, val, test, class_names = src.loader(data_dir=data_dir, download=download, seed=seed,
+                                                   image_size=image_size)
     split_off = tuple(what for what, split in (("test", test), ("validation", val)) if split is None)
     if test is None:
         train, test = _split_off(name, train, test_split, seed, "test")

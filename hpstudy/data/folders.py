@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from hpstudy.data import cache, images
-from hpstudy.data.core import Split, cache_dir, register
+from hpstudy.data.core import CACHE_FIX, Split, at_data_dir, cache_dir, register
+from hpstudy.data.paths import existing_file, existing_folder, kind
 from hpstudy.errors import DataError
 
 _VAL_NAMES = ("val", "valid", "validation")
 _CINIC_VAL_NAMES = ("valid", "validation")
+_CINIC_LAYOUT = "train/, valid/ and test/ folders of class folders"
 
 
 def _read_tree(name: str, root: Path, folders: dict[str, Path], image_size,
@@ -23,13 +25,17 @@ def _read_tree(name: str, root: Path, folders: dict[str, Path], image_size,
     """The loader result for split folders ``folders`` (keys train, val, test), through the cache."""
     files, class_names = images.scan_splits(folders)
     splits = cache.cached_splits(name, root, files, class_names, image_size,
-                                 lambda listing: images.read_split(listing, image_size, expect))
+                                 lambda files: images.read_splits(files, image_size, expect))
     return splits["train"], splits.get("val"), splits.get("test"), class_names
+
+
+def _is_folder(path: Path) -> bool:
+    return kind(path) == "folder"
 
 
 def _val_folder(root: Path, names: tuple[str, ...]) -> Path | None:
     """The validation folder of ``root`` (one of ``names``), None if there is none; two is an error."""
-    found = [root / n for n in names if (root / n).is_dir()]
+    found = [root / n for n in names if _is_folder(root / n)]
     if len(found) > 1:
         raise DataError(f"{root}: both {found[0].name}/ and {found[1].name}/ are here; keep one "
                         f"validation folder")
@@ -44,14 +50,12 @@ def _folder(*, data_dir=None, download=True, seed=0, image_size=None):
     if not data_dir:
         raise DataError("dataset 'folder' needs data.data_dir: set it to the folder holding one "
                         "sub-folder of images per class (or holding train/, val/ and test/ folders)")
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root}: no such folder; set data.data_dir to the folder holding one "
-                        f"sub-folder of images per class")
+    root = existing_folder(Path(data_dir).expanduser(), "set data.data_dir to the folder holding one "
+                           "sub-folder of images per class")
     folders = {"train": root}
-    if (root / "train").is_dir():
+    if _is_folder(root / "train"):
         folders = {"train": root / "train", "val": _val_folder(root, _VAL_NAMES), "test": root / "test"}
-        folders = {k: v for k, v in folders.items() if v is not None and v.is_dir()}
+        folders = {k: v for k, v in folders.items() if v is not None and _is_folder(v)}
     return _read_tree("folder", root, folders, image_size)
 
 
@@ -60,12 +64,12 @@ def _folder(*, data_dir=None, download=True, seed=0, image_size=None):
 def _cinic_at(folder: Path) -> Path | None:
     """``folder`` if it holds CINIC-10's train/, valid/ and test/, or the one sub-folder that does."""
     def is_cinic(path: Path) -> bool:
-        return (path / "train").is_dir() and (path / "test").is_dir() \
-            and any((path / n).is_dir() for n in _CINIC_VAL_NAMES)
+        return _is_folder(path / "train") and _is_folder(path / "test") \
+            and any(_is_folder(path / n) for n in _CINIC_VAL_NAMES)
 
     if is_cinic(folder):
         return folder
-    if not folder.is_dir():
+    if not _is_folder(folder):
         return None
     inside = [p for p in sorted(folder.iterdir()) if not p.name.startswith(".") and is_cinic(p)]
     if len(inside) > 1:
@@ -78,19 +82,19 @@ def _cinic_locate(data_dir: str | None) -> tuple[str, bool]:
     where = Path(data_dir).expanduser() if data_dir else cache_dir() / "cinic10"
     try:
         found = _cinic_at(where)
-    except (DataError, OSError):  # two copies, an unreadable folder: loading it will say what is wrong
+    except DataError:  # two copies: loading it will say so (an unreadable folder is an error here too)
         found = None
     return str(found or where), found is not None
 
 
 def _find_cinic10(data_dir, download: bool) -> Path:
     """CINIC-10's folder: in data_dir, else in cache_dir() / "cinic10", else downloaded from Kaggle."""
+    fix = "set data.data_dir to the folder holding them, or unset it to download CINIC-10"
     if data_dir:
-        given = Path(data_dir).expanduser()
+        given = existing_folder(Path(data_dir).expanduser(), fix)
         if found := _cinic_at(given):
             return found
-        raise DataError(f"{given}: no CINIC-10 here (train/, valid/ and test/ folders of class folders); "
-                        f"set data.data_dir to the folder holding them, or unset it to download CINIC-10")
+        raise DataError(f"{given}: no CINIC-10 here ({_CINIC_LAYOUT}); {fix}")
     if not download:
         root = cache_dir() / "cinic10"
         if found := _cinic_at(root):
@@ -100,19 +104,31 @@ def _find_cinic10(data_dir, download: bool) -> Path:
     return fetch_cinic10()
 
 
-def fetch_cinic10(dest: Path | None = None) -> Path:
-    """Download CINIC-10 from Kaggle into ``dest`` (default: the cache) unless it is there; returns its folder."""
-    root = Path(dest).expanduser() if dest else cache_dir() / "cinic10"
-    if found := _cinic_at(root):
-        return found
+def fetch_cinic10(dest: Path | None = None, slug: str | None = None) -> Path:
+    """Download CINIC-10 from Kaggle dataset ``slug`` (default: ``kaggle.cinic10_slug()``) into ``dest``
+    (default: the cache) unless it is there; returns its folder.
+
+    A ``dest`` that holds something else is refused: the download goes into an empty or new folder.
+    """
     from hpstudy.data import kaggle  # lazy: only a download needs it (and Kaggle credentials)
 
-    got = Path(kaggle.download_dataset(kaggle.cinic10_slug(), root))
-    found = _cinic_at(got) or _cinic_at(root)
-    if not found:
-        raise DataError(f"{got}: the download holds no train/, valid/ and test/ folders; delete {root} "
-                        f"and download CINIC-10 again")
-    return found
+    ours = not dest   # only the cache folder is ours to suggest deleting
+    root = Path(dest).expanduser() if dest else cache_dir() / "cinic10"
+    there = kind(root)
+    if there == "folder" and (found := _cinic_at(root)):
+        return found
+    slug = kaggle.cinic10_slug() if slug is None else slug
+    if there not in (None, "folder"):
+        raise DataError(f"{root}: is a file, not a folder; " + (CACHE_FIX if ours else "choose an empty or new folder"))
+    if there == "folder" and any(root.iterdir()):
+        fix = f"delete {root} and run again" if ours else "choose an empty or new folder to download CINIC-10 into"
+        raise DataError(f"{root}: holds no CINIC-10 ({_CINIC_LAYOUT}) but is not empty; {fix}")
+    got = Path(kaggle.download_dataset(slug, root, fix=CACHE_FIX if ours else "choose another folder"))
+    if found := _cinic_at(got):
+        return found
+    then = f"; delete {root} and run again" if ours else ""
+    raise DataError(f"{root}: the Kaggle dataset {slug} holds no CINIC-10 ({_CINIC_LAYOUT}); check the dataset "
+                    f"name (--slug or HPSTUDY_CINIC10_SLUG){then}")
 
 
 @register("cinic10", locate=_cinic_locate, download=fetch_cinic10, resizes=True)
@@ -125,18 +141,13 @@ def _cinic10(*, data_dir=None, download=True, seed=0, image_size=None):
 
 # ---------------------------------------------------------------- npz
 
-@register("npz", input_shape=None, num_classes=None)
+@register("npz", locate=lambda data_dir: at_data_dir(data_dir, "file"), input_shape=None, num_classes=None)
 def _npz(*, data_dir=None, download=True, seed=0, image_size=None):
     """Arrays in a .npz file: x_train, y_train, optionally x_val, y_val, x_test, y_test and class_names."""
     if not data_dir:
         raise DataError("dataset 'npz' needs data.data_dir: set it to the path of a .npz file holding "
                         "x_train and y_train (and optionally x_val, y_val, x_test, y_test, class_names)")
-    path = Path(data_dir).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; set data.data_dir to the path of a .npz file")
-    if image_size is not None:
-        raise DataError(f"{path}: data.image_size is not supported for npz datasets; remove it and "
-                        f"save the arrays at the size you want")
+    path = existing_file(Path(data_dir).expanduser(), "set data.data_dir to the path of a .npz file")
     arrays = _read_npz(path)
     for key in ("x_train", "y_train"):
         if key not in arrays:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -120,30 +121,45 @@ def _class_files(folder: Path) -> list[tuple[str, tuple[int, int]]]:
     return sorted(found)
 
 
-def read_split(files: SplitFiles, image_size=None, expect: tuple[int, int] | None = None,
-               workers: int | None = None) -> Split:
-    """Decode the images of one split into a Split (see ``decode_images``)."""
-    return Split(decode_images(files.paths(), image_size, expect=expect, workers=workers), files.labels)
+def read_splits(files: dict[str, SplitFiles], image_size=None, expect: tuple[int, int] | None = None,
+                workers: int | None = None) -> dict[str, Split]:
+    """Decode the images of each split (train first) into Splits (see ``decode_images``).
+
+    Without ``image_size`` or ``expect``, every split must have the size of train's first image.
+    """
+    splits, reference = {}, None
+    for name, listing in files.items():
+        paths = listing.paths()
+        x = decode_images(paths, image_size, expect=expect, reference=reference, workers=workers)
+        splits[name] = Split(x, listing.labels)
+        if image_size is None and expect is None:
+            expect, reference = x.shape[1:3], paths[0]
+    return splits
 
 
 def decode_images(paths: list[str], image_size=None, *, expect: tuple[int, int] | None = None,
-                  workers: int | None = None) -> np.ndarray:
+                  reference: str | None = None, workers: int | None = None) -> np.ndarray:
     """Decode image files into one uint8 array (N, H, W, 3), in parallel for many files.
 
     With ``image_size`` each image is resized to it; without, all must have the size of the first
-    (or ``expect``, (height, width), when given). ``workers`` defaults to the usable CPU cores.
+    (or ``expect``, (height, width), when given: the size of the file ``reference``, or of the
+    dataset's images when None). ``workers`` defaults to the usable CPU cores.
     """
     if not paths:
         raise ValueError("no image files to decode")
-    size = image_size_pair(image_size)
-    reference = None if expect else paths[0]   # the file whose size the others must have
-    if size is None:
-        size = expect or _decode_one(paths[0], None).shape[:2]
+    size, first = image_size_pair(image_size), None
+    if size is None and expect is None:
+        first = _decode_one(paths[0], None)
+        size, reference = first.shape[:2], paths[0]   # the file whose size the others must have
+    size = size or tuple(expect)
     out = np.empty((len(paths), *size, 3), np.uint8)
+    done = 0
+    if first is not None:
+        out[0], done = first, 1
     workers = workers or _usable_cpus()
-    starts = range(0, len(paths), _CHUNK)
+    starts = range(done, len(paths), _CHUNK)
     tasks = [(paths[s:s + _CHUNK], image_size is not None, size, reference) for s in starts]
-    if workers < 2 or len(paths) < _PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2 or len(tasks) < 2 or len(paths) < _PARALLEL_MIN or not _can_fork():
         for s, task in zip(starts, tasks):
             _decode_chunk(*task, out=out[s:s + _CHUNK])
         return out
@@ -161,6 +177,13 @@ def decode_images(paths: list[str], image_size=None, *, expect: tuple[int, int] 
     finally:
         pool.shutdown(cancel_futures=True)  # after an error, do not decode the rest
     return out
+
+
+def _can_fork() -> bool:
+    """Whether decoding may fork worker processes: only on Linux. On macOS a forked child of a process
+    that has loaded TensorFlow or Accelerate can crash, and spawned workers would cost more to start
+    than they save: images are decoded in-process there."""
+    return sys.platform.startswith("linux")
 
 
 def _usable_cpus() -> int:
@@ -199,7 +222,11 @@ def _check_size(path: str, image: np.ndarray, size: tuple[int, int], reference: 
 def _decode_one(path: str, size: tuple[int, int] | None) -> np.ndarray:
     """One image file as uint8 (H, W, 3): greyscale, palette and RGBA images become RGB."""
     try:
-        with Image.open(path) as image:
+        file = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e}); fix its permissions") from e
+    try:
+        with file, Image.open(file) as image:
             # convert("RGB") also drops an alpha channel (no compositing: the stored colours are kept).
             image = image.convert("RGB")
             if size is not None and image.size != (size[1], size[0]):

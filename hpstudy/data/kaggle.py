@@ -18,13 +18,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpstudy.data.fetch import extract_zip
+from hpstudy.data.fetch import extract_zip, make_folder, staged
+from hpstudy.data.paths import kind
 from hpstudy.errors import DataError
 
 CINIC10_SLUG = "mengcius/cinic10"
@@ -64,7 +64,7 @@ def credentials() -> Credentials | None:
         return Credentials(user, key, "KAGGLE_USERNAME/KAGGLE_KEY")
     files = _config_files()
     for path in files:
-        if path.is_file():
+        if _is_file(path):
             return _read_config(path)
     if _token_source():
         return None
@@ -85,18 +85,28 @@ def _token_source() -> str | None:
     if os.environ.get("KAGGLE_API_TOKEN"):
         return "KAGGLE_API_TOKEN"
     folder = Path.home() / ".kaggle"
-    found = [folder / n for n in ("access_token", "access_token.txt", "credentials.json") if (folder / n).is_file()]
+    found = [folder / n for n in ("access_token", "access_token.txt", "credentials.json") if _is_file(folder / n)]
     return str(found[0]) if found else None
 
 
+def _is_file(path: Path) -> bool:
+    """Whether the file ``path`` is there; a folder on the way that cannot be entered is a DataError."""
+    try:
+        return path.is_file()
+    except OSError as e:
+        raise DataError(f"{path.parent}: cannot look for {path.name} in it ({e.strerror}); make it yours and "
+                        f"accessible to you: chmod 700 {path.parent}") from None
+
+
 def _read_config(path: Path) -> Credentials:
-    if os.name == "posix" and path.stat().st_mode & 0o044:
-        raise DataError(f"{path} holds your Kaggle API key and is readable by other users: run chmod 600 {path}")
     fix = f"download a new token at {_SETTINGS}"
     try:
+        if os.name == "posix" and path.stat().st_mode & 0o044:
+            raise DataError(f"{path} holds your Kaggle API key and is readable by other users: run chmod 600 {path}")
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise DataError(f"cannot read {path} ({e.strerror})") from None
+        raise DataError(f"{path}: cannot read it ({e.strerror}); make it readable by you only: "
+                        f"chmod 600 {path}") from None
     except ValueError as e:  # JSONDecodeError or UnicodeDecodeError; never chained: it holds the text
         raise DataError(f"{path} is not valid JSON ({type(e).__name__}); {fix}") from None
     if not isinstance(data, dict) or not all(isinstance(data.get(k), str) and data[k] for k in ("username", "key")):
@@ -104,21 +114,24 @@ def _read_config(path: Path) -> Credentials:
     return Credentials(data["username"], data["key"], str(path))
 
 
-def download_dataset(slug: str, dest: Path) -> Path:
+def download_dataset(slug: str, dest: Path, fix: str = "choose another folder") -> Path:
     """Download Kaggle dataset ``slug`` (owner/name) and unpack all of it as the folder ``dest``.
 
     ``dest`` appears in one rename, complete; a non-empty ``dest`` is returned without a download.
+    ``fix`` says what to do when ``dest`` cannot be made (a file is in the way, no permission).
     """
     slug, dest = _check_slug(slug), Path(dest).expanduser()
-    if dest.is_dir() and any(dest.iterdir()):
+    found = kind(dest)
+    if found == "folder" and any(dest.iterdir()):
         return dest
+    if found not in (None, "folder"):
+        raise DataError(f"{dest}: is a file, not a folder; {fix}")
     creds = credentials()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # A fixed folder (not a temporary one) so that kaggle resumes an interrupted download.
-    folder = dest.parent / f".{dest.name}.download"
-    folder.mkdir(exist_ok=True)
+    # A fixed folder (not a temporary one) so that kaggle resumes an interrupted download; made (with
+    # the folders above dest) before downloading, so that a folder that cannot be made fails at once.
+    folder = make_folder(dest.parent / f".{dest.name}.download", fix)
     archive = _download(slug, folder, creds)
-    _extract(archive, dest)
+    _extract(archive, dest, fix)
     shutil.rmtree(folder, ignore_errors=True)
     return dest
 
@@ -207,10 +220,9 @@ def _failure(e: Exception, slug: str, who: str, folder: Path) -> str:
     return f"downloading {slug} from Kaggle failed ({type(e).__name__}: {text}); run again to resume"
 
 
-def _extract(archive: Path, dest: Path) -> None:
+def _extract(archive: Path, dest: Path, fix: str) -> None:
     """Unpack ``archive`` into a temporary folder beside ``dest``, rename it to ``dest``, delete the zip."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
-    try:
+    with staged(dest, fix=fix) as tmp:
         try:
             extract_zip(archive, tmp)  # refuses members that point outside tmp
         except (zipfile.BadZipFile, zlib.error, EOFError, DataError) as e:
@@ -223,14 +235,4 @@ def _extract(archive: Path, dest: Path) -> None:
                             "again") from None
         except OSError as e:
             raise DataError(f"cannot extract {archive} into {dest.parent} ({e})") from e
-        if dest.is_dir() and not any(dest.iterdir()):
-            dest.rmdir()  # an empty dest is replaced (os.replace onto a folder fails on Windows)
-        try:
-            os.replace(tmp, dest)
-        except OSError as e:
-            if not (dest.is_dir() and any(dest.iterdir())):  # else another process finished first
-                raise DataError(f"cannot move the unpacked {archive.name} to {dest} ({e.strerror}); "
-                                f"remove {dest} and run again") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     archive.unlink(missing_ok=True)

@@ -1,6 +1,8 @@
 """Model builders: plain Keras functions of plain values, in one registry (see `core`)."""
 
-from hpstudy.models import plain   # importing a builder module registers its builders
-from hpstudy.models.core import BUILDERS, RAW_PIXELS, build, options, register
+# importing a builder module registers its builders
+from hpstudy.models import allcnn, deep, plain, resnet, transfer, vgg
+from hpstudy.models.core import BUILDERS, RAW_PIXELS, build, describe, options, register
 
-__all__ = ["BUILDERS", "RAW_PIXELS", "build", "options", "register", "plain"]
+__all__ = ["BUILDERS", "RAW_PIXELS", "build", "describe", "options", "register",
+           "plain", "allcnn", "deep", "vgg", "resnet", "transfer"]

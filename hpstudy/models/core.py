@@ -61,3 +61,15 @@ def classifier(x, num_classes: int):
     return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
 
 
+
+
+def describe(name: str) -> tuple[str, list[dict]]:
+    """A builder's docstring and its options (name, default, what is allowed), read from its signature."""
+    from hpstudy.values import allowed
+
+    def as_yaml(value):   # defaults as a study file writes them: true, false, null
+        return {True: "true", False: "false"}[value] if isinstance(value, bool) else "null" if value is None else value
+
+    rows = [{"option": option, "default": as_yaml(default), "allowed": allowed(ann)}
+            for option, (ann, default) in options(name).items()]
+    return inspect.cleandoc(BUILDERS[name].__doc__ or ""), rows

@@ -1,0 +1,88 @@
+"""`deep_cnn`: seed 001's CIFAR-10 nets, from two convs and three dense layers to eight convs with batch norm."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import keras
+
+from hpstudy.errors import ModelError
+from hpstudy.models.core import Activation, Initializer, classifier, pixels, register
+from hpstudy.values import Fraction, Range
+
+# The seed's feature extractors: (filters, kernel) convolutions and "max"/"avg" 2x2 poolings. The convolutions
+# are unpadded, like its PyTorch Conv2d layers.
+FEATURES = {
+    "simple": [(8, 5), "max", (16, 3), "avg"],
+    "deep": [(20, 3), (24, 3), (32, 3), (40, 3), "max", (48, 3), (56, 3), (64, 3), (72, 3)],
+}
+# The seed's hidden dense layers as fractions of the first one (simple: 128, 32; deep: 256, 64, 32, 16).
+TAPER = {"simple": (1, 1 / 4), "deep": (1, 1 / 4, 1 / 8, 1 / 16)}
+
+
+def _normalize(x):
+    # The seed's BatchNorm has affine=False: no learned scale and shift (the layer before keeps its bias).
+    return keras.layers.BatchNormalization(center=False, scale=False)(x)
+
+
+def _features(x, variant: str, side: int, batch_norm: bool, kernel_initializer: str, activation: str):
+    """The variant's convolutions and poolings; batch norm after the first convolution of each stage."""
+    size, stage_start = side, True
+    for step in FEATURES[variant]:
+        need = 2 if isinstance(step, str) else step[1]
+        if size < need:
+            raise ModelError(f"model.variant: the {variant} variant's unpadded convolutions and poolings shrink "
+                             f"{side}-pixel images to nothing (a {size}x{size} map meets a {need}x{need} "
+                             f"{'pooling' if isinstance(step, str) else 'kernel'}); it needs larger images")
+        if isinstance(step, str):
+            x = (keras.layers.MaxPooling2D if step == "max" else keras.layers.AveragePooling2D)(2)(x)
+            size, stage_start = size // 2, True
+            continue
+        x = keras.layers.Conv2D(step[0], step[1], kernel_initializer=kernel_initializer)(x)
+        if batch_norm and stage_start:
+            x = _normalize(x)
+        x = keras.layers.Activation(activation)(x)
+        size, stage_start = size - step[1] + 1, False
+    return x
+
+
+@register("deep_cnn")
+def deep_cnn(
+    input_shape: tuple,
+    num_classes: int,
+    *,
+    variant: Literal["deep", "simple"] = "deep",
+    batch_norm: bool = True,
+    head: Literal["dense", "gap"] = "dense",
+    dense_units: Annotated[int, Range(1, 16384)] = 256,
+    dropout: Fraction = 0.3,
+    dropout_late: Fraction = 0.1,
+    kernel_initializer: Initializer = "glorot_uniform",
+    activation: Activation = "relu",
+) -> keras.Model:
+    """Seed 001's nets: eight unpadded 3x3 convs with batch norm (`deep`) or two convs (`simple`).
+
+    `deep`: convs of 20, 24, 32, 40 filters, a 2x2 max-pool, convs of 48, 56, 64, 72 filters, then
+    hidden dense layers of `dense_units` and 1/4, 1/8, 1/16 of it. `simple`: a 5x5 conv of 8 filters,
+    max-pool, a 3x3 conv of 16, average pool, dense layers of `dense_units` and 1/4 of it. `batch_norm`
+    (without learned scale and shift, as in the seed) follows the first conv of each stage and the first
+    dense layer; `dropout` follows the first dense layer, `dropout_late` the deep head's third one.
+    `head: gap` puts global average pooling in place of the dense layers (seed 002's next step).
+    The defaults are the seed's deep net (69% on CIFAR-10; 453,242 trainable parameters); its simple net
+    (54%; 80,090) is `variant: simple, batch_norm: false, dense_units: 128, dropout: 0`.
+    """
+    inputs = x = pixels(input_shape)
+    x = _features(x, variant, min(input_shape[:2]), batch_norm, kernel_initializer, activation)
+    if head == "gap":
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    else:
+        x = keras.layers.Flatten()(x)
+        widths = [max(1, round(dense_units * fraction)) for fraction in TAPER[variant]]
+        for index, units in enumerate(widths):
+            x = keras.layers.Dense(units, kernel_initializer=kernel_initializer)(x)
+            if batch_norm and index == 0:
+                x = _normalize(x)
+            x = keras.layers.Activation(activation)(x)
+            rate = dropout if index == 0 else dropout_late if index == 2 else 0.0
+            if rate:
+                x = keras.layers.Dropout(rate)(x)
+    return keras.Model(inputs, classifier(x, num_classes), name="deep_cnn")

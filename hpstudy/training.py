@@ -1,0 +1,72 @@
+"""What a trial compiles with: the optimizer and the loss named by its `train` values."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def make_optimizer(train: dict, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer named by a trial's resolved `train` values (at `learning_rate` if given)."""
+    common = {"learning_rate": learning_rate or train["learning_rate"], "weight_decay": train["weight_decay"]}
+    name = train["optimizer"]
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=train["momentum"], nesterov=train["nesterov"], **common)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(momentum=train["momentum"], **common)
+    return (keras.optimizers.AdamW if name == "adamw" else keras.optimizers.Adam)(**common)
+
+
+def make_loss(train: dict):
+    """Sparse categorical cross-entropy, with label smoothing when `train.label_smoothing` is set."""
+    if train["label_smoothing"]:
+        return SmoothedSparseCrossentropy(train["label_smoothing"])
+    # The built-in by name when it is enough: a saved model then needs nothing from hpstudy to load.
+    return "sparse_categorical_crossentropy"
+
+
+def compile_model(model: keras.Model, train: dict, learning_rate: float | None = None) -> keras.Model:
+    """Compile `model` for a trial: its optimizer, loss and the accuracy metric."""
+    model.compile(optimizer=make_optimizer(train, learning_rate), loss=make_loss(train), metrics=["accuracy"])
+    return model
+
+
+@keras.saving.register_keras_serializable(package="hpstudy")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy of integer labels smoothed towards uniform (Keras's sparse loss has no label_smoothing)."""
+
+    def __init__(self, label_smoothing: float = 0.1, name: str = "sparse_categorical_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        one_hot = ops.one_hot(labels, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def unfreeze_backbone(model: keras.Model) -> bool:
+    """Make every layer of the layer named "backbone" inside `model` trainable (a fine-tune phase).
+
+    Returns False when `model` has no backbone. Recompile the model after.
+    """
+    backbone = _find(model, "backbone")
+    if backbone is None:
+        return False
+    # Layer by layer: under the TensorFlow backend `backbone.trainable = True` is a no-op while the backbone's
+    # own flag is already True (AutoTrackable skips re-assigning an identical value), as it is after freezing.
+    for layer in backbone.layers:
+        layer.trainable = True
+    return True
+
+
+def _find(model: keras.Model, name: str):
+    """The layer called `name` anywhere inside `model` (nested models included), or None."""
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+        if isinstance(layer, keras.Model) and (found := _find(layer, name)) is not None:
+            return found
+    return None

@@ -1,0 +1,173 @@
+"""`resnet` (from scratch) and `transfer` (ImageNet backbones): build, train a step, save, load, freeze."""
+import re
+import socket
+
+import keras
+import numpy as np
+import pytest
+
+from hpstudy import models
+from hpstudy.errors import ModelError
+from hpstudy.models.transfer import BACKBONES, imagenet_preprocessing, weights_file
+from hpstudy.training import unfreeze_backbone
+
+RAW = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")   # uint8-range pixels
+
+
+def train_step(model) -> float:
+    # For one step, tracing a TensorFlow graph costs far more than it saves; JAX is slower still op by op.
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  run_eagerly=keras.backend.backend() == "tensorflow")
+    return float(model.train_on_batch(RAW, np.arange(4)))
+
+
+def trainable_count(model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+# ---------------------------------------------------------------- resnet
+@pytest.mark.parametrize("depth", [20, 18])
+def test_resnet_trains_one_step(depth):
+    model = models.build("resnet", (32, 32, 3), 10, depth=depth, dropout=0.2)
+    assert np.isfinite(train_step(model))
+    assert model.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("depth, params", [
+    # Option B (1x1 projections) adds 2,752 to the paper's option-A counts: 269,722 (0.27M) and 853,018 (0.85M).
+    (20, 272_474), (56, 855_770),
+    (18, 11_173_962),   # the usual CIFAR ResNet-18 (11.17M), projections included
+])
+def test_resnet_parameter_counts(depth, params):
+    assert trainable_count(models.build("resnet", (32, 32, 3), 10, depth=depth)) == params
+
+
+def test_resnet_width_scales_filters():
+    model = models.build("resnet", (32, 32, 3), 10, depth=20, width=2)
+    assert model.get_layer("stem_conv").filters == 32
+    assert model.get_layer("stage3_block3_2_conv").filters == 128
+
+
+# ---------------------------------------------------------------- transfer
+# A frozen backbone keeps the big ones fast: no gradients flow through it.
+@pytest.mark.parametrize("backbone, trainable_layers", [
+    ("vgg16", 4), ("mobilenetv2", "all"), ("resnet50", 1), ("xception", 0), ("efficientnetb2", 0),
+])
+def test_transfer_trains_one_step_from_scratch(backbone, trainable_layers):
+    spec = BACKBONES[backbone]
+    model = models.build("transfer", (32, 32, 3), 10, backbone=backbone, weights=None,
+                         input_size=spec.min_size, trainable_layers=trainable_layers, dense_units=8, dropout=0.2)
+    assert np.isfinite(train_step(model))
+    assert model.output_shape == (None, 10)
+    assert model.get_layer("backbone").input_shape[1:3] == (spec.min_size, spec.min_size)
+
+
+@pytest.mark.parametrize("backbone, module", [
+    ("vgg16", "vgg16"), ("resnet50", "resnet50"), ("xception", "xception"),
+    ("efficientnetb2", "efficientnet"), ("mobilenetv2", "mobilenet_v2"),
+])
+def test_in_model_preprocessing_matches_keras(backbone, module):
+    x = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    inputs = keras.Input((8, 8, 3))
+    ours = keras.Model(inputs, imagenet_preprocessing(inputs, backbone))(x)
+    expected = getattr(keras.applications, module).preprocess_input(x.copy())
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def test_efficientnet_normalizes_inside_its_own_model():
+    # Its preprocess_input does nothing: the model itself starts with x/255 and a (weights-loaded) normalization.
+    base = keras.applications.EfficientNetB2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    rescale, normalize = base.layers[1:3]
+    assert isinstance(rescale, keras.layers.Rescaling) and rescale.scale == pytest.approx(1 / 255)
+    assert isinstance(normalize, keras.layers.Normalization)
+
+
+@pytest.mark.parametrize("trainable_layers, names", [
+    (0, []),
+    (1, ["block5_conv3"]),
+    (4, ["block4_conv3", "block5_conv1", "block5_conv2", "block5_conv3"]),
+    ("all", [f"block{b}_conv{c}" for b, n in enumerate((2, 2, 3, 3, 3), 1) for c in range(1, n + 1)]),
+])
+def test_trainable_layers_count_layers_with_weights(trainable_layers, names):
+    model = models.build("transfer", (32, 32, 3), 10, backbone="vgg16", weights=None,
+                         trainable_layers=trainable_layers)
+    backbone = model.get_layer("backbone")
+    assert [layer.name for layer in backbone.layers if layer.trainable_weights] == names
+    assert len(model.trainable_weights) == 2 * len(names) + 2   # kernel and bias each, and the classifier's
+
+
+@pytest.mark.parametrize("trainable_layers, inference", [(4, True), ("all", False)])
+def test_batch_norm_stays_in_inference_mode_unless_all_train(trainable_layers, inference):
+    model = models.build("transfer", (32, 32, 3), 10, backbone="mobilenetv2", weights=None,
+                         input_size=32, trainable_layers=trainable_layers)
+    same = np.allclose(model(RAW, training=True), model(RAW, training=False), atol=1e-6)
+    assert same == inference
+
+
+def test_unfreeze_makes_the_whole_backbone_trainable():
+    model = models.build("transfer", (32, 32, 3), 10, backbone="vgg16", weights=None, trainable_layers=1)
+    assert unfreeze_backbone(model)
+    assert len(model.trainable_weights) == 28
+    assert not unfreeze_backbone(models.build("resnet", (32, 32, 3), 10))
+
+
+@pytest.mark.parametrize("name, options", [
+    ("transfer", {"backbone": "vgg16", "input_size": 40, "trainable_layers": 4, "dense_units": 8}),
+    ("transfer", {"backbone": "mobilenetv2", "input_size": 32, "trainable_layers": 1}),
+    ("resnet", {"depth": 20, "dropout": 0.5}),
+])
+def test_saved_model_loads_in_safe_mode_and_predicts_the_same(tmp_path, name, options):
+    model = models.build(name, (32, 32, 3), 10, **({"weights": None} if name == "transfer" else {}), **options)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded(RAW, training=False), model(RAW, training=False), atol=1e-5)
+    assert len(loaded.trainable_weights) == len(model.trainable_weights)
+    if name == "transfer":   # the loaded backbone still runs in inference mode (no dropout in these heads)
+        np.testing.assert_allclose(loaded(RAW, training=True), model(RAW, training=False), atol=1e-5)
+
+
+def test_grayscale_images_are_repeated_to_rgb():
+    model = models.build("transfer", (8, 8, 1), 3, backbone="mobilenetv2", weights=None, input_size=32)
+    assert model(RAW[:, :8, :8, :1]).shape == (4, 3)
+
+
+@pytest.mark.parametrize("backbone, size, minimum", [("xception", 70, 71), ("vgg16", 16, 32)])
+def test_input_size_below_the_backbone_minimum_is_a_model_error(backbone, size, minimum):
+    with pytest.raises(ModelError, match=f"model.input_size: {backbone} needs at least {minimum}x{minimum}"):
+        models.build("transfer", (32, 32, 3), 10, backbone=backbone, weights=None, input_size=size)
+
+
+def test_transfer_takes_raw_pixels_and_resnet_does_not():
+    assert "transfer" in models.RAW_PIXELS and "resnet" not in models.RAW_PIXELS
+    assert models.options("transfer")["weights"][1] == "imagenet"
+
+
+def test_mobilenet_weights_file_follows_the_input_size():
+    # keras.applications has MobileNetV2 weights for 96..224 pixels and loads the 224 ones at other sizes.
+    assert weights_file("mobilenetv2", 128)[0] == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_128_no_top.h5"
+    assert weights_file("mobilenetv2", 32)[0].endswith("_1.0_224_no_top.h5")
+
+
+def _online() -> bool:
+    try:
+        socket.create_connection(("storage.googleapis.com", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_missing_imagenet_weights_offline_name_the_file_to_place(backbone, tmp_path, monkeypatch):
+    if _online():
+        pytest.skip("online: keras.applications would download the weights instead of failing")
+    # Keras reads KERAS_HOME once, at import: point its cache at an empty folder directly, so that weights
+    # cached in ~/.keras cannot make the call succeed; the environment variable names the folder in the message.
+    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    size = BACKBONES[backbone].default_size
+    name, url = weights_file(backbone, size)
+    with pytest.raises(ModelError, match=re.escape(f"download {name} from {url} into {tmp_path}/models/")) as caught:
+        models.build("transfer", (32, 32, 3), 10, backbone=backbone)
+    assert url in str(caught.value.__cause__)   # the URL keras.applications itself tried
+    assert "weights: null" in str(caught.value) and "\n" not in str(caught.value)
