@@ -142,6 +142,10 @@ def read_trials(layout: Layout) -> pd.DataFrame:
     columns = ["trial_id", "status", *tuned, "score", "best_epoch", "epochs_run", "train_loss", "train_accuracy",
                "val_loss", "val_accuracy", "test_loss", "test_accuracy", "seconds", "params", "flops", "message"]
     table = pd.DataFrame(rows, columns=columns)
+    for name in tuned:   # integers stay integers next to the blanks of trials where a knob was inactive
+        known = table[name].dropna()
+        if len(known) and all(isinstance(v, int) and not isinstance(v, bool) for v in known):
+            table[name] = table[name].astype("Int64")
     return table.sort_values("trial_id", key=lambda ids: ids.astype(int)).reset_index(drop=True)
 
 

@@ -237,7 +237,8 @@ def _parse_model(fail, raw: dict) -> ModelSpec:
     if not isinstance(builder, str):
         raise fail("model.builder", f"must be the name of a model builder, or {{tune: choice, values: [...]}}; "
                                     f"got {describe(builder)}")
-    return ModelSpec(builder=builder, options=_parse_options(fail, "model", raw))
+    return ModelSpec(builder=builder, options=_parse_options(fail, "model", {k: v for k, v in raw.items()
+                                                                            if k != "builder"}))
 
 
 def _parse_searched_model(fail, raw: dict) -> ModelSpec:
@@ -262,8 +263,6 @@ def _parse_options(fail, path: str, raw: dict) -> dict:
     """A builder's options as written (checked against its signature later, by tuning.check)."""
     options = {}
     for key, value in raw.items():
-        if key == "builder":
-            continue
         if not isinstance(key, str):
             raise fail(f"{path}.{key}", "option names must be strings")
         options[key] = check_value(fail, f"{path}.{key}", value, Any, tunable=True)

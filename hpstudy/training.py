@@ -48,7 +48,7 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
 
 
 def unfreeze_backbone(model: keras.Model) -> bool:
-    """Make every layer of the layer named "backbone" inside `model` trainable (a fine-tune phase).
+    """Make every layer but batch norm of the layer named "backbone" inside `model` trainable (fine-tuning).
 
     Returns False when `model` has no backbone. Recompile the model after.
     """
@@ -57,9 +57,17 @@ def unfreeze_backbone(model: keras.Model) -> bool:
         return False
     # Layer by layer: under the TensorFlow backend `backbone.trainable = True` is a no-op while the backbone's
     # own flag is already True (AutoTrackable skips re-assigning an identical value), as it is after freezing.
+    # Batch norm stays frozen (a frozen BatchNormalization runs in inference mode): fine-tuning on a small new
+    # dataset would otherwise replace the pretrained statistics the other layers were trained with.
     for layer in backbone.layers:
-        layer.trainable = True
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = True
     return True
+
+
+def has_backbone(model: keras.Model) -> bool:
+    """Whether `model` holds a layer named "backbone" (a pretrained network a fine-tune phase unfreezes)."""
+    return _find(model, "backbone") is not None
 
 
 def _find(model: keras.Model, name: str):

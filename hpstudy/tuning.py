@@ -68,11 +68,17 @@ class SpecHyperModel(kt.HyperModel):
             return declare(hp, v) if isinstance(v, Tune) else v
         model = self.study.model
         builder = value(model.builder)
-        # A searched builder's own options exist only while it is the one chosen (keras-tuner conditional scope).
-        scope = hp.conditional_scope(model.builder.name, [builder]) if isinstance(model.builder, Tune) \
-            else contextlib.nullcontext()
-        with scope:
-            out = {"builder": builder, "model": {k: value(v) for k, v in model.options_of(builder).items()}}
+        if isinstance(model.builder, Tune):
+            # Every builder's options are declared, each in a conditional scope: keras-tuner then knows the
+            # whole space (and samples each builder's options) but only the chosen builder's are active.
+            for name in model.builders():
+                with hp.conditional_scope(model.builder.name, [name]):
+                    options = {k: value(v) for k, v in model.options_of(name).items()}
+                if name == builder:
+                    chosen = options
+        else:
+            chosen = {k: value(v) for k, v in model.options.items()}
+        out = {"builder": builder, "model": chosen}
         for section in ("preprocess", "train"):
             fixed = getattr(self.study, section)
             out[section] = {f.name: value(getattr(fixed, f.name)) for f in dataclasses.fields(fixed)}
@@ -95,12 +101,16 @@ class SpecHyperModel(kt.HyperModel):
         # Fine-tune phase: the whole backbone trainable, at the lower rate, continuing the epoch count.
         if not train["fine_tune_epochs"] or not training.unfreeze_backbone(model):
             return history
+        if not math.isfinite(history.history.get("loss", [0.0])[-1]):   # a diverged first phase stays failed
+            return history
         training.compile_model(model, train, learning_rate=train["fine_tune_learning_rate"])
         for callback in callbacks:
             if isinstance(callback, callbacks_module.TrialRecorder):
                 callback.continue_next_fit()
-        more = model.fit(x, y, batch_size=train["batch_size"], initial_epoch=epochs,
-                         epochs=epochs + train["fine_tune_epochs"], shuffle=True, callbacks=list(callbacks), **kwargs)
+        start = len(history.epoch)      # after early stopping, fewer than `epochs`
+        more = model.fit(x, y, batch_size=train["batch_size"], initial_epoch=start,
+                         epochs=start + train["fine_tune_epochs"], shuffle=True, callbacks=list(callbacks), **kwargs)
+        history.epoch.extend(more.epoch)
         for key, values in more.history.items():
             history.history.setdefault(key, []).extend(values)
         return history
@@ -244,23 +254,34 @@ def build_each(study: StudySpec, input_shape: tuple, num_classes: int, *, pretra
     except ModelError as err:
         raise SpecError(f"{study.source}: {err}") from None
     builds = validation_builds(study)
+    loaded, backbones = set(), False
     for name, combo in builds:
         options = {key: (v.default if v.default is not None else _sample_values(v)[0]) if isinstance(v, Tune) else v
                    for key, v in study.model.options_of(name).items()}
         options.update({key.rsplit(".", 1)[1]: v for key, v in combo.items()})
-        if not pretrained and "weights" in options:   # checking the architecture needs no download
-            options["weights"] = None
+        if "weights" in options:
+            # Pretrained weights are checked once per backbone; the architecture needs no download.
+            key = (name, options.get("backbone"))
+            if not pretrained or key in loaded:
+                options["weights"] = None
+            loaded.add(key)
         where = f" (with {', '.join(f'{k}={v}' for k, v in combo.items())})" if combo else ""
         try:
-            models.build(name, input_shape, num_classes, **options)
+            backbones |= training.has_backbone(models.build(name, input_shape, num_classes, **options))
         except ModelError as err:
             # Builders name their options `model.<option>`; under a searched builder they sit in `model.<builder>.`.
-            message = str(err).replace("model.", f"model.{name}.", 1) if isinstance(study.model.builder, Tune) else err
+            message = str(err)
+            if isinstance(study.model.builder, Tune) and not message.startswith("model.builder"):
+                message = message.replace("model.", f"model.{name}.", 1)
             raise SpecError(f"{study.source}: {message}{where}") from None
         except (ValueError, TypeError) as err:
             raise study.error("model", f"cannot build {name}{where}: {' '.join(str(err).split())[:300]}") from None
         finally:
             keras.backend.clear_session()
+    if study.train.fine_tune_epochs and not backbones:
+        raise study.error("train.fine_tune_epochs", f"a fine-tune phase unfreezes a pretrained backbone; no model of "
+                                                    f"{', '.join(study.model.builders())} has one (builder transfer "
+                                                    f"does)")
     return len(builds)
 
 

@@ -117,3 +117,27 @@ def test_options_summary_and_output(name):
     model = models.build(name, (32, 32, 3), 10)
     assert not layers_of(model, (keras.layers.Rescaling, keras.layers.Normalization))
     assert model.layers[-1].name == "predictions" and model.layers[-1].dtype_policy.name == "float32"
+
+
+@pytest.mark.parametrize("variant, params, dense, batch_norms, dropouts", [
+    # Seed 001's two nets, each from `variant` alone: a search over the variant compares them as the seed had them.
+    ("simple", 80_090, [128, 32, 10], 0, []),
+    ("deep", 138_848 + 314_394, [256, 64, 32, 16, 10], 3, [0.3, 0.1]),
+])
+def test_deep_cnn_variant_alone_is_the_seed_net(variant, params, dense, batch_norms, dropouts):
+    assert all(models.options("deep_cnn")[key][1] is None for key in ("batch_norm", "dense_units", "dropout"))
+    model = models.build("deep_cnn", (32, 32, 3), 10, variant=variant)
+    assert trainable(model) == params
+    assert [d.units for d in layers_of(model, keras.layers.Dense)] == dense
+    assert len(layers_of(model, keras.layers.BatchNormalization)) == batch_norms
+    assert [d.rate for d in layers_of(model, keras.layers.Dropout)] == dropouts
+
+
+def test_deep_cnn_explicit_values_override_the_variants_seed_values():
+    simple = models.build("deep_cnn", (32, 32, 3), 10, variant="simple", batch_norm=True, dropout=0.5)
+    assert len(layers_of(simple, keras.layers.BatchNormalization)) == 3     # after conv1, conv2 and fc1
+    assert [d.rate for d in layers_of(simple, keras.layers.Dropout)] == [0.5]
+    deep = models.build("deep_cnn", (32, 32, 3), 10, batch_norm=False, dense_units=128, dropout=0)
+    assert not layers_of(deep, keras.layers.BatchNormalization)
+    assert [d.units for d in layers_of(deep, keras.layers.Dense)] == [128, 32, 16, 8, 10]
+    assert [d.rate for d in layers_of(deep, keras.layers.Dropout)] == [0.1]

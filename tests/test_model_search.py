@@ -123,14 +123,16 @@ def test_transfer_with_a_fine_tune_phase_end_to_end(tmp_path):
         name: ft
         data: {dataset: digits, subset: {train: 6, validation: 3, test: 3}}
         model: {builder: transfer, backbone: mobilenetv2, weights: null, input_size: 32, trainable_layers: 0}
-        train: {epochs: 1, batch_size: 32, fine_tune_epochs: 2, fine_tune_learning_rate: 1.0e-4}
+        train: {epochs: 5, batch_size: 32, fine_tune_epochs: 2, fine_tune_learning_rate: 1.0e-4}
         search: {tuner: random, max_trials: 1}
+        callbacks: {early_stopping: {patience: 0, min_delta: 100, restore_best_weights: false}}
     """, name="ft")
     study = hpstudy.run(path, results_dir=tmp_path / "results")
     trial = study.trials.iloc[0]
-    assert trial.status == "COMPLETED" and trial.epochs_run == 3
+    # Early stopping ends the first phase after 2 of 5 epochs; the fine-tune phase continues from there.
+    assert trial.status == "COMPLETED" and trial.epochs_run == 4
     history = study.history(trial.trial_id)
-    assert list(history.epoch) == [0, 1, 2]
+    assert list(history.epoch) == [0, 1, 2, 3]
     assert [p.name for p in study.layout.trial(trial.trial_id).glob("execution_*.json")] == ["execution_0.json"]
 
 
@@ -138,3 +140,26 @@ def test_fine_tune_with_hyperband_is_refused():
     with pytest.raises(SpecError, match="s.yaml: train.fine_tune_epochs: hyperband"):
         check("name: s\nmodel: {builder: transfer, weights: null}\ntrain: {fine_tune_epochs: 2}\n"
               "search: {tuner: hyperband}\n")
+
+
+def test_every_builders_options_are_in_the_search_space_but_only_the_chosen_are_active():
+    import keras_tuner as kt
+    study = check(FAMILIES.format(name="f").replace("lenet5: {}", "lenet5: {dropout: {tune: choice, values: [0.1, 0.2]}}"))
+    hypermodel = tuning.SpecHyperModel(study, (32, 32, 3), 10)
+    hp = kt.HyperParameters()
+    hp.values["model.builder"] = "lenet5"
+    values = hypermodel.values(hp)
+    assert values["builder"] == "lenet5" and values["model"]["dropout"] == 0.1
+    assert {"model.builder", "model.plain_cnn.dropout", "model.lenet5.dropout"} <= {h.name for h in hp.space}
+    assert not hp.is_active("model.plain_cnn.dropout") and hp.is_active("model.lenet5.dropout")
+
+
+def test_fine_tune_without_a_backbone_is_refused():
+    study = check("name: s\nmodel: {builder: plain_cnn}\ntrain: {fine_tune_epochs: 2}\n")
+    with pytest.raises(SpecError, match="s.yaml: train.fine_tune_epochs: a fine-tune phase unfreezes"):
+        tuning.build_each(study, (32, 32, 3), 10)
+
+
+def test_a_builder_key_inside_a_builders_options_is_refused():
+    with pytest.raises(SpecError, match="s.yaml: model.vgg.builder: unknown key"):
+        check("name: s\nmodel: {builder: {tune: choice, values: [plain_cnn, vgg]}, vgg: {builder: x}}\n")

@@ -11,7 +11,8 @@ from hpstudy.errors import ModelError
 
 @pytest.mark.parametrize("name", sorted(models.BUILDERS))
 def test_builder_builds_and_trains_one_step(name):
-    offline = {"weights": None} if "weights" in models.options(name) else {}   # no ImageNet download here
+    # No ImageNet download here; a frozen backbone keeps the step fast (weights: null alone trains all of it).
+    offline = {"weights": None, "trainable_layers": 0} if "weights" in models.options(name) else {}
     model = models.build(name, (32, 32, 3), 10, **offline)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("uint8")
@@ -54,3 +55,24 @@ def test_registering_a_name_twice_is_an_error():
 def test_builders_leave_normalization_to_preprocess():
     model = models.build("plain_cnn", (32, 32, 3), 10)
     assert not any(isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)) for layer in model.layers)
+
+
+def test_dense_widths_share_one_annotation():
+    from hpstudy.models.core import Units
+    widths = {"plain_cnn": ["dense_units"], "vgg": ["dense_units"], "lenet5": ["dense1_units", "dense2_units"]}
+    for name, keys in widths.items():
+        assert all(models.options(name)[key][0] == Units for key in keys)
+    assert models.options("deep_cnn")["dense_units"][0] == typing.Optional[Units]
+
+
+def test_shared_building_blocks():
+    from hpstudy.models.core import conv_block, head_layers, pool
+    assert isinstance(pool("max"), keras.layers.MaxPooling2D) and isinstance(pool("avg"), keras.layers.AveragePooling2D)
+    inputs = keras.Input((8, 8, 3))
+    x = conv_block(inputs, 4, 3, batch_norm=True, activation="relu", initializer="he_normal", name="c")
+    model = keras.Model(inputs, head_layers(x, "dense", [8, 4], [0.5, 0.0], "relu", "glorot_uniform"))
+    assert [layer.name for layer in model.layers[1:4]] == ["c_conv", "c_bn", "c_relu"]
+    assert not model.get_layer("c_conv").use_bias                     # batch norm's shift replaces the bias
+    assert [type(layer).__name__ for layer in model.layers[4:]] == ["Flatten", "Dense", "Dropout", "Dense"]
+    gap = keras.Model(inputs, head_layers(inputs, "gap", 8, 0.5, "relu", "glorot_uniform"))
+    assert isinstance(gap.layers[-1], keras.layers.GlobalAveragePooling2D) and gap.output_shape == (None, 3)

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from hpstudy import models
-from hpstudy.errors import ModelError
-from hpstudy.models.transfer import BACKBONES, imagenet_preprocessing, weights_file
+from hpstudy.errors import ModelError, SpecError
+from hpstudy.models.backbones import BACKBONES, imagenet_preprocessing, weights_file
 from hpstudy.training import unfreeze_backbone
+from hpstudy.values import Failer, check_value
 
 RAW = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")   # uint8-range pixels
 
@@ -26,9 +27,9 @@ def trainable_count(model) -> int:
 
 
 # ---------------------------------------------------------------- resnet
-@pytest.mark.parametrize("depth", [20, 18])
-def test_resnet_trains_one_step(depth):
-    model = models.build("resnet", (32, 32, 3), 10, depth=depth, dropout=0.2)
+@pytest.mark.parametrize("depth, stem", [(20, "cifar"), (18, "cifar"), (20, "imagenet")])
+def test_resnet_trains_one_step(depth, stem):
+    model = models.build("resnet", (32, 32, 3), 10, depth=depth, stem=stem, dropout=0.2)
     assert np.isfinite(train_step(model))
     assert model.output_shape == (None, 10)
 
@@ -40,6 +41,18 @@ def test_resnet_trains_one_step(depth):
 ])
 def test_resnet_parameter_counts(depth, params):
     assert trainable_count(models.build("resnet", (32, 32, 3), 10, depth=depth)) == params
+
+
+def test_resnet18_imagenet_stem_is_torchvisions():
+    # Seed 001's ResNet-18 is torchvision's: a 7x7 stride-2 conv (7680 weights more than the 3x3 one) and a
+    # 3x3 stride-2 max-pool, so 32x32 images reach the first stage at 8x8.
+    model = models.build("resnet", (32, 32, 3), 10, depth=18, stem="imagenet")
+    assert trainable_count(model) == 11_181_642 == 11_173_962 + (7 * 7 - 3 * 3) * 3 * 64
+    stem = model.get_layer("stem_conv")
+    assert (stem.kernel_size, stem.strides) == ((7, 7), (2, 2))
+    assert model.get_layer("stem_pool").pool_size == (3, 3) and model.get_layer("stem_pool").strides == (2, 2)
+    assert model.get_layer("stage1_block1_1_conv").input.shape[1:3] == (8, 8)
+    assert models.options("resnet")["stem"][1] == "cifar"
 
 
 def test_resnet_width_scales_filters():
@@ -96,12 +109,38 @@ def test_trainable_layers_count_layers_with_weights(trainable_layers, names):
     assert len(model.trainable_weights) == 2 * len(names) + 2   # kernel and bias each, and the classifier's
 
 
-@pytest.mark.parametrize("trainable_layers, inference", [(4, True), ("all", False)])
-def test_batch_norm_stays_in_inference_mode_unless_all_train(trainable_layers, inference):
+@pytest.mark.parametrize("trainable_layers, inference", [(0, True), ("all", False), (1000, False)])
+def test_only_frozen_batch_norm_stays_in_inference_mode(trainable_layers, inference):
+    # Frozen batch norm keeps its statistics under training=True; Keras 3 overrides the backbone's training=False
+    # (keras-team/keras#20285), so trainable batch norm normalizes by the batch, whatever the count says.
     model = models.build("transfer", (32, 32, 3), 10, backbone="mobilenetv2", weights=None,
                          input_size=32, trainable_layers=trainable_layers)
     same = np.allclose(model(RAW, training=True), model(RAW, training=False), atol=1e-6)
     assert same == inference
+
+
+def test_trainable_layers_default_trains_from_scratch_all_and_imagenet_none(monkeypatch):
+    assert models.options("transfer")["trainable_layers"][1] is None
+    scratch = models.build("transfer", (32, 32, 3), 10, backbone="mobilenetv2", weights=None, input_size=32)
+    backbone = scratch.get_layer("backbone")
+    assert all(layer.trainable for layer in backbone.layers)
+    assert not np.allclose(scratch(RAW, training=True), scratch(RAW, training=False), atol=1e-6)   # batch norm trains
+    # Offline there are no ImageNet weights: hand the builder a random backbone as if it had loaded them.
+    load = models.transfer.load_backbone
+    monkeypatch.setattr(models.transfer, "load_backbone", lambda backbone, weights, size: load(backbone, None, size))
+    pretrained = models.build("transfer", (32, 32, 3), 10, backbone="vgg16", weights="imagenet")
+    assert len(pretrained.trainable_weights) == 2                                       # only the classifier
+
+
+def test_more_trainable_layers_than_the_backbone_has_train_them_all():
+    # The way to search frozen against fully trained: choices must share one type, so not [0, "all"].
+    many = models.build("transfer", (32, 32, 3), 10, backbone="vgg16", weights=None, trainable_layers=1000)
+    assert all(layer.trainable for layer in many.get_layer("backbone").layers)
+    assert len(many.trainable_weights) == 2 * 13 + 2                       # 13 convs, and the classifier
+    annotation, fail = models.options("transfer")["trainable_layers"][0], Failer("study.yaml")
+    assert check_value(fail, "model.trainable_layers", {"tune": "choice", "values": [0, 4, 1000]}, annotation, True)
+    with pytest.raises(SpecError, match="share one type"):
+        check_value(fail, "model.trainable_layers", {"tune": "choice", "values": [0, "all"]}, annotation, True)
 
 
 def test_unfreeze_makes_the_whole_backbone_trainable():
@@ -123,7 +162,7 @@ def test_saved_model_loads_in_safe_mode_and_predicts_the_same(tmp_path, name, op
     loaded = keras.models.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded(RAW, training=False), model(RAW, training=False), atol=1e-5)
     assert len(loaded.trainable_weights) == len(model.trainable_weights)
-    if name == "transfer":   # the loaded backbone still runs in inference mode (no dropout in these heads)
+    if name == "transfer":   # frozen batch norm still runs in inference mode once loaded (no dropout in these heads)
         np.testing.assert_allclose(loaded(RAW, training=True), model(RAW, training=False), atol=1e-5)
 
 
@@ -171,3 +210,19 @@ def test_missing_imagenet_weights_offline_name_the_file_to_place(backbone, tmp_p
         models.build("transfer", (32, 32, 3), 10, backbone=backbone)
     assert url in str(caught.value.__cause__)   # the URL keras.applications itself tried
     assert "weights: null" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("home, folder", [
+    ("home", "{tmp}/home/models"),             # the folder Keras computed at import, not $KERAS_HOME now
+    ("missing", "/tmp/.keras/models"),         # keras.utils.get_file falls back to /tmp where it cannot write
+])
+def test_weights_error_names_the_folder_keras_downloads_to(home, folder, tmp_path, monkeypatch):
+    (tmp_path / "home").mkdir()
+    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path / home))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "elsewhere"))
+
+    def offline(**kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- no network")
+    monkeypatch.setattr(keras.applications, "VGG16", offline)
+    with pytest.raises(ModelError, match=re.escape(f"into {folder.format(tmp=tmp_path)}/, or set weights: null")):
+        models.build("transfer", (32, 32, 3), 10, backbone="vgg16")

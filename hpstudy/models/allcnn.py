@@ -6,21 +6,10 @@ from typing import Annotated, Literal
 import keras
 
 from hpstudy.errors import ModelError
-from hpstudy.models.core import Activation, Initializer, classifier, pixels, register
+from hpstudy.models.core import Activation, Initializer, Units, classifier, conv_block, pixels, pool, register
 from hpstudy.values import Fraction, Range
 
 Width = Annotated[int, Range(1, 2048)]
-
-
-def _conv(x, filters: int, kernel: int, *, strides: int = 1, padding: str = "same", batch_norm: bool,
-          activation: str, kernel_initializer: str):
-    """A convolution, optional batch norm and the activation."""
-    # Batch norm's own shift makes the convolution's bias redundant.
-    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=not batch_norm,
-                            kernel_initializer=kernel_initializer)(x)
-    if batch_norm:
-        x = keras.layers.BatchNormalization()(x)
-    return keras.layers.Activation(activation)(x)
 
 
 def _size(input_shape: tuple) -> str:
@@ -53,22 +42,22 @@ def all_cnn(
     if -(-side // 4) < 3:   # two 'same' halvings, then the 3x3 'valid' conv
         raise ModelError(f"model.builder: all_cnn needs images of at least 9x9 pixels, not {_size(input_shape)} "
                          f"(it halves them twice before a 3x3 'valid' conv); use plain_cnn for smaller images")
-    conv = dict(batch_norm=batch_norm, activation=activation, kernel_initializer=kernel_initializer)
+    conv = dict(batch_norm=batch_norm, activation=activation, initializer=kernel_initializer)
     inputs = x = pixels(input_shape)
     if input_dropout:
         x = keras.layers.Dropout(input_dropout)(x)
     for width in (filters, 2 * filters):
-        x = _conv(x, width, 3, **conv)
-        x = _conv(x, width, 3, **conv)
+        x = conv_block(x, width, 3, **conv)
+        x = conv_block(x, width, 3, **conv)
         if pooling == "strided":
-            x = _conv(x, width, 3, strides=2, **conv)
+            x = conv_block(x, width, 3, strides=2, **conv)
         else:
             # 'same' padding keeps the strided net's feature-map sizes (32, 16, 8), so the parameters match.
-            x = keras.layers.MaxPooling2D(3, strides=2, padding="same")(_conv(x, width, 3, **conv))
+            x = keras.layers.MaxPooling2D(3, strides=2, padding="same")(conv_block(x, width, 3, **conv))
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
-    x = _conv(x, 2 * filters, 3, padding="valid", **conv)
-    x = _conv(x, 2 * filters, 1, **conv)
+    x = conv_block(x, 2 * filters, 3, padding="valid", **conv)
+    x = conv_block(x, 2 * filters, 1, **conv)
     # One map per class, averaged: these are the logits. The paper's ReLU here is left out (as in YGNet and most
     # reimplementations): it would clip negative logits to zero.
     x = keras.layers.Conv2D(num_classes, 1, kernel_initializer=kernel_initializer)(x)
@@ -85,8 +74,8 @@ def lenet5(
     *,
     conv1_filters: Width = 6,
     conv2_filters: Width = 16,
-    dense1_units: Annotated[int, Range(1, 16384)] = 120,
-    dense2_units: Annotated[int, Range(1, 16384)] = 84,
+    dense1_units: Units = 120,
+    dense2_units: Units = 84,
     pooling: Literal["max", "avg"] = "max",
     dropout: Fraction = 0.0,
     kernel_initializer: Initializer = "glorot_uniform",
@@ -104,13 +93,12 @@ def lenet5(
     if (side - 4) // 2 - 4 < 2:
         raise ModelError(f"model.builder: lenet5 needs images of at least 16x16 pixels, not {_size(input_shape)} "
                          f"(two unpadded 5x5 convs and 2x2 poolings); use plain_cnn for smaller images")
-    pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
     inputs = x = pixels(input_shape)
     for filters in (conv1_filters, conv2_filters):
         x = keras.layers.Conv2D(filters, 5, activation=activation, kernel_initializer=kernel_initializer)(x)
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
-        x = pool(2)(x)
+        x = pool(pooling)(x)
     x = keras.layers.Flatten()(x)
     for units in (dense1_units, dense2_units):
         x = keras.layers.Dense(units, activation=activation, kernel_initializer=kernel_initializer)(x)

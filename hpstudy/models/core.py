@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal, Optional, Sequence, Union
 
 import keras
+
+from hpstudy.values import Range, allowed
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 RAW_PIXELS: set[str] = set()     # builders that take raw 0..255 pixels (see `register`)
 
 Initializer = Literal["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"]
 Activation = Literal["relu", "elu", "gelu", "selu", "silu", "tanh", "leaky_relu"]
+Head = Literal["dense", "gap"]
+Units = Annotated[int, Range(1, 16384)]     # a hidden dense layer's width
 
 
 def register(name: str, *, raw_pixels: bool = False):
@@ -61,12 +65,49 @@ def classifier(x, num_classes: int):
     return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
 
 
+def conv_block(x, filters: int, kernel_size: int, *, strides: int = 1, padding: str = "same", batch_norm: bool,
+               activation: Optional[str], initializer: str, name: Optional[str] = None):
+    """A convolution, optional batch norm, then `activation` (None: none).
+
+    Given a `name`, the layers are named `<name>_conv`, `<name>_bn` and `<name>_<activation>`.
+    """
+    # Batch norm's own shift makes the convolution's bias redundant.
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=not batch_norm,
+                            kernel_initializer=initializer, name=name and f"{name}_conv")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=name and f"{name}_bn")(x)
+    return keras.layers.Activation(activation, name=name and f"{name}_{activation}")(x) if activation else x
+
+
+def pool(kind: Literal["max", "avg"], size: int = 2) -> keras.layers.Layer:
+    """A `size`x`size` max- or average-pooling layer."""
+    return (keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D)(size)
+
+
+def head_layers(x, kind: str, units: Union[int, Sequence[int]], dropout: Union[float, Sequence[float]],
+                activation: str, initializer: str, normalize: Optional[Callable] = None):
+    """What goes between the features and `classifier`: `gap` (global average pooling) or `dense`.
+
+    `dense`: flatten, then a dense layer per `units`, each followed by its `dropout` (one rate: the same for
+    all); `normalize`, if given, goes between the first dense layer and its activation.
+    """
+    if kind == "gap":
+        return keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    units = [units] if isinstance(units, int) else list(units)
+    rates = [dropout] * len(units) if isinstance(dropout, (int, float)) else list(dropout)
+    for index, (width, rate) in enumerate(zip(units, rates)):
+        norm = normalize if index == 0 else None
+        x = keras.layers.Dense(width, activation=None if norm else activation, kernel_initializer=initializer)(x)
+        if norm:
+            x = keras.layers.Activation(activation)(norm(x))
+        if rate:
+            x = keras.layers.Dropout(rate)(x)
+    return x
 
 
 def describe(name: str) -> tuple[str, list[dict]]:
     """A builder's docstring and its options (name, default, what is allowed), read from its signature."""
-    from hpstudy.values import allowed
-
     def as_yaml(value):   # defaults as a study file writes them: true, false, null
         return {True: "true", False: "false"}[value] if isinstance(value, bool) else "null" if value is None else value
 

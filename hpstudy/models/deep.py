@@ -1,13 +1,13 @@
 """`deep_cnn`: seed 001's CIFAR-10 nets, from two convs and three dense layers to eight convs with batch norm."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal, Optional
 
 import keras
 
 from hpstudy.errors import ModelError
-from hpstudy.models.core import Activation, Initializer, classifier, pixels, register
-from hpstudy.values import Fraction, Range
+from hpstudy.models.core import Activation, Head, Initializer, Units, classifier, head_layers, pixels, pool, register
+from hpstudy.values import Fraction
 
 # The seed's feature extractors: (filters, kernel) convolutions and "max"/"avg" 2x2 poolings. The convolutions
 # are unpadded, like its PyTorch Conv2d layers.
@@ -17,6 +17,8 @@ FEATURES = {
 }
 # The seed's hidden dense layers as fractions of the first one (simple: 128, 32; deep: 256, 64, 32, 16).
 TAPER = {"simple": (1, 1 / 4), "deep": (1, 1 / 4, 1 / 8, 1 / 16)}
+# The seed's (batch_norm, dense_units, dropout) for each variant: what those options left at null mean.
+SEED = {"simple": (False, 128, 0.0), "deep": (True, 256, 0.3)}
 
 
 def _normalize(x):
@@ -34,7 +36,7 @@ def _features(x, variant: str, side: int, batch_norm: bool, kernel_initializer: 
                              f"{side}-pixel images to nothing (a {size}x{size} map meets a {need}x{need} "
                              f"{'pooling' if isinstance(step, str) else 'kernel'}); it needs larger images")
         if isinstance(step, str):
-            x = (keras.layers.MaxPooling2D if step == "max" else keras.layers.AveragePooling2D)(2)(x)
+            x = pool(step)(x)
             size, stage_start = size // 2, True
             continue
         x = keras.layers.Conv2D(step[0], step[1], kernel_initializer=kernel_initializer)(x)
@@ -51,10 +53,10 @@ def deep_cnn(
     num_classes: int,
     *,
     variant: Literal["deep", "simple"] = "deep",
-    batch_norm: bool = True,
-    head: Literal["dense", "gap"] = "dense",
-    dense_units: Annotated[int, Range(1, 16384)] = 256,
-    dropout: Fraction = 0.3,
+    batch_norm: Optional[bool] = None,
+    head: Head = "dense",
+    dense_units: Optional[Units] = None,
+    dropout: Optional[Fraction] = None,
     dropout_late: Fraction = 0.1,
     kernel_initializer: Initializer = "glorot_uniform",
     activation: Activation = "relu",
@@ -67,22 +69,16 @@ def deep_cnn(
     (without learned scale and shift, as in the seed) follows the first conv of each stage and the first
     dense layer; `dropout` follows the first dense layer, `dropout_late` the deep head's third one.
     `head: gap` puts global average pooling in place of the dense layers (seed 002's next step).
-    The defaults are the seed's deep net (69% on CIFAR-10; 453,242 trainable parameters); its simple net
-    (54%; 80,090) is `variant: simple, batch_norm: false, dense_units: 128, dropout: 0`.
+    `batch_norm`, `dense_units` and `dropout` left at null take the seed's values for the variant, so each
+    variant alone is the seed's net: `deep` batch_norm true, dense_units 256, dropout 0.3 (69% on CIFAR-10;
+    453,242 trainable parameters); `simple` batch_norm false, dense_units 128, dropout 0 (54%; 80,090).
     """
+    batch_norm, dense_units, dropout = (seed if value is None else value
+                                        for seed, value in zip(SEED[variant], (batch_norm, dense_units, dropout)))
     inputs = x = pixels(input_shape)
     x = _features(x, variant, min(input_shape[:2]), batch_norm, kernel_initializer, activation)
-    if head == "gap":
-        x = keras.layers.GlobalAveragePooling2D()(x)
-    else:
-        x = keras.layers.Flatten()(x)
-        widths = [max(1, round(dense_units * fraction)) for fraction in TAPER[variant]]
-        for index, units in enumerate(widths):
-            x = keras.layers.Dense(units, kernel_initializer=kernel_initializer)(x)
-            if batch_norm and index == 0:
-                x = _normalize(x)
-            x = keras.layers.Activation(activation)(x)
-            rate = dropout if index == 0 else dropout_late if index == 2 else 0.0
-            if rate:
-                x = keras.layers.Dropout(rate)(x)
+    widths = [max(1, round(dense_units * fraction)) for fraction in TAPER[variant]]
+    rates = [dropout if index == 0 else dropout_late if index == 2 else 0.0 for index in range(len(widths))]
+    normalize = _normalize if batch_norm else None
+    x = head_layers(x, head, widths, rates, activation, kernel_initializer, normalize=normalize)
     return keras.Model(inputs, classifier(x, num_classes), name="deep_cnn")

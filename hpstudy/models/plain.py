@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 import keras
 
 from hpstudy.errors import ModelError
-from hpstudy.models.core import Activation, Initializer, classifier, pixels, register
+from hpstudy.models.core import (Activation, Head, Initializer, Units, classifier, conv_block, head_layers, pixels,
+                                 pool, register)
 from hpstudy.values import Fraction, Range
 
 
@@ -24,8 +25,8 @@ def plain_cnn(
     pooling: Literal["max", "avg", "none"] = "max",
     batch_norm: bool = False,
     dropout: Fraction = 0.0,
-    head: Literal["dense", "gap"] = "dense",
-    dense_units: Annotated[int, Range(1, 16384)] = 128,
+    head: Head = "dense",
+    dense_units: Units = 128,
     kernel_initializer: Initializer = "glorot_uniform",
     activation: Activation = "relu",
 ) -> keras.Model:
@@ -44,26 +45,16 @@ def plain_cnn(
                 raise ModelError(
                     f"model.kernel_size: a {kernel_size}x{kernel_size} kernel is larger than the {size}x{size} "
                     f"feature map it meets in conv layer {layer + 1}; use fewer conv_layers or a smaller kernel")
-            x = keras.layers.Conv2D(width, kernel_size, padding=padding, kernel_initializer=kernel_initializer,
-                                    use_bias=not batch_norm)(x)
-            if batch_norm:
-                x = keras.layers.BatchNormalization()(x)
-            x = keras.layers.Activation(activation)(x)
+            x = conv_block(x, width, kernel_size, padding=padding, batch_norm=batch_norm, activation=activation,
+                           initializer=kernel_initializer)
             size = size if padding == "same" else size - kernel_size + 1
         if pooling != "none":
             if size < 2:
                 raise ModelError(f"model.conv_layers: {conv_layers} layers pool the image down to nothing "
                                  f"(the feature map is {size}x{size} before pooling in layer {layer + 1})")
-            pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
-            x = pool(2)(x)
+            x = pool(pooling)(x)
             size //= 2
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
-    if head == "gap":
-        x = keras.layers.GlobalAveragePooling2D()(x)
-    else:
-        x = keras.layers.Flatten()(x)
-        x = keras.layers.Dense(dense_units, activation=activation, kernel_initializer=kernel_initializer)(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout)(x)
+    x = head_layers(x, head, dense_units, dropout, activation, kernel_initializer)
     return keras.Model(inputs, classifier(x, num_classes), name="plain_cnn")

@@ -5,11 +5,11 @@ from typing import Annotated, Literal
 
 import keras
 
-from hpstudy.models.core import Initializer, classifier, pixels, register
+from hpstudy.models.core import Initializer, classifier, conv_block, pixels, register
 from hpstudy.values import Fraction, Range
 
-# depth -> (blocks per stage, stage widths). 18/34 are the ImageNet ResNets with a CIFAR stem (as in seed 001);
-# 6n+2 are the CIFAR ResNets of the paper's section 4.2: three stages of n blocks, 16-32-64 filters.
+# depth -> (blocks per stage, stage widths). 18/34 are the ImageNet ResNets (seed 001's ResNet-18 is torchvision's,
+# with the ImageNet stem); 6n+2 are the CIFAR ResNets of the paper's section 4.2: three stages of n blocks, 16-32-64.
 STAGES: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
     18: ((2, 2, 2, 2), (64, 128, 256, 512)),
     34: ((3, 4, 6, 3), (64, 128, 256, 512)),
@@ -24,22 +24,29 @@ def resnet(
     *,
     depth: Literal[20, 32, 44, 56, 110, 18, 34] = 20,
     width: Annotated[float, Range(0.125, 16.0)] = 1.0,
+    stem: Literal["cifar", "imagenet"] = "cifar",
     dropout: Fraction = 0.0,
     kernel_initializer: Initializer = "he_normal",
 ) -> keras.Model:
-    """ResNet from scratch: CIFAR ResNet-20/32/44/56/110 or ResNet-18/34 with a CIFAR stem.
+    """ResNet from scratch: CIFAR ResNet-20/32/44/56/110 or ResNet-18/34, with a CIFAR or ImageNet stem.
 
-    A 3x3 stride-1 conv stem (no max-pool), stages of basic blocks (two 3x3 convs with batch norm) that halve
-    the feature map and double the filters from the second stage on, global average pooling, `dropout`, softmax.
-    `depth` 20-110: three stages of (depth-2)/6 blocks, 16-32-64 filters; 18 and 34: four stages of
-    [2,2,2,2] / [3,4,6,3] blocks, 64-128-256-512 filters. `width` multiplies every filter count. Where a block
-    changes shape, its shortcut is a 1x1 conv projection with batch norm (option B of the paper).
+    The stem is a 3x3 stride-1 conv (`cifar`, no max-pool) or, as in torchvision, a 7x7 stride-2 conv and a 3x3
+    stride-2 max-pool (`imagenet`: a 32x32 image reaches the first stage at 8x8). Then stages of basic blocks
+    (two 3x3 convs with batch norm) that halve the feature map and double the filters from the second stage on,
+    global average pooling, `dropout`, softmax. `depth` 20-110: three stages of (depth-2)/6 blocks, 16-32-64
+    filters; 18 and 34: four stages of [2,2,2,2] / [3,4,6,3] blocks, 64-128-256-512 filters. `width` multiplies
+    every filter count. Where a block changes shape, its shortcut is a 1x1 conv projection with batch norm
+    (option B of the paper). Seed 001's ResNet-18 (torchvision's) is `depth: 18, stem: imagenet`: 11,181,642
+    parameters for 10 classes; with the CIFAR stem, 11,173,962.
     """
     blocks, widths = STAGES[depth]
     widths = tuple(max(1, round(width * w)) for w in widths)
     inputs = pixels(input_shape)
-    x = conv_bn(inputs, widths[0], 3, 1, kernel_initializer, "stem")
-    x = keras.layers.Activation("relu", name="stem_relu")(x)
+    if stem == "imagenet":
+        x = conv_bn(inputs, widths[0], 7, 2, kernel_initializer, "stem", "relu")
+        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    else:
+        x = conv_bn(inputs, widths[0], 3, 1, kernel_initializer, "stem", "relu")
     for stage, (count, filters) in enumerate(zip(blocks, widths), start=1):
         for block in range(1, count + 1):
             strides = 2 if stage > 1 and block == 1 else 1
@@ -50,11 +57,10 @@ def resnet(
     return keras.Model(inputs, classifier(x, num_classes), name=f"resnet{depth}")
 
 
-def conv_bn(x, filters: int, kernel_size: int, strides: int, initializer: str, name: str):
-    """Conv (no bias: batch norm's beta replaces it) followed by batch norm."""
-    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
-                            kernel_initializer=initializer, name=f"{name}_conv")(x)
-    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+def conv_bn(x, filters: int, kernel_size: int, strides: int, initializer: str, name: str, activation=None):
+    """Conv (no bias: batch norm's beta replaces it), batch norm, then `activation` if given."""
+    return conv_block(x, filters, kernel_size, strides=strides, batch_norm=True, activation=activation,
+                      initializer=initializer, name=name)
 
 
 def basic_block(x, filters: int, strides: int, initializer: str, name: str):
@@ -64,8 +70,7 @@ def basic_block(x, filters: int, strides: int, initializer: str, name: str):
         # Option B, a projection only where the shape changes: option A's zero-padded identity has no built-in
         # Keras layer for the channel padding, and B is slightly better in the paper's ImageNet comparison.
         shortcut = conv_bn(x, filters, 1, strides, initializer, f"{name}_proj")
-    x = conv_bn(x, filters, 3, strides, initializer, f"{name}_1")
-    x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
+    x = conv_bn(x, filters, 3, strides, initializer, f"{name}_1", "relu")
     x = conv_bn(x, filters, 3, 1, initializer, f"{name}_2")
     x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
     return keras.layers.Activation("relu", name=f"{name}_out")(x)

@@ -1,41 +1,14 @@
 """`transfer`: an ImageNet backbone from keras.applications with a fresh classifier head."""
 from __future__ import annotations
 
-import os
-from typing import Annotated, Literal, NamedTuple, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 import keras
-import numpy as np
 
 from hpstudy.errors import ModelError
+from hpstudy.models.backbones import BACKBONES, freeze, imagenet_preprocessing, load_backbone
 from hpstudy.models.core import classifier, pixels, register
 from hpstudy.values import Fraction, Range
-
-_GCS = "https://storage.googleapis.com/tensorflow/keras-applications/"
-_MOBILENET_SIZES = (96, 128, 160, 192, 224)   # the input sizes MobileNetV2 has ImageNet weights for
-
-
-class Backbone(NamedTuple):
-    constructor: str     # the keras.applications function
-    preprocessing: str   # "caffe": RGB->BGR minus the ImageNet mean; "tf": to [-1, 1]; "builtin": in the backbone
-    min_size: int        # the smallest input keras.applications accepts
-    default_size: int    # input_size when the study gives none
-    weights_url: str     # where keras.applications fetches the ImageNet weights without the top
-
-
-BACKBONES: dict[str, Backbone] = {
-    "vgg16": Backbone("VGG16", "caffe", 32, 32, _GCS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "resnet50": Backbone("ResNet50", "caffe", 32, 32,
-                         _GCS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "xception": Backbone("Xception", "tf", 71, 71,
-                         _GCS + "xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "efficientnetb2": Backbone("EfficientNetB2", "builtin", 32, 32,
-                               "https://storage.googleapis.com/keras-applications/efficientnetb2_notop.h5"),
-    # 96: the smallest size with its own weights (at other sizes keras loads the 224 weights, with a warning).
-    "mobilenetv2": Backbone("MobileNetV2", "tf", 32, 96,
-                            _GCS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"),
-}
-CAFFE_MEAN_BGR = [103.939, 116.779, 123.68]
 
 
 @register("transfer", raw_pixels=True)
@@ -46,18 +19,22 @@ def transfer(
     backbone: Literal["vgg16", "resnet50", "xception", "efficientnetb2", "mobilenetv2"] = "resnet50",
     weights: Optional[Literal["imagenet"]] = "imagenet",
     input_size: Optional[Annotated[int, Range(1, 1024)]] = None,
-    trainable_layers: Union[Annotated[int, Range(0, 10000)], Literal["all"]] = 0,
+    trainable_layers: Optional[Union[Annotated[int, Range(0, 10000)], Literal["all"]]] = None,
     dense_units: Annotated[int, Range(0, 16384)] = 0,
     dropout: Fraction = 0.0,
 ) -> keras.Model:
     """ImageNet backbone (VGG16, ResNet50, Xception, EfficientNetB2, MobileNetV2) with a fresh head.
 
     Takes raw 0..255 pixels: resizes them to `input_size` (default: 32, or 71 for xception, 96 for mobilenetv2)
-    and applies the backbone's own ImageNet preprocessing inside the model. `weights: null` trains from scratch.
-    `trainable_layers`: how many of the backbone's last layers with trainable weights (conv, dense, batch norm)
-    train; 0 freezes it, "all" trains everything. Unless "all", the backbone runs in inference mode, so its
-    batch norm statistics stay as loaded (the ImageNet ones). The head: global average pooling, an optional
-    ReLU layer of `dense_units` (0: none), `dropout`, softmax. The backbone is the layer named "backbone".
+    and applies the backbone's own ImageNet preprocessing inside the model. `weights: null` starts the backbone
+    from random weights. `trainable_layers`: how many of the backbone's last layers with trainable weights (conv,
+    dense, batch norm) train; 0 freezes it, "all" trains everything; null (the default) is 0 with ImageNet
+    weights and "all" with `weights: null` (so that it trains from scratch). Frozen batch norm layers run in
+    inference mode, keeping the statistics they were loaded with; trainable ones re-estimate them from the batches
+    in training. A number larger than the backbone's layers with weights trains them all, like "all": searched
+    values must share one type, so search frozen against fully trained as `{tune: choice, values: [0, 4, 1000]}`.
+    The head: global average pooling, an optional ReLU layer of `dense_units` (0: none), `dropout`, softmax.
+    The backbone is the layer named "backbone".
     """
     spec = BACKBONES[backbone]
     size = input_size or spec.default_size
@@ -68,6 +45,8 @@ def transfer(
     if channels not in (1, 3):
         raise ModelError(f"model.backbone: ImageNet backbones take RGB or grayscale images; these have {channels} "
                          f"channels; use another model builder")
+    if trainable_layers is None:
+        trainable_layers = 0 if weights else "all"
     inputs = x = pixels(input_shape)
     if tuple(input_shape[:2]) != (size, size):
         x = keras.layers.Resizing(size, size, dtype="float32", name="resize")(x)
@@ -76,8 +55,9 @@ def transfer(
     x = imagenet_preprocessing(x, backbone)
     base = load_backbone(backbone, weights, size)
     freeze(base, trainable_layers)
-    # The Keras transfer-learning recipe: a (partly) frozen backbone runs in inference mode, or its batch norm
-    # layers would re-estimate their statistics from the new data and undo what the frozen weights expect.
+    # The Keras transfer-learning recipe calls a (partly) frozen backbone in inference mode. Keras 3 overrides this
+    # `training=False` with fit's training=True (keras-team/keras#20285): what keeps a batch norm layer's statistics
+    # is its being frozen (a layer with trainable=False always runs in inference mode).
     x = base(x) if trainable_layers == "all" else base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dense_units:
@@ -85,59 +65,3 @@ def transfer(
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     return keras.Model(inputs, classifier(x, num_classes), name=f"transfer_{backbone}")
-
-
-def imagenet_preprocessing(x, backbone: str):
-    """`keras.applications.<backbone>.preprocess_input` of 0..255 RGB pixels, as built-in (saveable) layers."""
-    # float32 keeps the pixel arithmetic exact under mixed precision; the backbone casts to its own dtype.
-    mode = BACKBONES[backbone].preprocessing
-    if mode == "caffe":
-        # A frozen 1x1 conv with the anti-diagonal kernel swaps R and B; no built-in layer reorders channels.
-        to_bgr = keras.layers.Conv2D(3, 1, use_bias=False, trainable=False, dtype="float32", name="rgb_to_bgr")
-        x = to_bgr(x)
-        to_bgr.set_weights([np.eye(3, dtype="float32")[::-1].reshape(1, 1, 3, 3)])
-        return keras.layers.Normalization(mean=CAFFE_MEAN_BGR, variance=[1.0] * 3, dtype="float32",
-                                          name="imagenet_mean")(x)
-    if mode == "tf":
-        return keras.layers.Rescaling(1 / 127.5, offset=-1.0, dtype="float32", name="to_unit_range")(x)
-    # EfficientNet's own first layers take 0..255 pixels: x/255, then a Normalization whose ImageNet mean and
-    # variance come with the weights (with weights: null it is left at mean 0, variance 1: just x/255).
-    return x
-
-
-def weights_file(backbone: str, size: int) -> tuple[str, str]:
-    """(file name, URL) of the ImageNet weights keras.applications loads for `backbone` at `size` pixels."""
-    rows = size if size in _MOBILENET_SIZES else 224
-    url = BACKBONES[backbone].weights_url.format(rows=rows)
-    return url.rsplit("/", 1)[1], url
-
-
-def load_backbone(backbone: str, weights: Optional[str], size: int) -> keras.Model:
-    """The keras.applications model without its top, named "backbone"; a ModelError if its weights are missing."""
-    make = getattr(keras.applications, BACKBONES[backbone].constructor)
-    try:
-        model = make(include_top=False, weights=weights, input_shape=(size, size, 3))
-    except Exception as error:   # keras.utils.get_file raises a bare Exception when the download fails
-        if weights is None:
-            raise
-        name, url = weights_file(backbone, size)
-        # Keras reads KERAS_HOME once, when it is imported; the environment is the best guess from here.
-        folder = os.path.join(os.environ["KERAS_HOME"], "models") if "KERAS_HOME" in os.environ else "~/.keras/models"
-        reason = str(error).splitlines()[0].split(" -- ")[-1][:120] if str(error) else type(error).__name__
-        raise ModelError(f"model.weights: cannot load the ImageNet weights of {backbone} ({reason}); "
-                         f"download {name} from {url} into {folder}/, or set weights: null to train from scratch"
-                         ) from error
-    # Renamed afterwards: EfficientNet derives its weights file name from the `name` argument.
-    model.name = "backbone"
-    return model
-
-
-def freeze(backbone: keras.Model, trainable_layers: Union[int, str]) -> None:
-    """Freeze all but the last `trainable_layers` layers of `backbone` that have trainable weights."""
-    if trainable_layers == "all":
-        return
-    # Counting only layers with weights makes N mean N layers that learn, whatever the backbone: counting all
-    # layers, "the last layer" of VGG16 would be its max-pooling layer, and the last 4 of ResNet50 one conv + BN.
-    weighted = [layer for layer in backbone.layers if layer.trainable_weights]
-    for layer in weighted[:max(0, len(weighted) - trainable_layers)]:
-        layer.trainable = False

@@ -1,12 +1,12 @@
 """`vgg`: VGG-style blocks of two 3x3 convolutions, pooling and growing dropout (seed 003)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import keras
 
 from hpstudy.errors import ModelError
-from hpstudy.models.core import Activation, Initializer, classifier, pixels, register
+from hpstudy.models.core import Activation, Head, Initializer, Units, classifier, head_layers, pixels, register
 from hpstudy.values import Fraction, Range
 
 MAX_FILTERS = 512   # VGG stops doubling at 512 filters (its last two stages are both 512 wide)
@@ -22,8 +22,8 @@ def vgg(
     batch_norm: bool = True,
     dropout: Fraction = 0.25,
     dropout_growth: Annotated[float, Range(0.0, 0.5)] = 0.1,
-    head: Literal["dense", "gap"] = "dense",
-    dense_units: Annotated[int, Range(1, 16384)] = 128,
+    head: Head = "dense",
+    dense_units: Units = 128,
     dense_dropout: Fraction = 0.0,
     kernel_initializer: Initializer = "he_uniform",
     activation: Activation = "relu",
@@ -58,11 +58,5 @@ def vgg(
         size //= 2
         if rate:
             x = keras.layers.Dropout(rate)(x)
-    if head == "gap":
-        x = keras.layers.GlobalAveragePooling2D()(x)
-    else:
-        x = keras.layers.Flatten()(x)
-        x = keras.layers.Dense(dense_units, activation=activation, kernel_initializer=kernel_initializer)(x)
-        if dense_dropout:
-            x = keras.layers.Dropout(dense_dropout)(x)
+    x = head_layers(x, head, dense_units, dense_dropout, activation, kernel_initializer)
     return keras.Model(inputs, classifier(x, num_classes), name="vgg")
