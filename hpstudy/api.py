@@ -99,6 +99,19 @@ class Study:
             raise ResultsError(f"{path}: no history for trial {trial_id!r} (execution {execution})")
         return pd.read_csv(path)
 
+    def model(self, trial_id: int | str, *, dataset=None):
+        """Trial `trial_id`'s model at its best epoch, compiled (the best trial's is best.keras; another's is
+        rebuilt from its hyperparameters and keras-tuner's checkpoint). Completed trials only."""
+        number = completed_trial(self.layout, trial_id)
+        if number == self.best.get("trial_id") and self.layout.best_model.exists():
+            return load_best(self.path)
+        evaluate = import_quietly("hpstudy.evaluate")
+        return evaluate.trial_model(self.layout, number, dataset=dataset)
+
+    def ranked(self) -> list[str]:
+        """Completed trials' numbers, best first (rank 0 is the best trial of best.json)."""
+        return results.ranked_trials(self.layout)
+
     def __repr__(self) -> str:
         return f"Study({str(self.path)!r})"
 
@@ -108,9 +121,18 @@ def load_study(path: str | Path) -> Study:
     return Study(path)
 
 
-def load_best(path: str | Path):
-    """The best model of a study, compiled, loaded in Keras's safe mode."""
+def load_best(path: str | Path, rank: int = 0):
+    """The `rank`-th best model of a study (0: the best, best.keras), compiled, at its trial's best epoch.
+
+    Rank 0 is loaded in Keras's safe mode; a lower-ranked trial's model is rebuilt from its hyperparameters
+    and loaded with keras-tuner's checkpoint of its best epoch (the study's data is loaded when it
+    standardizes pixels: the statistics are not in the checkpoint).
+    """
     layout = results.open_folder(path)
+    if rank != 0:
+        number = trial_at_rank(layout, rank)
+        evaluate = import_quietly("hpstudy.evaluate")
+        return evaluate.trial_model(layout, number)
     if not layout.best_model.exists():
         raise ResultsError(f"{layout.best_model}: no best model yet; it is saved when a trial completes")
     keras = import_quietly("keras")
@@ -118,3 +140,32 @@ def load_best(path: str | Path):
     import_quietly("hpstudy.preprocess")
     import_quietly("hpstudy.training")
     return keras.saving.load_model(layout.best_model, safe_mode=True)
+
+
+def trial_at_rank(layout: results.Layout, rank: int) -> str:
+    """The number of the `rank`-th best completed trial, or a ResultsError saying how many there are."""
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise ResultsError(f"rank: expected 0 (the best) or a positive integer, got {rank!r}")
+    ranked = results.ranked_trials(layout)
+    if rank >= len(ranked):
+        have = f"ranks 0 to {len(ranked) - 1}" if ranked else "none yet"
+        raise ResultsError(f"{layout.root}: no model of rank {rank}: {len(ranked)} completed trial(s), {have}")
+    return ranked[rank]
+
+
+def completed_trial(layout: results.Layout, trial_id) -> str:
+    """`trial_id` as a plain number if it names a completed trial, else a ResultsError saying why not."""
+    table = results.read_trials(layout)
+    try:
+        number = results.trial_number(trial_id)
+    except (TypeError, ValueError):
+        number = None
+    rows = table[table.trial_id == number] if number is not None else table.iloc[:0]
+    if rows.empty:
+        known = ", ".join(table.trial_id) or "none yet"
+        raise ResultsError(f"{layout.root}: no trial {trial_id!r}; trials: {known}")
+    row = rows.iloc[0]
+    if row.status != "COMPLETED":
+        why = f" ({row.message})" if isinstance(row.message, str) and row.message else ""
+        raise ResultsError(f"{layout.root}: trial {number} is {row.status}{why}; only completed trials have a model")
+    return number

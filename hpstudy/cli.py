@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hpstudy import __version__
 from hpstudy.errors import HpstudyError
@@ -40,10 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("study", help="the study file (YAML)")
     validate.set_defaults(handler=_validate)
 
-    report = commands.add_parser("report", help="tables of one or more studies' trials")
+    report = commands.add_parser("report", help="tables of one or more studies' trials and each "
+                                 "hyperparameter's effect")
     report.add_argument("paths", nargs="+", metavar="PATH", help="results folder(s), e.g. results/quickstart")
-    report.add_argument("--format", default="markdown", choices=("markdown", "csv", "json"))
+    report.add_argument("--format", default="markdown", choices=("markdown", "csv", "json", "html", "latex"),
+                        help="markdown, html and latex: trials and effects; csv and json: the trials table only")
     report.add_argument("--output", help="write to this file instead of standard output")
+    report.add_argument("--sort", metavar="COL", help="sort the trials by this column (COL:asc or COL:desc to "
+                        "choose; default: by score, best first, trials that did not complete last)")
+    report.add_argument("--top", type=_positive, metavar="K", help="keep the first K trials (of each study) "
+                        "after sorting")
+    report.add_argument("--best", type=int, metavar="K", help="evaluate each study's K best models on the test "
+                        "split: per-class precision/recall/F1, confusion matrix, predictions, learning curves "
+                        "(figures in <output>_figures/; default 1 for markdown and html written with --output, "
+                        "else 0)")
     report.set_defaults(handler=_report)
 
     listing = commands.add_parser("list", help="what a study file can name: model builders or datasets")
@@ -67,6 +78,20 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("--dest", help="download into this folder (default: the cache, see `hpstudy data list`)")
     download.add_argument("--slug", help="the Kaggle dataset (owner/name) to download cinic10 from")
     download.set_defaults(handler=_data_download)
+
+    export = commands.add_parser("export", help="write one of a study's best models as a .keras file that plain "
+                                 "Keras loads (preprocessing included, no hpstudy needed)")
+    export.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
+    export.add_argument("--rank", type=_rank, default=0, help="0: the best trial (default), 1: the second best, ...")
+    export.add_argument("--to", required=True, metavar="FILE", help="the model file to write (ends in .keras)")
+    export.set_defaults(handler=_export)
+
+    predict = commands.add_parser("predict", help="classify image files with one of a study's best models")
+    predict.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...; any size)")
+    predict.add_argument("--top", type=_positive, default=3, help="the most probable classes to show (default: 3)")
+    predict.add_argument("--rank", type=_rank, default=0, help="0: the best trial (default), 1: the second best, ...")
+    predict.set_defaults(handler=_predict)
     return parser
 
 
@@ -97,7 +122,19 @@ def _validate(args) -> int:
 
 def _report(args) -> int:
     from hpstudy import report
-    text = report.render(report.trials_table(args.paths), args.format)
+    if args.output and not Path(args.output).parent.is_dir():   # before any (slow) evaluation
+        raise HpstudyError(f"{args.output}: cannot write the report (no folder {Path(args.output).parent})")
+    built = report.build(args.paths, sort=args.sort, top=args.top)
+    best = args.best if args.best is not None else int(bool(args.output) and args.format in ("markdown", "html"))
+    if best < 0 or (best and (not args.output or args.format not in ("markdown", "html"))):
+        raise HpstudyError("--best: evaluating models needs --output FILE and --format markdown or html "
+                           "(the figures are written next to the report)")
+    if best:
+        figures = Path(args.output).with_name(Path(args.output).stem + "_figures")
+        built.best = _evaluate_best(args.paths, figures, best)
+    text = report.render(built, args.format)
+    if best and args.format == "markdown":
+        text += "\n" + report.best_models_markdown(built, Path(args.output).parent)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as f:
@@ -107,6 +144,24 @@ def _report(args) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _evaluate_best(paths: list[str], folder, top: int) -> list:
+    """The best `top` models of each study, evaluated on the test split, as report sections."""
+    from hpstudy import api, report
+    evaluate = api.import_quietly("hpstudy.evaluate")
+    sections = []
+    for path in paths:
+        found = evaluate.evaluate(path, Path(folder) / Path(path).name, top=top)
+        for model in found.models:
+            figures = {"confusion matrix": model.confusion_png, "test images, true and predicted": model.samples_png}
+            if model.rank == 0 and found.learning_curves_png:
+                figures["learning curves of the best trials"] = found.learning_curves_png
+            sections.append(report.BestModel(
+                f"{Path(path).name}: best model {model.rank + 1} (trial {model.trial_id}), test accuracy "
+                f"{model.test_accuracy:.4f}, per-class precision, recall and F1",
+                model.report, {k: v for k, v in figures.items() if v}))
+    return sections
 
 
 def _list(args) -> int:
@@ -166,6 +221,34 @@ def _data_download(args) -> int:
     options = {"slug": args.slug} if args.slug is not None else {}
     folder = data.download(args.name, args.dest, **options)
     print(f"{args.name}: ready in {folder}")
+    return 0
+
+
+def _rank(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (the best) or a positive integer, got {text!r}")
+    return value
+
+
+def _export(args) -> int:
+    from hpstudy import export
+    done = export.export(args.path, args.to, rank=args.rank)
+    shape = "x".join(str(n) for n in done.input_shape)
+    print(f"{done.file}: trial {done.trial_id} (rank {done.rank}); load it with keras.models.load_model; it takes "
+          f"raw 0..255 RGB images of {shape}, class order: {', '.join(map(str, done.class_names))}")
+    return 0
+
+
+def _predict(args) -> int:
+    from hpstudy import export
+    for prediction in export.predict(args.path, args.images, top=args.top, rank=args.rank):
+        print(prediction.file)
+        for name, probability in prediction.top:
+            print(f"  {probability:.4f}  {name}")
     return 0
 
 

@@ -202,3 +202,35 @@ def _best_value(trial: dict, name: str):
         return None
     value = history[-1]["value"][0]
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def tuner_trial(layout: Layout, trial_id) -> Path | None:
+    """keras-tuner's folder of one trial (its id padded to any width: trial_0007), or None."""
+    number = trial_number(trial_id)
+    for folder in sorted(layout.tuner.glob("trial_*")):
+        suffix = folder.name[len("trial_"):]
+        if suffix.isdigit() and trial_number(suffix) == number:
+            return folder
+    return None
+
+
+def ranked_trials(layout: Layout) -> list[str]:
+    """Completed trials' numbers, best first: best.json's trial, then by score in the objective's
+    direction (ties by trial number). Trials without a score are left out."""
+    objective = study_of(layout).search.objective
+    best = read_best(layout).get("trial_id")
+    scored = []
+    for trial_file in layout.tuner.glob("trial_*/trial.json"):
+        trial = _read_json(trial_file)
+        if not trial or trial.get("status") != "COMPLETED" or trial.get("score") is None:
+            continue
+        score = trial["score"]
+        if isinstance(score, float) and math.isnan(score):
+            continue
+        direction = trial.get("metrics", {}).get("metrics", {}).get(objective, {}).get("direction")
+        if direction is None:       # keras-tuner's own rule: losses and errors go down
+            direction = "min" if ("loss" in objective or "error" in objective) else "max"
+        number = trial_number(trial["trial_id"])
+        key = -score if direction == "max" else score
+        scored.append((number != best, key, int(number), number))
+    return [number for *_, number in sorted(scored)]

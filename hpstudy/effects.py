@@ -1,0 +1,214 @@
+"""What each hyperparameter did to the objective: per-value tables, an importance ranking, plain sentences.
+
+Pure pandas/numpy/scikit-learn (no Keras). Everything is computed over the COMPLETED trials whose score is
+finite; running, failed and invalid trials are left out. Trials where a conditional hyperparameter was
+inactive form their own group, shown as "(inactive)".
+
+Importance is *grouped permutation importance* of a random forest: a
+`sklearn.ensemble.RandomForestRegressor` (200 trees, random_state=0) is fitted to predict the score from the
+hyperparameters (numbers as they are, other values one-hot encoded; inactive values get their own code), then
+each hyperparameter's columns are shuffled together (30 repeats, fixed seed) and the mean increase of the
+forest's squared error on the trials is that hyperparameter's importance; `share` is its fraction of the total.
+With fewer than MIN_TRIALS completed trials no ranking is given ("too few trials").
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+MIN_TRIALS = 4              # below this, an importance ranking would be noise
+INACTIVE = "(inactive)"     # the group of trials where a conditional hyperparameter was not used
+IMPORTANCE_METHOD = ("grouped permutation importance of a random forest (RandomForestRegressor, 200 trees, "
+                     "random_state=0; 30 shuffles per hyperparameter; mean increase in squared error)")
+
+
+@dataclass
+class Effect:
+    """One hyperparameter: the objective per value, its rank correlation (numbers only) and a sentence."""
+
+    name: str
+    numeric: bool
+    table: pd.DataFrame            # value, count, mean, best[, gap]: one row per value, in value order
+    spearman: float | None         # Spearman rank correlation of value and score (numeric, >= 2 values)
+    sentence: str
+
+
+@dataclass
+class Effects:
+    """The effects of every tuned hyperparameter of one study."""
+
+    objective: str
+    minimize: bool
+    trials: int                                   # completed trials with a finite score
+    effects: list[Effect] = field(default_factory=list)
+    importance: pd.DataFrame | None = None        # hyperparameter, importance, std, share; most important first
+    importance_note: str = ""                     # the method, or why there is no ranking
+
+    def sentences(self) -> list[str]:
+        return [e.sentence for e in self.effects]
+
+
+def is_minimized(objective: str) -> bool:
+    """Losses are minimized, accuracies maximized (as keras-tuner infers the direction)."""
+    return not objective.endswith("accuracy")
+
+
+def completed(trials: pd.DataFrame) -> pd.DataFrame:
+    """The COMPLETED trials with a finite score (score as float)."""
+    score = pd.to_numeric(trials["score"], errors="coerce").astype(float)
+    keep = (trials["status"] == "COMPLETED") & np.isfinite(score)
+    table = trials[keep].copy()
+    table["score"] = score[keep]
+    return table.reset_index(drop=True)
+
+
+def gap(trials: pd.DataFrame) -> pd.Series:
+    """The generalization gap of each trial: train_accuracy - val_accuracy (NaN where either is missing)."""
+    train = pd.to_numeric(trials["train_accuracy"], errors="coerce").astype(float)
+    val = pd.to_numeric(trials["val_accuracy"], errors="coerce").astype(float)
+    return train - val
+
+
+def is_numeric(values: pd.Series) -> bool:
+    """Whether a hyperparameter's known values are all numbers (booleans and strings are not)."""
+    known = values.dropna()
+    if known.empty or pd.api.types.is_bool_dtype(known):
+        return False
+    if pd.api.types.is_numeric_dtype(known):
+        return True
+    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+               for v in known)
+
+
+def value_table(trials: pd.DataFrame, name: str, *, minimize: bool) -> pd.DataFrame:
+    """The objective per value of hyperparameter `name` over `trials` (already completed()):
+    value, count, mean, best, and gap (mean train - val accuracy) when the accuracies are known."""
+    frame = pd.DataFrame({"value": trials[name].astype(object).where(trials[name].notna(), INACTIVE),
+                          "score": trials["score"].astype(float),
+                          "gap": gap(trials)})
+    grouped = frame.groupby("value", sort=False)
+    table = pd.DataFrame({"count": grouped["score"].size(),
+                          "mean": grouped["score"].mean(),
+                          "best": grouped["score"].min() if minimize else grouped["score"].max()})
+    if frame["gap"].notna().any():
+        table["gap"] = grouped["gap"].mean()
+    table = table.reset_index()
+    order = sorted(range(len(table)), key=lambda i: _value_key(table["value"].iloc[i]))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def _value_key(value):
+    if value == INACTIVE:
+        return (2, 0, "")
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return (0, float(value), "")
+    return (1, 0, str(value))
+
+
+def spearman(trials: pd.DataFrame, name: str) -> float | None:
+    """Spearman rank correlation of a numeric hyperparameter with the score, over the trials where it was
+    active (None with fewer than 2 distinct values or 3 trials, or when the score does not vary)."""
+    frame = pd.DataFrame({"value": pd.to_numeric(trials[name], errors="coerce").astype(float),
+                          "score": trials["score"].astype(float)}).dropna()
+    if len(frame) < 3 or frame["value"].nunique() < 2 or frame["score"].nunique() < 2:
+        return None
+    rho = frame.corr(method="spearman").loc["value", "score"]
+    return None if not math.isfinite(rho) else float(rho)
+
+
+def show(value) -> str:
+    """A hyperparameter value as a sentence shows it."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def sentence(name: str, table: pd.DataFrame, objective: str, *, minimize: bool, rho: float | None = None) -> str:
+    """One line comparing the value with the best mean objective with the value with the worst one."""
+    if table.empty:
+        return f"{name}: no completed trials"
+    if len(table) == 1:
+        only = table.iloc[0]
+        return (f"{name}: only {show(only['value'])} among the completed trials "
+                f"(mean {objective} {only['mean']:.3f} over {int(only['count'])}); nothing to compare")
+    ranked = table.sort_values("mean", ascending=minimize, kind="stable")
+    best, worst = ranked.iloc[0], ranked.iloc[-1]
+    diff = best["mean"] - worst["mean"]
+    text = (f"{name} {show(best['value'])} vs {show(worst['value'])}: {objective} {best['mean']:.3f} vs "
+            f"{worst['mean']:.3f} ({diff:+.3f}; mean of {int(best['count'])} vs {int(worst['count'])} trials)")
+    if diff == 0:
+        text += ", no difference"
+    if "gap" in table and pd.notna(best["gap"]) and pd.notna(worst["gap"]):
+        text += f", generalization gap {best['gap']:.3f} vs {worst['gap']:.3f}"
+    if rho is not None:
+        text += f", Spearman rho {rho:+.2f}"
+    return text
+
+
+def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
+               repeats: int = 30) -> pd.DataFrame | None:
+    """Grouped permutation importance of a random forest (see the module's doc) over `trials` (already
+    completed()); None with fewer than MIN_TRIALS trials or no hyperparameters."""
+    if len(trials) < MIN_TRIALS or not names:
+        return None
+    from sklearn.ensemble import RandomForestRegressor
+
+    columns, groups = [], {}
+    for name in names:
+        encoded = _encode(trials[name])
+        groups[name] = list(range(len(columns), len(columns) + encoded.shape[1]))
+        columns.append(encoded)
+    x = np.hstack(columns)
+    y = trials["score"].to_numpy(dtype=float)
+    forest = RandomForestRegressor(n_estimators=200, random_state=random_state).fit(x, y)
+    base = np.mean((forest.predict(x) - y) ** 2)
+    rng = np.random.default_rng(random_state)
+    rows = []
+    for name in names:
+        increases = []
+        for _ in range(repeats):
+            shuffled = x.copy()
+            order = rng.permutation(len(x))
+            shuffled[:, groups[name]] = x[order][:, groups[name]]
+            increases.append(np.mean((forest.predict(shuffled) - y) ** 2) - base)
+        rows.append({"hyperparameter": name, "importance": float(np.mean(increases)),
+                     "std": float(np.std(increases))})
+    table = pd.DataFrame(rows)
+    positive = table["importance"].clip(lower=0)
+    table["share"] = positive / positive.sum() if positive.sum() > 0 else 0.0
+    return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _encode(values: pd.Series) -> np.ndarray:
+    """Numbers as a column (inactive: below the smallest), anything else one-hot (inactive its own column)."""
+    if is_numeric(values):
+        numbers = pd.to_numeric(values, errors="coerce").astype(float)
+        low = numbers.min() if numbers.notna().any() else 0.0
+        return numbers.fillna(low - 1.0).to_numpy().reshape(-1, 1)
+    labels = values.astype(object).where(values.notna(), INACTIVE).map(str)
+    return pd.get_dummies(labels).to_numpy(dtype=float)
+
+
+def effects(trials: pd.DataFrame, names: list[str], objective: str) -> Effects:
+    """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials)."""
+    minimize = is_minimized(objective)
+    done = completed(trials)
+    result = Effects(objective=objective, minimize=minimize, trials=len(done))
+    for name in names:
+        table = value_table(done, name, minimize=minimize)
+        numeric = is_numeric(done[name])
+        rho = spearman(done, name) if numeric else None
+        result.effects.append(Effect(name, numeric, table, rho,
+                                     sentence(name, table, objective, minimize=minimize, rho=rho)))
+    result.importance = importance(done, names)
+    if result.importance is not None:
+        result.importance_note = IMPORTANCE_METHOD
+    elif not names:
+        result.importance_note = "no tuned hyperparameters"
+    else:
+        result.importance_note = (f"too few trials for an importance ranking ({len(done)} completed; "
+                                  f"at least {MIN_TRIALS} needed)")
+    return result

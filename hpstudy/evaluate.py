@@ -1,0 +1,255 @@
+"""Evaluate a study's best models on its test split: per-class tables and figures for the report.
+
+    ev = evaluate("results/quickstart", "report/", top=3)
+    ev.models[0].report        # scikit-learn's classification_report as a DataFrame
+    ev.models[0].confusion_png, ev.models[0].samples_png, ev.learning_curves_png
+
+A trial's model is rebuilt from its stored hyperparameters and loaded with keras-tuner's
+checkpoint of its best epoch (rank 0 is best.keras itself). This module imports Keras: the API
+and the command line import it lazily (`api.import_quietly("hpstudy.evaluate")`).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")   # files only, never a window: before pyplot is imported anywhere
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import keras  # noqa: E402
+import keras_tuner as kt  # noqa: E402
+
+from hpstudy import api, results, tuning  # noqa: E402
+from hpstudy.errors import ResultsError  # noqa: E402
+from hpstudy.spec import Tune  # noqa: E402
+
+CHECKPOINT = "checkpoint.weights.h5"    # keras-tuner's file of a trial's best epoch, in tuner/trial_<id>/
+SAMPLES = 25                            # test images in a samples grid
+MAX_ANNOTATED_CLASSES = 20              # confusion matrices with more classes get no numbers in their cells
+
+
+@dataclass
+class ModelEvaluation:
+    """One of the best models on the test split."""
+
+    rank: int
+    trial_id: str
+    score: float | None               # the objective at the trial's best epoch (validation)
+    test_loss: float
+    test_accuracy: float
+    report: pd.DataFrame              # rows: each class, then accuracy, macro avg, weighted avg
+    confusion: pd.DataFrame           # rows: true class, columns: predicted class; counts
+    predicted: np.ndarray = field(repr=False)   # predicted class of each test image
+    confusion_png: Path | None = None
+    samples_png: Path | None = None
+
+
+@dataclass
+class Evaluation:
+    """What `evaluate` produced: one ModelEvaluation per model, best first, and the learning curves."""
+
+    path: Path                        # the results folder
+    folder: Path                      # where the PNGs are
+    class_names: list[str]
+    test_size: int
+    models: list[ModelEvaluation]
+    learning_curves_png: Path | None = None
+
+
+# ---------------------------------------------------------------- models of trials
+def trial_model(path: str | Path | results.Layout, trial_id, *, dataset=None) -> keras.Model:
+    """Trial `trial_id`'s model at its best epoch, compiled: rebuilt from the trial's hyperparameters and
+    loaded with keras-tuner's checkpoint. `dataset` (the study's, from `tuning.load_data`) saves loading
+    the data again when the study standardizes pixels (the statistics are not in the checkpoint)."""
+    layout = path if isinstance(path, results.Layout) else results.open_folder(path)
+    number = api.completed_trial(layout, trial_id)
+    folder = results.tuner_trial(layout, number)
+    checkpoint = folder / CHECKPOINT if folder else None
+    if checkpoint is None or not checkpoint.exists():
+        raise ResultsError(f"{layout.root}: trial {number} has no checkpoint ({CHECKPOINT} in {layout.tuner})")
+    trial = json.loads((folder / "trial.json").read_text(encoding="utf-8"))
+    hp = kt.HyperParameters.from_config(trial["hyperparameters"])
+    model = _hypermodel(results.study_of(layout), dataset).build(hp)
+    with warnings.catch_warnings():
+        # The checkpoint holds optimizer slots the freshly built model has not created yet.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(checkpoint)
+    return model
+
+
+def model_at_rank(path: str | Path | results.Layout, rank: int = 0, *, dataset=None) -> tuple[str, keras.Model]:
+    """(trial number, compiled model) of the `rank`-th best completed trial (0: best.keras)."""
+    layout = path if isinstance(path, results.Layout) else results.open_folder(path)
+    number = api.trial_at_rank(layout, rank)
+    if rank == 0:
+        return number, api.load_best(layout.root)
+    return number, trial_model(layout, number, dataset=dataset)
+
+
+def _hypermodel(study, dataset) -> tuning.SpecHyperModel:
+    """The study's hypermodel as `tuning._make_tuner` makes it (the same pixel statistics)."""
+    standardize = study.preprocess.standardize
+    needs_stats = isinstance(standardize, Tune) or bool(standardize)
+    if dataset is None and needs_stats:
+        dataset = tuning.load_data(study)
+    if dataset is not None:
+        shape, classes = dataset.input_shape, dataset.num_classes
+    else:
+        shape, classes = tuning.data_shape(study)
+    stats = tuning.preprocess.pixel_stats(dataset.train.x) if needs_stats else None
+    return tuning.SpecHyperModel(study, shape, classes, stats)
+
+
+# ---------------------------------------------------------------- tables
+def classification_table(y_true, y_pred, class_names) -> pd.DataFrame:
+    """scikit-learn's classification_report as a DataFrame: precision, recall, f1-score, support per class
+    (every class, even one absent from the test split), then accuracy, macro avg and weighted avg."""
+    from sklearn.metrics import classification_report
+    names = [str(n) for n in class_names]
+    report = classification_report(np.asarray(y_true), np.asarray(y_pred), labels=list(range(len(names))),
+                                   target_names=names, output_dict=True, zero_division=0)
+    rows = {}
+    for key, value in report.items():
+        if isinstance(value, dict):
+            rows[key] = value
+        else:   # "accuracy" is a bare number in sklearn's dict
+            rows[key] = {"precision": np.nan, "recall": np.nan, "f1-score": value, "support": len(y_true)}
+    table = pd.DataFrame.from_dict(rows, orient="index")[["precision", "recall", "f1-score", "support"]]
+    table["support"] = table["support"].astype(int)
+    return table
+
+
+def confusion_table(y_true, y_pred, class_names) -> pd.DataFrame:
+    """Counts: rows are the true class, columns the predicted one."""
+    from sklearn.metrics import confusion_matrix
+    names = [str(n) for n in class_names]
+    matrix = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(len(names))))
+    return pd.DataFrame(matrix, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
+
+
+# ---------------------------------------------------------------- figures
+def plot_confusion(confusion: pd.DataFrame, file: Path, title: str = "") -> Path:
+    n = len(confusion)
+    side = min(4 + 0.45 * n, 16)
+    fig, ax = plt.subplots(figsize=(side, side * 0.85))
+    image = ax.imshow(confusion.to_numpy(), cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), confusion.columns, rotation=90 if n > 10 else 0)
+    ax.set_yticks(range(n), confusion.index)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= MAX_ANNOTATED_CLASSES:
+        values = confusion.to_numpy()
+        high = values.max() / 2 if values.size else 0
+        for (i, j), count in np.ndenumerate(values):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                        color="white" if count > high else "black")
+    ax.set_title(title)
+    return _save(fig, file)
+
+
+def plot_samples(images: np.ndarray, y_true, y_pred, class_names, file: Path, title: str = "") -> Path:
+    """A grid of test images, each titled with its true and predicted class; wrong ones in red with a ✗."""
+    n = len(images)
+    cols = max(1, min(5, n))
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.4 * rows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(images[k].squeeze(), cmap="gray" if images[k].shape[-1] == 1 else None)
+        true, pred = class_names[int(y_true[k])], class_names[int(y_pred[k])]
+        wrong = int(y_true[k]) != int(y_pred[k])
+        ax.set_title(f"true: {true}\npred: {pred}{' ✗' if wrong else ''}", fontsize=8,
+                     color="red" if wrong else "black")
+        if wrong:
+            ax.add_patch(plt.Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor="red",
+                                       linewidth=3, clip_on=False))
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, file)
+
+
+def plot_learning_curves(histories: dict[str, pd.DataFrame], file: Path) -> Path:
+    """Loss and accuracy per epoch, train (solid) vs validation (dashed), one colour per trial."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (label, history) in enumerate(histories.items()):
+        colour = colours[k % len(colours)]
+        epochs = history["epoch"] + 1 if "epoch" in history else pd.RangeIndex(1, len(history) + 1)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            if metric in history:
+                ax.plot(epochs, history[metric], color=colour, linestyle="-", marker=".", label=f"{label} train")
+            if f"val_{metric}" in history:
+                ax.plot(epochs, history[f"val_{metric}"], color=colour, linestyle="--", marker=".",
+                        label=f"{label} val")
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[1].legend(fontsize=7, loc="best")
+    return _save(fig, file)
+
+
+def _save(fig, file: Path) -> Path:
+    file = Path(file)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(file, dpi=100)
+    plt.close(fig)
+    return file
+
+
+# ---------------------------------------------------------------- the whole evaluation
+def evaluate(path: str | Path, folder: str | Path, *, top: int = 3, samples: int = SAMPLES,
+             dataset=None) -> Evaluation:
+    """Evaluate the best `top` completed trials on the test split; figures are written into `folder`:
+    confusion_rank<r>_trial<id>.png, samples_rank<r>_trial<id>.png and learning_curves.png."""
+    layout = results.open_folder(path)
+    ranked = results.ranked_trials(layout)
+    if not ranked:
+        raise ResultsError(f"{layout.root}: no completed trial to evaluate yet")
+    if top < 1:
+        raise ResultsError(f"top: expected a positive number of models, got {top}")
+    study = results.study_of(layout)
+    dataset = dataset if dataset is not None else tuning.load_data(study)
+    class_names = list(results.read_best(layout).get("class_names") or dataset.class_names)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = results.read_trials(layout).set_index("trial_id")
+    test = dataset.test
+    shown = min(samples, len(test.x))
+    evaluations = []
+    for rank, number in enumerate(ranked[:top]):
+        _, model = model_at_rank(layout, rank, dataset=dataset)
+        scores = model.evaluate(test.x, test.y, verbose=0, return_dict=True)
+        predicted = np.argmax(model.predict(test.x, verbose=0), axis=-1)
+        confusion = confusion_table(test.y, predicted, class_names)
+        stem = f"rank{rank}_trial{number}"
+        score = table.loc[number, "score"] if number in table.index else None
+        name = f"rank {rank}: trial {number}"
+        evaluations.append(ModelEvaluation(
+            rank=rank, trial_id=number, score=None if score is None or pd.isna(score) else float(score),
+            test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]),
+            report=classification_table(test.y, predicted, class_names), confusion=confusion, predicted=predicted,
+            confusion_png=plot_confusion(confusion, folder / f"confusion_{stem}.png", name),
+            samples_png=plot_samples(test.x[:shown], test.y[:shown], predicted[:shown], class_names,
+                                     folder / f"samples_{stem}.png", name)))
+        del model
+    histories = {}
+    for number in ranked[:top]:
+        file = layout.trial(number) / "history_0.csv"
+        if file.exists():
+            histories[f"trial {number}"] = pd.read_csv(file)
+    curves = plot_learning_curves(histories, folder / "learning_curves.png") if histories else None
+    return Evaluation(path=layout.root, folder=folder, class_names=class_names, test_size=len(test.y),
+                      models=evaluations, learning_curves_png=curves)

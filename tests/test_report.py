@@ -1,0 +1,312 @@
+"""Reports: the trials table, effects of each hyperparameter, every format, the CLI, running studies."""
+import json
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpstudy import effects, report, results
+from hpstudy.cli import main
+from tests.conftest import write_study
+
+SIX = """
+name: six
+data:
+  dataset: digits
+  subset: {train: 12, validation: 4, test: 6}
+model:
+  builder: plain_cnn
+  conv_layers: 1
+  filters: 4
+  dense_units: 8
+  dropout: {tune: choice, values: [0.0, 0.5]}
+preprocess:
+  flip: {tune: choice, values: [false, true]}
+train:
+  epochs: 2
+  batch_size: {tune: choice, values: [4, 8]}
+search:
+  tuner: grid
+  seed: 1
+"""
+TUNED = ["model.dropout", "preprocess.flip", "train.batch_size"]
+
+
+@pytest.fixture(scope="session")
+def six_study(tmp_path_factory):
+    """A real 8-trial grid search (2 x 2 x 2), run once for the session: its results folder."""
+    import hpstudy
+    folder = tmp_path_factory.mktemp("six")
+    return hpstudy.run(write_study(folder, SIX, name="six"), results_dir=folder / "results").path
+
+
+@pytest.fixture
+def running_study(six_study, tmp_path):
+    """A copy of six_study caught mid-search: trial 3 RUNNING with no metrics, trial 4 FAILED, a trial folder
+    with no trial.json yet and one whose trial.json is half written."""
+    copy = tmp_path / "running"
+    shutil.copytree(six_study, copy)
+    tuner = copy / "tuner"
+
+    def edit(number, **changes):
+        path = next(tuner.glob(f"trial_*{number}/trial.json"))
+        trial = json.loads(path.read_text())
+        trial.update(changes)
+        path.write_text(json.dumps(trial))
+    edit(3, status="RUNNING", score=None, best_step=0, metrics={"metrics": {}}, message=None)
+    shutil.rmtree(copy / "trials" / "3")
+    edit(4, status="FAILED", score=None, metrics={"metrics": {}}, message="Traceback ...\nValueError: boom")
+    (tuner / "trial_0008").mkdir()
+    (tuner / "trial_0009").mkdir()
+    (tuner / "trial_0009" / "trial.json").write_text('{"trial_id": "0009", "hyperpa')
+    return copy
+
+
+def raw_trials(folder):
+    return results.read_trials(results.open_folder(folder))
+
+
+# ---------------------------------------------------------------- the trials table
+def test_trials_table_of_a_finished_study(finished_study):
+    folder, _ = finished_study
+    table = report.trials_table([folder])
+    raw = raw_trials(folder)
+    assert sorted(table.trial_id) == sorted(raw.trial_id) and len(table) == 2
+    assert list(table.columns[:4]) == ["trial_id", "status", "model.dropout", "score"]
+    for column in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "gap", "test_loss",
+                   "test_accuracy", "best_epoch", "epochs_run", "seconds", "params", "status"):
+        assert column in table
+    assert list(table.columns).index("gap") == list(table.columns).index("val_accuracy") + 1
+    assert np.allclose(table.gap, table.train_accuracy - table.val_accuracy)
+    assert table.score.is_monotonic_decreasing                  # val_accuracy: best (highest) first
+    assert table.test_accuracy.notna().sum() == 1 and pd.notna(table.test_accuracy[0])
+
+
+def test_gap_top_and_sort_on_six_trials(six_study):
+    raw = raw_trials(six_study)
+    table = report.trials_table([six_study])
+    assert len(table) == 8 and set(table.status) == {"COMPLETED"}
+    merged = table.set_index("trial_id").loc[raw.trial_id]
+    assert np.allclose(merged.gap.to_numpy(), (raw.train_accuracy - raw.val_accuracy).to_numpy())
+    top = report.trials_table([six_study], top=1)
+    assert len(top) == 1 and top.score[0] == raw.score.max()
+    by_time = report.trials_table([six_study], sort="seconds")
+    assert list(by_time.seconds) == sorted(raw.seconds)
+    assert list(report.trials_table([six_study], sort="seconds:desc").seconds) == sorted(raw.seconds)[::-1]
+    assert list(report.trials_table([six_study], sort="trial_id").trial_id) == [str(i) for i in range(8)]
+    fastest2 = report.trials_table([six_study], sort="seconds", top=2)
+    assert list(fastest2.seconds) == sorted(raw.seconds)[:2]
+
+
+def test_unknown_sort_column_lists_the_columns(six_study):
+    with pytest.raises(report.HpstudyError, match="unknown column; one of trial_id, status, model.dropout"):
+        report.trials_table([six_study], sort="speed")
+
+
+# ---------------------------------------------------------------- effects
+def test_effects_match_the_trials_computed_independently(six_study):
+    raw = raw_trials(six_study)
+    fx = report.build([six_study]).studies[0].effects
+    assert fx.objective == "val_accuracy" and not fx.minimize and fx.trials == 8
+    assert [e.name for e in fx.effects] == TUNED
+    for effect in fx.effects:
+        assert effect.numeric
+        for row in effect.table.itertuples(index=False):
+            matching = raw[raw[effect.name].astype(float) == float(row.value)]
+            assert row.count == len(matching)
+            assert row.mean == pytest.approx(matching.score.astype(float).mean())
+            assert row.best == pytest.approx(matching.score.astype(float).max())
+            assert row.gap == pytest.approx((matching.train_accuracy - matching.val_accuracy).mean())
+        x = raw[effect.name].astype(float).rank()
+        y = raw.score.astype(float).rank()
+        expected = np.corrcoef(x, y)[0, 1]
+        if np.isfinite(expected):
+            assert effect.spearman == pytest.approx(expected)
+        else:
+            assert effect.spearman is None
+
+
+def test_sentences_compare_the_best_and_worst_value(six_study):
+    raw = raw_trials(six_study)
+    fx = report.build([six_study]).studies[0].effects
+    effect = fx.effects[0]
+    means = raw.groupby(raw["model.dropout"].astype(float)).score.mean()
+    best, worst = means.idxmax(), means.idxmin()
+    if best == worst:
+        pytest.skip("both dropout values scored the same")
+    line = effect.sentence
+    assert line.startswith(f"model.dropout {best:g} vs {worst:g}: val_accuracy {means[best]:.3f} vs "
+                           f"{means[worst]:.3f} ({means[best] - means[worst]:+.3f}")
+    assert "generalization gap" in line and "Spearman rho" in line
+
+
+def test_importance_ranks_every_hyperparameter_reproducibly(six_study):
+    first = report.build([six_study]).studies[0].effects
+    again = report.build([six_study]).studies[0].effects
+    assert sorted(first.importance.hyperparameter) == sorted(TUNED)
+    assert first.importance.importance.is_monotonic_decreasing
+    assert first.importance.share.sum() == pytest.approx(1.0) or first.importance.share.sum() == 0
+    pd.testing.assert_frame_equal(first.importance, again.importance)
+    assert "permutation importance" in first.importance_note and "RandomForestRegressor" in first.importance_note
+
+
+def test_too_few_trials_gives_no_ranking(finished_study):
+    folder, _ = finished_study
+    fx = report.build([folder]).studies[0].effects
+    assert fx.importance is None and "too few trials" in fx.importance_note
+    assert "too few trials" in report.render(report.build([folder]), "markdown")
+
+
+def test_minimized_objective_means_lower_is_better():
+    trials = pd.DataFrame({"trial_id": ["0", "1", "2", "3", "4"], "status": ["COMPLETED"] * 4 + ["FAILED"],
+                           "opt.name": ["adam", "adam", "sgd", "sgd", "sgd"],
+                           "score": [0.5, 0.7, 1.5, 1.1, None],
+                           "train_accuracy": [0.9, 0.8, 0.5, 0.6, None],
+                           "val_accuracy": [0.7, 0.7, 0.4, 0.5, None]})
+    fx = effects.effects(trials, ["opt.name"], "val_loss")
+    assert fx.minimize and fx.trials == 4
+    table = fx.effects[0].table.set_index("value")
+    assert table.loc["adam", "best"] == 0.5 and table.loc["sgd", "best"] == 1.1 and table.loc["sgd", "count"] == 2
+    assert not fx.effects[0].numeric and fx.effects[0].spearman is None
+    assert fx.effects[0].sentence.startswith("opt.name adam vs sgd: val_loss 0.600 vs 1.300 (-0.700; ")
+    assert "generalization gap 0.150 vs 0.100" in fx.effects[0].sentence
+    assert fx.importance is not None and list(fx.importance.hyperparameter) == ["opt.name"]
+
+
+def test_inactive_values_form_their_own_group():
+    trials = pd.DataFrame({"trial_id": list("0123"), "status": ["COMPLETED"] * 4,
+                           "model.depth": pd.array([2, 3, None, None], dtype="Int64"),
+                           "score": [0.2, 0.4, 0.6, 0.8], "train_accuracy": [None] * 4, "val_accuracy": [None] * 4})
+    effect = effects.effects(trials, ["model.depth"], "val_accuracy").effects[0]
+    assert list(effect.table.value) == [2, 3, effects.INACTIVE]
+    assert effect.table["mean"].iloc[-1] == pytest.approx(0.7) and "gap" not in effect.table
+    assert effect.sentence.startswith(f"model.depth {effects.INACTIVE} vs 2: ")
+
+
+# ---------------------------------------------------------------- formats
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.links = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.links += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+@pytest.mark.parametrize("fmt", report.FORMATS)
+def test_every_format_renders(six_study, fmt, tmp_path, capsys):
+    out = tmp_path / f"report.{fmt}"
+    assert main(["report", str(six_study), "--format", fmt, "--output", str(out), "--best", "0"]) == 0
+    text = out.read_text()
+    if fmt == "json":
+        rows = json.loads(text)
+        assert len(rows) == 8 and rows[0]["score"] == max(r["score"] for r in rows) and "gap" in rows[0]
+    elif fmt == "csv":
+        assert text.splitlines()[0].startswith("trial_id,status,model.dropout,preprocess.flip,train.batch_size,score")
+        assert len(text.splitlines()) == 9
+    elif fmt == "latex":
+        assert text.count(r"\begin{tabular}") == 1 + 1 + len(TUNED) and r"model.dropout" in text
+    elif fmt == "markdown":
+        assert text.startswith("|") and "## Effects: six" in text and "### model.dropout" in text
+        assert "nan" not in text
+    else:
+        parser = _Collect()
+        parser.feed(text)
+        assert parser.tags.count("table") == 1 + 1 + len(TUNED)
+        assert "http" not in text and not parser.links and "<style>" in text
+        assert "generalization gap" in text and "permutation importance" in text
+
+
+def test_html_embeds_images(finished_study):
+    folder, _ = finished_study
+    png = b"\x89PNG\r\n\x1a\nfake"
+    page = report.render_html(report.build([folder]), {"score by dropout": png})
+    parser = _Collect()
+    parser.feed(page)
+    assert parser.links == ["data:image/png;base64,iVBORw0KGgpmYWtl"] and "score by dropout" in page
+
+
+def test_latex_escapes_special_characters():
+    text = report.latex_tabular(pd.DataFrame({"a_b": ["x&y", "50%"], "n": [1.23456, None]}))
+    assert r"a\_b" in text and r"x\&y" in text and r"50\%" in text and "1.235" in text
+    assert text.startswith(r"\begin{tabular}{lr}") and text.endswith(r"\end{tabular}")
+
+
+def test_several_studies_make_one_comparison_table(finished_study, six_study):
+    folder, _ = finished_study
+    built = report.build([folder, six_study], top=1)
+    assert list(built.trials.study) == ["tiny", "six"] and list(built.trials.columns[:2]) == ["study", "trial_id"]
+    assert [s.name for s in built.studies] == ["tiny", "six"]
+    text = report.render(built, "markdown")
+    assert "## Effects: tiny" in text and "## Effects: six" in text
+    twice = report.build([folder, folder]).trials          # the same name twice: told apart by folder
+    assert list(twice.study.unique()) == [str(folder)] and len(twice) == 4
+
+
+# ---------------------------------------------------------------- a study still running
+def test_a_running_study_is_reported(running_study):
+    built = report.build([running_study])
+    table = built.trials.set_index("trial_id")
+    assert sorted(table.index, key=int) == [str(i) for i in range(8)]        # the half-written trial skipped
+    assert table.loc["3", "status"] == "RUNNING" and pd.isna(table.loc["3", "score"])
+    assert table.loc["4", "status"] == "FAILED" and table.loc["4", "message"] == "ValueError: boom"
+    assert list(built.trials.status[-2:]) != ["COMPLETED"] * 2                   # unfinished trials last
+    assert set(built.trials.status[:6]) == {"COMPLETED"}
+    fx = built.studies[0].effects
+    assert fx.trials == 6 and sum(e.table["count"].sum() for e in fx.effects) == 6 * len(TUNED)
+    for fmt in report.FORMATS:
+        assert report.render(built, fmt)
+    text = report.render(built, "markdown")
+    assert "ValueError: boom" in text and "nan" not in text
+    assert f" {int(table.loc['0', 'flops'])} |" in text and "e+0" not in text   # counts stay whole next to blanks
+    assert list(report.trials_table([running_study], sort="val_loss").status[-2:]).count("COMPLETED") == 0
+
+
+def test_cli_reports_a_running_study(running_study, capsys):
+    assert main(["report", str(running_study), "--top", "3", "--format", "csv"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
+# ---------------------------------------------------------------- the command line
+def test_bad_sort_is_exit_2_with_one_line(finished_study):
+    folder, _ = finished_study
+    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "report", str(folder), "--sort", "speed"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpstudy: error: --sort speed: unknown column; one of trial_id")
+    assert "seconds" in lines[0]
+
+
+def test_bad_top_is_exit_2(finished_study, capsys):
+    folder, _ = finished_study
+    with pytest.raises(SystemExit) as caught:
+        main(["report", str(folder), "--top", "0"])
+    assert caught.value.code == 2
+
+
+def test_top_and_sort_through_the_cli(six_study, capsys):
+    raw = raw_trials(six_study)
+    assert main(["report", str(six_study), "--top", "1", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1 and rows[0]["score"] == pytest.approx(raw.score.max())
+    assert main(["report", str(six_study), "--sort", "seconds", "--format", "json"]) == 0
+    assert [r["seconds"] for r in json.loads(capsys.readouterr().out)] == sorted(raw.seconds)
+
+
+def test_rendering_every_format_does_not_import_tensorflow(finished_study, tmp_path):
+    folder, _ = finished_study
+    code = ("import sys\nfrom hpstudy import report\nfrom hpstudy.cli import main\n"
+            f"built = report.build([{str(folder)!r}])\n"
+            "for fmt in report.FORMATS:\n    assert report.render(built, fmt)\n"
+            f"assert main(['report', {str(folder)!r}, '--format', 'html', '--output', {str(tmp_path / 'r.html')!r}, "
+            "'--best', '0'])"
+            " == 0\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
