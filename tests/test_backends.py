@@ -22,7 +22,7 @@ print("statuses", *study.trials.status, "params", hpstudy.load_best(study.path).
 
 
 def test_a_study_runs_under_jax_without_tensorflow(tmp_path):
-    pytest.importorskip("jax", reason="the JAX backend needs jax: pip install -e '.[jax]'")
+    pytest.importorskip("jax", reason="the JAX backend needs jax (in the test extra: pip install -e '.[test]')")
     path = write_study(tmp_path, TINY.format(name="jx"), name="jx", preprocess="""
         standardize: true
         flip: true
