@@ -164,10 +164,10 @@ def tuner_arguments(name: str) -> dict[str, inspect.Parameter]:
 # ---------------------------------------------------------------- checks that need Keras
 def check(study: StudySpec) -> StudySpec:
     """Validate what spec.load cannot (names in registries, signatures); return the study with defaults filled."""
-    if study.data.dataset not in data_module.DATASETS:
-        names = sorted(data_module.DATASETS)
-        raise study.error("data.dataset", f"unknown dataset {study.data.dataset!r}"
-                                          f"{close_match(study.data.dataset, names)}; known: {', '.join(names)}")
+    try:
+        data_module.source(study.data.dataset)
+    except DataError as err:
+        raise study.error("data.dataset", str(err)) from None
     try:
         data_module.core.check_image_size(study.data.dataset, study.data.image_size)
     except DataError as err:
@@ -184,10 +184,10 @@ def _check_model(study: StudySpec) -> spec_module.ModelSpec:
     model, searched = study.model, isinstance(study.model.builder, Tune)
     options = {}
     for name in model.builders():
-        if name not in models.BUILDERS:
-            names = sorted(models.BUILDERS)
-            key = "model.builder.values" if searched else "model.builder"
-            raise study.error(key, f"unknown builder {name!r}{close_match(name, names)}; known: {', '.join(names)}")
+        try:
+            models.builder(name)
+        except ModelError as err:
+            raise study.error("model.builder.values" if searched else "model.builder", str(err)) from None
         path = f"model.{name}" if searched else "model"
         options[name] = spec_module.check_options(study, path, model.options_of(name), models.options(name))
         if name in models.RAW_PIXELS and study.preprocess.standardize is not False:

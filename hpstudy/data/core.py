@@ -109,7 +109,7 @@ def source(name: str) -> Source:
     """The registered dataset ``name``; an unknown name is a DataError listing the known ones."""
     if name not in DATASETS:
         known = sorted(DATASETS)
-        raise DataError(f"unknown dataset {name!r}{close_match(name, known)}; known datasets: {', '.join(known)}")
+        raise DataError(f"unknown dataset {name!r}{close_match(name, known)}; known: {', '.join(known)}")
     return DATASETS[name]
 
 

@@ -2,7 +2,7 @@
 
 # importing a builder module registers its builders
 from hpstudy.models import allcnn, deep, plain, resnet, transfer, vgg
-from hpstudy.models.core import BUILDERS, RAW_PIXELS, build, describe, options, register
+from hpstudy.models.core import BUILDERS, RAW_PIXELS, build, builder, describe, options, register
 
-__all__ = ["BUILDERS", "RAW_PIXELS", "build", "describe", "options", "register",
+__all__ = ["BUILDERS", "RAW_PIXELS", "build", "builder", "describe", "options", "register",
            "plain", "allcnn", "deep", "vgg", "resnet", "transfer"]

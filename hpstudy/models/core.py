@@ -15,7 +15,8 @@ from typing import Annotated, Callable, Literal, Optional, Sequence, Union
 
 import keras
 
-from hpstudy.values import Range, allowed
+from hpstudy.errors import ModelError
+from hpstudy.values import Range, allowed, close_match
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 RAW_PIXELS: set[str] = set()     # builders that take raw 0..255 pixels (see `register`)
@@ -40,6 +41,14 @@ def register(name: str, *, raw_pixels: bool = False):
             RAW_PIXELS.add(name)
         return builder
     return add
+
+
+def builder(name: str) -> Callable[..., keras.Model]:
+    """The registered builder `name`; an unknown name is a ModelError listing the known ones."""
+    if name not in BUILDERS:
+        known = sorted(BUILDERS)
+        raise ModelError(f"unknown builder {name!r}{close_match(name, known)}; known: {', '.join(known)}")
+    return BUILDERS[name]
 
 
 def options(name: str) -> dict[str, tuple[object, object]]:
