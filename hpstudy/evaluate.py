@@ -27,7 +27,6 @@ import keras_tuner as kt  # noqa: E402
 
 from hpstudy import api, results, tuning  # noqa: E402
 from hpstudy.errors import ResultsError  # noqa: E402
-from hpstudy.spec import Tune  # noqa: E402
 
 CHECKPOINT = "checkpoint.weights.h5"    # keras-tuner's file of a trial's best epoch, in tuner/trial_<id>/
 SAMPLES = 25                            # test images in a samples grid
@@ -75,7 +74,7 @@ def trial_model(path: str | Path | results.Layout, trial_id, *, dataset=None) ->
         raise ResultsError(f"{layout.root}: trial {number} has no checkpoint ({CHECKPOINT} in {layout.tuner})")
     trial = json.loads((folder / "trial.json").read_text(encoding="utf-8"))
     hp = kt.HyperParameters.from_config(trial["hyperparameters"])
-    model = _hypermodel(results.study_of(layout), dataset).build(hp)
+    model = tuning.make_hypermodel(results.study_of(layout), dataset).build(hp)
     with warnings.catch_warnings():
         # The checkpoint holds optimizer slots the freshly built model has not created yet.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
@@ -90,20 +89,6 @@ def model_at_rank(path: str | Path | results.Layout, rank: int = 0, *, dataset=N
     if rank == 0:
         return number, api.load_best(layout.root)
     return number, trial_model(layout, number, dataset=dataset)
-
-
-def _hypermodel(study, dataset) -> tuning.SpecHyperModel:
-    """The study's hypermodel as `tuning._make_tuner` makes it (the same pixel statistics)."""
-    standardize = study.preprocess.standardize
-    needs_stats = isinstance(standardize, Tune) or bool(standardize)
-    if dataset is None and needs_stats:
-        dataset = tuning.load_data(study)
-    if dataset is not None:
-        shape, classes = dataset.input_shape, dataset.num_classes
-    else:
-        shape, classes = tuning.data_shape(study)
-    stats = tuning.preprocess.pixel_stats(dataset.train.x) if needs_stats else None
-    return tuning.SpecHyperModel(study, shape, classes, stats)
 
 
 # ---------------------------------------------------------------- tables

@@ -367,6 +367,20 @@ def data_shape(study: StudySpec) -> tuple[tuple, int]:
     return shape, source.num_classes
 
 
+def make_hypermodel(study: StudySpec, dataset: data_module.Dataset | None = None) -> SpecHyperModel:
+    """The study's hypermodel, with the training images' pixel statistics when it may standardize.
+
+    Without `dataset`, the data is loaded only if those statistics are needed.
+    """
+    standardize = study.preprocess.standardize
+    needs_stats = isinstance(standardize, Tune) or standardize
+    if dataset is None and needs_stats:
+        dataset = load_data(study)
+    shape, classes = (dataset.input_shape, dataset.num_classes) if dataset is not None else data_shape(study)
+    stats = preprocess.pixel_stats(dataset.train.x) if needs_stats else None
+    return SpecHyperModel(study, shape, classes, stats)
+
+
 def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream):
     search = study.search
     kwargs = dict(search.options)
@@ -378,9 +392,7 @@ def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream):
         total = kwargs["max_trials"]
     done = int(results.read_trials(layout).status.isin(["COMPLETED", "FAILED", "INVALID"]).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
-    standardize = study.preprocess.standardize
-    stats = preprocess.pixel_stats(dataset.train.x) if isinstance(standardize, Tune) or standardize else None
-    hypermodel = SpecHyperModel(study, dataset.input_shape, dataset.num_classes, stats)
+    hypermodel = make_hypermodel(study, dataset)
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
     try:
         with contextlib.redirect_stdout(io.StringIO()):
