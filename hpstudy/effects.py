@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from hpstudy.results import is_minimized
+
 MIN_TRIALS = 4              # below this, an importance ranking would be noise
 INACTIVE = "(inactive)"     # the group of trials where a conditional hyperparameter was not used
 IMPORTANCE_METHOD = ("grouped permutation importance of a random forest (RandomForestRegressor, 200 trees, "
@@ -49,11 +51,6 @@ class Effects:
 
     def sentences(self) -> list[str]:
         return [e.sentence for e in self.effects]
-
-
-def is_minimized(objective: str) -> bool:
-    """Losses are minimized, accuracies maximized (as keras-tuner infers the direction)."""
-    return not objective.endswith("accuracy")
 
 
 def completed(trials: pd.DataFrame) -> pd.DataFrame:

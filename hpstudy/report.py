@@ -124,7 +124,7 @@ def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
         studies.append(StudyReport(label, str(path), objective, effects_module.effects(table, names, objective)))
         if len(paths) > 1:
             table.insert(0, "study", label)
-        tables.append((table, effects_module.is_minimized(objective)))
+        tables.append((table, results.is_minimized(objective)))
     if sort is None:
         sorted_tables = [sort_trials(t, minimize=m) for t, m in tables]
         if top is not None:

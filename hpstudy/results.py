@@ -204,6 +204,11 @@ def _best_value(trial: dict, name: str):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def is_minimized(objective: str) -> bool:
+    """Losses are minimized, accuracies maximized (as keras-tuner infers a metric's direction)."""
+    return not objective.endswith("accuracy")
+
+
 def tuner_trial(layout: Layout, trial_id) -> Path | None:
     """keras-tuner's folder of one trial (its id padded to any width: trial_0007), or None."""
     number = trial_number(trial_id)
@@ -217,7 +222,7 @@ def tuner_trial(layout: Layout, trial_id) -> Path | None:
 def ranked_trials(layout: Layout) -> list[str]:
     """Completed trials' numbers, best first: best.json's trial, then by score in the objective's
     direction (ties by trial number). Trials without a score are left out."""
-    objective = study_of(layout).search.objective
+    minimize = is_minimized(study_of(layout).search.objective)
     best = read_best(layout).get("trial_id")
     scored = []
     for trial_file in layout.tuner.glob("trial_*/trial.json"):
@@ -227,10 +232,7 @@ def ranked_trials(layout: Layout) -> list[str]:
         score = trial["score"]
         if isinstance(score, float) and math.isnan(score):
             continue
-        direction = trial.get("metrics", {}).get("metrics", {}).get(objective, {}).get("direction")
-        if direction is None:       # keras-tuner's own rule: losses and errors go down
-            direction = "min" if ("loss" in objective or "error" in objective) else "max"
         number = trial_number(trial["trial_id"])
-        key = -score if direction == "max" else score
+        key = score if minimize else -score
         scored.append((number != best, key, int(number), number))
     return [number for *_, number in sorted(scored)]
