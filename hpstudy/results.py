@@ -27,8 +27,8 @@ from hpstudy import spec as spec_module
 from hpstudy.errors import HpstudyError, ResultsError
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
-# Keys a study may change without starting over: more trials extend the search.
-RESUMABLE_CHANGES = ("search.max_trials",)
+# Keys a study may change without starting over: more trials extend the search; the limits apply from now on.
+RESUMABLE_CHANGES = ("search.max_trials", "search.max_failed_trials", "search.keep_checkpoints")
 # Bumped when saved models change layout (2: normalization and augmentation moved in front of the builder's model).
 FORMAT = 2
 

@@ -17,7 +17,7 @@ import yaml
 
 from hpstudy import yamlfile
 from hpstudy.errors import SpecError
-from hpstudy.values import (TUNABLE_SECTIONS, Failer, Fraction, Metric, NonNegative, NonNegativeFloat,
+from hpstudy.values import (FIXED, TUNABLE_SECTIONS, Failer, Fraction, Metric, NonNegative, NonNegativeFloat,
                             OpenFraction, Positive, PositiveFloat, Range, Seed, Tune, check_value, describe,
                             parse_dataclass, plain, reject_unknown)
 
@@ -88,6 +88,11 @@ class TrainSpec:
     label_smoothing: Annotated[float, Range(0.0, 0.5)] = 0.0  # mix this much of a uniform target into the labels
     fine_tune_epochs: NonNegative = 0       # transfer: then this many epochs with the whole backbone trainable
     fine_tune_learning_rate: PositiveFloat = 1e-5  # the learning rate of that fine-tune phase
+    # How each trial runs (one setting for the whole study):
+    distribution: Optional[Annotated[Literal["mirrored"], FIXED]] = None  # mirrored: data-parallel over every GPU
+    precision: Annotated[Literal["float32", "mixed_float16", "mixed_bfloat16"], FIXED] = "float32"
+    jit_compile: Annotated[Union[bool, Literal["auto"]], FIXED] = "auto"    # XLA: auto lets Keras decide per backend
+    steps_per_execution: Annotated[int, Range(1, 10_000), FIXED] = 1     # batches per compiled call
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class SearchSpec:
     max_trials: Optional[Positive] = None   # None: the whole grid (grid), 10 (random, bayesian)
     executions_per_trial: Positive = 1
     seed: Seed = 0
+    max_failed_trials: Positive = 5         # the study stops after this many failed trials (NaN loss, error, OOM)
+    keep_checkpoints: Union[Positive, Literal["all"]] = 3   # keep the weights of the best k trials only
     options: dict = field(default_factory=dict)  # the tuner's own arguments (checked against keras-tuner)
 
 

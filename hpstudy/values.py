@@ -52,6 +52,13 @@ Seed = Annotated[int, Range(0, 2**32 - 2)]   # keras-tuner gets seed + 1 (it rea
 Metric = Literal["val_accuracy", "val_loss", "accuracy", "loss"]
 
 
+class Fixed:
+    """Marks a field of a searchable section that is one value for the whole study (`Annotated[..., FIXED]`)."""
+
+
+FIXED = Fixed()
+
+
 # ---------------------------------------------------------------- searched values
 TUNE_KINDS = ("choice", "int", "float", "boolean")
 _TUNE_KEYS = {
@@ -133,8 +140,15 @@ def parse_dataclass(fail, raw: dict, cls, path: str, tunable: bool):
     hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     reject_unknown(fail, raw, names, path)
-    values = {name: check_value(fail, f"{path}.{name}", raw[name], hints[name], tunable) for name in names if name in raw}
+    values = {name: check_value(fail, f"{path}.{name}", raw[name], hints[name], tunable and not _is_fixed(hints[name]))
+              for name in names if name in raw}
     return cls(**values)
+
+
+def _is_fixed(ann) -> bool:
+    if typing.get_origin(ann) in (Union, types.UnionType):
+        return any(_is_fixed(a) for a in typing.get_args(ann))
+    return typing.get_origin(ann) is Annotated and any(isinstance(m, Fixed) for m in typing.get_args(ann)[1:])
 
 
 def _unwrap(ann):
@@ -155,6 +169,8 @@ def check_value(fail, key: str, value, ann, tunable: bool):
     """Validate one value (or a `tune:` mapping) against its annotation; return the clean value."""
     base, rng, optional = _unwrap(ann)
     if isinstance(value, dict) and "tune" in value:
+        if not tunable and key.split(".")[0] in TUNABLE_SECTIONS:
+            raise fail(key, "cannot be searched: it is one setting for the whole study")
         if not tunable:
             raise fail(key, f"cannot be searched: only values under {', '.join(TUNABLE_SECTIONS[:-1])} and {TUNABLE_SECTIONS[-1]} can be")
         return _check_tune(fail, key, value, ann)
