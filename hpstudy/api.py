@@ -53,10 +53,13 @@ def load_spec(path: str | Path) -> StudySpec:
 
 
 def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", max_trials: int | None = None,
-        epochs: int | None = None, overwrite: bool = False, verbose: bool = False, stream=None) -> "Study":
+        epochs: int | None = None, overwrite: bool = False, verbose: bool = False, stream=None,
+        memory_allowance_mib: float | None = None) -> "Study":
     """Run a study's search, resuming its results folder if it exists; returns the finished Study.
 
-    `max_trials` and `epochs` override the study file; `overwrite` starts the folder over.
+    `max_trials` and `epochs` override the study file; `overwrite` starts the folder over. With
+    `memory_allowance_mib` the search stops with FreshProcessNeeded (between trials, everything saved) once
+    the process has grown by more than that: call run again from a new process to continue.
     """
     if not isinstance(study, StudySpec):
         study = spec_module.load(study)
@@ -66,7 +69,8 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
         raw["train"]["epochs"] = raw["train"]["epochs"] if epochs is None else epochs
         study = spec_module.from_dict(raw, source=study.source)
     tuning = import_quietly("hpstudy.tuning", verbose=verbose)
-    layout = tuning.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream)
+    layout = tuning.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream,
+                        memory_allowance_mib=memory_allowance_mib)
     return Study(layout.root)
 
 
@@ -139,7 +143,12 @@ def load_best(path: str | Path, rank: int = 0):
     # The layers and loss hpstudy may save in a model register themselves when their modules are imported.
     import_quietly("hpstudy.preprocess")
     import_quietly("hpstudy.training")
-    return keras.saving.load_model(layout.best_model, safe_mode=True)
+    try:
+        return keras.saving.load_model(layout.best_model, safe_mode=True)
+    except ValueError as err:   # not a .keras file, or one safe mode refuses (a Lambda layer's Python code)
+        # Without Keras's advice to turn safe mode off: a results folder may come from anyone.
+        reason = " ".join(str(err).split()).split(" If you trust")[0]
+        raise ResultsError(f"{layout.best_model}: cannot load the model ({reason[:300]})") from None
 
 
 def trial_at_rank(layout: results.Layout, rank: int) -> str:

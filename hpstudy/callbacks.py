@@ -7,6 +7,7 @@ only plain values until training starts.
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
@@ -27,11 +28,21 @@ def study_callbacks(spec: CallbacksSpec, tensorboard_dir: Path) -> list[keras.ca
             monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
             restore_best_weights=es.restore_best_weights))
     if spec.terminate_on_nan:
-        out.append(keras.callbacks.TerminateOnNaN())
+        out.append(StopOnNonFiniteLoss())
     if spec.tensorboard:
         # keras-tuner moves the log dir to <dir>/<trial>/execution<k> and adds the HParams callback.
         out.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     return out
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop training at the first NaN or infinite batch loss (keras.callbacks.TerminateOnNaN, without its
+    print): the trial is then failed with the epoch it diverged at."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
 
 
 def schedule(train: dict, epochs: int) -> list[keras.callbacks.Callback]:
@@ -109,4 +120,4 @@ class TrialRecorder(keras.callbacks.Callback):
             "execution": self.execution, "epochs_run": self.epochs_run,
             "seconds": round(time.perf_counter() - self.started, 3),
             "params": int(self.model.count_params()), "flops": facts.flops(self.model),
-            "history": self.history.name})
+            "history": self.history.name, "worker": os.environ.get("KERASTUNER_TUNER_ID")})

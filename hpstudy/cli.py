@@ -5,11 +5,15 @@ Nothing heavy is imported at module level, so `hpstudy --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from hpstudy import __version__
-from hpstudy.errors import HpstudyError
+from hpstudy.errors import FreshProcessNeeded, HpstudyError
+
+DEFAULT_MEMORY_ALLOWANCE_MIB = 2048
+_RESTARTED = "HPSTUDY_RESTARTED"
 
 
 def _positive(text: str) -> int:
@@ -35,6 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=_positive, help="override train.epochs")
     run.add_argument("--overwrite", action="store_true", help="delete the study's results folder and start over")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow's logs and Keras's per-epoch lines")
+    parallel = run.add_argument_group("distributed tuning (keras-tuner's chief and workers; see the README)")
+    parallel.add_argument("--workers", type=_positive, metavar="N", help="run N worker processes on this machine "
+                          "(spread over its GPUs, several per GPU when N is larger) with a chief")
+    parallel.add_argument("--role", choices=("chief", "worker"), help="this process's part in a study shared by "
+                          "several machines")
+    parallel.add_argument("--bind", metavar="HOST:PORT", help="chief: where to listen (default 127.0.0.1:7940; "
+                          "another host is reachable by anyone on the network)")
+    parallel.add_argument("--chief", metavar="HOST:PORT", help="worker: where the chief listens")
+    parallel.add_argument("--worker-id", help="worker: its id, the same when it is restarted (default: "
+                          "<hostname>-<$SLURM_PROCID or 0>)")
+    parallel.add_argument("--worker-timeout", type=_positive, metavar="SECONDS", help="chief: give a worker's "
+                          "trial to another after this long without its heartbeat (default 120)")
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a study file and build each model once, without training")
@@ -97,8 +113,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args) -> int:
     from hpstudy import api
-    study = api.run(args.study, results_dir=args.results_dir, max_trials=args.max_trials, epochs=args.epochs,
-                    overwrite=args.overwrite, verbose=args.verbose)
+    if args.workers:
+        return _run_workers(args)
+    if args.role:
+        _configure_role(args)
+    elif args.chief or args.worker_id or args.worker_timeout:
+        raise HpstudyError("--chief, --worker-id and --worker-timeout need --role (or --workers for local workers)")
+    try:
+        study = api.run(args.study, results_dir=args.results_dir, max_trials=args.max_trials, epochs=args.epochs,
+                        overwrite=args.overwrite and not _restarted(), verbose=args.verbose,
+                        memory_allowance_mib=_memory_allowance())
+    except FreshProcessNeeded as grown:
+        # TensorFlow keeps part of every model it trained; a new process starts from nothing, and resuming is exact.
+        print(f"hpstudy: {grown}; continuing in a fresh process", flush=True)
+        sys.stderr.flush()
+        os.environ[_RESTARTED] = "1"
+        os.execv(sys.executable, [sys.executable, "-m", "hpstudy.cli", *args.argv])
+    if args.role == "worker":
+        print(f"worker {args.worker_id}: no more trials to run in {study.path}")
+        return 0
     best = study.best
     trials = study.trials
     print(f"{len(trials)} trials in {study.path} ({(trials.status == 'COMPLETED').sum()} completed)")
@@ -106,6 +139,60 @@ def _run(args) -> int:
         print(f"best: trial {best['trial_id']}  {best['objective']}={best['score']:.4f}  "
               f"test_accuracy={best['test_accuracy']:.4f}  -> {study.layout.best_model}")
     return 0
+
+
+def _memory_allowance() -> float | None:
+    """MiB a run may grow by before it continues in a fresh process: $HPSTUDY_MEMORY_ALLOWANCE_MIB (0: never)."""
+    text = os.environ.get("HPSTUDY_MEMORY_ALLOWANCE_MIB", str(DEFAULT_MEMORY_ALLOWANCE_MIB))
+    try:
+        value = float(text)
+    except ValueError:
+        raise HpstudyError(f"HPSTUDY_MEMORY_ALLOWANCE_MIB={text!r}: expected a number of MiB (0 turns the "
+                           "fresh-process restarts off)") from None
+    return value if value > 0 else None
+
+
+def _restarted() -> bool:
+    """Whether this process continues a run that restarted itself (its --overwrite was done already)."""
+    return os.environ.get(_RESTARTED) == "1"
+
+
+def _configure_role(args) -> None:
+    import socket
+
+    from hpstudy import distributed
+    if args.role == "chief":
+        address = distributed.parse_address(args.bind or f"127.0.0.1:{distributed.DEFAULT_PORT}", "--bind")
+        if args.chief or args.worker_id:
+            raise HpstudyError("--chief and --worker-id are for --role worker; a chief takes --bind")
+        if args.worker_timeout:
+            if args.worker_timeout < distributed.MIN_WORKER_TIMEOUT:
+                raise HpstudyError(f"--worker-timeout {args.worker_timeout}: at least "
+                                   f"{distributed.MIN_WORKER_TIMEOUT} seconds (workers beat every "
+                                   f"{distributed.HEARTBEAT_SECONDS:g} s)")
+            os.environ["HPSTUDY_WORKER_TIMEOUT"] = str(args.worker_timeout)
+    else:
+        if not args.chief:
+            raise HpstudyError("--role worker needs --chief HOST:PORT, where the chief listens")
+        if args.bind:
+            raise HpstudyError("--bind is for --role chief; a worker takes --chief HOST:PORT")
+        address = distributed.parse_address(args.chief, "--chief")
+    args.worker_id = args.worker_id or f"{socket.gethostname()}-{os.environ.get('SLURM_PROCID', '0')}"
+    distributed.configure(args.role, address, args.worker_id)
+
+
+def _run_workers(args) -> int:
+    from hpstudy import api, launcher
+    if args.role or args.chief or args.worker_id or args.bind:
+        raise HpstudyError("--workers starts its own chief and workers on this machine; leave out --role, --chief "
+                           "and --worker-id (those are for several machines)")
+    name = api.load_spec(args.study).name       # a bad study stops here, before any process starts
+    run_args = ["--overwrite"] * args.overwrite + ["--verbose"] * args.verbose
+    for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs),
+                        ("--worker-timeout", args.worker_timeout)):
+        if value:
+            run_args += [flag, str(value)]
+    return launcher.launch(args.study, args.workers, results_dir=args.results_dir, name=name, run_args=run_args)
 
 
 def _validate(args) -> int:
@@ -252,6 +339,7 @@ def _predict(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for anything the user can fix)."""
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.handler(args)
     except HpstudyError as err:

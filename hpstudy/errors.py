@@ -25,3 +25,12 @@ class SearchError(HpstudyError):
 
 class ModelError(HpstudyError):
     """A model cannot be built from the given options (the message names the option)."""
+
+
+class FreshProcessNeeded(Exception):
+    """Raised between two trials when the process has grown by more than its memory allowance (TensorFlow keeps
+    part of every model it trained): the command line then continues the study in a new process."""
+
+    def __init__(self, grown_mib: float):
+        super().__init__(f"memory grew by {grown_mib:.0f} MiB since this process's first trial")
+        self.grown_mib = grown_mib

@@ -28,7 +28,6 @@ import keras_tuner as kt  # noqa: E402
 from hpstudy import api, results, tuning  # noqa: E402
 from hpstudy.errors import ResultsError  # noqa: E402
 
-CHECKPOINT = "checkpoint.weights.h5"    # keras-tuner's file of a trial's best epoch, in tuner/trial_<id>/
 SAMPLES = 25                            # test images in a samples grid
 MAX_ANNOTATED_CLASSES = 20              # confusion matrices with more classes get no numbers in their cells
 
@@ -69,9 +68,12 @@ def trial_model(path: str | Path | results.Layout, trial_id, *, dataset=None) ->
     layout = path if isinstance(path, results.Layout) else results.open_folder(path)
     number = api.completed_trial(layout, trial_id)
     folder = results.tuner_trial(layout, number)
-    checkpoint = folder / CHECKPOINT if folder else None
+    checkpoint = folder / results.CHECKPOINT if folder else None
     if checkpoint is None or not checkpoint.exists():
-        raise ResultsError(f"{layout.root}: trial {number} has no checkpoint ({CHECKPOINT} in {layout.tuner})")
+        keep = results.study_of(layout).search.keep_checkpoints
+        raise ResultsError(f"{layout.root}: trial {number}'s weights were not kept (search.keep_checkpoints: {keep} "
+                           "keeps those of the best trials only); rerun the study with a larger keep_checkpoints "
+                           "to keep more")
     trial = json.loads((folder / "trial.json").read_text(encoding="utf-8"))
     hp = kt.HyperParameters.from_config(trial["hyperparameters"])
     model = tuning.make_hypermodel(results.study_of(layout), dataset).build(hp)

@@ -3,7 +3,7 @@
     results/<name>/
       spec.yaml            the resolved study (every default filled in)
       env.json             versions, backend, devices, machine
-      tuner/               keras-tuner's project: oracle.json, trial_<id>/trial.json, checkpoints
+      tuner/               keras-tuner's project: oracle.json, trial_<id>/trial.json, checkpoints (best k kept)
       trials/<id>/         per execution: history_<k>.csv (per epoch), execution_<k>.json (time, size)
       trials.csv           the trials table, rewritten after every trial
       best.keras           the best trial's model (best epoch), loadable with plain Keras
@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,8 @@ METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 RESUMABLE_CHANGES = ("search.max_trials", "search.max_failed_trials", "search.keep_checkpoints")
 # Bumped when saved models change layout (2: normalization and augmentation moved in front of the builder's model).
 FORMAT = 2
+FAILURE = "failure.txt"                 # in trials/<id>/: why the trial failed (keras-tuner's traceback)
+CHECKPOINT = "checkpoint.weights.h5"    # keras-tuner's weights of a trial's best epoch, in tuner/trial_<id>/
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,15 @@ def execution_files(folder: Path) -> tuple[int, Path, Path]:
 def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader (or a crash) sees the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    # A name of its own: the workers of a distributed study write the same files at the same time.
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, data) -> None:
@@ -161,6 +171,13 @@ def read_best(layout: Layout) -> dict:
     return _read_json(layout.best) or {}
 
 
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -173,7 +190,6 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
     values = trial.get("hyperparameters", {}).get("values", {})
     metrics = {name: _best_value(trial, name) for name in METRICS}
     executions = [r for r in map(_read_json, sorted(layout.trial(trial_id).glob("execution_*.json"))) if r]
-    message = (trial.get("message") or "").strip().splitlines()
     is_best = best.get("trial_id") == trial_id
     return {
         "trial_id": trial_id,
@@ -191,8 +207,16 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
         "seconds": round(sum(r["seconds"] for r in executions), 3) if executions else None,
         "params": executions[0]["params"] if executions else None,
         "flops": executions[0].get("flops") if executions else None,
-        "message": message[-1] if message else "",
+        "message": failure_reason(trial.get("message") or _read_text(layout.trial(trial_id) / FAILURE)),
     }
+
+
+def failure_reason(message: str | None) -> str:
+    """The last line of keras-tuner's record of a failed trial (a traceback), without the class of the failures
+    hpstudy itself declares (`FailedTrialError: loss became nan ...`)."""
+    lines = (message or "").strip().splitlines()
+    last = lines[-1] if lines else ""
+    return re.sub(r"^keras_tuner(\.src)?\.errors\.FailedTrialError: ", "", last)
 
 
 def _best_value(trial: dict, name: str):

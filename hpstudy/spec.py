@@ -196,8 +196,10 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
     name = raw.get("name")
     if name is None:
         raise fail("name", "required: the study's name, which also names its results folder")
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise fail("name", f"must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit; got {name!r}")
+    # fullmatch: `$` would also match before a final line break ("study\n").
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise fail("name", f"must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit; "
+                           f"got {describe(name)}")
     sections = {}
     for key, cls in SECTIONS.items():
         value = raw.get(key)
@@ -209,6 +211,8 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
             sections[key] = _parse_model(fail, value)
         else:
             sections[key] = parse_dataclass(fail, value, cls, key, tunable=key in TUNABLE_SECTIONS)
+    if "\0" in (sections["data"].data_dir or ""):    # the OS refuses such a path with a ValueError, not an OSError
+        raise fail("data.data_dir", "a path cannot hold the NUL character (\\0)")
     return StudySpec(name=name, **sections, source=source)
 
 

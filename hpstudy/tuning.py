@@ -21,22 +21,28 @@ import keras_tuner as kt
 
 from hpstudy import callbacks as callbacks_module
 from hpstudy import data as data_module
-from hpstudy import models
+from hpstudy import devices, distributed, models, tuners
 from hpstudy import preprocess
-from hpstudy import results
+from hpstudy import results, retention
 from hpstudy import training
 from hpstudy import spec as spec_module
 from hpstudy.errors import DataError, ModelError, SearchError, SpecError
 from hpstudy.progress import Progress
 from hpstudy.spec import StudySpec, Tune
-from hpstudy.values import close_match
+from hpstudy.values import close_match, shown
+from hpstudy.studytuner import failed_trials, tuner_class
 from hpstudy.tuners import TUNERS
 
 DEFAULT_MAX_TRIALS = 10           # random and bayesian, when the study gives none
 # Tuner arguments hpstudy sets itself from the study file; the rest of a signature may go in search.options.
 _SET_BY_HPSTUDY = {"self", "hypermodel", "objective", "max_trials", "seed", "hyperparameters", "tune_new_entries",
                    "allow_new_entries", "executions_per_trial", "directory", "project_name", "overwrite", "logger",
-                   "tuner_id", "optimizer", "loss", "metrics", "distribution_strategy", "kwargs", "oracle"}
+                   "tuner_id", "optimizer", "loss", "metrics", "distribution_strategy", "kwargs", "oracle",
+                   "max_consecutive_failed_trials"}
+# Tuner arguments a study sets elsewhere, and where.
+_SET_IN_STUDY = {"max_trials": "search.max_trials", "seed": "search.seed", "executions_per_trial":
+                 "search.executions_per_trial", "max_consecutive_failed_trials": "search.max_failed_trials",
+                 "distribution_strategy": "train.distribution", "objective": "search.objective"}
 MAX_VALIDATION_BUILDS = 32
 
 
@@ -116,43 +122,7 @@ class SpecHyperModel(kt.HyperModel):
         return history
 
 
-# ---------------------------------------------------------------- tuners that report and record
-class _StudyTuner:
-    """Mixed into each keras-tuner tuner: records every trial and reports progress."""
-
-    def __init__(self, *args, layout: results.Layout, progress: Progress, **kwargs):
-        self.layout, self.progress = layout, progress
-        super().__init__(*args, **kwargs)
-
-    def run_trial(self, trial, *args, **kwargs):
-        folder = self.layout.trial(trial.trial_id)
-        for stale in folder.glob("*"):      # left by an interrupted run of this trial
-            stale.unlink()
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), callbacks_module.TrialRecorder(folder)]
-        return super().run_trial(trial, *args, **kwargs)
-
-    def on_trial_begin(self, trial):
-        super().on_trial_begin(trial)
-        self.progress.trial_begin(results.trial_number(trial.trial_id))
-
-    def on_epoch_end(self, trial, model, epoch, logs=None):
-        super().on_epoch_end(trial, model, epoch, logs=logs)
-        self.progress.epoch_end(results.trial_number(trial.trial_id), epoch, logs or {})
-
-    def on_trial_end(self, trial):
-        super().on_trial_end(trial)
-        trial = self.oracle.get_trial(trial.trial_id)
-        message = (trial.message or "").strip().splitlines()
-        self.progress.trial_end(results.trial_number(trial.trial_id), trial.status, trial.hyperparameters.values,
-                                trial.score, message[-1] if message else "")
-        results.write_table(self.layout)
-
-
-def _tuner_class(name: str):
-    base = TUNERS[name]
-    return type(f"Study{base.__name__}", (_StudyTuner, base), {})
-
-
+# ---------------------------------------------------------------- tuners
 def tuner_arguments(name: str) -> dict[str, inspect.Parameter]:
     """The arguments of a keras-tuner tuner (and its oracle) that a study may set in search.options."""
     base = TUNERS[name]
@@ -174,6 +144,8 @@ def check(study: StudySpec) -> StudySpec:
         raise SpecError(f"{study.source}: {err}") from None
     study = dataclasses.replace(study, model=_check_model(study))
     _check_search(study)
+    if (problem := devices.check(study.train.distribution)) is not None:
+        raise study.error("train.distribution", problem)
     if study.callbacks.tensorboard and keras.backend.backend() != "tensorflow":
         raise study.error("callbacks.tensorboard", f"needs the TensorFlow backend; KERAS_BACKEND is {keras.backend.backend()}")
     return study
@@ -200,6 +172,8 @@ def _check_search(study: StudySpec) -> None:
     search = study.search
     allowed = tuner_arguments(search.tuner)
     for key, value in search.options.items():
+        if key in _SET_IN_STUDY:
+            raise study.error(f"search.options.{key}", f"set by hpstudy from {_SET_IN_STUDY[key]}; give it there")
         if key not in allowed:
             raise study.error(f"search.options.{key}", f"not an argument of the {search.tuner} tuner"
                                                        f"{close_match(key, allowed)}; allowed: {', '.join(allowed)}")
@@ -207,7 +181,7 @@ def _check_search(study: StudySpec) -> None:
         kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default), (int, float))
         if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
             raise study.error(f"search.options.{key}", f"expected {'a number' if float in kinds else kinds[0].__name__}"
-                                                       f" like the default {default!r}; got {value!r}")
+                                                       f" like the default {default!r}; got {shown(value)}")
     if search.tuner == "hyperband" and isinstance(study.train.epochs, Tune):
         raise study.error("train.epochs", "hyperband decides each trial's epochs itself; give a fixed number "
                                           "(it becomes search.options.max_epochs)")
@@ -314,34 +288,52 @@ def environment() -> dict:
 
 
 def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: bool = False, verbose: bool = False,
-        stream=None) -> results.Layout:
-    """Run (or resume) the study's search; returns its results folder. `verbose` adds Keras's epoch lines."""
+        stream=None, memory_allowance_mib: float | None = None) -> results.Layout:
+    """Run (or resume) the study's search; returns its results folder. `verbose` adds Keras's epoch lines.
+
+    With `memory_allowance_mib`, the search stops between two trials with FreshProcessNeeded once the process
+    has grown by more than that since its first trial (resuming in a new process continues it exactly).
+
+    In a distributed study (`distributed.configure`) the chief serves the search and saves the best model;
+    a worker runs the trials it is given.
+    """
     study = check(study)
     dataset = load_data(study)
-    build_each(study, dataset.input_shape, dataset.num_classes)
-    layout = results.prepare(Path(results_dir) / study.name, study, overwrite=overwrite)
+    worker = distributed.role() == "worker"
+    if not worker:           # the chief checked every build already
+        build_each(study, dataset.input_shape, dataset.num_classes)
+    layout = results.prepare(Path(results_dir) / study.name, study, overwrite=overwrite and not worker)
+    if worker:
+        with distributed.Heartbeat(layout, distributed.worker_id()):
+            _search(study, layout, dataset, stream, verbose, memory_allowance_mib)
+        return layout
+    if distributed.role() == distributed.CHIEF:
+        distributed.chief_starting(layout)
     results.write_json(layout.env, environment())
+    tuner = _search(study, layout, dataset, stream, verbose, memory_allowance_mib)
+    retention.prune_checkpoints(tuner.oracle, layout, study.search.keep_checkpoints, search_over=True)
+    _save_best(tuner, layout, dataset)
+    table = results.write_table(layout)
+    failed = failed_trials(tuner.oracle)
+    if len(failed) >= study.search.max_failed_trials:
+        reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""
+        raise SearchError(f"{layout.root}: stopped after {len(failed)} failed trials (search.max_failed_trials: "
+                          f"{study.search.max_failed_trials}); the last failed with: {reason}; every reason is in "
+                          f"{layout.table}")
+    return layout
 
-    tuner = _make_tuner(study, layout, dataset, stream)
+
+def _search(study: StudySpec, layout: results.Layout, dataset, stream, verbose: bool, memory_allowance_mib):
+    """Make the study's tuner and run its search (or its part of a distributed one); returns the tuner."""
+    tuner = _make_tuner(study, layout, dataset, stream, memory_allowance_mib)
+    tuners.show_tracebacks(verbose)
     try:
         tuner.search(dataset.train.x, dataset.train.y, validation_data=(dataset.val.x, dataset.val.y),
                      callbacks=callbacks_module.study_callbacks(study.callbacks, layout.tensorboard),
                      verbose=2 if verbose else 0)
-    except RuntimeError as err:
-        if "consecutive failures" not in str(err):
-            raise
-        # keras-tuner raises before saving the last trial's FAILED status: save it so the table shows it.
-        for trial in tuner.oracle.trials.values():
-            tuner.oracle._save_trial(trial)
-        table = results.write_table(layout)
-        reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""
-        raise SearchError(f"{layout.root}: stopped after {tuner.oracle.max_consecutive_failed_trials} failed trials "
-                          f"in a row; the last failed with: {reason}; every reason is in {layout.table}") from None
     finally:
         tuner.progress.close()
-    _save_best(tuner, layout, dataset)
-    results.write_table(layout)
-    return layout
+    return tuner
 
 
 def load_data(study: StudySpec) -> data_module.Dataset:
@@ -381,7 +373,7 @@ def make_hypermodel(study: StudySpec, dataset: data_module.Dataset | None = None
     return SpecHyperModel(study, shape, classes, stats)
 
 
-def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream):
+def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream, memory_allowance_mib=None):
     search = study.search
     kwargs = dict(search.options)
     if search.tuner == "hyperband":
@@ -396,11 +388,13 @@ def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream):
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return _tuner_class(search.tuner)(
+            return tuner_class(TUNERS[search.tuner])(
                 # keras-tuner reads seed 0 as "no seed" (`seed or random...`): shift so every study seed counts.
                 hypermodel=hypermodel, objective=search.objective, seed=search.seed + 1,
                 executions_per_trial=search.executions_per_trial, directory=str(layout.root),
-                project_name=layout.tuner.name, overwrite=False, layout=layout, progress=progress, **kwargs)
+                project_name=layout.tuner.name, overwrite=False, study=study, layout=layout, progress=progress,
+                memory_allowance_mib=memory_allowance_mib,
+                **devices.tuner_arguments(study.train.distribution), **kwargs)
     except (ValueError, TypeError) as err:     # keras-tuner's own checks of search.options values
         progress.close()
         raise study.error("search.options", f"the {search.tuner} tuner refused them: {' '.join(str(err).split())}") from None
@@ -416,10 +410,14 @@ def _save_best(tuner, layout: results.Layout, dataset) -> None:
     number = results.trial_number(trial.trial_id)
     if saved.get("trial_id") == number and layout.best_model.exists():
         return
+    # Built from the hyperparameters and loaded with the trial's own checkpoint, not tuner.load_model: under
+    # Hyperband that first loads the checkpoint of the trial it continued from, which may have been pruned.
+    keras.backend.clear_session()
+    model = tuner.hypermodel.build(trial.hyperparameters)
     with warnings.catch_warnings():
         # The best-epoch checkpoint holds optimizer slots the freshly built model has not created yet.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model = tuner.load_model(trial)
+        model.load_weights(tuner._get_checkpoint_fname(trial.trial_id))
     test = model.evaluate(dataset.test.x, dataset.test.y, verbose=0, return_dict=True)
     # Create the optimizer's slots so the saved file matches what loading it builds (else Keras warns).
     model.optimizer.build(model.trainable_variables)

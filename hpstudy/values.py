@@ -36,10 +36,17 @@ class Range:
 
     def __str__(self) -> str:
         if self.max is None:
-            return f"{'>' if self.min_open else '>='} {self.min:g}"
+            return f"{'>' if self.min_open else '>='} {_g(self.min)}"
         lo = "(" if self.min_open else "["
         hi = ")" if self.max_open else "]"
-        return f"in {lo}{self.min:g}, {self.max:g}{hi}"
+        return f"in {lo}{_g(self.min)}, {_g(self.max)}{hi}"
+
+
+def _g(bound) -> str:
+    try:
+        return f"{bound:g}"
+    except OverflowError:   # a searched range's bound: an integer beyond 1.8e308
+        return shown(bound)
 
 
 Positive = Annotated[int, Range(1, 1_000_000)]
@@ -98,7 +105,11 @@ def close_match(word: str, options) -> str:
     """' (did you mean X?)' for the closest of `options`, or ''."""
     # Case-insensitive, so "CIFAR10" still suggests "cifar10".
     lowered = {str(o).lower(): o for o in options}
-    match = difflib.get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=0.6)
+    try:
+        word = str(word)
+    except ValueError:      # an int beyond sys.get_int_max_str_digits() is close to nothing
+        return ""
+    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f" (did you mean {lowered[match[0]]!r}?)" if match else ""
 
 
@@ -108,6 +119,9 @@ class Failer:
         self.source = source
 
     def __call__(self, key: str, message: str) -> SpecError:
+        # A key is shown as written, and a YAML key may hold a line break or a control character: escape
+        # them, so the message stays one line.
+        key = "".join(c if c.isprintable() else repr(c)[1:-1] for c in key)
         return SpecError(f"{self.source}: {key + ': ' if key else ''}{message}")
 
 
@@ -117,7 +131,7 @@ def describe(value) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return f"the number {shown(value)}"
     if isinstance(value, str):
         return f"the string {_short(value)!r}"
     if isinstance(value, (list, dict)) and not value:
@@ -127,6 +141,16 @@ def describe(value) -> str:
 
 def _short(value: str, limit: int = 40) -> str:
     return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def shown(value, limit: int = 60) -> str:
+    """``repr(value)`` for a message, shortened: a number can have thousands of digits."""
+    if isinstance(value, (list, tuple)):
+        return _short("[" + ", ".join(shown(v, limit) for v in value) + "]", limit)
+    try:
+        return _short(repr(value), limit)
+    except ValueError:      # an int beyond sys.get_int_max_str_digits() has no repr
+        return f"about {'-' if value < 0 else ''}1e{int(abs(value).bit_length() * math.log10(2))}"
 
 
 def reject_unknown(fail, raw: dict, allowed: list[str], path: str):
@@ -218,6 +242,8 @@ def _check_scalar(fail, key: str, value, base, rng):
             raise fail(key, f"got {describe(value)}{close_match(value, options)}; allowed: {', '.join(map(str, options))}")
         return value
     if base is Any:
+        if not isinstance(value, (str, int, float, list, dict)):    # YAML's !!set, !!binary, !!omap ...
+            raise fail(key, f"expected a number, a string, true or false, a list or a mapping; got {describe(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise fail(key, f"must be a finite number; got {value}")
         if isinstance(value, (list, dict)):
@@ -239,12 +265,17 @@ def _check_scalar(fail, key: str, value, base, rng):
         elif isinstance(value, str) and base is bool and value.lower() in ("yes", "no", "on", "off", "y", "n"):
             hint = " (only true and false are booleans in a study file)"
         raise fail(key, f"expected {_expected(base, rng)}; got {describe(value)}{hint}")
+    if base is dict:    # search.options: keyword arguments, each a plain value (checked by name later)
+        return {k: check_value(fail, f"{key}.{k}", v, Any, tunable=False) for k, v in value.items()}
     if base is float:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:   # an integer beyond 1.8e308
+            value = math.inf if value > 0 else -math.inf
         if not math.isfinite(value):
             raise fail(key, f"expected a finite number; got {value}")
     if rng is not None and not rng.allows(value):
-        raise fail(key, f"must be {rng}; got {value!r}")
+        raise fail(key, f"must be {rng}; got {shown(value)}")
     return value
 
 
@@ -282,15 +313,19 @@ def _check_tune(fail, key: str, raw: dict, ann) -> Tune:
         bounds[bound] = _check_scalar(fail, f"{key}.{bound}", raw[bound], number, rng)
     lo, hi = bounds["min_value"], bounds["max_value"]
     if lo > hi:
-        raise fail(key, f"min_value ({lo}) is greater than max_value ({hi})")
+        raise fail(key, f"min_value ({shown(lo)}) is greater than max_value ({shown(hi)})")
     sampling = raw.get("sampling", "linear")
     if sampling not in SAMPLINGS:
         raise fail(f"{key}.sampling", f"got {describe(sampling)}{close_match(sampling, SAMPLINGS)}; allowed: {', '.join(SAMPLINGS)}")
     if sampling != "linear" and lo <= 0:
-        raise fail(key, f"{sampling} sampling needs min_value > 0; got {lo}")
+        raise fail(key, f"{sampling} sampling needs min_value > 0; got {shown(lo)}")
     step = raw.get("step")
     if step is not None:
         step = _check_scalar(fail, f"{key}.step", step, number, Range(0, min_open=True))
+        # keras-tuner would quietly search min_value alone (isclose: 0.3 - 0.1 is 0.19999999999999998).
+        if step > hi - lo and (kind == "int" or not math.isclose(step, hi - lo)):
+            raise fail(f"{key}.step", f"{shown(step)} is larger than the range {shown(lo)} to {shown(hi)}, which "
+                                      f"leaves min_value alone to search; use a smaller step or a fixed value")
     default = raw.get("default")
     if default is not None:
         default = _check_scalar(fail, f"{key}.default", default, number, Range(lo, hi))
@@ -301,19 +336,29 @@ def _check_choice(fail, key: str, raw: dict, ann) -> Tune:
     values = raw.get("values")
     if not isinstance(values, list) or not values:
         raise fail(f"{key}.values", f"a choice needs a non-empty list of values; got {describe(values)}")
+    for i, v in enumerate(values):
+        if isinstance(v, dict) and "tune" in v:
+            raise fail(f"{key}.values[{i}]", "a choice's values are plain values; a searched value cannot hold another")
     clean = [check_value(fail, f"{key}.values[{i}]", v, ann, tunable=False) for i, v in enumerate(values)]
     if any(isinstance(v, (dict, list, tuple)) for v in clean):
         raise fail(f"{key}.values", "choice values must be plain numbers, strings or booleans")
     kinds = {bool if isinstance(v, bool) else float if isinstance(v, float) else type(v) for v in clean}
     if kinds == {int, float}:     # 0.5 and 1 may be mixed: keras-tuner wants one type
-        clean, kinds = [float(v) for v in clean], {float}
+        try:
+            clean, kinds = [float(v) for v in clean], {float}
+        except OverflowError:   # an integer beyond 1.8e308
+            raise fail(f"{key}.values", "a value is too large to be a number (beyond 1.8e308)") from None
     if len(kinds) > 1:
         raise fail(f"{key}.values", f"choice values must share one type; got {', '.join(sorted(k.__name__ for k in kinds))}")
     if len(set(clean)) != len(clean):
-        raise fail(f"{key}.values", f"values repeat: {clean}")
+        raise fail(f"{key}.values", f"values repeat: {shown(clean)}")
     default = raw.get("default")
-    if default is not None and default not in clean:
-        raise fail(f"{key}.default", f"must be one of the values {clean}; got {describe(default)}")
+    if default is not None:
+        # `true` equals 1 in Python: the default must be one of the values in type as well.
+        same = [v for v in clean if v == default and isinstance(v, bool) == isinstance(default, bool)]
+        if not same:
+            raise fail(f"{key}.default", f"must be one of the values {shown(clean)}; got {describe(default)}")
+        default = same[0]
     return Tune(key, "choice", values=tuple(clean), default=default)
 
 

@@ -9,10 +9,28 @@ import yaml
 class _StudyLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 scalars: `1e-4` is a float, `no`/`on` stay strings; no duplicate keys."""
 
+    def construct_object(self, node, deep=False):
+        # PyYAML's scalar constructors fail with plain Python errors on values they cannot read (`!!float fast`,
+        # `!!bool maybe`, an integer of 5,000 digits): make them YAML errors that point at the value.
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, LookupError, AttributeError, OverflowError) as err:
+            kind = node.tag.rsplit(":", 1)[-1]
+            shown = node.value if isinstance(node.value, str) else ""
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            reason = f" ({' '.join(str(err).split(';')[0].split())})" if isinstance(err, ValueError) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown!r} as a YAML {kind}{reason}", node.start_mark) from None
+
 
 _BOOL, _FLOAT, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:int"
+# YAML 1.1's other implicit types are not YAML 1.2's either: `2024-13-45` (timestamp), `=` (value) and `<<`
+# (merge) stay plain strings instead of failing as dates, values or merges.
+_YAML11_ONLY = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:merge")
 _StudyLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _FLOAT, _INT)]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _FLOAT, _INT, *_YAML11_ONLY)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StudyLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))

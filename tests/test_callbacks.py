@@ -36,7 +36,7 @@ def test_schedule_by_name(name, kind):
 def test_study_callbacks_survive_deepcopy(tmp_path):
     cfg = spec.CallbacksSpec(early_stopping=spec.EarlyStopping(patience=2), terminate_on_nan=True, tensorboard=True)
     made = callbacks.study_callbacks(cfg, tmp_path)
-    assert {type(c).__name__ for c in made} == {"EarlyStopping", "TerminateOnNaN", "TensorBoard"}
+    assert {type(c).__name__ for c in made} == {"EarlyStopping", "StopOnNonFiniteLoss", "TensorBoard"}
     copied = copy.deepcopy(made)
     assert copied[0].patience == 2
 

@@ -64,8 +64,9 @@ def test_tuner_options_keras_tuner_refuses_are_a_spec_error(tmp_path):
 
 def test_a_search_whose_trials_all_fail_stops_with_one_line(tmp_path):
     text = TINY.format(name="tiny_cap").replace(
-        "tuner: grid", "tuner: grid\n  options: {max_model_size: 10, max_consecutive_failed_trials: 2}")
-    with pytest.raises(hpstudy.HpstudyError, match=r"stopped after 2 failed trials in a row; .*Oversized model") as err:
+        "tuner: grid", "tuner: grid\n  max_failed_trials: 2\n  options: {max_model_size: 10}")
+    with pytest.raises(hpstudy.HpstudyError, match=r"stopped after 2 failed trials \(search.max_failed_trials: 2\); "
+                                                   r".*Oversized model") as err:
         hpstudy.run(write_study(tmp_path, text, name="tiny_cap"), results_dir=tmp_path)
     assert "\n" not in str(err.value)
     table = hpstudy.load_study(tmp_path / "tiny_cap").trials

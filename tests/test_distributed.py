@@ -1,0 +1,139 @@
+"""Distributed tuning with real processes on the loopback address: keras-tuner's chief and workers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import hpstudy
+from hpstudy import cli, distributed
+from tests.conftest import TINY, write_study
+
+# Six trials of 40 tiny epochs (a couple of seconds each): long enough to kill a worker inside one.
+STUDY = TINY.replace("tuner: grid", "tuner: random\n  max_trials: 6").replace("epochs: 2", "epochs: 40").replace(
+    "dropout: {{tune: choice, values: [0.0, 0.5]}}", "dropout: {{tune: float, min_value: 0.0, max_value: 0.6}}")
+RUN = [sys.executable, "-m", "hpstudy.cli", "run"]
+
+
+def _wait(condition, timeout=240, what="a condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if condition():
+                return
+        except (OSError, ValueError, KeyError):       # a file being replaced right now
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _running_trial(root, worker):
+    """The trial the chief holds as running on `worker` (from its saved state), or None."""
+    return json.loads((root / "tuner" / "oracle.json").read_text())["ongoing_trials"].get(worker)
+
+
+def _workers_of_trials(root):
+    return {json.loads(p.read_text())["worker"] for p in (root / "trials").glob("*/execution_0.json")}
+
+
+def _check_complete(root, trials=6):
+    table = hpstudy.load_study(root).trials
+    assert list(table.trial_id) == [str(i) for i in range(trials)], table
+    assert (table.status == "COMPLETED").all(), table[["trial_id", "status", "message"]].to_string()
+    assert (root / "best.keras").exists()
+
+
+def test_local_workers_share_a_study_and_a_killed_worker_is_restarted(tmp_path):
+    study_path = write_study(tmp_path, STUDY.format(name="local"), name="local")
+    root = tmp_path / "local"
+    launcher = subprocess.Popen([*RUN, str(study_path), "--results-dir", str(tmp_path), "--workers", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait(lambda: _running_trial(root, "worker1") is not None, what="worker1 to run a trial")
+    pid = json.loads((root / "workers" / "worker1.json").read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    output, _ = launcher.communicate(timeout=300)
+    assert launcher.returncode == 0, output[-3000:]
+    assert "[launcher] worker1 exited with -9; starting it again" in output
+    assert "[worker0] trial" in output and "[worker1] trial" in output
+    _check_complete(root)
+    assert _workers_of_trials(root) == {"worker0", "worker1"}
+
+
+def test_chief_and_workers_started_apart_survive_a_dead_worker_and_a_restarted_chief(tmp_path):
+    study_path = write_study(tmp_path, STUDY.format(name="apart"), name="apart")
+    root, port = tmp_path / "apart", distributed.free_port()
+    common = [*RUN, str(study_path), "--results-dir", str(tmp_path)]
+    chief_command = [*common, "--role", "chief", "--bind", f"0.0.0.0:{port}", "--worker-timeout", "10"]
+    chief = subprocess.Popen(chief_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = [subprocess.Popen([*common, "--role", "worker", "--chief", f"127.0.0.1:{port}", "--worker-id", name],
+                                stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT) for name in ("w0", "w1")]
+    try:
+        _wait(lambda: _running_trial(root, "w1") is not None, what="w1 to run a trial")
+        workers[1].kill()                       # gone for good: its trial must go to w0
+        _wait(lambda: len(list((root / "trials").glob("*/execution_0.json"))) >= 3, what="three trials")
+        chief.kill()                            # and the chief dies mid-study
+        chief.communicate()
+        chief = subprocess.Popen(chief_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        output, errors = chief.communicate(timeout=120)
+        assert chief.returncode == 0, errors[-3000:]
+        assert workers[0].wait(timeout=60) == 0
+    finally:
+        for process in (chief, *workers):
+            process.kill()
+    assert "channel is not authenticated" in errors          # it listened beyond the loopback address
+    _check_complete(root)
+    assert "w0" in _workers_of_trials(root)
+
+
+def test_ctrl_c_stops_the_chief_and_every_worker(tmp_path):
+    study_path = write_study(tmp_path, STUDY.format(name="stopped"), name="stopped")
+    root = tmp_path / "stopped"
+    launcher = subprocess.Popen([*RUN, str(study_path), "--results-dir", str(tmp_path), "--workers", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait(lambda: all(_running_trial(root, w) is not None for w in ("worker0", "worker1")), what="both workers")
+    pids = [json.loads((root / "workers" / f"{w}.json").read_text())["pid"] for w in ("worker0", "worker1")]
+    launcher.send_signal(signal.SIGINT)
+    output, _ = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130, output[-3000:]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--role", "worker"], "--role worker needs --chief HOST:PORT"),
+    (["--role", "worker", "--chief", "localhost:99999"], "--chief localhost:99999: expected HOST:PORT"),
+    (["--role", "worker", "--chief", "h:1", "--worker-id", "my-chief"], "must not contain 'chief'"),
+    (["--role", "chief", "--chief", "h:1"], "--chief and --worker-id are for --role worker"),
+    (["--workers", "2", "--role", "chief"], "--workers starts its own chief"),
+    (["--worker-id", "w"], "need --role"),
+    (["--role", "chief", "--worker-timeout", "3"], "--worker-timeout 3: at least 10 seconds"),
+])
+def test_wrong_distributed_options_are_one_line_errors(tmp_path, capsys, argv, message):
+    study_path = write_study(tmp_path, STUDY.format(name="opts"), name="opts")
+    assert cli.main(["run", str(study_path), "--results-dir", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+MIRRORED = TINY.replace("  batch_size: 32", "  batch_size: 32\n  distribution: mirrored")
+
+
+def test_mirrored_trains_each_trial_data_parallel_under_tensorflow(tmp_path):
+    import keras
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("this process runs another backend")
+    study = hpstudy.run(write_study(tmp_path, MIRRORED.format(name="mirrored"), name="mirrored"), results_dir=tmp_path)
+    assert (study.trials.status == "COMPLETED").all() and len(study.trials) == 2
+
+
+def test_mirrored_uses_keras_data_parallel_under_jax(tmp_path):
+    pytest.importorskip("jax")
+    study_path = write_study(tmp_path, MIRRORED.format(name="mirrored_jax"), name="mirrored_jax")
+    done = subprocess.run([*RUN, str(study_path), "--results-dir", str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 trials in" in done.stdout and "(2 completed)" in done.stdout

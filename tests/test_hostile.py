@@ -1,0 +1,168 @@
+"""Hostile and broken inputs: each ends in exit code 2 and one line naming the file, never a traceback.
+
+`tests/hostile/` holds bad study files, each starting with `# expect: <fragment>`, a part of the one
+line `hpstudy validate` must print. The other tests here feed unsafe files (YAML tags that would run
+code, a CIFAR-10 batch whose pickle would, a `.keras` model with a Lambda layer) and corrupt data files
+through the command line and the loading paths: each is refused, and nothing in it runs.
+"""
+import ast
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from hpstudy import cli, spec
+from hpstudy.errors import ResultsError, SpecError
+from tests.test_data import _dump, _Evil, write_cifar
+from tests.test_data_files import pattern, write_png
+
+CORPUS = Path(__file__).parent / "hostile"
+FILES = sorted(CORPUS.glob("*.yaml"))
+PREFIX = b"# expect: "
+
+
+def expected_fragment(path: Path) -> str:
+    first = path.read_bytes().split(b"\n", 1)[0]
+    assert first.startswith(PREFIX), f"{path.name}: the first line must be '# expect: <fragment>'"
+    return first[len(PREFIX):].decode("utf-8").strip()
+
+
+def one_error_line(capsys) -> str:
+    """The single line a user error printed on standard error (and nothing on standard output)."""
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpstudy: error: "), err
+    assert out == ""
+    return lines[0]
+
+
+def test_the_corpus_is_large_and_every_file_says_what_it_expects():
+    assert len(FILES) >= 40
+    for path in FILES:
+        assert expected_fragment(path)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_hostile_study_is_one_line_and_exit_code_2(path, capsys):
+    rc = cli.main(["validate", str(path)])
+    line = one_error_line(capsys)
+    assert rc == 2
+    assert f"hpstudy: error: {path}: " in line
+    assert expected_fragment(path) in line, line
+
+
+# ---------------------------------------------------------------- files that would run code
+@pytest.mark.parametrize("tag", ["!!python/object/apply:os.system", "!!python/object/new:os.system",
+                                 "!!python/name:os.system", "!!python/module:os"])
+def test_yaml_python_tags_are_refused_and_never_run(tmp_path, tag):
+    marker = tmp_path / "pwned"
+    study = tmp_path / "study.yaml"
+    study.write_text(f"name: pwn\ntrain:\n  epochs: {tag} ['touch {marker}']\n")
+    with pytest.raises(SpecError) as caught:
+        spec.load(study)
+    assert str(caught.value).startswith(f"{study}: line 3") and "invalid YAML" in str(caught.value)
+    assert not marker.exists()
+
+
+def test_cifar10_batch_with_a_code_running_pickle_is_refused_by_the_command_line(tmp_path, capsys):
+    folder = write_cifar(tmp_path / "data")
+    marker = tmp_path / "pwned"
+    _dump(_Evil(f"touch {marker}"), folder / "data_batch_2")
+    rc = cli.main(["data", "info", "cifar10", "--data-dir", str(folder)])
+    line = one_error_line(capsys)
+    assert rc == 2 and str(folder / "data_batch_2") in line and "refused to load" in line
+    assert not marker.exists()
+
+
+def test_cifar10_pickle_protocols_cannot_smuggle_code(tmp_path):
+    """Every pickle protocol, and a reduce hidden inside the batch dict, is refused before it runs."""
+    from hpstudy import data
+    from hpstudy.errors import DataError
+    folder = write_cifar(tmp_path / "data")
+    marker = tmp_path / "pwned"
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        batch = {b"data": _Evil(f"touch {marker}"), b"labels": [0]}
+        (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=protocol))
+        with pytest.raises(DataError, match="refused to load"):
+            data.load("cifar10", data_dir=str(folder))
+        assert not marker.exists()
+
+
+def test_truncated_cifar10_batch_names_the_file_on_the_command_line(tmp_path, capsys):
+    folder = write_cifar(tmp_path / "data")
+    raw = (folder / "data_batch_4").read_bytes()
+    (folder / "data_batch_4").write_bytes(raw[: len(raw) // 3])
+    assert cli.main(["data", "info", "cifar10", "--data-dir", str(folder)]) == 2
+    line = one_error_line(capsys)
+    assert str(folder / "data_batch_4") in line and "corrupt or truncated" in line
+
+
+@pytest.mark.parametrize("damage", ["truncated", "junk"])
+def test_broken_png_in_a_folder_dataset_names_the_file_on_the_command_line(tmp_path, capsys, monkeypatch, damage):
+    monkeypatch.setenv("HPSTUDY_DATA_DIR", str(tmp_path / "cache"))     # decoded copies stay in tmp_path
+    root = tmp_path / "images"
+    for label in ("cat", "dog"):
+        for k in range(3):
+            write_png(root / label / f"{k}.png", pattern(k))
+    broken = root / "dog" / "1.png"
+    broken.write_bytes(broken.read_bytes()[:50] if damage == "truncated" else b"\x89PNG\r\n\x1a\n" + os.urandom(64))
+    rc = cli.main(["data", "info", "folder", "--data-dir", str(root)])
+    line = one_error_line(capsys)
+    assert rc == 2 and str(broken) in line
+
+
+# ---------------------------------------------------------------- .keras files: Keras's safe mode
+def _results_folder_with_best_model(folder: Path, kind: str) -> Path:
+    """A results folder whose best.keras is a Lambda model (code in the file), truncated, or not a zip."""
+    import keras
+    folder.mkdir(parents=True)
+    (folder / "spec.yaml").write_text("name: hostile\n")
+    best = folder / "best.keras"
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0)(inputs))
+    model.save(best)
+    if kind == "truncated":
+        best.write_bytes(best.read_bytes()[:200])
+    elif kind == "junk":
+        best.write_bytes(b"not a zip file")
+    return best
+
+
+@pytest.mark.parametrize("kind, fragment", [("lambda", "Lambda"), ("truncated", "cannot load the model"),
+                                            ("junk", "cannot load the model")])
+def test_best_model_is_loaded_in_safe_mode(tmp_path, kind, fragment):
+    import hpstudy
+    best = _results_folder_with_best_model(tmp_path / "results" / "hostile", kind)
+    with pytest.raises(ResultsError) as caught:
+        hpstudy.load_best(best.parent)
+    message = str(caught.value)
+    assert message.startswith(f"{best}: cannot load the model") and fragment in message
+    assert "\n" not in message and "safe_mode=False" not in message
+
+
+def test_predict_with_a_lambda_model_is_one_line(tmp_path, capsys):
+    best = _results_folder_with_best_model(tmp_path / "results" / "hostile", "lambda")
+    image = tmp_path / "cat.png"
+    write_png(image, pattern(0))
+    assert cli.main(["predict", str(best.parent), str(image)]) == 2
+    assert str(best) in one_error_line(capsys)
+
+
+def test_every_load_model_call_uses_safe_mode():
+    """No hpstudy code loads a Keras model outside safe mode (the default, safe_mode=True)."""
+    package = Path(spec.__file__).parent
+    calls = []
+    for source in package.rglob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        assert "enable_unsafe_deserialization" not in text, source
+        for node in ast.walk(ast.parse(text)):
+            func = getattr(node, "func", None)
+            name = getattr(func, "attr", getattr(func, "id", None))
+            # keras-tuner's tuner.load_model(trial) builds from the hypermodel and loads weights only.
+            if name == "load_model" and not ast.unparse(func).startswith("tuner."):
+                safe = {k.arg: k.value for k in node.keywords}.get("safe_mode", ast.Constant(True))
+                calls.append((source.name, node.lineno, ast.unparse(node)))
+                assert isinstance(safe, ast.Constant) and safe.value is True, calls[-1]
+    assert calls, "hpstudy.api.load_best loads best.keras with load_model"

@@ -1,0 +1,184 @@
+"""Failures stay inside their trial; a killed run resumes without losing or repeating a finished trial;
+old checkpoints are pruned."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import hpstudy
+from hpstudy import results
+from hpstudy.errors import ResultsError
+from tests.conftest import TINY, write_study
+
+# Weight decay of 1000 at this rate multiplies the weights by -9 each step: the loss overflows to NaN.
+DIVERGING = TINY.replace("  epochs: 2", "  epochs: 3\n  optimizer: sgd\n  learning_rate: 0.01\n"
+                                       "  weight_decay: {{tune: choice, values: [0.0, 1000.0]}}").replace(
+    "  dropout: {{tune: choice, values: [0.0, 0.5]}}\n", "")
+
+
+def _random(text, trials):
+    """The tiny study as a random search of `trials` trials over a continuous dropout."""
+    text = text.replace("tuner: grid", f"tuner: random\n  max_trials: {trials}")
+    return text.replace("dropout: {tune: choice, values: [0.0, 0.5]}", "dropout: {tune: float, min_value: 0.0, "
+                                                                       "max_value: 0.6}")
+
+
+def test_a_diverged_trial_fails_with_its_reason_and_is_never_the_best(tmp_path):
+    study = hpstudy.run(write_study(tmp_path, DIVERGING.format(name="nan"), name="nan"), results_dir=tmp_path)
+    table = study.trials.set_index("trial_id")
+    assert table.loc["0", "status"] == "COMPLETED"
+    assert table.loc["1", "status"] == "FAILED"
+    assert table.loc["1", "message"].startswith("loss became nan at epoch ")
+    assert study.best["trial_id"] == "0" and results.ranked_trials(study.layout) == ["0"]
+
+
+def test_a_killed_trial_is_retried_but_one_that_keeps_killing_the_run_is_failed(tmp_path):
+    study_path = write_study(tmp_path, TINY.format(name="crash").replace("epochs: 2", "epochs: 60"), name="crash")
+    command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]
+    history = tmp_path / "crash" / "trials" / "0" / "history_0.csv"
+    for _ in range(2):          # the run dies twice inside trial 0 (as an out-of-memory kill would)
+        history.unlink(missing_ok=True)
+        _kill_when(command, history.exists)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    table = hpstudy.load_study(tmp_path / "crash").trials.set_index("trial_id")
+    assert table.loc["0", "status"] == "FAILED" and "the run stopped 2 times during this trial" in table.loc["0", "message"]
+    assert table.loc["1", "status"] == "COMPLETED"
+
+
+def test_kills_at_several_moments_lose_nothing_and_repeat_no_finished_trial(tmp_path):
+    text = _random(TINY.format(name="chaos"), 5).replace("epochs: 2", "epochs: 3")
+    command = [sys.executable, "-m", "hpstudy.cli", "run", str(write_study(tmp_path, text, name="chaos")),
+               "--results-dir", str(tmp_path)]
+    root = tmp_path / "chaos"
+    finished = {}            # trial.json of each trial that had finished at a kill -> its bytes then
+    for moment in _kill_moments(root):
+        _kill_when(command, moment)
+        for path in (root / "tuner").glob("trial_*/trial.json"):
+            record = json.loads(path.read_text())             # never a half-written file
+            if record["status"] == "COMPLETED":
+                finished.setdefault(path, path.read_bytes())
+        json.loads((root / "tuner" / "oracle.json").read_text())
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert finished, "no kill landed after a finished trial"
+    for path, content in finished.items():
+        assert path.read_bytes() == content                   # not run again
+    table = hpstudy.load_study(root).trials
+    assert list(table.trial_id) == ["0", "1", "2", "3", "4"] and (table.status == "COMPLETED").all()
+    for number, epochs in zip(table.trial_id, table.epochs_run):
+        folder = root / "trials" / number
+        assert len(list(folder.glob("execution_*.json"))) == 1 and not (folder / "starts.json").exists()
+        assert len(open(folder / "history_0.csv").read().splitlines()) == epochs + 1
+    assert hpstudy.load_study(root).best["trial_id"] == results.ranked_trials(results.open_folder(root))[0]
+
+
+def _kill_moments(root):
+    """Moments to kill a run at: inside a trial, just as one finished, while the trials table was written."""
+    trials = root / "tuner"
+
+    def finished(count):
+        return lambda: sum('"COMPLETED"' in p.read_text() for p in trials.glob("trial_*/trial.json")) >= count
+    return [lambda: (root / "trials" / "0" / "history_0.csv").exists(),     # during the first trial
+            finished(1),                                                     # right after it ended
+            lambda: (root / "trials.csv").exists() and finished(3)(),        # as the table is rewritten
+            finished(4)]
+
+
+def _kill_when(command, condition, timeout=240):
+    """Start `command`, SIGKILL it as soon as `condition()` holds."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while process.poll() is None and time.time() < deadline:
+        try:
+            if condition():
+                break
+        except (OSError, ValueError):      # a file that is being replaced right now
+            pass
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before the moment to kill it"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _rewrite_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_resume_after_a_kill_between_keras_tuners_two_state_files(tmp_path):
+    # A kill after trial.json says "COMPLETED" but before oracle.json was saved: the oracle still holds
+    # the trial as running. A kill after a new trial.json but before oracle.json: the trial is unknown to it.
+    study_path = write_study(tmp_path, _random(TINY.format(name="between"), 3), name="between")
+    hpstudy.run(study_path, results_dir=tmp_path, max_trials=2)
+    tuner = tmp_path / "between" / "tuner"
+    first, second = sorted(tuner.glob("trial_*/trial.json"))
+
+    def still_running(oracle):
+        oracle["ongoing_trials"] = {"tuner0": json.loads(first.read_text())["trial_id"]}
+        oracle["end_order"].remove(oracle["ongoing_trials"]["tuner0"])
+    _rewrite_json(tuner / "oracle.json", still_running)
+    orphan = json.loads(second.read_text())["trial_id"]
+    _rewrite_json(second, lambda trial: trial.update(status="RUNNING", metrics={"metrics": {}}, score=None))
+    _rewrite_json(tuner / "oracle.json", lambda oracle: (oracle["start_order"].remove(orphan),
+                                                          oracle["end_order"].remove(orphan)))
+    stamp = first.stat().st_mtime_ns
+
+    study = hpstudy.run(study_path, results_dir=tmp_path, max_trials=3)
+    assert first.stat().st_mtime_ns == stamp                       # the finished trial was not run again
+    assert list(study.trials.trial_id) == ["0", "1", "2"] and (study.trials.status == "COMPLETED").all()
+
+
+def test_only_the_best_checkpoints_are_kept(tmp_path):
+    text = _random(TINY.format(name="kept"), 4).replace("max_trials: 4", "max_trials: 4\n  keep_checkpoints: 1")
+    study = hpstudy.run(write_study(tmp_path, text, name="kept"), results_dir=tmp_path)
+    kept = [p.parent.name for p in (study.path / "tuner").glob(f"trial_*/{results.CHECKPOINT}")]
+    best = study.best["trial_id"]
+    assert [results.trial_number(name[len("trial_"):]) for name in kept] == [best]
+    assert hpstudy.load_best(study.path).count_params() > 0
+    from hpstudy import evaluate
+    other = next(n for n in study.trials.trial_id if n != best)
+    with pytest.raises(ResultsError, match=r"weights were not kept \(search.keep_checkpoints: 1"):
+        evaluate.trial_model(study.path, other)
+
+
+def test_hyperband_keeps_what_its_brackets_continue_from(tmp_path):
+    text = _random(TINY.format(name="hb"), 1).replace("tuner: random\n  max_trials: 1", "tuner: hyperband\n"
+                                                      "  keep_checkpoints: 1\n  options: {factor: 2, max_epochs: 4}")
+    study = hpstudy.run(write_study(tmp_path, text, name="hb"), results_dir=tmp_path)
+    assert (study.trials.status == "COMPLETED").all() and len(study.trials) > 4
+    # Trials that continued an earlier trial's training found its weights (else they would have failed).
+    assert any(v.get("tuner/trial_id") for v in _hyperparameters(study.path))
+    assert len(list((study.path / "tuner").glob(f"trial_*/{results.CHECKPOINT}"))) == 1
+
+
+def _hyperparameters(root):
+    return [json.loads(p.read_text())["hyperparameters"]["values"] for p in (root / "tuner").glob("trial_*/trial.json")]
+
+
+def test_results_files_are_never_half_written(tmp_path):
+    target = tmp_path / "big.json"
+    writer = ("import sys; from pathlib import Path; from hpstudy import results\n"
+              "while True: results.write_json(Path(sys.argv[1]), list(range(200000)))\n")
+    process = subprocess.Popen([sys.executable, "-c", writer, str(target)])
+    time.sleep(3)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert json.loads(target.read_text()) == list(range(200000))
+
+
+def test_a_run_that_outgrows_its_memory_allowance_continues_in_a_fresh_process(tmp_path):
+    study_path = write_study(tmp_path, _random(TINY.format(name="fresh"), 3), name="fresh")
+    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HPSTUDY_MEMORY_ALLOWANCE_MIB": "0.01"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "continuing in a fresh process" in done.stdout
+    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("trial ")] == ["0", "1", "2"]
+    table = hpstudy.load_study(tmp_path / "fresh").trials
+    assert list(table.trial_id) == ["0", "1", "2"] and (table.status == "COMPLETED").all()
