@@ -17,12 +17,14 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 AUGMENT = {"standardize": False, "flip": True, "crop_padding": 4, "translate": 0.1, "cutout": 8}
 PLAIN = {"standardize": False, "flip": False, "crop_padding": 0, "translate": 0.0, "cutout": 0}
@@ -93,13 +95,8 @@ def measure_decode(images: int) -> dict | None:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}"
+    info = common.machine()
+    return f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']:.0f} GiB, Python {info['python']}"
 
 
 def render(results: list[dict], decode: dict | None, images: int) -> str:

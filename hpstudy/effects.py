@@ -13,13 +13,17 @@ With fewer than MIN_TRIALS completed trials no ranking is given ("too few trials
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hpstudy.results import is_minimized
+from hpstudy.results import read_json, is_minimized, write_json
 
 MIN_TRIALS = 4              # below this, an importance ranking would be noise
 INACTIVE = "(inactive)"     # the group of trials where a conditional hyperparameter was not used
@@ -145,12 +149,28 @@ def sentence(name: str, table: pd.DataFrame, objective: str, *, minimize: bool, 
     return text
 
 
-def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
-               repeats: int = 30) -> pd.DataFrame | None:
+def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
+               cache: Path | None = None) -> pd.DataFrame | None:
     """Grouped permutation importance of a random forest (see the module's doc) over `trials` (already
-    completed()); None with fewer than MIN_TRIALS trials or no hyperparameters."""
+    completed()); None with fewer than MIN_TRIALS trials or no hyperparameters.
+
+    With `cache` (a JSON file), a ranking computed from the same trials is read back instead: `hpstudy run`
+    leaves one for its report, which then needs neither scikit-learn's import nor the forest (about a second).
+    """
     if len(trials) < MIN_TRIALS or not names:
         return None
+    key = hashlib.sha256(json.dumps([IMPORTANCE_METHOD, names, random_state, repeats,
+                                     trials[[*names, "score"]].to_csv(index=False)]).encode()).hexdigest()
+    saved = read_json(cache) if cache is not None else None
+    if saved and saved.get("key") == key:
+        return pd.DataFrame(saved["table"], columns=["hyperparameter", "importance", "std", "share"])
+    table = _permutation_importance(trials, names, random_state, repeats)
+    if cache is not None:
+        write_json(cache, {"key": key, "table": table.to_dict("records")})
+    return table
+
+
+def _permutation_importance(trials: pd.DataFrame, names: list[str], random_state: int, repeats: int) -> pd.DataFrame:
     from sklearn.ensemble import RandomForestRegressor
 
     columns, groups = [], {}
@@ -163,16 +183,19 @@ def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
     forest = RandomForestRegressor(n_estimators=200, random_state=random_state).fit(x, y)
     base = np.mean((forest.predict(x) - y) ** 2)
     rng = np.random.default_rng(random_state)
-    rows = []
+    shuffles = []
     for name in names:
-        increases = []
         for _ in range(repeats):
             shuffled = x.copy()
             order = rng.permutation(len(x))
             shuffled[:, groups[name]] = x[order][:, groups[name]]
-            increases.append(np.mean((forest.predict(shuffled) - y) ** 2) - base)
-        rows.append({"hyperparameter": name, "importance": float(np.mean(increases)),
-                     "std": float(np.std(increases))})
+            shuffles.append(shuffled)
+    # One predict call for every shuffle: per call the forest's overhead (joblib, input checks) is ~25 ms, which
+    # made `hpstudy report` take seconds (benchmarks/RESULTS.md, startup).
+    predicted = forest.predict(np.vstack(shuffles)).reshape(len(names), repeats, len(x))
+    increases = np.mean((predicted - y) ** 2, axis=2) - base
+    rows = [{"hyperparameter": name, "importance": float(np.mean(increases[i])), "std": float(np.std(increases[i]))}
+            for i, name in enumerate(names)]
     table = pd.DataFrame(rows)
     positive = table["importance"].clip(lower=0)
     table["share"] = positive / positive.sum() if positive.sum() > 0 else 0.0
@@ -189,8 +212,9 @@ def _encode(values: pd.Series) -> np.ndarray:
     return pd.get_dummies(labels).to_numpy(dtype=float)
 
 
-def effects(trials: pd.DataFrame, names: list[str], objective: str) -> Effects:
-    """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials)."""
+def effects(trials: pd.DataFrame, names: list[str], objective: str, *, importance_cache: Path | None = None) -> Effects:
+    """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials);
+    `importance_cache`: see `importance`."""
     minimize = is_minimized(objective)
     done = completed(trials)
     result = Effects(objective=objective, minimize=minimize, trials=len(done))
@@ -200,7 +224,7 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str) -> Effects:
         rho = spearman(done, name) if numeric else None
         result.effects.append(Effect(name, numeric, table, rho,
                                      sentence(name, table, objective, minimize=minimize, rho=rho)))
-    result.importance = importance(done, names)
+    result.importance = importance(done, names, cache=importance_cache)
     if result.importance is not None:
         result.importance_note = IMPORTANCE_METHOD
     elif not names:

@@ -117,11 +117,12 @@ def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
     read = [read_study(path) for path in paths]
     names_seen = [study.name for _, study, _ in read]
     tables, studies = [], []
-    for path, (_, study, table) in zip(paths, read):
+    for path, (layout, study, table) in zip(paths, read):
         label = study.name if names_seen.count(study.name) == 1 else str(path)    # same name twice: the folder
         objective = study.search.objective
         names = [t.name for t in study.tunables()]
-        studies.append(StudyReport(label, str(path), objective, effects_module.effects(table, names, objective)))
+        found = effects_module.effects(table, names, objective, importance_cache=layout.importance)
+        studies.append(StudyReport(label, str(path), objective, found))
         if len(paths) > 1:
             table.insert(0, "study", label)
         tables.append((table, results.is_minimized(objective)))

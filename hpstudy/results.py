@@ -4,10 +4,13 @@
       spec.yaml            the resolved study (every default filled in)
       env.json             versions, backend, devices, machine
       tuner/               keras-tuner's project: oracle.json, trial_<id>/trial.json, checkpoints (best k kept)
-      trials/<id>/         per execution: history_<k>.csv (per epoch), execution_<k>.json (time, size)
+      trials/<id>/         per execution: history_<k>.csv (per epoch), execution_<k>.json (time, size, worker);
+                           failure.txt (why it failed), starts.json (starts not finished yet)
       trials.csv           the trials table, rewritten after every trial
       best.keras           the best trial's model (best epoch), loadable with plain Keras
       best.json            which trial that is, its hyperparameters and test-set metrics
+      importance.json      the report's importance ranking of these trials (a cache)
+      workers/             distributed studies: the workers' heartbeats and the chief's state
 
 Every file hpstudy writes here is written to a temporary name and renamed into place.
 """
@@ -50,6 +53,7 @@ class Layout:
     best_model = property(lambda self: self.root / "best.keras")
     best = property(lambda self: self.root / "best.json")
     tensorboard = property(lambda self: self.root / "tensorboard")
+    importance = property(lambda self: self.root / "importance.json")
 
     def trial(self, trial_id) -> Path:
         return self.root / "trials" / trial_number(trial_id)
@@ -104,7 +108,7 @@ def prepare(root: Path, study: spec_module.StudySpec, *, overwrite: bool = False
 
 def _check_same_format(layout: Layout) -> None:
     """Refuse to resume a folder whose saved models another version of hpstudy laid out differently."""
-    env = _read_json(layout.env)    # written right after prepare(): absent only if the first run died at once
+    env = read_json(layout.env)    # written right after prepare(): absent only if the first run died at once
     found = env.get("results_format", 1) if env else FORMAT
     if found != FORMAT:
         raise ResultsError(f"{layout.root}: written by a version of hpstudy whose models are laid out differently "
@@ -145,7 +149,7 @@ def read_trials(layout: Layout) -> pd.DataFrame:
     best = read_best(layout)
     rows = []
     for trial_file in sorted(layout.tuner.glob("trial_*/trial.json")):
-        trial = _read_json(trial_file)
+        trial = read_json(trial_file)
         if trial is None:       # a trial file being written right now: skip it this time
             continue
         rows.append(_row(layout, trial, tuned, best))
@@ -168,7 +172,7 @@ def write_table(layout: Layout) -> pd.DataFrame:
 
 def read_best(layout: Layout) -> dict:
     """best.json: the best trial, its hyperparameters and test metrics ({} before any trial completes)."""
-    return _read_json(layout.best) or {}
+    return read_json(layout.best) or {}
 
 
 def _read_text(path: Path) -> str | None:
@@ -178,7 +182,8 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-def _read_json(path: Path):
+def read_json(path: Path):
+    """A JSON file's content, or None when it is missing or unreadable."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -189,7 +194,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
     trial_id = trial_number(trial["trial_id"])
     values = trial.get("hyperparameters", {}).get("values", {})
     metrics = {name: _best_value(trial, name) for name in METRICS}
-    executions = [r for r in map(_read_json, sorted(layout.trial(trial_id).glob("execution_*.json"))) if r]
+    executions = [r for r in map(read_json, sorted(layout.trial(trial_id).glob("execution_*.json"))) if r]
     is_best = best.get("trial_id") == trial_id
     return {
         "trial_id": trial_id,
@@ -250,7 +255,7 @@ def ranked_trials(layout: Layout) -> list[str]:
     best = read_best(layout).get("trial_id")
     scored = []
     for trial_file in layout.tuner.glob("trial_*/trial.json"):
-        trial = _read_json(trial_file)
+        trial = read_json(trial_file)
         if not trial or trial.get("status") != "COMPLETED" or trial.get("score") is None:
             continue
         score = trial["score"]

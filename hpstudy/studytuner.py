@@ -38,7 +38,7 @@ class StudyTuner:
             guard_trials(self.oracle, study.search.max_failed_trials)
 
     def search(self, *args, **kwargs):
-        if distributed.role() == "chief":
+        if distributed.role() == distributed.CHIEF:
             self.oracle.verbose = 0     # as keras-tuner's search(verbose=0) would: hpstudy reports progress itself
             self.save()
             distributed.serve(self.oracle, self.layout, self.study, self.progress)

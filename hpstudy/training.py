@@ -1,8 +1,11 @@
-"""What a trial compiles with: the optimizer and the loss named by its `train` values."""
+"""What a trial compiles with: the optimizer and the loss named by its `train` values, and how it runs
+(precision, XLA, steps per compiled call)."""
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+from hpstudy.spec import TrainSpec
 
 
 def make_optimizer(train: dict, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
@@ -25,9 +28,32 @@ def make_loss(train: dict):
 
 
 def compile_model(model: keras.Model, train: dict, learning_rate: float | None = None) -> keras.Model:
-    """Compile `model` for a trial: its optimizer, loss and the accuracy metric."""
-    model.compile(optimizer=make_optimizer(train, learning_rate), loss=make_loss(train), metrics=["accuracy"])
+    """Compile `model` for a trial: its optimizer, loss, the accuracy metric, XLA and steps per execution.
+
+    A `mixed_float16` model (see `set_precision`) gets a loss-scaling optimizer.
+    """
+    optimizer = make_optimizer(train, learning_rate)
+    if model.dtype_policy.name == "mixed_float16":
+        # Keras would wrap it itself, but then saves the inner optimizer: the model would load without loss
+        # scaling (and its optimizer state) in a process whose global policy is float32.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    steps = train.get("steps_per_execution", TrainSpec.steps_per_execution)
+    if keras.backend.backend() == "torch":
+        # Keras's torch trainer refuses more than one step per call; it only changes speed, not the training,
+        # so the same study file runs unchanged there.
+        steps = 1
+    model.compile(optimizer=optimizer, loss=make_loss(train), metrics=["accuracy"],
+                  jit_compile=train.get("jit_compile", TrainSpec.jit_compile), steps_per_execution=steps)
     return model
+
+
+def set_precision(precision: str) -> None:
+    """Make `precision` (float32, mixed_float16, mixed_bfloat16) Keras's global dtype policy.
+
+    Layers take the policy when they are created, so call this before building; float32 resets it, so one
+    study's policy never leaks into the next built in the same process.
+    """
+    keras.config.set_dtype_policy(precision)
 
 
 @keras.saving.register_keras_serializable(package="hpstudy")

@@ -21,7 +21,7 @@ import keras_tuner as kt
 
 from hpstudy import callbacks as callbacks_module
 from hpstudy import data as data_module
-from hpstudy import devices, distributed, models, tuners
+from hpstudy import devices, distributed, effects, models, tuners
 from hpstudy import preprocess
 from hpstudy import results, retention
 from hpstudy import training
@@ -92,6 +92,7 @@ class SpecHyperModel(kt.HyperModel):
 
     def build(self, hp):
         values = self.values(hp)
+        training.set_precision(values["train"]["precision"])     # before any layer exists: layers keep it
         body = models.build(values["builder"], self.input_shape, self.num_classes, **values["model"])
         model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.study.data.seed,
                                 raw_pixels=values["builder"] in models.RAW_PIXELS)
@@ -314,6 +315,8 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
     retention.prune_checkpoints(tuner.oracle, layout, study.search.keep_checkpoints, search_over=True)
     _save_best(tuner, layout, dataset)
     table = results.write_table(layout)
+    # Ranked once here, so that `hpstudy report` reads the ranking instead of importing scikit-learn.
+    effects.importance(effects.completed(table), [t.name for t in study.tunables()], cache=layout.importance)
     failed = failed_trials(tuner.oracle)
     if len(failed) >= study.search.max_failed_trials:
         reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""

@@ -310,3 +310,15 @@ def test_rendering_every_format_does_not_import_tensorflow(finished_study, tmp_p
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_importance_is_read_back_from_its_cache_while_the_trials_are_the_same(tmp_path, monkeypatch):
+    trials = pd.DataFrame({"model.dropout": [0.0, 0.2, 0.4, 0.6, 0.1], "score": [0.9, 0.8, 0.6, 0.3, 0.85]})
+    cache = tmp_path / "importance.json"
+    first = effects.importance(trials, ["model.dropout"], cache=cache)
+    monkeypatch.setattr(effects, "_permutation_importance", lambda *a: pytest.fail("computed again"))
+    pd.testing.assert_frame_equal(effects.importance(trials, ["model.dropout"], cache=cache), first)
+    monkeypatch.undo()
+    changed = trials.assign(score=trials.score[::-1].to_numpy())
+    assert effects.importance(changed, ["model.dropout"], cache=cache) is not None
+    assert json.loads(cache.read_text())["key"] != ""

@@ -1,0 +1,67 @@
+"""The benchmark scripts' own logic (no timings): sections, tuner bookkeeping, import-time parsing, help."""
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def script(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tuner_reach_counts_epochs_and_seconds_in_trial_order():
+    run = script("run")
+    rows = [{"epochs": 3, "seconds": 2.0, "val_accuracy": 0.90}, {"epochs": 1, "seconds": 0.5, "val_accuracy": None},
+            {"epochs": 9, "seconds": 6.0, "val_accuracy": 0.97}, {"epochs": 9, "seconds": 6.0, "val_accuracy": 0.99}]
+    assert run.tuner_reach(rows, 0.965) == {"trials": 3, "epochs": 13, "seconds": 8.5}
+    assert run.tuner_reach(rows, 0.995) is None
+
+
+def test_every_tuner_searches_the_same_space():
+    run = script("run")
+    for mode, configs in (("full", 27), ("quick", 4)):
+        size = run.SIZES[mode]
+        studies = {t: run.tuner_study(size, t) for t in ("grid", "hyperband", "bayesian", "random")}
+        spaces = {t: {k: v for section in ("model", "train") for k, v in s[section].items() if isinstance(v, dict)}
+                  for t, s in studies.items()}
+        assert all(space == spaces["grid"] for space in spaces.values())
+        sizes = [len(v["values"]) for v in spaces["grid"].values()]
+        assert sizes and math.prod(sizes) == configs
+        assert "max_trials" not in studies["hyperband"]["search"]
+
+
+def test_slowest_imports_reads_python_importtime():
+    run = script("run")
+    text = ("import time: self [us] | cumulative | imported package\n"
+            "import time:       100 |     250000 |   sklearn.base\n"
+            "import time:      2000 |    1200000 | sklearn\n"
+            "import time:        50 |     300000 | pandas\n"
+            "import time:        10 |         10 | _private\n")
+    assert run.slowest_imports(text) == [("sklearn", 1.2), ("pandas", 0.3)]
+
+
+def test_settings_change_one_value_at_a_time():
+    configs = script("run").settings_configs()
+    assert configs[0] == {} and all(len(c) == 1 for c in configs[1:])
+    assert {"precision", "jit_compile", "steps_per_execution"} == {k for c in configs for k in c}
+
+
+@pytest.mark.parametrize("name", ["run", "memory", "gpu", "pipeline"])
+def test_scripts_answer_help(name):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and "usage" in done.stdout
+
+
+def test_gpu_sh_parses_and_explains_itself():
+    assert subprocess.run(["bash", "-n", str(BENCHMARKS / "gpu.sh")]).returncode == 0
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu.sh")], capture_output=True, text=True)
+    assert done.returncode == 2 and "fetch" in done.stderr and "run" in done.stderr
