@@ -32,7 +32,12 @@ def _wait(condition, timeout=240, what="a condition"):
 
 def _running_trial(root, worker):
     """The trial the chief holds as running on `worker` (from its saved state), or None."""
-    return json.loads((root / "tuner" / "oracle.json").read_text())["ongoing_trials"].get(worker)
+    trial_id = json.loads((root / "tuner" / "oracle.json").read_text())["ongoing_trials"].get(worker)
+    if trial_id is None:
+        return None
+    # oracle.json is saved before a trial that ends leaves it: the trial's own file says whether it still runs.
+    status = json.loads((root / "tuner" / f"trial_{trial_id}" / "trial.json").read_text())["status"]
+    return trial_id if status == "RUNNING" else None
 
 
 def _workers_of_trials(root):
@@ -89,7 +94,9 @@ def test_chief_and_workers_started_apart_survive_a_dead_worker_and_a_restarted_c
 
 
 def test_ctrl_c_stops_the_chief_and_every_worker(tmp_path):
-    study_path = write_study(tmp_path, STUDY.format(name="stopped"), name="stopped")
+    # Far more trials than can finish before the interrupt.
+    study_path = write_study(tmp_path, STUDY.format(name="stopped").replace("max_trials: 6", "max_trials: 60"),
+                             name="stopped")
     root = tmp_path / "stopped"
     launcher = subprocess.Popen([*RUN, str(study_path), "--results-dir", str(tmp_path), "--workers", "2"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
