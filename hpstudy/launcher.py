@@ -60,6 +60,10 @@ def launch(study_path: str, workers: int, *, results_dir: str, name: str, run_ar
            stream=None) -> int:
     """Run the study with a chief and `workers` local workers; returns the chief's exit code."""
     stream = stream or sys.stdout
+    # Ctrl-C, or a plain kill of this process, stops them all: also where a shell started this process with
+    # SIGINT ignored (a background job), which Python would otherwise leave ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     port = distributed.free_port()
     base = [sys.executable, "-m", "hpstudy.cli", "run", study_path, "--results-dir", results_dir, *run_args]
     chief_file = distributed.heartbeat_folder(results.Layout(Path(results_dir) / name)) / f"{distributed.CHIEF}.json"
@@ -92,8 +96,8 @@ def launch(study_path: str, workers: int, *, results_dir: str, name: str, run_ar
         return _finish(processes, lines, stream)
     except KeyboardInterrupt:
         print("[launcher] interrupted: stopping the chief and the workers", file=stream, flush=True)
-        for process in processes:
-            process.signal(signal.SIGINT)
+        for process in processes:       # SIGTERM: they may ignore SIGINT as this one did; everything is saved
+            process.signal(signal.SIGTERM)
         _finish(processes, lines, stream)
         return 130
 
