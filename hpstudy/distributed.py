@@ -10,7 +10,6 @@ stops serving once every trial has ended.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import socket
 import sys
@@ -131,7 +130,7 @@ class Heartbeat:
             results.write_json(self.path, {"worker": self.name, "beat": beat, "pid": os.getpid(),
                                            "host": socket.gethostname()})
             beat += 1
-            state = _read(self.chief_file).get("state")
+            state = (results.read_json(self.chief_file) or {}).get("state")
             if state == "finished" and chief_seen:
                 # The chief this worker served has stopped: waiting on it for a trial would wait forever.
                 print(f"{self.name}: the chief has finished the study; stopping", file=sys.stderr, flush=True)
@@ -139,13 +138,6 @@ class Heartbeat:
             chief_seen |= state in ("starting", "serving")
             if self.stopped.wait(self.every):
                 return
-
-
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 class Watchdog:
@@ -158,7 +150,7 @@ class Watchdog:
     def silent(self, workers) -> list[str]:
         now, out = time.monotonic(), []
         for name in workers:
-            beat = _read(self.folder / f"{name}.json").get("beat")
+            beat = (results.read_json(self.folder / f"{name}.json") or {}).get("beat")
             last = self.seen.get(name)
             if last is None or beat != last[0]:
                 self.seen[name] = (beat, now)

@@ -11,7 +11,6 @@ and the command line import it lazily (`api.import_quietly("hpstudy.evaluate")`)
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,12 +75,7 @@ def trial_model(path: str | Path | results.Layout, trial_id, *, dataset=None) ->
                            "to keep more")
     trial = json.loads((folder / "trial.json").read_text(encoding="utf-8"))
     hp = kt.HyperParameters.from_config(trial["hyperparameters"])
-    model = tuning.make_hypermodel(results.study_of(layout), dataset).build(hp)
-    with warnings.catch_warnings():
-        # The checkpoint holds optimizer slots the freshly built model has not created yet.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(checkpoint)
-    return model
+    return tuning.load_checkpoint(tuning.make_hypermodel(results.study_of(layout), dataset).build(hp), checkpoint)
 
 
 def model_at_rank(path: str | Path | results.Layout, rank: int = 0, *, dataset=None) -> tuple[str, keras.Model]:

@@ -4,7 +4,6 @@ to `search.max_failed_trials`), old checkpoints pruned, and the chief of a distr
 """
 from __future__ import annotations
 
-import json
 import math
 
 import keras_tuner as kt
@@ -140,10 +139,8 @@ def guard_trials(oracle, limit: int) -> None:
 
 
 def _unfinished_starts(folder) -> int:
-    try:
-        return int(json.loads((folder / STARTS).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        return 0
+    starts = results.read_json(folder / STARTS)
+    return starts if isinstance(starts, int) else 0
 
 
 def _fail_if_diverged(histories) -> None:

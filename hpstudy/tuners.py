@@ -47,7 +47,7 @@ def reconcile(oracle, *, chief: bool = False) -> None:
             if trial_id not in oracle.end_order:
                 oracle.end_order.append(trial_id)
     if chief:
-        saved = json.loads(Path(oracle._get_oracle_fname()).read_text(encoding="utf-8"))["ongoing_trials"]
+        saved = (results.read_json(Path(oracle._get_oracle_fname())) or {}).get("ongoing_trials", {})
         for worker, trial_id in saved.items():
             if trial_id in oracle._retry_queue:
                 oracle._retry_queue.remove(trial_id)

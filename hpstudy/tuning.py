@@ -403,6 +403,15 @@ def _make_tuner(study: StudySpec, layout: results.Layout, dataset, stream, memor
         raise study.error("search.options", f"the {search.tuner} tuner refused them: {' '.join(str(err).split())}") from None
 
 
+def load_checkpoint(model: keras.Model, checkpoint) -> keras.Model:
+    """`model` (freshly built) with a trial's best-epoch weights loaded."""
+    with warnings.catch_warnings():
+        # The checkpoint holds optimizer slots the freshly built model has not created yet.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(checkpoint)
+    return model
+
+
 def _save_best(tuner, layout: results.Layout, dataset) -> None:
     """Evaluate the best trial's model once on the test split and save it (skipped if already done)."""
     best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
@@ -416,11 +425,7 @@ def _save_best(tuner, layout: results.Layout, dataset) -> None:
     # Built from the hyperparameters and loaded with the trial's own checkpoint, not tuner.load_model: under
     # Hyperband that first loads the checkpoint of the trial it continued from, which may have been pruned.
     keras.backend.clear_session()
-    model = tuner.hypermodel.build(trial.hyperparameters)
-    with warnings.catch_warnings():
-        # The best-epoch checkpoint holds optimizer slots the freshly built model has not created yet.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(tuner._get_checkpoint_fname(trial.trial_id))
+    model = load_checkpoint(tuner.hypermodel.build(trial.hyperparameters), tuner._get_checkpoint_fname(trial.trial_id))
     test = model.evaluate(dataset.test.x, dataset.test.y, verbose=0, return_dict=True)
     # Create the optimizer's slots so the saved file matches what loading it builds (else Keras warns).
     model.optimizer.build(model.trainable_variables)
