@@ -50,7 +50,8 @@ def child_throughput(size: dict, work: Path) -> dict:
     import keras
     import keras_tuner as kt
 
-    from hpstudy import spec, tuning
+    from hpstudy.study import spec
+    from hpstudy.engine import hypermodel
 
     x, y = common.random_images(size["images"])
     rows = []
@@ -61,7 +62,7 @@ def child_throughput(size: dict, work: Path) -> dict:
         preprocess = {"flip": True, "crop_padding": 4} if config.get("augment") else {}
         study = spec.from_dict({"name": "gpu", "model": {"builder": config["builder"], **MODELS[config["builder"]]},
                                 "preprocess": preprocess, "train": train})
-        model = tuning.SpecHyperModel(study, (32, 32, 3), 10).build(kt.HyperParameters())
+        model = hypermodel.SpecHyperModel(study, (32, 32, 3), 10).build(kt.HyperParameters())
         rate = steady_rate(model, x, y, size["batch"], size["seconds"], train["steps_per_execution"])
         # Inference is compiled separately from training: check that it gives numbers too (with jax 0.12 and
         # keras 3.15, bf16 resnet/resnet9 evaluated to NaN on a CPU while training was fine).

@@ -43,13 +43,9 @@ def study(name: str, trials: int) -> dict:
 
 
 def tuner_mixin():
-    """The class hpstudy mixes into every keras-tuner tuner (its home moved once: look in both places)."""
-    from hpstudy import tuning
-    mixin = getattr(tuning, "_StudyTuner", None)
-    if mixin is None:
-        from hpstudy import studytuner
-        mixin = studytuner.StudyTuner
-    return mixin
+    """The class hpstudy mixes into every keras-tuner tuner."""
+    from hpstudy.engine.tuner import StudyTuner
+    return StudyTuner
 
 
 def watch_trials() -> list[dict]:

@@ -57,13 +57,14 @@ def child_overhead(size: dict, work: Path) -> dict:
     import keras
     import keras_tuner as kt
 
-    from hpstudy import spec, tuning
+    from hpstudy.study import spec
+    from hpstudy.engine import checks, hypermodel, runner
 
     epochs = size["overhead_epochs"]
     # Calibrate the data size so that one hand-written fit takes about overhead_fit_s (and warm the process up).
     x, y = common.random_images(1024)
     calibrate = spec.from_dict({"name": "calibrate"})
-    model = tuning.SpecHyperModel(calibrate, (32, 32, 3), 10).build(kt.HyperParameters())
+    model = hypermodel.SpecHyperModel(calibrate, (32, 32, 3), 10).build(kt.HyperParameters())
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     start = time.perf_counter()
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
@@ -74,24 +75,24 @@ def child_overhead(size: dict, work: Path) -> dict:
                                      "train": {"epochs": epochs, "batch_size": BATCH},
                                      "search": {"tuner": "random", "max_trials": 1}})
     study = spec.load(path)
-    dataset = tuning.load_data(study)
+    dataset = hypermodel.load_data(study)
     common.progress(f"overhead: {train:,} images x {epochs} epochs (calibrated at {rate:,.0f} images/s)")
 
     def hand_written() -> dict:
         keras.backend.clear_session()
         start = time.perf_counter()
-        model = tuning.make_hypermodel(study, dataset).build(kt.HyperParameters())
+        model = hypermodel.make_hypermodel(study, dataset).build(kt.HyperParameters())
         built = time.perf_counter()
         model.fit(dataset.train.x, dataset.train.y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0,
-                  validation_data=(dataset.val.x, dataset.val.y))
+                  validation_data=(dataset.validation.x, dataset.validation.y))
         return {"build_s": built - start, "fit_s": time.perf_counter() - built}
 
-    phases = _time_phases(tuning, ("load_data", "build_each", "_make_tuner", "_save_best"))
+    phases = {**_time_phases(runner, ("load_data", "_make_tuner", "_save_best")), **_time_phases(checks, ("build_each",))}
     first = hand_written()
     common.progress(f"overhead: hand-written fit {first['fit_s']:.1f} s")
     keras.backend.clear_session()
     start = time.perf_counter()
-    layout = tuning.run(study, results_dir=work / "results", overwrite=True, stream=io.StringIO())
+    layout = runner.run(study, results_dir=work / "results", overwrite=True, stream=io.StringIO())
     run_s = time.perf_counter() - start
     import pandas as pd
     table = pd.read_csv(layout.root / "trials.csv")
@@ -99,7 +100,7 @@ def child_overhead(size: dict, work: Path) -> dict:
     common.progress(f"overhead: hpstudy run {run_s:.1f} s (trial {trial_s:.1f} s)")
     second = hand_written()
     common.progress(f"overhead: hand-written fit again {second['fit_s']:.1f} s")
-    return {"images": train, "val_images": len(dataset.val.x), "epochs": epochs, "hand": [first, second],
+    return {"images": train, "val_images": len(dataset.validation.x), "epochs": epochs, "hand": [first, second],
             "trial_s": trial_s, "run_s": run_s, "phases": phases, "status": str(table.status.iloc[0]),
             "backend": keras.backend.backend()}
 
@@ -172,16 +173,16 @@ def child_tuners(size: dict, work: Path) -> dict:
 
     import keras
 
-    from hpstudy import tuning
+    from hpstudy.engine import hypermodel
 
     # The same initial weights for every trial: a configuration then scores the same whichever tuner tries it,
     # so the tuners are compared on their choices, not on lucky initializations.
-    build = tuning.SpecHyperModel.build
+    build = hypermodel.SpecHyperModel.build
 
     def seeded_build(self, hp):
         keras.utils.set_random_seed(1)
         return build(self, hp)
-    tuning.SpecHyperModel.build = seeded_build
+    hypermodel.SpecHyperModel.build = seeded_build
 
     mixin = memory.tuner_mixin()
     original = mixin.on_trial_end
@@ -272,14 +273,15 @@ def child_settings(size: dict, work: Path) -> dict:
     import keras
     import keras_tuner as kt
 
-    from hpstudy import spec, tuning
+    from hpstudy.study import spec
+    from hpstudy.engine import hypermodel
 
     x, y = common.random_images(size["settings_images"])
     rows = []
     for config in settings_configs(size["settings_all"]):
         keras.backend.clear_session()
         study = spec.from_dict({"name": "settings", "train": {"batch_size": BATCH, **config}})
-        model = tuning.SpecHyperModel(study, (32, 32, 3), 10).build(kt.HyperParameters())
+        model = hypermodel.SpecHyperModel(study, (32, 32, 3), 10).build(kt.HyperParameters())
         rate = _steady_rate(model, x, y, size["settings_s"], config.get("steps_per_execution", 1))
         rows.append({**config, "images_per_s": rate, "jit_resolved": bool(model.jit_compile)})
         common.progress(f"settings ({keras.backend.backend()}): {config or 'defaults'} {rate:,.0f} images/s")
@@ -427,7 +429,7 @@ def render_overhead(r: dict) -> list[str]:
             "| | seconds | / hand-written fit | target |", "|---|---:|---:|---:|",
             f"| hand-written `model.fit` (mean of before and after) | {hand:.1f} | 1.00 | |",
             f"| hpstudy trial (trials.csv `seconds`) | {r['trial_s']:.1f} | {r['trial_s'] / hand:.3f} | <= 1.05 |",
-            f"| hpstudy run, whole (`tuning.run`) | {r['run_s']:.1f} | {r['run_s'] / hand:.3f} | |", "",
+            f"| hpstudy run, whole (`runner.run`) | {r['run_s']:.1f} | {r['run_s'] / hand:.3f} | |", "",
             f"Hand-written fits: {', '.join(_fit_text(h) for h in r['hand'])}. "
             f"Inside the run: {phases}; the tuner's search is the rest."]
 

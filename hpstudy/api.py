@@ -1,50 +1,24 @@
-"""The Python API: verbs with keyword-only options (re-exported by `hpstudy`)."""
+"""The Python API: verbs with keyword-only options (the first five re-exported by `hpstudy`), and the verbs the
+command line is made of. Heavy modules (Keras, and so TensorFlow) are imported by the verbs that need them.
+"""
 from __future__ import annotations
 
-import contextlib
-import importlib
-import os
-import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from hpstudy import results
-from hpstudy import spec as spec_module
-from hpstudy.errors import ResultsError
-from hpstudy.spec import StudySpec
+from hpstudy.engine.distributed.roles import Role, from_flags
+from hpstudy.errors import HpstudyError, ResultsError
+from hpstudy.lazy import import_quietly
+from hpstudy.results import folder, trials
+from hpstudy.study import spec as spec_module
+from hpstudy.study.spec import StudySpec
 
+__all__ = ["load_spec", "run", "Study", "load_study", "load_best", "validate", "run_workers", "distributed_role",
+           "report", "export", "predict", "describe_models", "datasets", "dataset_info", "download", "image_size",
+           "Role", "import_quietly"]
 
-def import_quietly(module: str, *, verbose: bool = False):
-    """Import `module` (which imports Keras, and so TensorFlow) without TensorFlow's start-up log lines.
-
-    TensorFlow's C++ runtime writes them straight to file descriptor 2 while it loads, before any
-    log level applies, so they are caught there and shown only if the import fails.
-    """
-    if verbose or "tensorflow" in sys.modules:
-        return importlib.import_module(module)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _native_stderr_caught():
-        return importlib.import_module(module)
-
-
-@contextlib.contextmanager
-def _native_stderr_caught():
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+distributed_role = from_flags      # the Role of `hpstudy run --role ...` flags (see engine.distributed.roles)
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -54,12 +28,13 @@ def load_spec(path: str | Path) -> StudySpec:
 
 def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", max_trials: int | None = None,
         epochs: int | None = None, overwrite: bool = False, verbose: bool = False, stream=None,
-        memory_allowance_mib: float | None = None) -> "Study":
+        memory_allowance_mib: float | None = None, role: Role | None = None) -> "Study":
     """Run a study's search, resuming its results folder if it exists; returns the finished Study.
 
     `max_trials` and `epochs` override the study file; `overwrite` starts the folder over. With
     `memory_allowance_mib` the search stops with FreshProcessNeeded (between trials, everything saved) once
-    the process has grown by more than that: call run again from a new process to continue.
+    the process has grown by more than that: call run again from a new process to continue. `role` makes this
+    process the chief or a worker of a distributed study (see `distributed_role`).
     """
     if not isinstance(study, StudySpec):
         study = spec_module.load(study)
@@ -68,53 +43,80 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
         raw["search"]["max_trials"] = raw["search"]["max_trials"] if max_trials is None else max_trials
         raw["train"]["epochs"] = raw["train"]["epochs"] if epochs is None else epochs
         study = spec_module.from_dict(raw, source=study.source)
-    tuning = import_quietly("hpstudy.tuning", verbose=verbose)
-    layout = tuning.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream,
-                        memory_allowance_mib=memory_allowance_mib)
+    runner = import_quietly("hpstudy.engine.runner", verbose=verbose)
+    layout = runner.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream,
+                        memory_allowance_mib=memory_allowance_mib, role=role)
+    if role is None or role.name != "worker":
+        # Ranked once here, so that `hpstudy report` reads the ranking instead of importing scikit-learn.
+        from hpstudy.analysis import effects
+        effects.importance(effects.completed(trials.read_trials(layout)), [t.name for t in study.tunables()],
+                           cache=layout.importance)
     return Study(layout.root)
+
+
+def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path = "results",
+                run_args: list[str] = (), worker_timeout: int | None = None) -> int:
+    """Run a study with a chief and `workers` worker processes on this machine (`hpstudy run` flags in
+    `run_args`); returns the chief's exit code. A bad study stops here, before any process starts."""
+    from hpstudy.engine.distributed import launcher
+    name = load_spec(study_path).name
+    return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name,
+                           run_args=list(run_args), worker_timeout=worker_timeout)
+
+
+def validate(study_path: str | Path) -> tuple[StudySpec, int]:
+    """Check a study file completely without training: (the study with defaults filled, models built)."""
+    study = load_spec(study_path)
+    checks = import_quietly("hpstudy.engine.checks")
+    hypermodel = import_quietly("hpstudy.engine.hypermodel")
+    study = checks.check(study)
+    input_shape, num_classes = hypermodel.data_shape(study)
+    return study, checks.build_each(study, input_shape, num_classes, pretrained=False)
 
 
 class Study:
     """A study's results folder, read on demand (a running study can be read too)."""
 
     def __init__(self, path: str | Path):
-        self.layout = results.open_folder(path)
+        self.layout = folder.open_folder(path)
         self.path = self.layout.root
-        self.spec = results.study_of(self.layout)
+        self.spec = folder.study_of(self.layout)
 
     @property
     def trials(self) -> pd.DataFrame:
         """One row per trial: id, status, each searched value (dotted names), metrics, seconds, size."""
-        return results.read_trials(self.layout)
+        return trials.read_trials(self.layout)
 
     @property
     def best(self) -> dict:
         """The best trial: id, score, hyperparameters and test-set metrics (empty before any trial completes)."""
-        return results.read_best(self.layout)
+        return trials.read_best(self.layout)
 
     @property
     def best_hyperparameters(self) -> dict:
+        """The best trial's hyperparameters, by their dotted names."""
         return self.best.get("hyperparameters", {})
 
     def history(self, trial_id: int | str, execution: int = 0) -> pd.DataFrame:
-        """Per-epoch metrics of one trial (its number, as in the trials table)."""
-        path = self.layout.trial(trial_id) / f"history_{execution}.csv"
-        if not path.exists():
+        """Per-epoch metrics of one trial (its number, as in the trials table), epochs counted from 1."""
+        history = trials.read_history(self.layout, trial_id, execution)
+        if history is None:
+            path = self.layout.history(trial_id, execution)
             raise ResultsError(f"{path}: no history for trial {trial_id!r} (execution {execution})")
-        return pd.read_csv(path)
+        return history
 
     def model(self, trial_id: int | str, *, dataset=None):
         """Trial `trial_id`'s model at its best epoch, compiled (the best trial's is best.keras; another's is
         rebuilt from its hyperparameters and keras-tuner's checkpoint). Completed trials only."""
-        number = completed_trial(self.layout, trial_id)
+        number = trials.completed_trial(self.layout, trial_id)
+        models = import_quietly("hpstudy.results.models")
         if number == self.best.get("trial_id") and self.layout.best_model.exists():
-            return load_best(self.path)
-        evaluate = import_quietly("hpstudy.evaluate")
-        return evaluate.trial_model(self.layout, number, dataset=dataset)
+            return models.load_best(self.layout)
+        return models.trial_model(self.layout, number, dataset=dataset)
 
     def ranked(self) -> list[str]:
         """Completed trials' numbers, best first (rank 0 is the best trial of best.json)."""
-        return results.ranked_trials(self.layout)
+        return trials.ranked_trials(self.layout)
 
     def __repr__(self) -> str:
         return f"Study({str(self.path)!r})"
@@ -132,49 +134,78 @@ def load_best(path: str | Path, rank: int = 0):
     and loaded with keras-tuner's checkpoint of its best epoch (the study's data is loaded when it
     standardizes pixels: the statistics are not in the checkpoint).
     """
-    layout = results.open_folder(path)
+    layout = folder.open_folder(path)
     if rank != 0:
-        number = trial_at_rank(layout, rank)
-        evaluate = import_quietly("hpstudy.evaluate")
-        return evaluate.trial_model(layout, number)
-    if not layout.best_model.exists():
-        raise ResultsError(f"{layout.best_model}: no best model yet; it is saved when a trial completes")
-    keras = import_quietly("keras")
-    # The layers and loss hpstudy may save in a model register themselves when their modules are imported.
-    import_quietly("hpstudy.preprocess")
-    import_quietly("hpstudy.training")
-    try:
-        return keras.saving.load_model(layout.best_model, safe_mode=True)
-    except ValueError as err:   # not a .keras file, or one safe mode refuses (a Lambda layer's Python code)
-        # Without Keras's advice to turn safe mode off: a results folder may come from anyone.
-        reason = " ".join(str(err).split()).split(" If you trust")[0]
-        raise ResultsError(f"{layout.best_model}: cannot load the model ({reason[:300]})") from None
+        trials.trial_at_rank(layout, rank)       # a wrong rank is told before Keras is imported
+    return import_quietly("hpstudy.results.models").load_best(layout, rank)
 
 
-def trial_at_rank(layout: results.Layout, rank: int) -> str:
-    """The number of the `rank`-th best completed trial, or a ResultsError saying how many there are."""
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
-        raise ResultsError(f"rank: expected 0 (the best) or a positive integer, got {rank!r}")
-    ranked = results.ranked_trials(layout)
-    if rank >= len(ranked):
-        have = f"ranks 0 to {len(ranked) - 1}" if ranked else "none yet"
-        raise ResultsError(f"{layout.root}: no model of rank {rank}: {len(ranked)} completed trial(s), {have}")
-    return ranked[rank]
+def export(path: str | Path, to: str | Path, *, rank: int = 0):
+    """Write the `rank`-th best model of a study to `to` (a .keras file) that plain Keras loads; returns what
+    was written (file, trial, input shape, class names)."""
+    return import_quietly("hpstudy.results.export").export(path, to, rank=rank)
 
 
-def completed_trial(layout: results.Layout, trial_id) -> str:
-    """`trial_id` as a plain number if it names a completed trial, else a ResultsError saying why not."""
-    table = results.read_trials(layout)
-    try:
-        number = results.trial_number(trial_id)
-    except (TypeError, ValueError):
-        number = None
-    rows = table[table.trial_id == number] if number is not None else table.iloc[:0]
-    if rows.empty:
-        known = ", ".join(table.trial_id) or "none yet"
-        raise ResultsError(f"{layout.root}: no trial {trial_id!r}; trials: {known}")
-    row = rows.iloc[0]
-    if row.status != "COMPLETED":
-        why = f" ({row.message})" if isinstance(row.message, str) and row.message else ""
-        raise ResultsError(f"{layout.root}: trial {number} is {row.status}{why}; only completed trials have a model")
-    return number
+def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> list:
+    """The `top` most probable classes of each image file by the `rank`-th best model of a study."""
+    from hpstudy.results import predict as predict_module
+    return predict_module.predict(path, images, top=top, rank=rank)
+
+
+def report(paths: list, *, format: str = "markdown", sort: str | None = None, top: int | None = None,
+           best: int | None = None, output: str | Path | None = None) -> str:
+    """The report of results folders `paths` as text in `format`. `best` models of each study are evaluated on
+    the test split (default: 1 for markdown and html written to `output`, else 0); their figures go next to
+    `output`. Writing the text to `output` is the caller's."""
+    from hpstudy.report import pages
+    if output and not Path(output).parent.is_dir():   # before any (slow) evaluation
+        raise HpstudyError(f"{output}: cannot write the report (no folder {Path(output).parent})")
+    built = pages.build(paths, sort=sort, top=top)
+    best = best if best is not None else int(bool(output) and format in ("markdown", "html"))
+    if best < 0 or (best and (not output or format not in ("markdown", "html"))):
+        raise HpstudyError("--best: evaluating models needs --output FILE and --format markdown or html "
+                           "(the figures are written next to the report)")
+    if best:
+        figures = Path(output).with_name(Path(output).stem + "_figures")
+        built.best = pages.evaluate_best(paths, figures, best)
+    text = pages.render(built, format)
+    if best and format == "markdown":
+        text += "\n" + pages.best_models_markdown(built, Path(output).parent)
+    return text
+
+
+def describe_models(names: list[str] = ()) -> list[tuple[str, str, list[dict]]]:
+    """(name, description, one row per option) of each model builder named (default: all)."""
+    models = import_quietly("hpstudy.models")
+    out = []
+    for name in names or sorted(models.BUILDERS):
+        models.builder(name)    # an unknown name: one line listing the known ones
+        out.append((name, *models.describe(name)))
+    return out
+
+
+def datasets(data_dir: str | None = None) -> tuple[Path, pd.DataFrame]:
+    """(the cache folder, one row per dataset: where its data is or goes, whether it is there, decoded copies)."""
+    from hpstudy.data import catalog
+    return catalog.cache_root(), catalog.listing(data_dir)
+
+
+def dataset_info(name: str, *, data_dir: str | None = None, image_size: int | None = None) -> tuple[str, str]:
+    """(split sizes, images per class and split) of a dataset, as text."""
+    from hpstudy import data
+    from hpstudy.data import catalog
+    dataset = data.load(name, data_dir=data_dir, image_size=image_size, download=False)
+    return catalog.summary(dataset), catalog.class_counts(dataset).to_string()
+
+
+def download(name: str, dest: str | None = None, *, slug: str | None = None) -> Path:
+    """Download a dataset (cinic10 from Kaggle, from `slug` if given); returns the folder it is in."""
+    from hpstudy import data
+    if slug is not None and name != "cinic10":
+        raise HpstudyError("--slug: only for cinic10, which comes from Kaggle")
+    return data.download(name, dest, **({"slug": slug} if slug is not None else {}))
+
+
+def image_size(value) -> int:
+    """`value` checked as data.image_size is in a study file; a SpecError saying what is allowed."""
+    return spec_module.check_field(spec_module.DataSpec, "image_size", value, where="--image-size")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from hpstudy import __version__
 from hpstudy.errors import FreshProcessNeeded, HpstudyError
@@ -31,7 +30,12 @@ def _parser() -> argparse.ArgumentParser:
                                      "with Keras and keras-tuner.")
     parser.add_argument("--version", action="version", version=f"hpstudy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_run, _add_validate, _add_report, _add_list, _add_data, _add_export, _add_predict):
+        add(commands)
+    return parser
 
+
+def _add_run(commands) -> None:
     run = commands.add_parser("run", help="run a study's search (resumes an existing results folder)")
     run.add_argument("study", help="the study file (YAML)")
     run.add_argument("--results-dir", default="results", help="parent of the study's results folder (default: results)")
@@ -53,10 +57,14 @@ def _parser() -> argparse.ArgumentParser:
                           "trial to another after this long without its heartbeat (default 120)")
     run.set_defaults(handler=_run)
 
+
+def _add_validate(commands) -> None:
     validate = commands.add_parser("validate", help="check a study file and build each model once, without training")
     validate.add_argument("study", help="the study file (YAML)")
     validate.set_defaults(handler=_validate)
 
+
+def _add_report(commands) -> None:
     report = commands.add_parser("report", help="tables of one or more studies' trials and each "
                                  "hyperparameter's effect")
     report.add_argument("paths", nargs="+", metavar="PATH", help="results folder(s), e.g. results/quickstart")
@@ -73,11 +81,15 @@ def _parser() -> argparse.ArgumentParser:
                         "else 0)")
     report.set_defaults(handler=_report)
 
+
+def _add_list(commands) -> None:
     listing = commands.add_parser("list", help="what a study file can name: model builders or datasets")
     listing.add_argument("what", choices=("models", "datasets"))
     listing.add_argument("names", nargs="*", metavar="NAME", help="only these builders (default: all)")
     listing.set_defaults(handler=_list)
 
+
+def _add_data(commands) -> None:
     data = commands.add_parser("data", help="datasets: list them, describe one, download one")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     listing = data_commands.add_parser("list", help="every dataset, where its data is and whether it is there")
@@ -95,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("--slug", help="the Kaggle dataset (owner/name) to download cinic10 from")
     download.set_defaults(handler=_data_download)
 
+
+def _add_export(commands) -> None:
     export = commands.add_parser("export", help="write one of a study's best models as a .keras file that plain "
                                  "Keras loads (preprocessing included, no hpstudy needed)")
     export.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
@@ -102,13 +116,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--to", required=True, metavar="FILE", help="the model file to write (ends in .keras)")
     export.set_defaults(handler=_export)
 
+
+def _add_predict(commands) -> None:
     predict = commands.add_parser("predict", help="classify image files with one of a study's best models")
     predict.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...; any size)")
     predict.add_argument("--top", type=_positive, default=3, help="the most probable classes to show (default: 3)")
     predict.add_argument("--rank", type=_rank, default=0, help="0: the best trial (default), 1: the second best, ...")
     predict.set_defaults(handler=_predict)
-    return parser
 
 
 def _run(args) -> int:
@@ -116,21 +131,25 @@ def _run(args) -> int:
     if args.workers:
         return _run_workers(args)
     if args.role:
-        _configure_role(args)
-    elif args.chief or args.worker_id or args.worker_timeout:
-        raise HpstudyError("--chief, --worker-id and --worker-timeout need --role (or --workers for local workers)")
+        role = api.distributed_role(args.role, bind=args.bind, chief=args.chief, worker_id=args.worker_id,
+                                    worker_timeout=args.worker_timeout)
+    elif args.chief or args.worker_id or args.worker_timeout or args.bind:
+        raise HpstudyError("--bind, --chief, --worker-id and --worker-timeout need --role (or --workers for "
+                           "local workers)")
+    else:
+        role = None
     try:
         study = api.run(args.study, results_dir=args.results_dir, max_trials=args.max_trials, epochs=args.epochs,
                         overwrite=args.overwrite and not _restarted(), verbose=args.verbose,
-                        memory_allowance_mib=_memory_allowance())
+                        memory_allowance_mib=_memory_allowance(), role=role)
     except FreshProcessNeeded as grown:
         # TensorFlow keeps part of every model it trained; a new process starts from nothing, and resuming is exact.
         print(f"hpstudy: {grown}; continuing in a fresh process", flush=True)
         sys.stderr.flush()
         os.environ[_RESTARTED] = "1"
         os.execv(sys.executable, [sys.executable, "-m", "hpstudy.cli", *args.argv])
-    if args.role == "worker":
-        print(f"worker {args.worker_id}: no more trials to run in {study.path}")
+    if role is not None and role.name == "worker":
+        print(f"worker {role.worker_id}: no more trials to run in {study.path}")
         return 0
     best = study.best
     trials = study.trials
@@ -157,98 +176,42 @@ def _restarted() -> bool:
     return os.environ.get(_RESTARTED) == "1"
 
 
-def _configure_role(args) -> None:
-    import socket
-
-    from hpstudy import distributed
-    if args.role == "chief":
-        address = distributed.parse_address(args.bind or f"127.0.0.1:{distributed.DEFAULT_PORT}", "--bind")
-        if args.chief or args.worker_id:
-            raise HpstudyError("--chief and --worker-id are for --role worker; a chief takes --bind")
-        if args.worker_timeout:
-            if args.worker_timeout < distributed.MIN_WORKER_TIMEOUT:
-                raise HpstudyError(f"--worker-timeout {args.worker_timeout}: at least "
-                                   f"{distributed.MIN_WORKER_TIMEOUT} seconds (workers beat every "
-                                   f"{distributed.HEARTBEAT_SECONDS:g} s)")
-            os.environ["HPSTUDY_WORKER_TIMEOUT"] = str(args.worker_timeout)
-    else:
-        if not args.chief:
-            raise HpstudyError("--role worker needs --chief HOST:PORT, where the chief listens")
-        if args.bind:
-            raise HpstudyError("--bind is for --role chief; a worker takes --chief HOST:PORT")
-        address = distributed.parse_address(args.chief, "--chief")
-    args.worker_id = args.worker_id or f"{socket.gethostname()}-{os.environ.get('SLURM_PROCID', '0')}"
-    distributed.configure(args.role, address, args.worker_id)
-
-
 def _run_workers(args) -> int:
-    from hpstudy import api, launcher
+    from hpstudy import api
     if args.role or args.chief or args.worker_id or args.bind:
         raise HpstudyError("--workers starts its own chief and workers on this machine; leave out --role, --chief "
                            "and --worker-id (those are for several machines)")
-    name = api.load_spec(args.study).name       # a bad study stops here, before any process starts
+    if args.worker_timeout:      # checked as the chief will check it, before any process starts
+        api.distributed_role("chief", worker_timeout=args.worker_timeout)
     run_args = ["--overwrite"] * args.overwrite + ["--verbose"] * args.verbose
-    for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs),
-                        ("--worker-timeout", args.worker_timeout)):
+    for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs)):
         if value:
             run_args += [flag, str(value)]
-    return launcher.launch(args.study, args.workers, results_dir=args.results_dir, name=name, run_args=run_args)
+    return api.run_workers(args.study, args.workers, results_dir=args.results_dir, run_args=run_args,
+                           worker_timeout=args.worker_timeout)
 
 
 def _validate(args) -> int:
     from hpstudy import api
-    study = api.load_spec(args.study)
-    tuning = api.import_quietly("hpstudy.tuning")
-    study = tuning.check(study)
-    input_shape, num_classes = tuning.data_shape(study)
-    builds = tuning.build_each(study, input_shape, num_classes, pretrained=False)
+    study, builds = api.validate(args.study)
     searched = ", ".join(t.name for t in study.tunables()) or "none"
     print(f"{args.study}: valid; searched: {searched}; {builds} model build(s) checked")
     return 0
 
 
 def _report(args) -> int:
-    from hpstudy import report
-    if args.output and not Path(args.output).parent.is_dir():   # before any (slow) evaluation
-        raise HpstudyError(f"{args.output}: cannot write the report (no folder {Path(args.output).parent})")
-    built = report.build(args.paths, sort=args.sort, top=args.top)
-    best = args.best if args.best is not None else int(bool(args.output) and args.format in ("markdown", "html"))
-    if best < 0 or (best and (not args.output or args.format not in ("markdown", "html"))):
-        raise HpstudyError("--best: evaluating models needs --output FILE and --format markdown or html "
-                           "(the figures are written next to the report)")
-    if best:
-        figures = Path(args.output).with_name(Path(args.output).stem + "_figures")
-        built.best = _evaluate_best(args.paths, figures, best)
-    text = report.render(built, args.format)
-    if best and args.format == "markdown":
-        text += "\n" + report.best_models_markdown(built, Path(args.output).parent)
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as err:
-            raise HpstudyError(f"{args.output}: cannot write the report ({err.strerror})") from None
-    else:
+    from hpstudy import api
+    text = api.report(args.paths, format=args.format, sort=args.sort, top=args.top, best=args.best,
+                      output=args.output)
+    if not args.output:
         sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        raise HpstudyError(f"{args.output}: cannot write the report ({err.strerror})") from None
     return 0
-
-
-def _evaluate_best(paths: list[str], folder, top: int) -> list:
-    """The best `top` models of each study, evaluated on the test split, as report sections."""
-    from hpstudy import api, report
-    evaluate = api.import_quietly("hpstudy.evaluate")
-    sections = []
-    for path in paths:
-        found = evaluate.evaluate(path, Path(folder) / Path(path).name, top=top)
-        for model in found.models:
-            figures = {"confusion matrix": model.confusion_png, "test images, true and predicted": model.samples_png}
-            if model.rank == 0 and found.learning_curves_png:
-                figures["learning curves of the best trials"] = found.learning_curves_png
-            sections.append(report.BestModel(
-                f"{Path(path).name}: best model {model.rank + 1} (trial {model.trial_id}), test accuracy "
-                f"{model.test_accuracy:.4f}, per-class precision, recall and F1",
-                model.report, {k: v for k, v in figures.items() if v}))
-    return sections
 
 
 def _list(args) -> int:
@@ -256,12 +219,8 @@ def _list(args) -> int:
         args.data_dir = None
         return _data_list(args)
     from hpstudy import api
-    models = api.import_quietly("hpstudy.models")
     import pandas as pd
-    names = args.names or sorted(models.BUILDERS)
-    for name in names:
-        models.builder(name)    # an unknown name: one line listing the known ones
-        doc, rows = models.describe(name)
+    for name, doc, rows in api.describe_models(args.names):
         print(f"{name}\n{'=' * len(name)}\n{doc}\n")
         print(pd.DataFrame(rows).to_markdown(index=False, tablefmt="plain"), end="\n\n")
     return 0
@@ -269,41 +228,33 @@ def _list(args) -> int:
 
 def _image_size(text: str) -> int:
     """--image-size: an integer in the range a study file allows for data.image_size."""
-    import typing
-    from hpstudy.errors import SpecError
-    from hpstudy.spec import DataSpec
-    from hpstudy.values import Failer, allowed, check_value
-    ann = typing.get_args(typing.get_type_hints(DataSpec, include_extras=True)["image_size"])[0]  # not Optional
+    from hpstudy import api
     try:
-        return check_value(Failer("--image-size"), "", int(text), ann, tunable=False)
-    except (ValueError, SpecError):
-        raise argparse.ArgumentTypeError(f"expected {allowed(ann)}, got {text!r}") from None
+        return api.image_size(text)
+    except HpstudyError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _data_list(args) -> int:
-    from hpstudy.data import catalog
-    table = catalog.listing(args.data_dir).to_markdown(index=False, tablefmt="plain")
-    print(f"cache: {catalog.cache_root()}  (set HPSTUDY_DATA_DIR to move it; decoded copies of image "
+    from hpstudy import api
+    cache, table = api.datasets(args.data_dir)
+    print(f"cache: {cache}  (set HPSTUDY_DATA_DIR to move it; decoded copies of image "
           f"files are in its decoded folder)")
-    print(table)
+    print(table.to_markdown(index=False, tablefmt="plain"))
     return 0
 
 
 def _data_info(args) -> int:
-    from hpstudy import data
-    from hpstudy.data import catalog
-    dataset = data.load(args.name, data_dir=args.data_dir, image_size=args.image_size, download=False)
-    print(catalog.summary(dataset))
-    print(catalog.class_counts(dataset).to_string())
+    from hpstudy import api
+    summary, counts = api.dataset_info(args.name, data_dir=args.data_dir, image_size=args.image_size)
+    print(summary)
+    print(counts)
     return 0
 
 
 def _data_download(args) -> int:
-    from hpstudy import data
-    if args.slug is not None and args.name != "cinic10":
-        raise HpstudyError("--slug: only for cinic10, which comes from Kaggle")
-    options = {"slug": args.slug} if args.slug is not None else {}
-    folder = data.download(args.name, args.dest, **options)
+    from hpstudy import api
+    folder = api.download(args.name, args.dest, slug=args.slug)
     print(f"{args.name}: ready in {folder}")
     return 0
 
@@ -319,8 +270,8 @@ def _rank(text: str) -> int:
 
 
 def _export(args) -> int:
-    from hpstudy import export
-    done = export.export(args.path, args.to, rank=args.rank)
+    from hpstudy import api
+    done = api.export(args.path, args.to, rank=args.rank)
     shape = "x".join(str(n) for n in done.input_shape)
     print(f"{done.file}: trial {done.trial_id} (rank {done.rank}); load it with keras.models.load_model; it takes "
           f"raw 0..255 RGB images of {shape}, class order: {', '.join(map(str, done.class_names))}")
@@ -328,8 +279,8 @@ def _export(args) -> int:
 
 
 def _predict(args) -> int:
-    from hpstudy import export
-    for prediction in export.predict(args.path, args.images, top=args.top, rank=args.rank):
+    from hpstudy import api
+    for prediction in api.predict(args.path, args.images, top=args.top, rank=args.rank):
         print(prediction.file)
         for name, probability in prediction.top:
             print(f"  {probability:.4f}  {name}")

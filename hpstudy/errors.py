@@ -20,7 +20,7 @@ class ResultsError(HpstudyError):
 
 
 class SearchError(HpstudyError):
-    """The search stopped: too many trials in a row failed (their reasons are in the trials table)."""
+    """The search stopped: search.max_failed_trials trials failed in all (their reasons are in the trials table)."""
 
 
 class ModelError(HpstudyError):

@@ -7,7 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from hpstudy import callbacks, spec
+from hpstudy.engine import callbacks
+from hpstudy.results.layout import Layout
+from hpstudy.study import spec
 
 TRAIN = {"learning_rate": 0.1, "lr_schedule": "constant", "lr_decay_factor": 0.5, "lr_decay_epochs": 2,
          "lr_patience": 3, "lr_min": 0.001}
@@ -55,10 +57,11 @@ def test_trial_recorder_writes_history_and_record(tmp_path):
     for _ in range(2):   # two executions of one trial
         model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=3, verbose=0,
                   validation_data=(np.zeros((2, 2)), np.zeros((2, 1))),
-                  callbacks=[copy.deepcopy(callbacks.TrialRecorder(tmp_path))])
-    record = json.loads((tmp_path / "execution_1.json").read_text())
+                  callbacks=[copy.deepcopy(callbacks.TrialRecorder(Layout(tmp_path), "0"))])
+    folder = Layout(tmp_path).trial("0")
+    record = json.loads((folder / "execution_1.json").read_text())
     assert record["epochs_run"] == 3 and record["params"] == 3 and record["seconds"] > 0
-    with (tmp_path / "history_0.csv").open() as f:
+    with (folder / "history_0.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]      # counted from 1, as Keras prints them
     assert {"loss", "val_loss", "seconds"} <= set(rows[0])

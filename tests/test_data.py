@@ -115,7 +115,7 @@ def test_cifar10_from_data_dir(cifar, which):
     assert ds.name == "cifar10"
     assert ds.class_names == tuple(CIFAR_NAMES)
     assert ds.num_classes == 10 and ds.input_shape == (32, 32, 3)
-    for split, n in [(ds.train, 90), (ds.val, 10), (ds.test, TEST_SIZE)]:
+    for split, n in [(ds.train, 90), (ds.validation, 10), (ds.test, TEST_SIZE)]:
         assert split.x.shape == (n, 32, 32, 3) and split.x.dtype == np.uint8
         assert split.y.shape == (n,) and split.y.dtype == np.int64
 
@@ -157,14 +157,14 @@ def test_cifar10_via_env_var(cifar, monkeypatch):
 def test_validation_split_stratified_disjoint_seeded(cifar):
     full, _, test, _ = data.DATASETS["cifar10"].loader(data_dir=cifar, download=False, seed=0)
     ds = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=1)
-    assert np.bincount(ds.val.y, minlength=10).tolist() == [2] * 10
+    assert np.bincount(ds.validation.y, minlength=10).tolist() == [2] * 10
     assert np.bincount(ds.train.y, minlength=10).tolist() == [8] * 10
-    assert not as_rows(ds.train.x) & as_rows(ds.val.x)
-    assert as_rows(ds.train.x) | as_rows(ds.val.x) == as_rows(full.x)
+    assert not as_rows(ds.train.x) & as_rows(ds.validation.x)
+    assert as_rows(ds.train.x) | as_rows(ds.validation.x) == as_rows(full.x)
     again = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=1)
     other = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=2)
-    assert np.array_equal(again.val.x, ds.val.x)
-    assert not np.array_equal(other.val.x, ds.val.x)
+    assert np.array_equal(again.validation.x, ds.validation.x)
+    assert not np.array_equal(other.validation.x, ds.validation.x)
     for d in (ds, other, data.load("cifar10", data_dir=cifar, validation_split=0.5)):
         assert np.array_equal(d.test.x, test.x) and np.array_equal(d.test.y, test.y)
 
@@ -173,7 +173,7 @@ def test_subset_caps_each_split_deterministically(cifar):
     full = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=3)
     caps = {"train": 3, "validation": 1, "test": 2}
     ds = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=3, subset=caps)
-    for split, whole, cap in [(ds.train, full.train, 3), (ds.val, full.val, 1),
+    for split, whole, cap in [(ds.train, full.train, 3), (ds.validation, full.validation, 1),
                               (ds.test, full.test, 2)]:
         assert np.bincount(split.y, minlength=10).tolist() == [cap] * 10
         # Kept images come from the split, in their original order.
@@ -183,7 +183,7 @@ def test_subset_caps_each_split_deterministically(cifar):
         assert np.array_equal(whole.y[pos], split.y)
     again = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=3, subset=caps)
     assert all(np.array_equal(a.x, b.x) for a, b in
-               [(ds.train, again.train), (ds.val, again.val), (ds.test, again.test)])
+               [(ds.train, again.train), (ds.validation, again.validation), (ds.test, again.test)])
     # None and caps above the class size leave a split as it is.
     loose = data.load("cifar10", data_dir=cifar, validation_split=0.2, seed=3,
                       subset={"train": None, "test": 50})
@@ -367,7 +367,7 @@ def test_digits():
     ds = data.load("digits")
     assert ds.class_names == tuple(str(i) for i in range(10)) and ds.num_classes == 10
     assert ds.input_shape == (32, 32, 3)
-    splits = (ds.train, ds.val, ds.test)
+    splits = (ds.train, ds.validation, ds.test)
     assert sum(len(s.y) for s in splits) == 1797 and len(ds.test.y) == 360
     x = np.concatenate([s.x for s in splits])
     y = np.concatenate([s.y for s in splits])
@@ -376,22 +376,22 @@ def test_digits():
     assert (x == x[:, ::4, ::4].repeat(4, axis=1).repeat(4, axis=2)).all()  # 4×4 blocks
     assert set(np.unique(x)) <= {round(v * 255 / 16) for v in range(17)}
     total = np.bincount(y, minlength=10)
-    for split, share in [(ds.test, 0.2), (ds.val, 0.8 * 0.1)]:
+    for split, share in [(ds.test, 0.2), (ds.validation, 0.8 * 0.1)]:
         counts = np.bincount(split.y, minlength=10)
         assert (np.abs(counts - share * total) <= 1).all()
 
 
 def test_digits_seeded():
     a, b, c = data.load("digits", seed=5), data.load("digits", seed=5), data.load("digits", seed=6)
-    assert np.array_equal(a.test.x, b.test.x) and np.array_equal(a.val.y, b.val.y)
+    assert np.array_equal(a.test.x, b.test.x) and np.array_equal(a.validation.y, b.validation.y)
     assert not np.array_equal(a.test.x, c.test.x)
-    assert not np.array_equal(a.val.x, c.val.x)
+    assert not np.array_equal(a.validation.x, c.validation.x)
 
 
 def test_digits_subset():
     ds = data.load("digits", subset={"train": 5, "validation": 2, "test": 3}, seed=1)
     assert np.bincount(ds.train.y).tolist() == [5] * 10
-    assert np.bincount(ds.val.y).tolist() == [2] * 10
+    assert np.bincount(ds.validation.y).tolist() == [2] * 10
     assert np.bincount(ds.test.y).tolist() == [3] * 10
 
 
@@ -424,7 +424,7 @@ def test_registered_loader_with_own_validation(monkeypatch):
         return split(6, 0), split(2, 1), split(3, 2), ("a", "b", "c")
 
     ds = data.load("tiny", validation_split=0.5)
-    assert (len(ds.train.y), len(ds.val.y), len(ds.test.y)) == (6, 2, 3)
+    assert (len(ds.train.y), len(ds.validation.y), len(ds.test.y)) == (6, 2, 3)
     assert ds.input_shape == (4, 4, 3) and ds.num_classes == 3
     source = data.core.DATASETS["tiny"]
     assert (source.input_shape, source.num_classes) == ((4, 4, 3), 3)

@@ -139,7 +139,7 @@ def test_a_cinic10_study_downloads_decodes_and_trains(tmp_path, kaggle_zip):
     assert (study.trials.status == "COMPLETED").all()
     assert study.best["class_names"] == CINIC_CLASSES
     dataset = data.load("cinic10", download=False)
-    for split, (x, y) in zip((dataset.train, dataset.val, dataset.test), expected.values()):
+    for split, (x, y) in zip((dataset.train, dataset.validation, dataset.test), expected.values()):
         np.testing.assert_array_equal(split.x, x)
         np.testing.assert_array_equal(split.y, y)
 

@@ -104,7 +104,7 @@ def test_cinic10_pixels_labels_and_own_splits(cinic):
     where, expected = cinic
     ds = data.load("cinic10", data_dir=str(where))
     assert ds.class_names == tuple(CINIC_CLASSES) and ds.input_shape == (32, 32, 3)
-    for split, got in (("train", ds.train), ("val", ds.val), ("test", ds.test)):
+    for split, got in (("train", ds.train), ("val", ds.validation), ("test", ds.test)):
         assert_split(got, *expected[split])
     grey = ds.train.x[2 * 2 + 1]  # bird, second image: three equal channels
     assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
@@ -115,9 +115,9 @@ def test_cinic10_validation_folder_and_image_size(cinic):
     where, expected = cinic
     os.rename(where / "CINIC-10" / "valid", where / "CINIC-10" / "validation")
     ds = data.load("cinic10", data_dir=str(where / "CINIC-10"), image_size=16)
-    assert ds.input_shape == (16, 16, 3) and len(ds.val.y) == 20
+    assert ds.input_shape == (16, 16, 3) and len(ds.validation.y) == 20
     first = Image.fromarray(expected["val"][0][0]).resize((16, 16), Image.Resampling.BILINEAR, reducing_gap=None)
-    np.testing.assert_array_equal(ds.val.x[0], np.asarray(first))
+    np.testing.assert_array_equal(ds.validation.x[0], np.asarray(first))
 
 
 def test_cinic10_from_the_cache_folder_and_not_found(cinic, data_home):
@@ -149,7 +149,7 @@ def test_folder_flat_tree_order_and_splits(flat):
     order = np.concatenate([np.arange(10, 20), np.arange(0, 10), np.arange(20, 30)])
     assert_split(train, x[order], np.repeat(np.arange(3), 10))
     ds = data.load("folder", data_dir=str(root), test_split=0.2, validation_split=0.25)
-    assert (len(ds.train.y), len(ds.val.y), len(ds.test.y)) == (18, 6, 6)
+    assert (len(ds.train.y), len(ds.validation.y), len(ds.test.y)) == (18, 6, 6)
     assert ds.split_off == ("test", "validation")
 
 
@@ -158,7 +158,7 @@ def test_folder_train_val_without_test(tmp_path, val_name):
     x, y = write_tree(tmp_path / "train", ["cat", "dog"], 10)
     vx, vy = write_tree(tmp_path / val_name, ["cat", "dog"], 3, start=500)
     ds = data.load("folder", data_dir=str(tmp_path), test_split=0.2)
-    assert_split(ds.val, vx, vy)
+    assert_split(ds.validation, vx, vy)
     assert (len(ds.train.y), len(ds.test.y)) == (16, 4) and ds.split_off == ("test",)
 
 
@@ -203,7 +203,7 @@ def test_folder_splits_must_have_the_size_of_train(tmp_path):
     raises([str(tmp_path / "test" / "a" / "img000.png"), "16×16", "32×32"], data.load, "folder",
            data_dir=str(tmp_path))
     ds = data.load("folder", data_dir=str(tmp_path), image_size=16)
-    assert ds.train.x.shape[1:] == ds.val.x.shape[1:] == ds.test.x.shape[1:] == (16, 16, 3)
+    assert ds.train.x.shape[1:] == ds.validation.x.shape[1:] == ds.test.x.shape[1:] == (16, 16, 3)
 
 
 def test_folder_data_dir_must_be_a_folder(tmp_path):
@@ -318,7 +318,7 @@ def test_cache_second_load_does_not_decode(cinic, data_home, decode_calls):
     assert len(decode_calls) == 3
     second = data.load("cinic10", data_dir=str(where))
     assert len(decode_calls) == 3   # all from the cache
-    for a, b in ((first.train, second.train), (first.val, second.val), (first.test, second.test)):
+    for a, b in ((first.train, second.train), (first.validation, second.validation), (first.test, second.test)):
         assert_split(b, a.x, a.y)
     [name] = cache_folders(data_home)
     assert name.startswith("cinic10-") and len(name) == len("cinic10-") + 16
@@ -340,7 +340,7 @@ def test_cache_invalidated_by_touched_or_added_image(flat, data_home, decode_cal
     np.testing.assert_array_equal(train.x[0], pattern(99))
     write_png(root / "a_cls" / "img100.png", pattern(100))
     ds = data.load("folder", data_dir=str(root))
-    assert len(decode_calls) == 4 and len(ds.train.y) + len(ds.val.y) + len(ds.test.y) == 31
+    assert len(decode_calls) == 4 and len(ds.train.y) + len(ds.validation.y) + len(ds.test.y) == 31
     assert len(cache_folders(data_home)) == 2   # the stale full-size caches were removed, the 16×16 one kept
 
 
@@ -383,7 +383,7 @@ def test_cache_write_is_atomic(flat, data_home, decode_calls, monkeypatch, capsy
     monkeypatch.setattr(np, "save", failing_save)
     ds = data.load("folder", data_dir=str(root))
     assert_one_warning(capsys, "cannot write the decoded-image cache", "No space left on device")
-    assert len(ds.train.y) + len(ds.val.y) + len(ds.test.y) == 30
+    assert len(ds.train.y) + len(ds.validation.y) + len(ds.test.y) == 30
     assert cache_folders(data_home) == []   # no partial cache, no temporary folder left
     data.load("folder", data_dir=str(root))
     data.load("folder", data_dir=str(root))
@@ -440,7 +440,7 @@ def test_npz_keras_style(tmp_path):
     ds = data.load("npz", data_dir=npz(tmp_path, x_train=x, y_train=y, x_test=xt, y_test=yt))
     assert ds.class_names == ("0", "1", "2", "3") and ds.split_off == ("validation",)
     assert_split(ds.test, xt, yt)
-    assert len(ds.train.y) + len(ds.val.y) == 30
+    assert len(ds.train.y) + len(ds.validation.y) == 30
     names = np.array(["cat", "dog", "eel", "fox"])
     ds = data.load("npz", data_dir=npz(tmp_path, x_train=x, y_train=y, x_val=xt, y_val=yt, x_test=xt, y_test=yt,
                                        class_names=names))

@@ -9,7 +9,8 @@ import time
 import pytest
 
 import hpstudy
-from hpstudy import cli, distributed
+from hpstudy import cli
+from hpstudy.engine.distributed import roles as distributed
 from tests.conftest import TINY, write_study
 
 # Six trials of 40 tiny epochs (a couple of seconds each): long enough to kill a worker inside one.

@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 import hpstudy
-from hpstudy import api, results
+from hpstudy import api
 from hpstudy.cli import main
+from hpstudy.results.folder import open_folder, study_of
 
 
 @pytest.fixture(scope="module")
 def test_split(finished_study):
     folder, _ = finished_study
-    tuning = api.import_quietly("hpstudy.tuning")
-    return tuning.load_data(results.study_of(results.open_folder(folder))).test
+    hypermodel = api.import_quietly("hpstudy.engine.hypermodel")
+    return hypermodel.load_data(study_of(open_folder(folder))).test
 
 
 def _predict(model, x):
@@ -27,7 +28,7 @@ def _predict(model, x):
 def test_evaluate_tables_match_sklearn_and_figures_are_pngs(finished_study, test_split, tmp_path):
     from PIL import Image
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-    evaluate = api.import_quietly("hpstudy.evaluate")
+    evaluate = api.import_quietly("hpstudy.results.evaluate")
     folder, _ = finished_study
     best = hpstudy.load_study(folder).best
     ev = evaluate.evaluate(folder, tmp_path / "figures", top=5)     # more than there are: every completed one
@@ -69,8 +70,8 @@ def test_load_best_by_rank_and_study_model(finished_study, test_split, tmp_path)
     assert second.optimizer is not None and second.loss      # compiled
     assert not np.allclose(_predict(first, test_split.x), _predict(second, test_split.x))
     # The rank-1 model holds exactly the arrays of that trial's keras-tuner checkpoint.
-    layout = results.open_folder(folder)
-    with h5py.File(results.tuner_trial(layout, ranked[1]) / "checkpoint.weights.h5", "r") as f:
+    layout = open_folder(folder)
+    with h5py.File(layout.tuner_trial(ranked[1]) / "checkpoint.weights.h5", "r") as f:
         stored = []
         f["layers"].visititems(lambda name, obj: stored.append(obj[()]) if isinstance(obj, h5py.Dataset) else None)
     weights = [np.asarray(w) for w in second.weights]
@@ -85,7 +86,7 @@ def test_load_best_by_rank_and_study_model(finished_study, test_split, tmp_path)
         study.model("9")
     broken = tmp_path / "broken"
     shutil.copytree(folder, broken)
-    trial_file = results.tuner_trial(results.open_folder(broken), ranked[1]) / "trial.json"
+    trial_file = open_folder(broken).tuner_trial(ranked[1]) / "trial.json"
     trial = json.loads(trial_file.read_text())
     trial_file.write_text(json.dumps({**trial, "status": "FAILED", "message": "Traceback\nValueError: boom"}))
     with pytest.raises(hpstudy.HpstudyError, match=f"trial {ranked[1]} is FAILED \\(ValueError: boom\\)") as err:
@@ -97,13 +98,13 @@ def test_load_best_by_rank_and_study_model(finished_study, test_split, tmp_path)
 
 def test_inference_model_drops_training_only_layers():
     keras = api.import_quietly("keras")
-    preprocess = api.import_quietly("hpstudy.preprocess")
-    export = api.import_quietly("hpstudy.export")
+    preprocess = api.import_quietly("hpstudy.engine.preprocess")
+    export = api.import_quietly("hpstudy.results.export")
     inputs = keras.Input((16, 16, 3))
     body = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs)))
     values = {"crop_padding": 2, "flip": True, "translate": 0.1, "cutout": 4, "standardize": True}
     model = preprocess.wrap(body, values, stats=(np.full(3, 100.0), np.full(3, 900.0)))
-    model.compile("sgd", loss=api.import_quietly("hpstudy.training").SmoothedSparseCrossentropy(0.1))
+    model.compile("sgd", loss=api.import_quietly("hpstudy.engine.training").SmoothedSparseCrossentropy(0.1))
     out = export.inference_model(model)
     names = [layer.name for layer in out.layers]
     assert "augment" not in names and "cutout" not in names and "standardize" in names

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from hpstudy import cli, spec
+import hpstudy
+from hpstudy import cli
+from hpstudy.study import spec
 from hpstudy.errors import ResultsError, SpecError
 from tests.test_data import _dump, _Evil, write_cifar
 from tests.test_data_files import pattern, write_png
@@ -152,7 +154,7 @@ def test_predict_with_a_lambda_model_is_one_line(tmp_path, capsys):
 
 def test_every_load_model_call_uses_safe_mode():
     """No hpstudy code loads a Keras model outside safe mode (the default, safe_mode=True)."""
-    package = Path(spec.__file__).parent
+    package = Path(hpstudy.__file__).parent
     calls = []
     for source in package.rglob("*.py"):
         text = source.read_text(encoding="utf-8")

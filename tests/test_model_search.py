@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 import hpstudy
-from hpstudy import cli, models, preprocess, spec, training, tuning
+from hpstudy import cli, models
+from hpstudy.engine import preprocess
+from hpstudy.study import spec
+from hpstudy.engine import training
 from hpstudy.errors import SpecError
 from hpstudy.models import facts
+from hpstudy.engine import checks
+from hpstudy.engine.checks import build_each, validation_builds
+from hpstudy.engine.hypermodel import SpecHyperModel
 from tests.conftest import write_study
 
 FAMILIES = """
@@ -30,7 +36,7 @@ search: {{tuner: grid, seed: 1}}
 
 
 def check(text):
-    return tuning.check(spec.loads(text, source="s.yaml"))
+    return checks.check(spec.loads(text, source="s.yaml"))
 
 
 def test_a_searched_builder_keeps_each_builders_options_apart():
@@ -38,7 +44,7 @@ def test_a_searched_builder_keeps_each_builders_options_apart():
     assert [t.name for t in study.tunables()] == ["model.builder", "model.plain_cnn.dropout"]
     assert study.model.options_of("lenet5")["activation"] == models.options("lenet5")["activation"][1]
     assert "conv_layers" not in study.model.options_of("lenet5")
-    assert tuning.validation_builds(study) == [("plain_cnn", {"model.plain_cnn.dropout": 0.0}),
+    assert validation_builds(study) == [("plain_cnn", {"model.plain_cnn.dropout": 0.0}),
                                                ("plain_cnn", {"model.plain_cnn.dropout": 0.5}), ("lenet5", {})]
 
 
@@ -63,7 +69,7 @@ def test_model_errors_of_a_searched_builder_name_its_section():
     study = check("name: s\nmodel:\n  builder: {tune: choice, values: [plain_cnn, lenet5]}\n"
                   "  plain_cnn: {conv_layers: 6, kernel_size: 1}\n")
     with pytest.raises(SpecError, match=r"s.yaml: model.plain_cnn.conv_layers: 6 layers pool"):
-        tuning.build_each(study, (32, 32, 3), 10)
+        build_each(study, (32, 32, 3), 10)
 
 
 def test_family_search_end_to_end_leaves_inactive_options_blank(tmp_path):
@@ -132,7 +138,7 @@ def test_transfer_with_a_fine_tune_phase_end_to_end(tmp_path):
     # Early stopping ends the first phase after 2 of 5 epochs; the fine-tune phase continues from there.
     assert trial.status == "COMPLETED" and trial.epochs_run == 4
     history = study.history(trial.trial_id)
-    assert list(history.epoch) == [0, 1, 2, 3]
+    assert list(history.epoch) == [1, 2, 3, 4]         # counted from 1
     assert [p.name for p in study.layout.trial(trial.trial_id).glob("execution_*.json")] == ["execution_0.json"]
 
 
@@ -145,7 +151,7 @@ def test_fine_tune_with_hyperband_is_refused():
 def test_every_builders_options_are_in_the_search_space_but_only_the_chosen_are_active():
     import keras_tuner as kt
     study = check(FAMILIES.format(name="f").replace("lenet5: {}", "lenet5: {dropout: {tune: choice, values: [0.1, 0.2]}}"))
-    hypermodel = tuning.SpecHyperModel(study, (32, 32, 3), 10)
+    hypermodel = SpecHyperModel(study, (32, 32, 3), 10)
     hp = kt.HyperParameters()
     hp.values["model.builder"] = "lenet5"
     values = hypermodel.values(hp)
@@ -157,7 +163,7 @@ def test_every_builders_options_are_in_the_search_space_but_only_the_chosen_are_
 def test_fine_tune_without_a_backbone_is_refused():
     study = check("name: s\nmodel: {builder: plain_cnn}\ntrain: {fine_tune_epochs: 2}\n")
     with pytest.raises(SpecError, match="s.yaml: train.fine_tune_epochs: a fine-tune phase unfreezes"):
-        tuning.build_each(study, (32, 32, 3), 10)
+        build_each(study, (32, 32, 3), 10)
 
 
 def test_a_builder_key_inside_a_builders_options_is_refused():

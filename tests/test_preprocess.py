@@ -6,9 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from hpstudy import models, preprocess, spec, tuning
+from hpstudy import models
+from hpstudy.engine import preprocess
+from hpstudy.study import spec
 from hpstudy.errors import SpecError
-from hpstudy.spec import PreprocessSpec
+from hpstudy.study.spec import PreprocessSpec
+from hpstudy.engine.checks import build_each, check
 
 OFF = {"standardize": False, "flip": False, "crop_padding": 0, "translate": 0.0, "cutout": 0}
 
@@ -99,10 +102,10 @@ def test_bad_preprocess_values(body, key):
 
 
 def test_cutout_larger_than_the_images_is_refused_before_training():
-    study = tuning.check(spec.loads("name: p\npreprocess:\n  cutout: {tune: choice, values: [8, 40]}\n",
+    study = check(spec.loads("name: p\npreprocess:\n  cutout: {tune: choice, values: [8, 40]}\n",
                                     source="s.yaml"))
     with pytest.raises(SpecError, match="s.yaml: preprocess.cutout: 40 is larger than the 32-pixel images"):
-        tuning.build_each(study, (32, 32, 3), 10)
+        build_each(study, (32, 32, 3), 10)
 
 
 def test_defaults_are_no_augmentation():

@@ -10,8 +10,10 @@ import time
 import pytest
 
 import hpstudy
-from hpstudy import results
 from hpstudy.errors import ResultsError
+from hpstudy.results.folder import open_folder
+from hpstudy.results.layout import CHECKPOINT, trial_number
+from hpstudy.results.trials import ranked_trials
 from tests.conftest import TINY, write_study
 
 # Weight decay of 1000 at this rate multiplies the weights by -9 each step: the loss overflows to NaN.
@@ -33,7 +35,7 @@ def test_a_diverged_trial_fails_with_its_reason_and_is_never_the_best(tmp_path):
     assert table.loc["0", "status"] == "COMPLETED"
     assert table.loc["1", "status"] == "FAILED"
     assert table.loc["1", "message"].startswith("loss became nan at epoch ")
-    assert study.best["trial_id"] == "0" and results.ranked_trials(study.layout) == ["0"]
+    assert study.best["trial_id"] == "0" and ranked_trials(study.layout) == ["0"]
 
 
 def test_a_killed_trial_is_retried_but_one_that_keeps_killing_the_run_is_failed(tmp_path):
@@ -74,7 +76,7 @@ def test_kills_at_several_moments_lose_nothing_and_repeat_no_finished_trial(tmp_
         folder = root / "trials" / number
         assert len(list(folder.glob("execution_*.json"))) == 1 and not (folder / "starts.json").exists()
         assert len(open(folder / "history_0.csv").read().splitlines()) == epochs + 1
-    assert hpstudy.load_study(root).best["trial_id"] == results.ranked_trials(results.open_folder(root))[0]
+    assert hpstudy.load_study(root).best["trial_id"] == ranked_trials(open_folder(root))[0]
 
 
 def _kill_moments(root):
@@ -137,14 +139,14 @@ def test_resume_after_a_kill_between_keras_tuners_two_state_files(tmp_path):
 def test_only_the_best_checkpoints_are_kept(tmp_path):
     text = _random(TINY.format(name="kept"), 4).replace("max_trials: 4", "max_trials: 4\n  keep_checkpoints: 1")
     study = hpstudy.run(write_study(tmp_path, text, name="kept"), results_dir=tmp_path)
-    kept = [p.parent.name for p in (study.path / "tuner").glob(f"trial_*/{results.CHECKPOINT}")]
+    kept = [p.parent.name for p in (study.path / "tuner").glob(f"trial_*/{CHECKPOINT}")]
     best = study.best["trial_id"]
-    assert [results.trial_number(name[len("trial_"):]) for name in kept] == [best]
+    assert [trial_number(name[len("trial_"):]) for name in kept] == [best]
     assert hpstudy.load_best(study.path).count_params() > 0
-    from hpstudy import evaluate
+    from hpstudy.results import models
     other = next(n for n in study.trials.trial_id if n != best)
     with pytest.raises(ResultsError, match=r"weights were not kept \(search.keep_checkpoints: 1"):
-        evaluate.trial_model(study.path, other)
+        models.trial_model(study.path, other)
 
 
 def test_hyperband_keeps_what_its_brackets_continue_from(tmp_path):
@@ -154,7 +156,7 @@ def test_hyperband_keeps_what_its_brackets_continue_from(tmp_path):
     assert (study.trials.status == "COMPLETED").all() and len(study.trials) > 4
     # Trials that continued an earlier trial's training found its weights (else they would have failed).
     assert any(v.get("tuner/trial_id") for v in _hyperparameters(study.path))
-    assert len(list((study.path / "tuner").glob(f"trial_*/{results.CHECKPOINT}"))) == 1
+    assert len(list((study.path / "tuner").glob(f"trial_*/{CHECKPOINT}"))) == 1
 
 
 def _hyperparameters(root):
@@ -163,8 +165,8 @@ def _hyperparameters(root):
 
 def test_results_files_are_never_half_written(tmp_path):
     target = tmp_path / "big.json"
-    writer = ("import sys; from pathlib import Path; from hpstudy import results\n"
-              "while True: results.write_json(Path(sys.argv[1]), list(range(200000)))\n")
+    writer = ("import sys; from pathlib import Path; from hpstudy.results.files import write_json\n"
+              "while True: write_json(Path(sys.argv[1]), list(range(200000)))\n")
     process = subprocess.Popen([sys.executable, "-c", writer, str(target)])
     time.sleep(3)
     os.kill(process.pid, signal.SIGKILL)

@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpstudy import effects, report, results
+from hpstudy.analysis import effects
+from hpstudy.report import pages as report
 from hpstudy.cli import main
+from hpstudy.results.folder import open_folder
+from hpstudy.results.trials import read_trials
 from tests.conftest import write_study
 
 SIX = """
@@ -67,7 +70,7 @@ def running_study(six_study, tmp_path):
 
 
 def raw_trials(folder):
-    return results.read_trials(results.open_folder(folder))
+    return read_trials(open_folder(folder))
 
 
 # ---------------------------------------------------------------- the trials table
@@ -77,11 +80,11 @@ def test_trials_table_of_a_finished_study(finished_study):
     raw = raw_trials(folder)
     assert sorted(table.trial_id) == sorted(raw.trial_id) and len(table) == 2
     assert list(table.columns[:4]) == ["trial_id", "status", "model.dropout", "score"]
-    for column in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "gap", "test_loss",
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy", "gap", "test_loss",
                    "test_accuracy", "best_epoch", "epochs_run", "seconds", "params", "status"):
         assert column in table
     assert list(table.columns).index("gap") == list(table.columns).index("val_accuracy") + 1
-    assert np.allclose(table.gap, table.train_accuracy - table.val_accuracy)
+    assert np.allclose(table.gap, table.accuracy - table.val_accuracy)
     assert table.score.is_monotonic_decreasing                  # val_accuracy: best (highest) first
     assert table.test_accuracy.notna().sum() == 1 and pd.notna(table.test_accuracy[0])
 
@@ -91,7 +94,7 @@ def test_gap_top_and_sort_on_six_trials(six_study):
     table = report.trials_table([six_study])
     assert len(table) == 8 and set(table.status) == {"COMPLETED"}
     merged = table.set_index("trial_id").loc[raw.trial_id]
-    assert np.allclose(merged.gap.to_numpy(), (raw.train_accuracy - raw.val_accuracy).to_numpy())
+    assert np.allclose(merged.gap.to_numpy(), (raw.accuracy - raw.val_accuracy).to_numpy())
     top = report.trials_table([six_study], top=1)
     assert len(top) == 1 and top.score[0] == raw.score.max()
     by_time = report.trials_table([six_study], sort="seconds")
@@ -120,7 +123,7 @@ def test_effects_match_the_trials_computed_independently(six_study):
             assert row.count == len(matching)
             assert row.mean == pytest.approx(matching.score.astype(float).mean())
             assert row.best == pytest.approx(matching.score.astype(float).max())
-            assert row.gap == pytest.approx((matching.train_accuracy - matching.val_accuracy).mean())
+            assert row.gap == pytest.approx((matching.accuracy - matching.val_accuracy).mean())
         x = raw[effect.name].astype(float).rank()
         y = raw.score.astype(float).rank()
         expected = np.corrcoef(x, y)[0, 1]
@@ -165,7 +168,7 @@ def test_minimized_objective_means_lower_is_better():
     trials = pd.DataFrame({"trial_id": ["0", "1", "2", "3", "4"], "status": ["COMPLETED"] * 4 + ["FAILED"],
                            "opt.name": ["adam", "adam", "sgd", "sgd", "sgd"],
                            "score": [0.5, 0.7, 1.5, 1.1, None],
-                           "train_accuracy": [0.9, 0.8, 0.5, 0.6, None],
+                           "accuracy": [0.9, 0.8, 0.5, 0.6, None],
                            "val_accuracy": [0.7, 0.7, 0.4, 0.5, None]})
     fx = effects.effects(trials, ["opt.name"], "val_loss")
     assert fx.minimize and fx.trials == 4
@@ -180,7 +183,7 @@ def test_minimized_objective_means_lower_is_better():
 def test_inactive_values_form_their_own_group():
     trials = pd.DataFrame({"trial_id": list("0123"), "status": ["COMPLETED"] * 4,
                            "model.depth": pd.array([2, 3, None, None], dtype="Int64"),
-                           "score": [0.2, 0.4, 0.6, 0.8], "train_accuracy": [None] * 4, "val_accuracy": [None] * 4})
+                           "score": [0.2, 0.4, 0.6, 0.8], "accuracy": [None] * 4, "val_accuracy": [None] * 4})
     effect = effects.effects(trials, ["model.depth"], "val_accuracy").effects[0]
     assert list(effect.table.value) == [2, 3, effects.INACTIVE]
     assert effect.table["mean"].iloc[-1] == pytest.approx(0.7) and "gap" not in effect.table
@@ -301,7 +304,7 @@ def test_top_and_sort_through_the_cli(six_study, capsys):
 
 def test_rendering_every_format_does_not_import_tensorflow(finished_study, tmp_path):
     folder, _ = finished_study
-    code = ("import sys\nfrom hpstudy import report\nfrom hpstudy.cli import main\n"
+    code = ("import sys\nfrom hpstudy.report import pages as report\nfrom hpstudy.cli import main\n"
             f"built = report.build([{str(folder)!r}])\n"
             "for fmt in report.FORMATS:\n    assert report.render(built, fmt)\n"
             f"assert main(['report', {str(folder)!r}, '--format', 'html', '--output', {str(tmp_path / 'r.html')!r}, "

@@ -9,8 +9,8 @@ import pytest
 from hpstudy import models
 from hpstudy.errors import ModelError, SpecError
 from hpstudy.models.backbones import BACKBONES, imagenet_preprocessing, weights_file
-from hpstudy.training import unfreeze_backbone
-from hpstudy.values import Failer, check_value
+from hpstudy.engine.training import unfreeze_backbone
+from hpstudy.study.schema import Failer, check_value
 
 RAW = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")   # uint8-range pixels
 

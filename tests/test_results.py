@@ -5,34 +5,38 @@ import yaml
 
 import pytest
 
-from hpstudy import results, spec
+from hpstudy.study import spec
 from hpstudy.errors import ResultsError
+from hpstudy.results.files import write_json
+from hpstudy.results.folder import open_folder, prepare
+from hpstudy.results.layout import FORMAT, trial_number
+from hpstudy.results.trials import read_best, read_history, read_trials
 
 
 def test_write_text_is_atomic_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "a" / "file.json"
-    results.write_json(target, {"x": 1})
-    results.write_json(target, {"x": 2})
+    write_json(target, {"x": 1})
+    write_json(target, {"x": 2})
     assert json.loads(target.read_text()) == {"x": 2}
     assert [p.name for p in target.parent.iterdir()] == ["file.json"]
 
 
 def test_prepare_writes_the_resolved_spec_and_refuses_a_changed_one(tmp_path):
     study = spec.loads("name: s\ntrain: {epochs: 3}\n", source="s.yaml")
-    layout = results.prepare(tmp_path / "s", study)
+    layout = prepare(tmp_path / "s", study)
     assert spec.load(layout.spec) == study
-    results.prepare(tmp_path / "s", study)                          # same study: fine
+    prepare(tmp_path / "s", study)                          # same study: fine
     more = spec.loads("name: s\ntrain: {epochs: 3}\nsearch: {max_trials: 30}\n", source="s.yaml")
-    results.prepare(tmp_path / "s", more)                           # more trials: fine (extends)
+    prepare(tmp_path / "s", more)                           # more trials: fine (extends)
     changed = spec.loads("name: s\ntrain: {epochs: 4}\n", source="s.yaml")
     with pytest.raises(ResultsError, match="differs from s.yaml in train.epochs"):
-        results.prepare(tmp_path / "s", changed)
-    results.prepare(tmp_path / "s", changed, overwrite=True)
+        prepare(tmp_path / "s", changed)
+    prepare(tmp_path / "s", changed, overwrite=True)
     assert spec.load(layout.spec).train.epochs == 4
 
 
 def test_trial_numbers_drop_keras_tuner_padding():
-    assert results.trial_number("0007") == "7" and results.trial_number(12) == "12"
+    assert trial_number("0007") == "7" and trial_number(12) == "12"
 
 
 def test_reading_skips_a_trial_file_being_written(finished_study, tmp_path):
@@ -42,32 +46,50 @@ def test_reading_skips_a_trial_file_being_written(finished_study, tmp_path):
     shutil.copytree(folder, copy)
     (copy / "tuner" / "trial_9").mkdir()
     (copy / "tuner" / "trial_9" / "trial.json").write_text('{"trial_id": "9", "hyperpa')   # half written
-    table = results.read_trials(results.open_folder(copy))
+    table = read_trials(open_folder(copy))
     assert list(table.trial_id) == ["0", "1"]
 
 
 def test_open_folder_names_what_is_missing(tmp_path):
     with pytest.raises(ResultsError, match="no spec.yaml"):
-        results.open_folder(tmp_path)
+        open_folder(tmp_path)
 
 
 def test_a_results_folder_from_before_a_new_setting_still_resumes(tmp_path):
     study = spec.loads("name: s\n", source="s.yaml")
-    layout = results.prepare(tmp_path / "s", study, overwrite=False)
-    results.write_json(layout.env, {"results_format": results.FORMAT})
+    layout = prepare(tmp_path / "s", study, overwrite=False)
+    write_json(layout.env, {"results_format": FORMAT})
     old = yaml.safe_load(layout.spec.read_text())
     del old["preprocess"], old["data"]["test_split"]      # keys a newer hpstudy added, at their defaults
     layout.spec.write_text(yaml.safe_dump(old))
-    results.prepare(tmp_path / "s", study, overwrite=False)   # no "differs" error
+    prepare(tmp_path / "s", study, overwrite=False)   # no "differs" error
     changed = spec.loads("name: s\npreprocess: {flip: true}\n", source="s.yaml")
     with pytest.raises(ResultsError, match="preprocess.flip"):
-        results.prepare(tmp_path / "s", changed, overwrite=False)
+        prepare(tmp_path / "s", changed, overwrite=False)
 
 
 def test_a_results_folder_of_another_model_layout_is_refused(tmp_path):
     study = spec.loads("name: s\n", source="s.yaml")
-    layout = results.prepare(tmp_path / "s", study, overwrite=False)
-    results.write_json(layout.env, {"hpstudy": "0.1.0"})     # before results_format existed
-    with pytest.raises(ResultsError, match=r"results format 1, this version writes 2\); run with --overwrite"):
-        results.prepare(tmp_path / "s", study, overwrite=False)
-    results.prepare(tmp_path / "s", study, overwrite=True)
+    layout = prepare(tmp_path / "s", study, overwrite=False)
+    write_json(layout.env, {"hpstudy": "0.1.0"})     # before results_format existed
+    with pytest.raises(ResultsError, match=r"results format 1, this version writes 3\); run with --overwrite"):
+        prepare(tmp_path / "s", study, overwrite=False)
+    prepare(tmp_path / "s", study, overwrite=True)
+
+
+def test_a_folder_of_results_format_2_resumes_and_reads_its_epochs_counted_from_1(tmp_path):
+    """Format 2 counted epochs from 0 in best.json and the histories; they read as counted from 1."""
+    study = spec.loads("name: s\n", source="s.yaml")
+    layout = prepare(tmp_path / "s", study)
+    write_json(layout.env, {"results_format": 2})
+    write_json(layout.best, {"trial_id": "0", "best_epoch": 0})
+    layout.trial("0").mkdir(parents=True)
+    layout.history("0").write_text("epoch,loss\n0,1.0\n1,0.5\n")
+    assert read_best(layout)["best_epoch"] == 1
+    assert list(read_history(layout, "0").epoch) == [1, 2]
+    prepare(tmp_path / "s", study)      # resumed, not refused
+    write_json(layout.env, {"results_format": FORMAT})
+    write_json(layout.best, {"results_format": FORMAT, "trial_id": "0", "best_epoch": 1})
+    layout.history("0").write_text("epoch,loss\n1,1.0\n2,0.5\n")
+    assert read_best(layout)["best_epoch"] == 1
+    assert list(read_history(layout, "0").epoch) == [1, 2]

@@ -4,7 +4,9 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from hpstudy import spec, training, tuning
+from hpstudy.study import spec
+from hpstudy.engine import training
+from hpstudy.engine.hypermodel import SpecHyperModel
 
 RNG = np.random.default_rng(0)
 X = RNG.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
@@ -22,7 +24,7 @@ def hypermodel(preprocess=EVERY_LAYER, **train):
         "preprocess": preprocess,
         "train": {"batch_size": 8, "label_smoothing": 0.1, **train},
     })
-    return tuning.SpecHyperModel(study, X.shape[1:], 10, stats=(np.full(3, 127.0), np.full(3, 5000.0)))
+    return SpecHyperModel(study, X.shape[1:], 10, stats=(np.full(3, 127.0), np.full(3, 5000.0)))
 
 
 def train_one_epoch(**train):

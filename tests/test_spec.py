@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from hpstudy import spec
+from hpstudy.study import spec
 from hpstudy.errors import SpecError
 
 BASE = "name: s\n"

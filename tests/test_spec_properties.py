@@ -18,9 +18,10 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from hpstudy import cli, spec
+from hpstudy import cli
+from hpstudy.study import spec
 from hpstudy.errors import SpecError
-from hpstudy.values import TUNABLE_SECTIONS, Range
+from hpstudy.study.schema import TUNABLE_SECTIONS, Range
 
 SOURCE = "studies/drawn.yaml"
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

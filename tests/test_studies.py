@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from hpstudy import spec, tuning
+from hpstudy.study import spec
+from hpstudy.engine.checks import build_each, check
+from hpstudy.engine.hypermodel import data_shape
 
 STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
 
@@ -14,8 +16,8 @@ def test_the_core_studies_ship():
 
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
 def test_shipped_study_validates(path):
-    study = tuning.check(spec.load(path))
+    study = check(spec.load(path))
     assert study.name == path.stem
     assert path.read_text().startswith("#"), "each study starts with a comment saying what it answers"
-    input_shape, num_classes = tuning.data_shape(study)
-    assert tuning.build_each(study, input_shape, num_classes, pretrained=False) >= 1
+    input_shape, num_classes = data_shape(study)
+    assert build_each(study, input_shape, num_classes, pretrained=False) >= 1

@@ -6,15 +6,21 @@ import numpy as np
 import pytest
 
 import hpstudy
-from hpstudy import data, results, spec, training, tuning
+from hpstudy import data, models
+from hpstudy.study import spec
+from hpstudy.engine import training
 from hpstudy.errors import ResultsError, SpecError
+from hpstudy.engine import checks
+from hpstudy.engine.checks import build_each, validation_builds
+from hpstudy.results.layout import Layout
+from hpstudy.results.trials import read_trials
 from tests.conftest import TINY, write_study
 
 BASE = "name: s\n"
 
 
 def check(text):
-    return tuning.check(spec.loads(text, source="studies/s.yaml"))
+    return checks.check(spec.loads(text, source="studies/s.yaml"))
 
 
 @pytest.mark.parametrize("text, fragments", [
@@ -50,7 +56,7 @@ def test_check_errors_name_file_and_key(text, fragments):
 def test_every_optimizer_trains_a_step(name, weight_decay):
     train = {"optimizer": name, "learning_rate": 1e-3, "weight_decay": weight_decay, "momentum": 0.9,
              "nesterov": True}
-    model = tuning.models.build("plain_cnn", (32, 32, 3), 10, conv_layers=1, filters=4, dense_units=8)
+    model = models.build("plain_cnn", (32, 32, 3), 10, conv_layers=1, filters=4, dense_units=8)
     model.compile(optimizer=training.make_optimizer(train), loss="sparse_categorical_crossentropy")
     assert np.isfinite(model.train_on_batch(np.zeros((2, 32, 32, 3), "uint8"), np.array([0, 1])))
     assert model.optimizer.weight_decay == (weight_decay or model.optimizer.weight_decay)
@@ -65,7 +71,7 @@ def test_tuner_options_keras_tuner_refuses_are_a_spec_error(tmp_path):
 def test_a_search_whose_trials_all_fail_stops_with_one_line(tmp_path):
     text = TINY.format(name="tiny_cap").replace(
         "tuner: grid", "tuner: grid\n  max_failed_trials: 2\n  options: {max_model_size: 10}")
-    with pytest.raises(hpstudy.HpstudyError, match=r"stopped after 2 failed trials \(search.max_failed_trials: 2\); "
+    with pytest.raises(hpstudy.HpstudyError, match=r"stopped after 2 failed trials in all \(search.max_failed_trials: 2\); "
                                                    r".*Oversized model") as err:
         hpstudy.run(write_study(tmp_path, text, name="tiny_cap"), results_dir=tmp_path)
     assert "\n" not in str(err.value)
@@ -93,24 +99,24 @@ def test_tuner_options_are_passed_through():
 def test_impossible_model_in_the_search_space_is_refused_before_training():
     study = check(BASE + "model: {padding: valid, kernel_size: 7, conv_layers: {tune: choice, values: [2, 3]}}\n")
     with pytest.raises(SpecError, match=r"studies/s.yaml: model.kernel_size: .*\(with model.conv_layers=3\)"):
-        tuning.build_each(study, (32, 32, 3), 10)
+        build_each(study, (32, 32, 3), 10)
 
 
 def test_validation_builds_cover_every_value():
     study = check(BASE + "model:\n  conv_layers: {tune: choice, values: [1, 2]}\n"
                   "  batch_norm: {tune: boolean}\n  dropout: {tune: float, min_value: 0.1, max_value: 0.4}\n")
-    assert len(tuning.validation_builds(study)) == 8
-    assert tuning.build_each(study, (32, 32, 3), 10) == 8
+    assert len(validation_builds(study)) == 8
+    assert build_each(study, (32, 32, 3), 10) == 8
 
 
 def test_search_writes_a_complete_results_folder(finished_study):
     folder, _ = finished_study
-    layout = results.Layout(folder)
+    layout = Layout(folder)
     for path in (layout.spec, layout.env, layout.table, layout.best_model, layout.best):
         assert path.exists(), path
     env = json.loads(layout.env.read_text())
     assert env["backend"] == "tensorflow" and env["keras"] and env["keras-tuner"] and env["python"]
-    table = results.read_trials(layout)
+    table = read_trials(layout)
     assert list(table.trial_id) == ["0", "1"]
     assert set(table["model.dropout"]) == {0.0, 0.5}
     assert (table.status == "COMPLETED").all()
@@ -119,13 +125,13 @@ def test_search_writes_a_complete_results_folder(finished_study):
 
 def test_trials_table_numbers_match_each_trials_history(finished_study):
     folder, _ = finished_study
-    layout = results.Layout(folder)
-    for row in results.read_trials(layout).itertuples():
+    layout = Layout(folder)
+    for row in read_trials(layout).itertuples():
         with (layout.trial(row.trial_id) / "history_0.csv").open() as f:
             history = list(csv.DictReader(f))
-        best = history[int(row.best_epoch)]
+        best = history[int(row.best_epoch) - 1]
         assert float(best["val_accuracy"]) == pytest.approx(row.val_accuracy)
-        assert float(best["loss"]) == pytest.approx(row.train_loss)
+        assert float(best["loss"]) == pytest.approx(row.loss)
         assert row.score == pytest.approx(max(float(h["val_accuracy"]) for h in history))
 
 

@@ -35,7 +35,7 @@ def _size(size: int) -> str:
 def class_counts(dataset: Dataset) -> pd.DataFrame:
     """Images per class (rows) and split (columns), with a total row."""
     counts = {}
-    for split_name, split in (("train", dataset.train), ("validation", dataset.val), ("test", dataset.test)):
+    for split_name, split in (("train", dataset.train), ("validation", dataset.validation), ("test", dataset.test)):
         per_class = pd.Series(split.y).value_counts().reindex(range(dataset.num_classes), fill_value=0)
         counts[split_name] = per_class.to_numpy()
     table = pd.DataFrame(counts, index=pd.Index(dataset.class_names, name="class"))
@@ -46,7 +46,7 @@ def class_counts(dataset: Dataset) -> pd.DataFrame:
 def summary(dataset: Dataset) -> str:
     """A few lines: image shape, classes, split sizes and which splits were taken from train."""
     sizes = ", ".join(f"{name} {len(split.y):,}" for name, split in
-                      (("train", dataset.train), ("validation", dataset.val), ("test", dataset.test)))
+                      (("train", dataset.train), ("validation", dataset.validation), ("test", dataset.test)))
     lines = [f"{dataset.name}: {dataset.num_classes} classes, images {'x'.join(map(str, dataset.input_shape))} uint8",
              f"splits: {sizes}"]
     if dataset.split_off:

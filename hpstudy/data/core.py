@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from hpstudy.data.paths import kind, readable
 from hpstudy.errors import DataError
-from hpstudy.values import close_match
+from hpstudy.study.schema import close_match
 
 
 # eq=False: the generated __eq__ would compare arrays and raise "truth value is ambiguous".
@@ -44,10 +44,15 @@ class Dataset:
 
     name: str
     train: Split
-    val: Split
+    validation: Split
     test: Split
     class_names: tuple[str, ...]
     split_off: tuple[str, ...] = ()     # the splits ``load`` took from train ("test", "validation")
+
+    @property
+    def val(self) -> Split:
+        """The validation split (its name before it was spelled as in the study file's `validation_split`)."""
+        return self.validation
 
     @property
     def input_shape(self) -> tuple:
@@ -94,6 +99,7 @@ def register(name: str, *, locate: Callable = at_data_dir, input_shape: tuple | 
     """Decorator adding a raw loader to DATASETS under ``name``; a name is registered once."""
 
     def decorate(loader: Callable) -> Callable:
+        """Register the decorated loader."""
         if name in DATASETS:
             raise ValueError(f"dataset {name!r} is already registered")
         doc = (loader.__doc__ or "").strip().splitlines()

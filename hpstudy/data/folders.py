@@ -64,6 +64,7 @@ def _folder(*, data_dir=None, download=True, seed=0, image_size=None):
 def _cinic_at(folder: Path) -> Path | None:
     """``folder`` if it holds CINIC-10's train/, valid/ and test/, or the one sub-folder that does."""
     def is_cinic(path: Path) -> bool:
+        """Whether `folder` is laid out as CINIC-10 (train/valid/test class folders)."""
         return _is_folder(path / "train") and _is_folder(path / "test") \
             and any(_is_folder(path / n) for n in _CINIC_VAL_NAMES)
 
@@ -167,6 +168,7 @@ def _npz(*, data_dir=None, download=True, seed=0, image_size=None):
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """All arrays of a .npz file, refusing pickled objects."""
     def invalid(e: Exception) -> DataError:
+        """A DataError naming the npz file and what is wrong in it."""
         return DataError(f"{path}: not a valid .npz file ({type(e).__name__}: {e}); save the arrays with np.savez")
 
     try:

@@ -7,7 +7,7 @@ import keras
 
 from hpstudy.errors import ModelError
 from hpstudy.models.core import Activation, Initializer, Units, classifier, conv_block, pixels, pool, register
-from hpstudy.values import Fraction, Range
+from hpstudy.study.schema import Fraction, Range
 
 Width = Annotated[int, Range(1, 2048)]
 

@@ -15,6 +15,7 @@ _MOBILENET_SIZES = (96, 128, 160, 192, 224)   # the input sizes MobileNetV2 has 
 
 
 class Backbone(NamedTuple):
+    """One keras.applications backbone: its constructor, input size and preprocessing."""
     constructor: str     # the keras.applications function
     preprocessing: str   # "caffe": RGB->BGR minus the ImageNet mean; "tf": to [-1, 1]; "builtin": in the backbone
     min_size: int        # the smallest input keras.applications accepts

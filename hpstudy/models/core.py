@@ -16,7 +16,7 @@ from typing import Annotated, Callable, Literal, Optional, Sequence, Union
 import keras
 
 from hpstudy.errors import ModelError
-from hpstudy.values import Range, allowed, close_match
+from hpstudy.study.schema import Range, allowed, close_match
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 RAW_PIXELS: set[str] = set()     # builders that take raw 0..255 pixels (see `register`)
@@ -34,6 +34,7 @@ def register(name: str, *, raw_pixels: bool = False):
     own preprocessing is part of the model), so the study's `preprocess.standardize` does not apply.
     """
     def add(builder):
+        """Register `fn` under `name` (a second registration of a name is an error)."""
         if name in BUILDERS:
             raise ValueError(f"model builder {name!r} is already registered")
         BUILDERS[name] = builder
@@ -118,6 +119,7 @@ def head_layers(x, kind: str, units: Union[int, Sequence[int]], dropout: Union[f
 def describe(name: str) -> tuple[str, list[dict]]:
     """A builder's docstring and its options (name, default, what is allowed), read from its signature."""
     def as_yaml(value):   # defaults as a study file writes them: true, false, null
+        """A default as a study file would write it."""
         return {True: "true", False: "false"}[value] if isinstance(value, bool) else "null" if value is None else value
 
     rows = [{"option": option, "default": as_yaml(default), "allowed": allowed(ann)}

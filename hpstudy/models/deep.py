@@ -7,7 +7,7 @@ import keras
 
 from hpstudy.errors import ModelError
 from hpstudy.models.core import Activation, Head, Initializer, Units, classifier, head_layers, pixels, pool, register
-from hpstudy.values import Fraction
+from hpstudy.study.schema import Fraction
 
 # The seed's feature extractors: (filters, kernel) convolutions and "max"/"avg" 2x2 poolings. The convolutions
 # are unpadded, like its PyTorch Conv2d layers.

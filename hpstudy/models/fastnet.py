@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 import keras
 
 from hpstudy.models.core import Initializer, classifier, conv_block, pixels, register
-from hpstudy.values import Fraction, Range
+from hpstudy.study.schema import Fraction, Range
 
 # The original multiplies its logits by 0.125 (softer early softmax at its high learning rates); here the pooled
 # features are scaled instead, which is the same up to the classifier's bias.
@@ -31,10 +31,12 @@ def resnet9(
     ReLU; `width` multiplies every filter count. 6,573,130 parameters for 10 classes at width 1.
     """
     def conv(x, filters: int, name: str):
+        """Convolution, batch norm and activation."""
         return conv_block(x, max(1, round(width * filters)), 3, batch_norm=True, activation="relu",
                           initializer=kernel_initializer, name=name)
 
     def residual(x, filters: int, name: str):
+        """Two conv blocks added to their input."""
         y = conv(conv(x, filters, f"{name}_1"), filters, f"{name}_2")
         return keras.layers.Add(name=f"{name}_add")([x, y])
 

@@ -8,7 +8,7 @@ import keras
 from hpstudy.errors import ModelError
 from hpstudy.models.core import (Activation, Head, Initializer, Units, classifier, conv_block, head_layers, pixels,
                                  pool, register)
-from hpstudy.values import Fraction, Range
+from hpstudy.study.schema import Fraction, Range
 
 
 @register("plain_cnn")

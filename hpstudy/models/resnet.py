@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 import keras
 
 from hpstudy.models.core import Initializer, classifier, conv_block, pixels, register
-from hpstudy.values import Fraction, Range
+from hpstudy.study.schema import Fraction, Range
 
 # depth -> (blocks per stage, stage widths). 18/34 are the ImageNet ResNets (seed 001's ResNet-18 is torchvision's,
 # with the ImageNet stem); 6n+2 are the CIFAR ResNets of the paper's section 4.2: three stages of n blocks, 16-32-64.

@@ -8,7 +8,7 @@ import keras
 from hpstudy.errors import ModelError
 from hpstudy.models.backbones import BACKBONES, freeze, imagenet_preprocessing, load_backbone
 from hpstudy.models.core import classifier, pixels, register
-from hpstudy.values import Fraction, Range
+from hpstudy.study.schema import Fraction, Range
 
 
 @register("transfer", raw_pixels=True)

@@ -7,7 +7,7 @@ import keras
 
 from hpstudy.errors import ModelError
 from hpstudy.models.core import Activation, Head, Initializer, Units, classifier, head_layers, pixels, register
-from hpstudy.values import Fraction, Range
+from hpstudy.study.schema import Fraction, Range
 
 MAX_FILTERS = 512   # VGG stops doubling at 512 filters (its last two stages are both 512 wide)
 

@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 
 def format_value(value) -> str:
+    """A hyperparameter value as the progress line shows it (floats to 4 significant digits)."""
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -25,14 +26,17 @@ class Progress:
         self.started = {}
 
     def trial_begin(self, trial_id: str) -> None:
+        """A trial started: the bar names it."""
         self.started[trial_id] = time.perf_counter()
         self.bar.set_description(f"trial {trial_id}")
 
     def epoch_end(self, trial_id: str, epoch: int, logs: dict) -> None:
+        """An epoch ended (counted from 0 by Keras, shown from 1): the bar shows it and the objective."""
         value = logs.get(self.objective)
         self.bar.set_postfix_str(f"epoch {epoch + 1}" + (f" {self.objective}={value:.4f}" if value is not None else ""))
 
     def trial_end(self, trial_id: str, status: str, values: dict, score, message: str = "") -> None:
+        """A trial ended: its line (outcome, seconds, hyperparameters) and one more step of the bar."""
         seconds = time.perf_counter() - self.started.pop(trial_id, time.perf_counter())
         params = " ".join(f"{k}={format_value(v)}" for k, v in values.items() if not k.startswith("tuner/"))
         if status == "COMPLETED" and score is not None:
@@ -43,4 +47,5 @@ class Progress:
         self.bar.update(1)
 
     def close(self) -> None:
+        """Remove the bar (the lines stay)."""
         self.bar.close()

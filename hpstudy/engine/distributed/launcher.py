@@ -16,7 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from hpstudy import distributed, results
+from hpstudy.engine.distributed.roles import free_port
+from hpstudy.results.layout import Layout
 
 MAX_RESTARTS = 3            # per worker: a worker that keeps dying is left dead (the chief reassigns its trial)
 CHIEF_WAIT_SECONDS = 600    # for the chief to load the data and check the models before workers may start
@@ -43,6 +44,7 @@ class _Process:
 
     def start(self):
         # A session of its own: the launcher decides when each child is interrupted.
+        """Start the process (again, after it died), its output pumped to the shared queue."""
         self.popen = subprocess.Popen(self.command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True, bufsize=1, start_new_session=True)
         threading.Thread(target=self._pump, args=(self.popen,), daemon=True).start()
@@ -52,27 +54,31 @@ class _Process:
             self.lines.put((self.name, line.rstrip("\n")))
 
     def signal(self, sig):
+        """Send `sig` to the process's group, if it still runs."""
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, sig)
 
 
 def launch(study_path: str, workers: int, *, results_dir: str, name: str, run_args: list[str],
-           stream=None) -> int:
-    """Run the study with a chief and `workers` local workers; returns the chief's exit code."""
+           worker_timeout: int | None = None, stream=None) -> int:
+    """Run the study with a chief and `workers` local workers; returns the chief's exit code.
+
+    `run_args` go to every process (`hpstudy run` flags), `worker_timeout` to the chief."""
     stream = stream or sys.stdout
     # Ctrl-C, or a plain kill of this process, stops them all: also where a shell started this process with
     # SIGINT ignored (a background job), which Python would otherwise leave ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    port = distributed.free_port()
+    port = free_port()
     base = [sys.executable, "-m", "hpstudy.cli", "run", study_path, "--results-dir", results_dir, *run_args]
-    chief_file = distributed.heartbeat_folder(results.Layout(Path(results_dir) / name)) / f"{distributed.CHIEF}.json"
+    chief_file = Layout(Path(results_dir) / name).chief_state
     chief_file.unlink(missing_ok=True)
     # Workers that share a GPU must not each take all of its memory at start.
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true",
            "PYTHONUNBUFFERED": "1"}
     lines: queue.Queue = queue.Queue()
-    chief = _Process("chief", [*base, "--role", "chief", "--bind", f"127.0.0.1:{port}"], env, lines)
+    timeout = ["--worker-timeout", str(worker_timeout)] if worker_timeout else []
+    chief = _Process("chief", [*base, "--role", "chief", "--bind", f"127.0.0.1:{port}", *timeout], env, lines)
     processes = [chief]
     try:
         if not _wait_for_chief(chief, chief_file, lines, stream):

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpstudy.results import read_json, is_minimized, write_json
+from hpstudy.results.files import read_json, write_json
+from hpstudy.results.trials import is_minimized
 
 MIN_TRIALS = 4              # below this, an importance ranking would be noise
 INACTIVE = "(inactive)"     # the group of trials where a conditional hyperparameter was not used
@@ -54,6 +55,7 @@ class Effects:
     importance_note: str = ""                     # the method, or why there is no ranking
 
     def sentences(self) -> list[str]:
+        """One plain-language line per hyperparameter (see `summary_line`)."""
         return [e.sentence for e in self.effects]
 
 
@@ -67,8 +69,8 @@ def completed(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def gap(trials: pd.DataFrame) -> pd.Series:
-    """The generalization gap of each trial: train_accuracy - val_accuracy (NaN where either is missing)."""
-    train = pd.to_numeric(trials["train_accuracy"], errors="coerce").astype(float)
+    """The generalization gap of each trial: accuracy - val_accuracy (NaN where either is missing)."""
+    train = pd.to_numeric(trials["accuracy"], errors="coerce").astype(float)
     val = pd.to_numeric(trials["val_accuracy"], errors="coerce").astype(float)
     return train - val
 

@@ -30,6 +30,7 @@ class Range:
     max_open: bool = False
 
     def allows(self, value: float) -> bool:
+        """Whether `value` is inside the range."""
         if self.min is not None and (value < self.min or (self.min_open and value == self.min)):
             return False
         return self.max is None or not (value > self.max or (self.max_open and value == self.max))
@@ -91,6 +92,7 @@ class Tune:
     default: Any = None
 
     def to_yaml(self) -> dict:
+        """The searched value as its study file mapping (`tune:` and keras-tuner's arguments)."""
         out = {"tune": self.kind}
         for key in _TUNE_KEYS[self.kind]:
             value = getattr(self, key)
@@ -115,6 +117,7 @@ def close_match(word: str, options) -> str:
 
 # ---------------------------------------------------------------- checks
 class Failer:
+    """Raises SpecErrors that name the study file and the dotted key."""
     def __init__(self, source: str):
         self.source = source
 
@@ -126,6 +129,7 @@ class Failer:
 
 
 def describe(value) -> str:
+    """A value in words, for error messages ("the number 3", "the text 'x'", ...)."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -154,6 +158,7 @@ def shown(value, limit: int = 60) -> str:
 
 
 def reject_unknown(fail, raw: dict, allowed: list[str], path: str):
+    """Raise a SpecError for the first key of `raw` the section does not allow, naming the closest allowed one."""
     for key in raw:
         if not isinstance(key, str) or key not in allowed:
             where = f"{path}.{key}" if path else str(key)
@@ -363,6 +368,7 @@ def _check_choice(fail, key: str, raw: dict, ann) -> Tune:
 
 
 def plain(obj, skip=()):
+    """A value as plain YAML data (dataclasses and tuples to mappings and lists)."""
     if isinstance(obj, Tune):
         return obj.to_yaml()
     if dataclasses.is_dataclass(obj):

@@ -6,11 +6,10 @@
 
 A trial's model is rebuilt from its stored hyperparameters and loaded with keras-tuner's
 checkpoint of its best epoch (rank 0 is best.keras itself). This module imports Keras: the API
-and the command line import it lazily (`api.import_quietly("hpstudy.evaluate")`).
+imports it lazily.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +20,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import keras  # noqa: E402
-import keras_tuner as kt  # noqa: E402
-
-from hpstudy import api, results, tuning  # noqa: E402
+from hpstudy.engine.hypermodel import load_data  # noqa: E402
 from hpstudy.errors import ResultsError  # noqa: E402
+from hpstudy.results import folder, trials  # noqa: E402
+from hpstudy.results.models import model_at_rank  # noqa: E402
 
 SAMPLES = 25                            # test images in a samples grid
 MAX_ANNOTATED_CLASSES = 20              # confusion matrices with more classes get no numbers in their cells
@@ -59,34 +57,6 @@ class Evaluation:
     learning_curves_png: Path | None = None
 
 
-# ---------------------------------------------------------------- models of trials
-def trial_model(path: str | Path | results.Layout, trial_id, *, dataset=None) -> keras.Model:
-    """Trial `trial_id`'s model at its best epoch, compiled: rebuilt from the trial's hyperparameters and
-    loaded with keras-tuner's checkpoint. `dataset` (the study's, from `tuning.load_data`) saves loading
-    the data again when the study standardizes pixels (the statistics are not in the checkpoint)."""
-    layout = path if isinstance(path, results.Layout) else results.open_folder(path)
-    number = api.completed_trial(layout, trial_id)
-    folder = results.tuner_trial(layout, number)
-    checkpoint = folder / results.CHECKPOINT if folder else None
-    if checkpoint is None or not checkpoint.exists():
-        keep = results.study_of(layout).search.keep_checkpoints
-        raise ResultsError(f"{layout.root}: trial {number}'s weights were not kept (search.keep_checkpoints: {keep} "
-                           "keeps those of the best trials only); rerun the study with a larger keep_checkpoints "
-                           "to keep more")
-    trial = json.loads((folder / "trial.json").read_text(encoding="utf-8"))
-    hp = kt.HyperParameters.from_config(trial["hyperparameters"])
-    return tuning.load_checkpoint(tuning.make_hypermodel(results.study_of(layout), dataset).build(hp), checkpoint)
-
-
-def model_at_rank(path: str | Path | results.Layout, rank: int = 0, *, dataset=None) -> tuple[str, keras.Model]:
-    """(trial number, compiled model) of the `rank`-th best completed trial (0: best.keras)."""
-    layout = path if isinstance(path, results.Layout) else results.open_folder(path)
-    number = api.trial_at_rank(layout, rank)
-    if rank == 0:
-        return number, api.load_best(layout.root)
-    return number, trial_model(layout, number, dataset=dataset)
-
-
 # ---------------------------------------------------------------- tables
 def classification_table(y_true, y_pred, class_names) -> pd.DataFrame:
     """scikit-learn's classification_report as a DataFrame: precision, recall, f1-score, support per class
@@ -116,6 +86,7 @@ def confusion_table(y_true, y_pred, class_names) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- figures
 def plot_confusion(confusion: pd.DataFrame, file: Path, title: str = "") -> Path:
+    """The confusion matrix as a heat map, counts in the cells while there are few classes."""
     n = len(confusion)
     side = min(4 + 0.45 * n, 16)
     fig, ax = plt.subplots(figsize=(side, side * 0.85))
@@ -164,13 +135,13 @@ def plot_learning_curves(histories: dict[str, pd.DataFrame], file: Path) -> Path
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, history) in enumerate(histories.items()):
         colour = colours[k % len(colours)]
-        epochs = history["epoch"] + 1 if "epoch" in history else pd.RangeIndex(1, len(history) + 1)
+        epochs = history["epoch"] if "epoch" in history else pd.RangeIndex(1, len(history) + 1)
         for ax, metric in zip(axes, ("loss", "accuracy")):
             if metric in history:
                 ax.plot(epochs, history[metric], color=colour, linestyle="-", marker=".", label=f"{label} train")
             if f"val_{metric}" in history:
                 ax.plot(epochs, history[f"val_{metric}"], color=colour, linestyle="--", marker=".",
-                        label=f"{label} val")
+                        label=f"{label} validation")
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
@@ -191,22 +162,22 @@ def _save(fig, file: Path) -> Path:
 
 
 # ---------------------------------------------------------------- the whole evaluation
-def evaluate(path: str | Path, folder: str | Path, *, top: int = 3, samples: int = SAMPLES,
+def evaluate(path: str | Path, figures: str | Path, *, top: int = 3, samples: int = SAMPLES,
              dataset=None) -> Evaluation:
-    """Evaluate the best `top` completed trials on the test split; figures are written into `folder`:
+    """Evaluate the best `top` completed trials on the test split; figures are written into `figures`:
     confusion_rank<r>_trial<id>.png, samples_rank<r>_trial<id>.png and learning_curves.png."""
-    layout = results.open_folder(path)
-    ranked = results.ranked_trials(layout)
+    layout = folder.open_folder(path)
+    ranked = trials.ranked_trials(layout)
     if not ranked:
         raise ResultsError(f"{layout.root}: no completed trial to evaluate yet")
     if top < 1:
         raise ResultsError(f"top: expected a positive number of models, got {top}")
-    study = results.study_of(layout)
-    dataset = dataset if dataset is not None else tuning.load_data(study)
-    class_names = list(results.read_best(layout).get("class_names") or dataset.class_names)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    table = results.read_trials(layout).set_index("trial_id")
+    study = folder.study_of(layout)
+    dataset = dataset if dataset is not None else load_data(study)
+    class_names = list(trials.read_best(layout).get("class_names") or dataset.class_names)
+    figures = Path(figures)
+    figures.mkdir(parents=True, exist_ok=True)
+    table = trials.read_trials(layout).set_index("trial_id")
     test = dataset.test
     shown = min(samples, len(test.x))
     evaluations = []
@@ -222,15 +193,12 @@ def evaluate(path: str | Path, folder: str | Path, *, top: int = 3, samples: int
             rank=rank, trial_id=number, score=None if score is None or pd.isna(score) else float(score),
             test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]),
             report=classification_table(test.y, predicted, class_names), confusion=confusion, predicted=predicted,
-            confusion_png=plot_confusion(confusion, folder / f"confusion_{stem}.png", name),
+            confusion_png=plot_confusion(confusion, figures / f"confusion_{stem}.png", name),
             samples_png=plot_samples(test.x[:shown], test.y[:shown], predicted[:shown], class_names,
-                                     folder / f"samples_{stem}.png", name)))
+                                     figures / f"samples_{stem}.png", name)))
         del model
-    histories = {}
-    for number in ranked[:top]:
-        file = layout.trial(number) / "history_0.csv"
-        if file.exists():
-            histories[f"trial {number}"] = pd.read_csv(file)
-    curves = plot_learning_curves(histories, folder / "learning_curves.png") if histories else None
-    return Evaluation(path=layout.root, folder=folder, class_names=class_names, test_size=len(test.y),
+    histories = {f"trial {number}": history for number in ranked[:top]
+                 if (history := trials.read_history(layout, number)) is not None}
+    curves = plot_learning_curves(histories, figures / "learning_curves.png") if histories else None
+    return Evaluation(path=layout.root, folder=figures, class_names=class_names, test_size=len(test.y),
                       models=evaluations, learning_curves_png=curves)

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy import effects as effects_module
-from hpstudy import results
+from hpstudy.analysis import effects as effects_module
+from hpstudy.lazy import import_quietly
+from hpstudy.results import folder
+from hpstudy.results.trials import is_minimized, read_trials
+from hpstudy.results.layout import Layout
 from hpstudy.errors import HpstudyError, ResultsError
 
 FORMATS = ("markdown", "csv", "json", "html", "latex")
@@ -58,14 +61,14 @@ class Report:
 
 
 # ---------------------------------------------------------------- reading
-def read_study(path, *, attempts: int = 3) -> tuple[results.Layout, object, pd.DataFrame]:
+def read_study(path, *, attempts: int = 3) -> tuple[Layout, object, pd.DataFrame]:
     """(layout, study spec, trials table with `gap`) of one results folder. Trial files that change while
     they are read (a study still running) are retried a few times before giving up with one line."""
-    layout = results.open_folder(path)
-    study = results.study_of(layout)
+    layout = folder.open_folder(path)
+    study = folder.study_of(layout)
     for attempt in range(attempts):
         try:
-            table = results.read_trials(layout)
+            table = read_trials(layout)
             break
         except (OSError, KeyError, ValueError, TypeError) as err:
             if attempt == attempts - 1:
@@ -76,7 +79,7 @@ def read_study(path, *, attempts: int = 3) -> tuple[results.Layout, object, pd.D
 
 
 def with_gap(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with `gap` (train_accuracy - val_accuracy) right after val_accuracy."""
+    """The table with `gap` (accuracy - val_accuracy) right after val_accuracy."""
     table = table.copy()
     table.insert(table.columns.get_loc("val_accuracy") + 1, "gap", effects_module.gap(table))
     return table
@@ -125,7 +128,7 @@ def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
         studies.append(StudyReport(label, str(path), objective, found))
         if len(paths) > 1:
             table.insert(0, "study", label)
-        tables.append((table, results.is_minimized(objective)))
+        tables.append((table, is_minimized(objective)))
     if sort is None:
         sorted_tables = [sort_trials(t, minimize=m) for t, m in tables]
         if top is not None:
@@ -173,6 +176,7 @@ def render(report: Report | pd.DataFrame, fmt: str, images: dict[str, bytes] | N
 def shown(table: pd.DataFrame) -> pd.DataFrame:
     """The columns worth showing: none that is blank in every row."""
     def blank(column):
+        """Whether a column is blank: every value missing or empty."""
         values = table[column]
         return bool(values.isna().all() or (values.astype(str).str.strip() == "").all())
     table = table.drop(columns=[c for c in table if blank(c)])
@@ -203,6 +207,24 @@ def _value_table(effect: effects_module.Effect) -> pd.DataFrame:
     return table.rename(columns={"value": effect.name})
 
 
+def evaluate_best(paths: list, figures: Path, top: int) -> list[BestModel]:
+    """The best `top` models of each study, evaluated on the test split, as report sections; their figures are
+    written under `figures`. Imports Keras (the only part of a report that does)."""
+    evaluate = import_quietly("hpstudy.results.evaluate")
+    sections = []
+    for path in paths:
+        found = evaluate.evaluate(path, Path(figures) / Path(path).name, top=top)
+        for model in found.models:
+            pictures = {"confusion matrix": model.confusion_png, "test images, true and predicted": model.samples_png}
+            if model.rank == 0 and found.learning_curves_png:
+                pictures["learning curves of the best trials"] = found.learning_curves_png
+            sections.append(BestModel(
+                f"{Path(path).name}: best model {model.rank + 1} (trial {model.trial_id}), test accuracy "
+                f"{model.test_accuracy:.4f}, per-class precision, recall and F1",
+                model.report, {k: v for k, v in pictures.items() if v}))
+    return sections
+
+
 def best_models_markdown(report: Report, relative_to: Path | None = None) -> str:
     """The best models section in markdown; figures linked relative to `relative_to` (the report's folder)."""
     parts = []
@@ -219,6 +241,7 @@ def best_models_markdown(report: Report, relative_to: Path | None = None) -> str
 def render_markdown(report: Report) -> str:
     """The trials table, then per study: summary lines, importance ranking and the per-value tables."""
     def md(table):
+        """A table as GitHub markdown."""
         if not len(table):
             return "(none)"
         table = table.astype(object).where(table.notna(), None)     # blanks, not "nan"
@@ -239,6 +262,7 @@ def render_markdown(report: Report) -> str:
 
 
 def latex_escape(text) -> str:
+    """Text with LaTeX's special characters escaped."""
     replace = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
     return "".join(replace.get(c, c) for c in str(text))
@@ -247,6 +271,7 @@ def latex_escape(text) -> str:
 def latex_tabular(table: pd.DataFrame) -> str:
     """A plain LaTeX tabular of `table` (numbers right-aligned, 4 significant digits, blanks empty)."""
     def cell(value):
+        """One LaTeX cell: numbers rounded for reading, text escaped."""
         if value is None or (not isinstance(value, str) and pd.isna(value)):
             return ""
         if isinstance(value, float):

@@ -14,9 +14,10 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from hpstudy import results
+from hpstudy.results import files
+from hpstudy.results.layout import Layout
 from hpstudy.models import facts
-from hpstudy.spec import CallbacksSpec
+from hpstudy.study.spec import CallbacksSpec
 
 
 def study_callbacks(spec: CallbacksSpec, tensorboard_dir: Path) -> list[keras.callbacks.Callback]:
@@ -40,6 +41,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     print): the trial is then failed with the epoch it diverged at."""
 
     def on_train_batch_end(self, batch, logs=None):
+        """Stop at a non-finite batch loss."""
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.model.stop_training = True
@@ -82,14 +84,12 @@ class CosineDecay:
 
 
 class TrialRecorder(keras.callbacks.Callback):
-    """Writes one execution's per-epoch history (CSV), its wall time and model facts (JSON) into `folder`.
+    """Writes one execution's per-epoch history (CSV), its wall time and model facts (JSON) into the trial's
+    folder; the model's summary once per trial. Epochs are counted from 1, as Keras prints them."""
 
-    The model's summary goes to `summary.txt` once per trial.
-    """
-
-    def __init__(self, folder: Path):
+    def __init__(self, layout: Layout, trial_id: str):
         super().__init__()
-        self.folder = Path(folder)
+        self.layout, self.trial_id = layout, trial_id
         self.continuing = False
 
     def continue_next_fit(self) -> None:
@@ -97,26 +97,28 @@ class TrialRecorder(keras.callbacks.Callback):
         self.continuing = True
 
     def on_train_begin(self, logs=None):
+        """A new execution (or, after `continue_next_fit`, more epochs of this one)."""
         if self.continuing:
             self.continuing = False
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.execution, self.history, self.record = results.execution_files(self.folder)
+        self.execution = len(self.layout.executions(self.trial_id))
+        self.history = self.layout.history(self.trial_id, self.execution)
         self.rows = []
         self.started = time.perf_counter()
         self.epochs_run = 0
         if self.execution == 0:
-            results.write_text(self.folder / "summary.txt", facts.summary(self.model))
+            files.write_text(self.layout.summary(self.trial_id), facts.summary(self.model))
 
     def on_epoch_end(self, epoch, logs=None):
-        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()},
+        """One more row of the history, the whole file renamed into place: a crash never leaves half a row."""
+        self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                           "seconds": round(time.perf_counter() - self.started, 3)})
-        # The whole file, renamed into place: a crash never leaves half a row.
-        results.write_text(self.history, pd.DataFrame(self.rows).to_csv(index=False))
+        files.write_text(self.history, pd.DataFrame(self.rows).to_csv(index=False))
         self.epochs_run += 1
 
     def on_train_end(self, logs=None):
-        results.write_json(self.record, {
+        """The execution's record: epochs run, seconds, size, worker."""
+        files.write_json(self.layout.execution(self.trial_id, self.execution), {
             "execution": self.execution, "epochs_run": self.epochs_run,
             "seconds": round(time.perf_counter() - self.started, 3),
             "params": int(self.model.count_params()), "flops": facts.flops(self.model),

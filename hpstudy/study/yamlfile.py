@@ -12,6 +12,7 @@ class _StudyLoader(yaml.SafeLoader):
     def construct_object(self, node, deep=False):
         # PyYAML's scalar constructors fail with plain Python errors on values they cannot read (`!!float fast`,
         # `!!bool maybe`, an integer of 5,000 digits): make them YAML errors that point at the value.
+        """Build a mapping, refusing a key that appears twice."""
         try:
             return super().construct_object(node, deep=deep)
         except yaml.YAMLError:

@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
 
-from hpstudy import yamlfile
+from hpstudy.study import yamlfile
 from hpstudy.errors import SpecError
-from hpstudy.values import (FIXED, TUNABLE_SECTIONS, Failer, Fraction, Metric, NonNegative, NonNegativeFloat,
+from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative, NonNegativeFloat,
                             OpenFraction, Positive, PositiveFloat, Range, Seed, Tune, check_value, describe,
                             parse_dataclass, plain, reject_unknown)
 
@@ -34,6 +34,7 @@ class Subset:
 
 @dataclass(frozen=True)
 class DataSpec:
+    """The `data` section: which dataset, where it is, how it is split and capped."""
     dataset: str = "digits"                 # a name in hpstudy.data.DATASETS
     data_dir: Optional[str] = None          # local copy of the dataset; else $HPSTUDY_DATA_DIR, then download
     validation_split: OpenFraction = 0.1    # split off train (stratified, seeded) unless the dataset has its own
@@ -73,6 +74,7 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
+    """The `train` section: epochs, batch size, optimizer, schedule and how a trial runs."""
     epochs: Positive = 10
     batch_size: Positive = 64
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -97,6 +99,7 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class SearchSpec:
+    """The `search` section: the tuner, its objective and budget, failure and checkpoint limits."""
     tuner: Literal["random", "grid", "hyperband", "bayesian"] = "random"
     objective: Metric = "val_accuracy"
     max_trials: Optional[Positive] = None   # None: the whole grid (grid), 10 (random, bayesian)
@@ -109,6 +112,7 @@ class SearchSpec:
 
 @dataclass(frozen=True)
 class EarlyStopping:
+    """`callbacks.early_stopping`: Keras's EarlyStopping arguments."""
     monitor: Metric = "val_loss"
     patience: NonNegative = 5
     min_delta: NonNegativeFloat = 0.0
@@ -117,6 +121,7 @@ class EarlyStopping:
 
 @dataclass(frozen=True)
 class CallbacksSpec:
+    """The `callbacks` section: early stopping, the NaN guard, TensorBoard."""
     early_stopping: Optional[EarlyStopping] = None   # `{}` for the defaults, null for none
     terminate_on_nan: bool = True
     tensorboard: bool = False                          # TensorFlow backend: logs with HParams per trial
@@ -278,3 +283,16 @@ def _parse_options(fail, path: str, raw: dict) -> dict:
             raise fail(f"{path}.{key}", "option names must be strings")
         options[key] = check_value(fail, f"{path}.{key}", value, Any, tunable=True)
     return options
+
+
+def check_field(section: type, name: str, value, *, where: str):
+    """`value` (a number, or the text of a command-line flag) checked as field `name` of `section` is in a study
+    file, and never None; a SpecError saying what is allowed otherwise. `where` names the value's origin."""
+    import typing
+    ann = typing.get_type_hints(section, include_extras=True)[name]
+    if typing.get_origin(ann) is Union:      # Optional[X]: a flag always gives a value
+        ann = next(a for a in typing.get_args(ann) if a is not type(None))
+    try:
+        return check_value(Failer(where), "", int(value) if isinstance(value, str) else value, ann, tunable=False)
+    except (ValueError, SpecError):
+        raise SpecError(f"expected {allowed(ann)}, got {value!r}") from None

@@ -1,0 +1,292 @@
+"""The one adapter over keras-tuner: every private name of keras-tuner that hpstudy relies on is used here,
+and nowhere else. Each use names the keras-tuner behaviour it relies on, as of 1.4.7 and 1.4.8 (the versions
+hpstudy is tested with); `missing_private_names()` lists those the installed keras-tuner lacks, and a test
+fails loudly, naming them, when an upgrade removes one.
+
+- `StudyOracle`, mixed into each of keras-tuner's oracles: state files written atomically, hpstudy's failure
+  limit in place of keras-tuner's, the repair of state left by a kill, a silent worker's trial released, and
+  the trials whose checkpoints a search in progress still needs;
+- `StudyTunerBase`, mixed into each tuner: its own state file written atomically, a worker's client to the
+  chief made patient, the trial's checkpoint file;
+- the grid oracle made resumable, the chief's gRPC server, and the registry of the four tuners.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from pathlib import Path
+
+import keras_tuner as kt
+from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
+from keras_tuner.src.distribute import utils as dist_utils      # 1.4: the role read from KERASTUNER_* variables
+
+from hpstudy.results import files, layout as layout_module
+
+Trial, TrialStatus = kt.engine.trial.Trial, kt.engine.trial.TrialStatus
+FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+ENDED = (*FINISHED, TrialStatus.INVALID)
+CHIEF_PATIENCE_SECONDS = 600    # how long a worker waits for a chief that went away (a restart) before giving up
+# The calls of keras-tuner's OracleClient a worker makes; each is sent again while the chief restarts.
+CLIENT_CALLS = ("get_space", "update_space", "create_trial", "update_trial", "end_trial", "get_trial",
+                "get_best_trials")
+
+
+def is_worker() -> bool:
+    """Whether this process is a worker of a distributed study (its oracle is the chief's, over gRPC)."""
+    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+
+
+def is_chief() -> bool:
+    """Whether this process is the chief of a distributed study."""
+    return dist_utils.has_chief_oracle() and dist_utils.is_chief_oracle()
+
+
+def show_tracebacks(show: bool) -> None:
+    """Whether keras-tuner prints the traceback of each failed trial (the reason is in the trials table anyway)."""
+    kt_config.DEBUG = show
+
+
+# ---------------------------------------------------------------- the oracle
+class StudyOracle:
+    """Mixed into each keras-tuner oracle (see `oracle_class`)."""
+
+    max_failed_trials = 2**31       # search.max_failed_trials, set by the tuner that owns this oracle
+
+    def save(self):
+        # 1.4: Oracle.save -> Stateful.save -> utils.save_json truncates oracle.json, then writes it: a process
+        # killed in between leaves a file that refuses to reload. Written to a temporary file and renamed instead.
+        """Save the state atomically (see the comment inside)."""
+        files.write_text(Path(self._get_oracle_fname()), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial):
+        # 1.4: Oracle._save_trial writes trial_<id>/trial.json through the same utils.save_json.
+        folder = Path(self._get_trial_dir(trial.trial_id))
+        files.write_text(folder / layout_module.TUNER_TRIAL_FILE, json.dumps(trial.get_state()))
+
+    def _check_consecutive_failures(self):
+        # 1.4: end_trial calls this, and it raises out of the oracle after max_consecutive_failed_trials failures
+        # in a row, before the trial is saved. hpstudy's search.max_failed_trials (create_trial below) replaces it.
+        return None
+
+    @kt.synchronized
+    def create_trial(self, tuner_id):
+        """keras-tuner's next trial, or a STOPPED one (no more trials) once `max_failed_trials` have failed; a
+        trial that has finished is never handed out again."""
+        if tuner_id not in self.ongoing_trials and len(self.failed_trials()) >= self.max_failed_trials:
+            self.tuner_ids.discard(tuner_id)
+            return Trial(self.get_space(), status=TrialStatus.STOPPED)
+        # 1.4: _retry_queue holds the trials to run again. One given to another worker when its own fell silent,
+        # then finished by the first after all, is dropped from it.
+        self._retry_queue[:] = [t for t in self._retry_queue if self.trials[t].status not in FINISHED]
+        return super().create_trial(tuner_id)
+
+    def failed_trials(self) -> list:
+        """The trials that failed, in no particular order."""
+        return [t for t in self.trials.values() if t.status == TrialStatus.FAILED]
+
+    def reload(self):
+        """keras-tuner's reload, then the repair of state a kill left (see `_reconcile`)."""
+        super().reload()
+        self._reconcile(chief=is_chief())
+
+    def _reconcile(self, *, chief: bool) -> None:
+        """Repair an oracle reloaded after its process was killed, possibly between two of its state files.
+
+        keras-tuner queues every trial that was running to run again. Of those, a trial whose trial.json says it
+        finished (the kill came before oracle.json was saved) is ended instead, so it is not run twice; a trial
+        saved as running that oracle.json never recorded is queued too, so it is not lost. A restarted chief gives
+        each worker back the trial it is still running (the watchdog reclaims those of workers that are gone).
+        """
+        for trial_id in list(self._retry_queue):                 # 1.4: reload() put every ongoing trial here
+            if self.trials[trial_id].status in FINISHED:
+                self._retry_queue.remove(trial_id)
+                if trial_id not in self.end_order:
+                    self.end_order.append(trial_id)
+        if chief:
+            # 1.4: reload() emptied ongoing_trials; oracle.json still has them, by worker.
+            saved = (files.read_json(Path(self._get_oracle_fname())) or {}).get("ongoing_trials", {})
+            for worker, trial_id in saved.items():
+                if trial_id in self._retry_queue:
+                    self._retry_queue.remove(trial_id)
+                    self.ongoing_trials[worker] = self.trials[trial_id]
+        held = {t.trial_id for t in self.ongoing_trials.values()} | set(self._retry_queue)
+        for trial_id, trial in self.trials.items():
+            if trial.status == TrialStatus.RUNNING and trial_id not in held and trial_id not in self.end_order:
+                self._retry_queue.append(trial_id)
+
+    @kt.synchronized
+    def release(self, worker: str):
+        """Give a silent worker's trial to the next worker that asks; returns that trial, or None."""
+        trial = self.ongoing_trials.pop(worker, None)
+        if trial is not None:
+            self._retry_queue.append(trial.trial_id)
+            self.save()
+        return trial
+
+    def still_needed(self) -> set[str]:
+        """Ids of the trials a search in progress may still load weights from: running, queued to run again,
+        or (Hyperband) in a bracket in progress, whose next round continues from their weights."""
+        needed = {t.trial_id for t in self.ongoing_trials.values()} | set(self._retry_queue)
+        for bracket in getattr(self, "_brackets", []):      # 1.4: HyperbandOracle's brackets, rounds of {"id": ...}
+            for round_ in bracket["rounds"]:
+                needed |= {entry["id"] for entry in round_}
+        return needed
+
+
+class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
+    """keras-tuner's grid oracle, with its walk through the grid saved in oracle.json.
+
+    The stock oracle keeps that walk (which trials still have a successor to propose, and the grid order of the
+    trials) only in memory, so a reloaded grid search stops at once.
+    """
+
+    def get_state(self):
+        """keras-tuner's state, with the walk through the grid."""
+        state = super().get_state()
+        # 1.4: _ordered_ids is a linked list (_memory, _next_index; None is its head); _populate_next a list of ids.
+        order, index = [], self._ordered_ids._next_index[None]
+        while index is not None:
+            order.append(self._ordered_ids._memory[index])
+            index = self._ordered_ids._next_index[index]
+        state["grid"] = {"populate_next": list(self._populate_next), "order": order}
+        return state
+
+    def set_state(self, state):
+        """keras-tuner's state, with the walk through the grid restored."""
+        super().set_state(state)
+        grid = state.get("grid", {"populate_next": [], "order": []})
+        self._populate_next = list(grid["populate_next"])
+        self._ordered_ids = type(self._ordered_ids)()
+        for trial_id in grid["order"]:
+            self._ordered_ids.insert(trial_id)
+
+
+# ---------------------------------------------------------------- the tuner
+class PatientClient:
+    """A worker's client to the chief that rides out a restart of the chief.
+
+    keras-tuner's client waits for the chief to be reachable before a call, but a call under way when the chief
+    dies fails (UNAVAILABLE) and would end the worker: such calls are sent again until the chief is back.
+    """
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, name):
+        call = getattr(self.client, name)
+        if name not in CLIENT_CALLS:
+            return call
+
+        def retried(*args, **kwargs):
+            """The call, sent again while the chief is unavailable (for up to CHIEF_PATIENCE_SECONDS)."""
+            import grpc
+            deadline = time.monotonic() + CHIEF_PATIENCE_SECONDS
+            while True:
+                try:
+                    return call(*args, **kwargs)
+                except grpc.RpcError as err:
+                    if err.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                        raise
+                    time.sleep(1.0)
+        return retried
+
+
+class StudyTunerBase:
+    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`)."""
+
+    def __init__(self, oracle, hypermodel, **kwargs):
+        # kt.Tuner's own constructor, also under Hyperband: its constructor only builds the oracle given here.
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+        if is_worker():         # 1.4: BaseTuner.__init__ has just replaced the oracle by an OracleClient
+            self.oracle = PatientClient(self.oracle)
+
+    def save(self):
+        # 1.4: BaseTuner.save saves the oracle (not on a worker), then the tuner's own state with utils.save_json.
+        """Save the state atomically (see the comment inside)."""
+        if not is_worker():
+            self.oracle.save()
+        files.write_text(Path(self._get_tuner_fname()), json.dumps(self.get_state()))
+
+    def checkpoint_file(self, trial_id) -> str:
+        """The file of a trial's best-epoch weights (1.4: Tuner._get_checkpoint_fname)."""
+        return self._get_checkpoint_fname(trial_id)
+
+
+# ---------------------------------------------------------------- the registry
+# A study file's tuner name -> (keras-tuner's tuner class, its oracle class).
+TUNERS = {
+    "random": (kt.Tuner, kt.oracles.RandomSearchOracle),
+    "grid": (kt.Tuner, ResumableGridSearchOracle),
+    "hyperband": (kt.Hyperband, kt.oracles.HyperbandOracle),   # its run_trial sets each trial's epochs
+    "bayesian": (kt.Tuner, kt.oracles.BayesianOptimizationOracle),
+}
+
+
+def arguments(name: str) -> dict[str, inspect.Parameter]:
+    """Every argument of the tuner `name`: its oracle's and kt.Tuner's, by name."""
+    params = dict(inspect.signature(kt.Tuner.__init__).parameters)
+    params.update(inspect.signature(TUNERS[name][1].__init__).parameters)
+    return params
+
+
+def make_tuner(name: str, behaviour: type, *, max_failed_trials: int, **kwargs):
+    """The tuner `name` with `behaviour` (a mixin) on top, and its oracle a `StudyOracle`: `kwargs` go to the
+    oracle where it takes them, else to the tuner."""
+    tuner_base, oracle_base = TUNERS[name]
+    oracle_params = inspect.signature(oracle_base.__init__).parameters
+    oracle_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in oracle_params}
+    oracle = type(f"Study{oracle_base.__name__}", (StudyOracle, oracle_base), {})(**oracle_kwargs)
+    oracle.max_failed_trials = max_failed_trials
+    tuner_class = type(f"Study{name.title()}Tuner", (behaviour, StudyTunerBase, tuner_base), {})
+    return tuner_class(oracle=oracle, **kwargs)
+
+
+# ---------------------------------------------------------------- the chief's server
+def start_server(oracle, host: str, port: int):
+    """keras-tuner's gRPC service of `oracle`, listening on host:port: (server, servicer), or None when it cannot
+    listen there. `servicer.stop_triggered` turns true once a worker was told there are no more trials."""
+    import grpc
+    from concurrent import futures
+    from keras_tuner.src import protos                                    # 1.4: the generated gRPC service
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer   # 1.4: serves an oracle's calls
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))   # the oracle answers one call at a time
+    servicer = OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        return None
+    server.start()
+    return server, servicer
+
+
+# ---------------------------------------------------------------- what this module relies on
+def missing_private_names() -> list[str]:
+    """The private names of keras-tuner used above that the installed keras-tuner lacks (none, when it works)."""
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+    oracle = kt.oracles.RandomSearchOracle(objective="val_loss", max_trials=1)
+    grid = kt.oracles.GridSearchOracle(objective="val_loss", max_trials=1)
+    hyperband = kt.oracles.HyperbandOracle(objective="val_loss", max_epochs=2)
+    wanted = {
+        "config.DEBUG": (kt_config, "DEBUG"), "distribute.utils.has_chief_oracle": (dist_utils, "has_chief_oracle"),
+        "distribute.utils.is_chief_oracle": (dist_utils, "is_chief_oracle"),
+        "protos.get_service_grpc": (protos, "get_service_grpc"),
+        "distribute.oracle_chief.OracleServicer": (oracle_chief, "OracleServicer"),
+        **{f"Oracle.{name}": (oracle, name) for name in (
+            "_get_oracle_fname", "_get_trial_dir", "_save_trial", "_check_consecutive_failures", "_retry_queue",
+            "ongoing_trials", "end_order", "tuner_ids")},
+        "HyperbandOracle._brackets": (hyperband, "_brackets"),
+        "GridSearchOracle._ordered_ids": (grid, "_ordered_ids"), "GridSearchOracle._populate_next": (grid, "_populate_next"),
+        "Tuner._get_tuner_fname": (kt.Tuner, "_get_tuner_fname"),
+        "Tuner._get_checkpoint_fname": (kt.Tuner, "_get_checkpoint_fname"),
+    }
+    missing = [label for label, (owner, name) in wanted.items() if not hasattr(owner, name)]
+    if hasattr(grid, "_ordered_ids"):
+        missing += [f"GridSearchOracle._ordered_ids.{n}" for n in ("_memory", "_next_index", "insert")
+                    if not hasattr(grid._ordered_ids, n)]
+    return missing

@@ -1,0 +1,95 @@
+"""Who this process is in a distributed study: the chief (holds the oracle, serves it over gRPC) or a worker
+(asks the chief for trials and runs them), and where the chief listens. No Keras.
+
+keras-tuner reads the role from KERASTUNER_TUNER_ID ("chief", or any other id for a worker),
+KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT; `Role.configure` sets them. hpstudy itself reads the `Role`
+it is given, never the environment.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+
+from hpstudy.errors import HpstudyError
+from hpstudy.results.layout import CHIEF
+
+WORKER = "worker"
+DEFAULT_PORT = 7940
+HEARTBEAT_SECONDS = 2.0
+DEFAULT_WORKER_TIMEOUT = 120.0    # seconds without a heartbeat before a worker's trial is given to another
+MIN_WORKER_TIMEOUT = 10           # five heartbeats: one late write must not cost a worker its trial
+
+
+@dataclass(frozen=True)
+class Role:
+    """This process's part in a distributed study."""
+
+    name: str                                   # CHIEF or WORKER
+    host: str                                   # where the chief listens
+    port: int
+    worker_id: str | None = None                # a worker's id (the same when it is restarted)
+    worker_timeout: float = DEFAULT_WORKER_TIMEOUT    # the chief's patience with a silent worker
+
+    @property
+    def address(self) -> str:
+        """HOST:PORT of the chief."""
+        return f"{self.host}:{self.port}"
+
+    def configure(self) -> None:
+        """Set keras-tuner's environment for this role (before any tuner is made)."""
+        os.environ.update(KERASTUNER_TUNER_ID=CHIEF if self.name == CHIEF else self.worker_id,
+                          KERASTUNER_ORACLE_IP=self.host, KERASTUNER_ORACLE_PORT=str(self.port))
+
+
+def from_flags(role: str, *, bind: str | None = None, chief: str | None = None, worker_id: str | None = None,
+               worker_timeout: float | None = None) -> Role:
+    """The Role that `hpstudy run --role ...` flags describe, or an HpstudyError naming the flag that is wrong."""
+    if role == CHIEF:
+        if chief or worker_id:
+            raise HpstudyError("--chief and --worker-id are for --role worker; a chief takes --bind")
+        if worker_timeout is not None and worker_timeout < MIN_WORKER_TIMEOUT:
+            raise HpstudyError(f"--worker-timeout {worker_timeout:g}: at least {MIN_WORKER_TIMEOUT} seconds "
+                               f"(workers beat every {HEARTBEAT_SECONDS:g} s)")
+        host, port = parse_address(bind or f"127.0.0.1:{DEFAULT_PORT}", "--bind")
+        return Role(CHIEF, host, port, worker_timeout=worker_timeout or DEFAULT_WORKER_TIMEOUT)
+    if not chief:
+        raise HpstudyError("--role worker needs --chief HOST:PORT, where the chief listens")
+    if bind:
+        raise HpstudyError("--bind is for --role chief; a worker takes --chief HOST:PORT")
+    if worker_timeout is not None:
+        raise HpstudyError("--worker-timeout is for --role chief (or --workers), which decides when a worker is "
+                           "silent")
+    host, port = parse_address(chief, "--chief")
+    worker_id = worker_id or f"{socket.gethostname()}-{os.environ.get('SLURM_PROCID', '0')}"
+    if CHIEF in worker_id:
+        raise HpstudyError(f"--worker-id {worker_id!r}: a worker's id must be non-empty and must not contain "
+                           f"'{CHIEF}'")
+    return Role(WORKER, host, port, worker_id=worker_id)
+
+
+def parse_address(text: str, flag: str) -> tuple[str, int]:
+    """HOST:PORT (or HOST alone, for the default port) -> (host, port); a one-line error naming `flag`."""
+    host, _, port = text.rpartition(":") if ":" in text else (text, "", str(DEFAULT_PORT))
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise HpstudyError(f"{flag} {text}: expected HOST:PORT, a port in 1-65535, like 127.0.0.1:{DEFAULT_PORT}")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine's loopback (reachable from this machine only)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (for a chief on this machine)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,167 @@
+"""The run of a study: check it, load its data, prepare its results folder, search (or serve the search, or run
+a worker's share of it), then save the best model, evaluated once on the test split.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import keras
+
+from hpstudy.engine import adapter, checks, parallel, retention
+from hpstudy.engine import callbacks as callbacks_module
+from hpstudy.engine.distributed import chief
+from hpstudy.engine.distributed.roles import CHIEF, WORKER, Role
+from hpstudy.engine.distributed.worker import Heartbeat
+from hpstudy.engine.hypermodel import load_checkpoint, load_data, make_hypermodel
+from hpstudy.engine.progress import Progress
+from hpstudy.engine.tuner import StudyTuner
+from hpstudy.errors import SearchError
+from hpstudy.results import files, folder, trials
+from hpstudy.results.layout import FORMAT, Layout, trial_number
+from hpstudy.study.spec import StudySpec
+
+DEFAULT_MAX_TRIALS = 10           # random and bayesian, when the study gives none
+
+
+# ---------------------------------------------------------------- the search
+def environment() -> dict:
+    """Versions, backend and devices, for env.json."""
+    import datetime
+    import platform
+    from importlib import metadata
+
+    def version(package):
+        """An installed package's version, or None."""
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+    try:
+        devices = keras.distribution.list_devices()
+    except Exception:  # noqa: BLE001 - a backend without device listing still runs
+        devices = ["cpu"]
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "results_format": FORMAT,
+        "backend": keras.backend.backend(),
+        "devices": devices,
+        **{name: version(name) for name in ("hpstudy", "keras", "keras-tuner", "tensorflow", "jax", "torch", "numpy")},
+    }
+
+
+def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: bool = False, verbose: bool = False,
+        stream=None, memory_allowance_mib: float | None = None, role: Role | None = None) -> Layout:
+    """Run (or resume) the study's search; returns its results folder. `verbose` adds Keras's epoch lines.
+
+    With `memory_allowance_mib`, the search stops between two trials with FreshProcessNeeded once the process
+    has grown by more than that since its first trial (resuming in a new process continues it exactly).
+
+    With a `role`, this process is part of a distributed study: the chief serves the search and saves the best
+    model; a worker runs the trials it is given.
+    """
+    if role is not None:
+        role.configure()
+    worker = role is not None and role.name == WORKER
+    study = checks.check(study)
+    dataset = load_data(study)
+    if not worker:           # the chief checked every build already
+        checks.build_each(study, dataset.input_shape, dataset.num_classes)
+    layout = folder.prepare(Path(results_dir) / study.name, study, overwrite=overwrite and not worker)
+    if worker:
+        with Heartbeat(layout, role.worker_id):
+            _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
+        return layout
+    if role is not None and role.name == CHIEF:
+        chief.chief_starting(layout)
+    files.write_json(layout.env, environment())
+    tuner = _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
+    retention.prune_checkpoints(tuner.oracle, layout, study.search.keep_checkpoints, search_over=True)
+    _save_best(tuner, layout, dataset)
+    table = trials.write_table(layout)
+    failed = tuner.oracle.failed_trials()
+    if len(failed) >= study.search.max_failed_trials:
+        reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""
+        raise SearchError(f"{layout.root}: stopped after {len(failed)} failed trials in all "
+                          f"(search.max_failed_trials: {study.search.max_failed_trials}); the last failed with: "
+                          f"{reason}; every reason is in {layout.table}")
+    return layout
+
+
+def _search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role):
+    """Make the study's tuner and run its search (or its part of a distributed one); returns the tuner."""
+    tuner = _make_tuner(study, layout, dataset, stream, memory_allowance_mib, role)
+    adapter.show_tracebacks(verbose)
+    try:
+        tuner.search(dataset.train.x, dataset.train.y, validation_data=(dataset.validation.x, dataset.validation.y),
+                     callbacks=callbacks_module.study_callbacks(study.callbacks, layout.tensorboard),
+                     verbose=2 if verbose else 0)
+    finally:
+        tuner.progress.close()
+    return tuner
+
+
+def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowance_mib, role):
+    """The study's tuner: keras-tuner's, with hpstudy's behaviour, resuming what `layout` holds."""
+    search = study.search
+    kwargs = dict(search.options)
+    if search.tuner == "hyperband":
+        kwargs.setdefault("max_epochs", study.train.epochs)
+        total = None
+    else:
+        kwargs["max_trials"] = search.max_trials or (None if search.tuner == "grid" else DEFAULT_MAX_TRIALS)
+        total = kwargs["max_trials"]
+    done = int(trials.read_trials(layout).status.isin(adapter.ENDED).sum())
+    progress = Progress(total, search.objective, done=done, stream=stream)
+    hypermodel = make_hypermodel(study, dataset)
+    # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return adapter.make_tuner(
+                search.tuner, StudyTuner, max_failed_trials=search.max_failed_trials,
+                # keras-tuner reads seed 0 as "no seed" (`seed or random...`): shift so every study seed counts.
+                hypermodel=hypermodel, objective=search.objective, seed=search.seed + 1,
+                executions_per_trial=search.executions_per_trial, directory=str(layout.root),
+                project_name=layout.tuner.name, overwrite=False, study=study, layout=layout, progress=progress,
+                memory_allowance_mib=memory_allowance_mib, role=role,
+                **parallel.tuner_arguments(study.train.distribution), **kwargs)
+    except (ValueError, TypeError) as err:     # keras-tuner's own checks of search.options values
+        progress.close()
+        raise study.error("search.options", f"the {search.tuner} tuner refused them: {' '.join(str(err).split())}") from None
+
+
+def _save_best(tuner, layout: Layout, dataset) -> None:
+    """Evaluate the best trial's model once on the test split and save it (skipped if already done)."""
+    best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
+    if not best:
+        return
+    trial = best[0]
+    saved = trials.read_best(layout)
+    number = trial_number(trial.trial_id)
+    if saved.get("trial_id") == number and layout.best_model.exists():
+        return
+    # Built from the hyperparameters and loaded with the trial's own checkpoint, not tuner.load_model: under
+    # Hyperband that first loads the checkpoint of the trial it continued from, which may have been pruned.
+    keras.backend.clear_session()
+    model = load_checkpoint(tuner.hypermodel.build(trial.hyperparameters), tuner.checkpoint_file(trial.trial_id))
+    test = model.evaluate(dataset.test.x, dataset.test.y, verbose=0, return_dict=True)
+    # Create the optimizer's slots so the saved file matches what loading it builds (else Keras warns).
+    model.optimizer.build(model.trainable_variables)
+    model.save(layout.best_model_tmp)
+    os.replace(layout.best_model_tmp, layout.best_model)
+    files.write_json(layout.best, {
+        "results_format": FORMAT,
+        "trial_id": number,
+        "objective": tuner.oracle.objective.name,
+        "score": trial.score,
+        "best_epoch": trials.epoch_from_step(trial.best_step),
+        "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
+        "test_loss": float(test["loss"]),
+        "test_accuracy": float(test["accuracy"]),
+        "class_names": list(dataset.class_names),
+    })

@@ -1,0 +1,139 @@
+"""The behaviour hpstudy adds to every keras-tuner tuner: each trial recorded, progress reported, failures
+contained (a diverged, crashing or process-killing trial is failed with its reason and the study goes on, up
+to `search.max_failed_trials` failed trials in all), old checkpoints pruned, the memory allowance watched, and
+the chief of a distributed study served. keras-tuner's internals are left to `engine.adapter`.
+"""
+from __future__ import annotations
+
+import math
+
+import keras_tuner as kt
+
+from hpstudy.engine import adapter, retention
+from hpstudy.engine import callbacks as callbacks_module
+from hpstudy.engine.distributed import chief
+from hpstudy.engine.distributed.roles import CHIEF, Role
+from hpstudy.engine.progress import Progress
+from hpstudy.errors import FreshProcessNeeded
+from hpstudy.results import files, trials
+from hpstudy.results.layout import Layout, trial_number
+from hpstudy.study.spec import StudySpec
+
+# A trial that was running when its process died this many times is failed rather than started again:
+# the same configuration killing the run (out of memory, say) must not stop a study forever.
+MAX_INTERRUPTED_STARTS = 2
+
+
+class StudyTuner:
+    """Mixed into each keras-tuner tuner (see `adapter.make_tuner`)."""
+
+    def __init__(self, *args, study: StudySpec, layout: Layout, progress: Progress, role: Role | None = None,
+                 memory_allowance_mib: float | None = None, **kwargs):
+        self.study, self.layout, self.progress, self.role = study, layout, progress, role
+        self.memory_allowance, self.memory_baseline = memory_allowance_mib, None
+        super().__init__(*args, **kwargs)
+
+    def search(self, *args, **kwargs):
+        """Run the search; the chief of a distributed study serves it to the workers instead."""
+        # Saved before the first trial: keras-tuner reloads a project only once its tuner file exists, and a run
+        # killed after its first trial's record but before that file would otherwise start over and run it again.
+        self.save()
+        if self.role is not None and self.role.name == CHIEF:
+            self.oracle.verbose = 0     # as keras-tuner's search(verbose=0) would: hpstudy reports progress itself
+            chief.serve(self.oracle, self.layout, self.role, on_ended=self._record_ended)
+            return
+        super().search(*args, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        """keras-tuner's trial, recorded in trials/<n>/ and counted as started until it ends."""
+        starts_file = self.layout.starts(trial.trial_id)
+        starts = _unfinished_starts(starts_file)
+        if starts >= MAX_INTERRUPTED_STARTS:
+            raise kt.errors.FailedTrialError(
+                f"the run stopped {starts} times during this trial without finishing it (killed, or out of "
+                f"memory?); it is failed so the study can go on")
+        for stale in self.layout.trial(trial.trial_id).glob("*"):      # left by an interrupted run of this trial
+            if stale != starts_file:
+                stale.unlink()
+        files.write_json(starts_file, starts + 1)
+        recorder = callbacks_module.TrialRecorder(self.layout, trial_number(trial.trial_id))
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), recorder]
+        try:
+            histories = super().run_trial(trial, *args, **kwargs)
+        except KeyboardInterrupt:           # stopped by its user: not held against the trial
+            files.write_json(starts_file, starts)
+            raise
+        except BaseException:
+            starts_file.unlink(missing_ok=True)
+            raise
+        starts_file.unlink(missing_ok=True)
+        _fail_if_diverged(histories)
+        return histories
+
+    def on_trial_begin(self, trial):
+        """keras-tuner's, then the progress bar names the trial."""
+        super().on_trial_begin(trial)
+        self.progress.trial_begin(trial_number(trial.trial_id))
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        """keras-tuner's, then the progress bar shows the epoch."""
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        self.progress.epoch_end(trial_number(trial.trial_id), epoch, logs or {})
+
+    def on_trial_end(self, trial):
+        """keras-tuner's, then the trial's line, checkpoints pruned, the table rewritten, memory checked."""
+        if trial.message:       # keras-tuner's gRPC messages carry no failure reason: keep it beside the trial
+            files.write_text(self.layout.failure(trial.trial_id), trial.message)
+        super().on_trial_end(trial)
+        self._record_ended([self.oracle.get_trial(trial.trial_id)], trial.message)
+        self._check_memory()
+
+    def _record_ended(self, ended: list, message: str | None = None) -> None:
+        """Trials that ended (here, or at a worker the chief serves): their lines, the checkpoints no longer
+        needed deleted, the trials table rewritten."""
+        for trial in ended:
+            report_trial(self.progress, trial, message)
+        if not adapter.is_worker():
+            retention.prune_checkpoints(self.oracle, self.layout, self.study.search.keep_checkpoints)
+        trials.write_table(self.layout)
+
+    def _check_memory(self):
+        """Between trials (everything saved): ask for a fresh process once this one outgrew its allowance."""
+        resident = resident_mib()
+        if self.memory_allowance is None or resident is None:
+            return
+        if self.memory_baseline is None:
+            self.memory_baseline = resident       # after the first trial: the framework's own start-up included
+        elif resident - self.memory_baseline > self.memory_allowance:
+            raise FreshProcessNeeded(resident - self.memory_baseline)
+
+
+def report_trial(progress: Progress, trial, message: str | None = None) -> None:
+    """One finished trial's line of progress (`message`: its failure, where the oracle's copy has none)."""
+    progress.trial_end(trial_number(trial.trial_id), trial.status, trial.hyperparameters.values,
+                       trial.score, trials.failure_reason(message or trial.message))
+
+
+def resident_mib() -> float | None:
+    """This process's resident memory in MiB (Linux), else None."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def _unfinished_starts(starts_file) -> int:
+    starts = files.read_json(starts_file)
+    return starts if isinstance(starts, int) and not isinstance(starts, bool) else 0
+
+
+def _fail_if_diverged(histories) -> None:
+    """A trial whose loss became NaN or infinite fails: its best epoch before that must never be the best."""
+    for history in histories:
+        for key in ("loss", "val_loss"):
+            for epoch, value in enumerate(history.history.get(key, [])):
+                if not math.isfinite(value):
+                    raise kt.errors.FailedTrialError(
+                        f"{key} became {value} at epoch {epoch + 1}: the training diverged (a lower learning "
+                        "rate, or gradient-friendly settings, may help)")

@@ -1,0 +1,40 @@
+"""Heavy imports behind the boundary: Keras (and so TensorFlow) is imported by the first verb that needs it,
+without TensorFlow's start-up log lines, so `import hpstudy`, `hpstudy --help` and reports stay light."""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import tempfile
+
+
+def import_quietly(module: str, *, verbose: bool = False):
+    """Import `module` (which imports Keras, and so TensorFlow) without TensorFlow's start-up log lines.
+
+    TensorFlow's C++ runtime writes them straight to file descriptor 2 while it loads, before any
+    log level applies, so they are caught there and shown only if the import fails.
+    """
+    if verbose or "tensorflow" in sys.modules:
+        return importlib.import_module(module)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_caught():
+        return importlib.import_module(module)
+
+
+@contextlib.contextmanager
+def _native_stderr_caught():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -1,0 +1,105 @@
+"""The layout of a results folder: every path inside one is spelled here, and every other module asks `Layout`.
+
+    results/<name>/
+      spec.yaml            the resolved study (every default filled in)
+      env.json             versions, backend, devices, machine
+      tuner/               keras-tuner's project: oracle.json, trial_<id>/trial.json, checkpoints (best k kept)
+      trials/<n>/          per execution: history_<k>.csv (per epoch), execution_<k>.json (time, size, worker);
+                           summary.txt (the model), failure.txt (why it failed), starts.json (starts not finished)
+      trials.csv           the trials table, rewritten after every trial
+      best.keras           the best trial's model (best epoch), loadable with plain Keras
+      best.json            which trial that is, its hyperparameters and test-set metrics
+      importance.json      the report's importance ranking of these trials (a cache)
+      tensorboard/         TensorBoard logs, when callbacks.tensorboard is on
+      workers/             distributed studies: <worker>.json heartbeats and chief.json, the chief's state
+
+Every file hpstudy writes here is written to a temporary name and renamed into place (`files`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Bumped when what a folder holds changes meaning: 2, normalization and augmentation moved in front of the
+# builder's model; 3, best.json's best_epoch counts from 1 (format-2 folders are still read).
+FORMAT = 3
+TUNER_TRIAL_FILE = "trial.json"           # keras-tuner's record of a trial, in tuner/trial_<id>/
+CHECKPOINT = "checkpoint.weights.h5"      # keras-tuner's weights of a trial's best epoch, in tuner/trial_<id>/
+CHIEF = "chief"                           # the chief's name among the workers' files
+
+
+def trial_number(trial_id) -> str:
+    """A trial's plain number: keras-tuner pads its ids to the width of max_trials ("0007"), which changes
+    when a study is extended, so tables, folders and the API use the number alone ("7")."""
+    return str(int(trial_id))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths inside one study's results folder."""
+
+    root: Path
+
+    spec = property(lambda self: self.root / "spec.yaml")
+    env = property(lambda self: self.root / "env.json")
+    tuner = property(lambda self: self.root / "tuner")
+    table = property(lambda self: self.root / "trials.csv")
+    best_model = property(lambda self: self.root / "best.keras")
+    best_model_tmp = property(lambda self: self.root / ".best.tmp.keras")
+    best = property(lambda self: self.root / "best.json")
+    tensorboard = property(lambda self: self.root / "tensorboard")
+    importance = property(lambda self: self.root / "importance.json")
+    workers = property(lambda self: self.root / "workers")
+    chief_state = property(lambda self: self.workers / f"{CHIEF}.json")
+
+    # ------------------------------------------------------------ hpstudy's files of one trial
+    def trial(self, trial_id) -> Path:
+        """trials/<n>/: hpstudy's files of one trial."""
+        return self.root / "trials" / trial_number(trial_id)
+
+    def history(self, trial_id, execution: int = 0) -> Path:
+        """One execution's per-epoch metrics (CSV)."""
+        return self.trial(trial_id) / f"history_{execution}.csv"
+
+    def execution(self, trial_id, execution: int = 0) -> Path:
+        """One execution's record: epochs run, seconds, parameters, FLOPs, worker (JSON)."""
+        return self.trial(trial_id) / f"execution_{execution}.json"
+
+    def executions(self, trial_id) -> list[Path]:
+        """The execution records a trial has, in order."""
+        return sorted(self.trial(trial_id).glob("execution_*.json"))
+
+    def summary(self, trial_id) -> Path:
+        """The trial's model summary (text)."""
+        return self.trial(trial_id) / "summary.txt"
+
+    def failure(self, trial_id) -> Path:
+        """Why the trial failed (keras-tuner's traceback), kept since gRPC messages drop it."""
+        return self.trial(trial_id) / "failure.txt"
+
+    def starts(self, trial_id) -> Path:
+        """How many starts of the trial have not finished (a count, JSON)."""
+        return self.trial(trial_id) / "starts.json"
+
+    def heartbeat(self, worker: str) -> Path:
+        """A worker's heartbeat file (JSON)."""
+        return self.workers / f"{worker}.json"
+
+    # ------------------------------------------------------------ keras-tuner's files of one trial
+    def tuner_trials(self) -> list[Path]:
+        """keras-tuner's trial records (trial_<id>/trial.json), in the order of their folders' names."""
+        return sorted(self.tuner.glob(f"trial_*/{TUNER_TRIAL_FILE}"))
+
+    def tuner_trial(self, trial_id) -> Path | None:
+        """keras-tuner's folder of one trial (its id padded to any width: trial_0007), or None."""
+        number = trial_number(trial_id)
+        for folder in sorted(self.tuner.glob("trial_*")):
+            suffix = folder.name[len("trial_"):]
+            if suffix.isdigit() and trial_number(suffix) == number:
+                return folder
+        return None
+
+    def checkpoint(self, trial_id) -> Path | None:
+        """keras-tuner's best-epoch weights of one trial, or None when it has no folder."""
+        folder = self.tuner_trial(trial_id)
+        return folder / CHECKPOINT if folder else None

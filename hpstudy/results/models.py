@@ -1,0 +1,62 @@
+"""The models of a study's trials, compiled, at their best epoch: the best trial's is best.keras (loaded in
+Keras's safe mode); another completed trial's is rebuilt from its hyperparameters and loaded with keras-tuner's
+checkpoint. Imports Keras: the API imports this module lazily.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+
+from hpstudy.engine import preprocess, training  # noqa: F401 - they register the layers and loss a model may hold
+from hpstudy.engine.hypermodel import load_checkpoint, make_hypermodel
+from hpstudy.errors import ResultsError
+from hpstudy.results import folder, trials
+from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
+
+
+def _layout(path: str | Path | Layout) -> Layout:
+    return path if isinstance(path, Layout) else folder.open_folder(path)
+
+
+def load_best(path: str | Path | Layout, rank: int = 0) -> keras.Model:
+    """The `rank`-th best model of a study (0: the best, best.keras), compiled, at its trial's best epoch."""
+    layout = _layout(path)
+    if rank != 0:
+        return trial_model(layout, trials.trial_at_rank(layout, rank))
+    if not layout.best_model.exists():
+        raise ResultsError(f"{layout.best_model}: no best model yet; it is saved when a trial completes")
+    try:
+        return keras.saving.load_model(layout.best_model, safe_mode=True)
+    except ValueError as err:   # not a .keras file, or one safe mode refuses (a Lambda layer's Python code)
+        # Without Keras's advice to turn safe mode off: a results folder may come from anyone.
+        reason = " ".join(str(err).split()).split(" If you trust")[0]
+        raise ResultsError(f"{layout.best_model}: cannot load the model ({reason[:300]})") from None
+
+
+def trial_model(path: str | Path | Layout, trial_id, *, dataset=None) -> keras.Model:
+    """Trial `trial_id`'s model at its best epoch, compiled: rebuilt from the trial's hyperparameters and
+    loaded with keras-tuner's checkpoint. `dataset` (the study's, from `hypermodel.load_data`) saves loading
+    the data again when the study standardizes pixels (the statistics are not in the checkpoint)."""
+    layout = _layout(path)
+    number = trials.completed_trial(layout, trial_id)
+    checkpoint = layout.checkpoint(number)
+    if checkpoint is None or not checkpoint.exists():
+        keep = folder.study_of(layout).search.keep_checkpoints
+        raise ResultsError(f"{layout.root}: trial {number}'s weights were not kept (search.keep_checkpoints: {keep} "
+                           "keeps those of the best trials only); rerun the study with a larger keep_checkpoints "
+                           "to keep more")
+    trial = json.loads((checkpoint.parent / TUNER_TRIAL_FILE).read_text(encoding="utf-8"))
+    hp = kt.HyperParameters.from_config(trial["hyperparameters"])
+    return load_checkpoint(make_hypermodel(folder.study_of(layout), dataset).build(hp), checkpoint)
+
+
+def model_at_rank(path: str | Path | Layout, rank: int = 0, *, dataset=None) -> tuple[str, keras.Model]:
+    """(trial number, compiled model) of the `rank`-th best completed trial (0: best.keras)."""
+    layout = _layout(path)
+    number = trials.trial_at_rank(layout, rank)
+    if rank == 0:
+        return number, load_best(layout)
+    return number, trial_model(layout, number, dataset=dataset)

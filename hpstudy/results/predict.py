@@ -1,0 +1,67 @@
+"""Predictions on image files of any size by one of a study's best models. Every file is read (Pillow alone)
+before the model is loaded, so an unreadable one fails at once, naming it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hpstudy.errors import HpstudyError, ResultsError
+from hpstudy.results import folder, trials
+
+
+def read_image(file: str | Path):
+    """An image file (any format and size Pillow reads) as an RGB Pillow image; an HpstudyError naming the
+    file if it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(file) as image:
+            image.load()
+            return image.convert("RGB")
+    except UnidentifiedImageError:
+        raise HpstudyError(f"{file}: cannot read the image (not an image format Pillow reads)") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        reason = getattr(err, "strerror", None) or " ".join(str(err).split()) or type(err).__name__
+        raise HpstudyError(f"{file}: cannot read the image ({reason})") from None
+
+
+def to_array(image, input_shape: tuple) -> np.ndarray:
+    """An RGB Pillow image resized (bilinear) to the model's (height, width, 3) input as uint8 pixels."""
+    from PIL import Image
+    height, width = int(input_shape[0]), int(input_shape[1])
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image file's most probable classes."""
+
+    file: str
+    top: list       # (class name, probability), most probable first
+
+
+def predict(path: str | Path, files: list, *, top: int = 3, rank: int = 0) -> list[Prediction]:
+    """The `top` most probable classes of each image file, by the `rank`-th best model of a study.
+
+    Every file is read before the model is loaded: an unreadable one fails at once, naming it.
+    """
+    layout = folder.open_folder(path)
+    images = [read_image(f) for f in files]
+    if rank != 0:
+        trials.trial_at_rank(layout, rank)      # a wrong rank is told before Keras is imported
+    class_names = trials.read_best(layout).get("class_names")
+    from hpstudy.results.models import load_best     # Keras, once every file has been read
+    model = load_best(layout, rank=rank)
+    if not class_names:
+        raise ResultsError(f"{layout.best}: no class names; run the study until a trial completes")
+    batch = np.stack([to_array(image, model.input_shape[1:]) for image in images])
+    probabilities = np.asarray(model.predict(batch, verbose=0), dtype=np.float64)
+    top = max(1, min(top, probabilities.shape[-1]))
+    out = []
+    for file, row in zip(files, probabilities):
+        best = np.argsort(-row, kind="stable")[:top]
+        out.append(Prediction(str(file), [(str(class_names[k]), float(row[k])) for k in best]))
+    return out
