@@ -14,7 +14,8 @@ from hpstudy.results import folder, trials
 from hpstudy.study import spec as spec_module
 from hpstudy.study.spec import StudySpec
 
-__all__ = ["load_spec", "run", "Study", "load_study", "load_best", "validate", "run_workers", "distributed_role",
+__all__ = ["load_spec", "run", "Study", "load_study", "load_best", "confirm", "validate", "run_workers",
+           "distributed_role",
            "report", "export", "predict", "describe_models", "datasets", "dataset_info", "download", "image_size",
            "Role", "import_quietly"]
 
@@ -52,6 +53,14 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
         effects.importance(effects.completed(trials.read_trials(layout)), [t.name for t in study.tunables()],
                            cache=layout.importance)
     return Study(layout.root)
+
+
+def confirm(path: str | Path, *, top: int | None = None, seeds: int | None = None, stream=None) -> dict:
+    """Train a finished study's top `top` configurations again with `seeds` new seeds each (defaults: the
+    study's search.confirm, else 3 and 5), resuming the repeats already done; returns the summary best.json
+    keeps (each configuration's intervals, the noise floor, whether the best is distinguishable)."""
+    layout = folder.open_folder(path)
+    return import_quietly("hpstudy.engine.confirm").confirm(layout, top=top, seeds=seeds, stream=stream)
 
 
 def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path = "results",
@@ -114,6 +123,12 @@ class Study:
             return models.load_best(self.layout)
         return models.trial_model(self.layout, number, dataset=dataset)
 
+    @property
+    def repeats(self) -> pd.DataFrame:
+        """The seed repeats of the confirmed configurations (search.confirm, `hpstudy confirm`): one row each,
+        with its trial, seed, score, metrics at the best and last epoch, and test metrics."""
+        return trials.read_repeats(self.layout)
+
     def ranked(self) -> list[str]:
         """Completed trials' numbers, best first (rank 0 is the best trial of best.json)."""
         return trials.ranked_trials(self.layout)
@@ -157,17 +172,17 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     """The report of results folders `paths` as text in `format`. `best` models of each study are evaluated on
     the test split (default: 1 for markdown and html written to `output`, else 0); their figures go next to
     `output`. Writing the text to `output` is the caller's."""
-    from hpstudy.report import pages
+    from hpstudy.report import pages, tables
     if output and not Path(output).parent.is_dir():   # before any (slow) evaluation
         raise HpstudyError(f"{output}: cannot write the report (no folder {Path(output).parent})")
-    built = pages.build(paths, sort=sort, top=top)
+    built = tables.build(paths, sort=sort, top=top)
     best = best if best is not None else int(bool(output) and format in ("markdown", "html"))
     if best < 0 or (best and (not output or format not in ("markdown", "html"))):
         raise HpstudyError("--best: evaluating models needs --output FILE and --format markdown or html "
                            "(the figures are written next to the report)")
     if best:
         figures = Path(output).with_name(Path(output).stem + "_figures")
-        built.best = pages.evaluate_best(paths, figures, best)
+        built.best = tables.evaluate_best(paths, figures, best)
     text = pages.render(built, format)
     if best and format == "markdown":
         text += "\n" + pages.best_models_markdown(built, Path(output).parent)

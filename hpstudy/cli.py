@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
                                      "with Keras and keras-tuner.")
     parser.add_argument("--version", action="version", version=f"hpstudy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_run, _add_validate, _add_report, _add_list, _add_data, _add_export, _add_predict):
+    for add in (_add_run, _add_confirm, _add_validate, _add_report, _add_list, _add_data, _add_export, _add_predict):
         add(commands)
     return parser
 
@@ -56,6 +56,24 @@ def _add_run(commands) -> None:
     parallel.add_argument("--worker-timeout", type=_positive, metavar="SECONDS", help="chief: give a worker's "
                           "trial to another after this long without its heartbeat (default 120)")
     run.set_defaults(handler=_run)
+
+
+def _add_confirm(commands) -> None:
+    confirm = commands.add_parser("confirm", help="train a study's best configurations again with new seeds: "
+                                  "their spread, the noise floor, whether the best is distinguishable")
+    confirm.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
+    confirm.add_argument("--top", type=_positive, metavar="K", help="the best K configurations (default: the "
+                         "study's search.confirm.top, else 3)")
+    confirm.add_argument("--seeds", type=_at_least_two, metavar="N", help="new seeds for each (default: the "
+                         "study's search.confirm.seeds, else 5)")
+    confirm.set_defaults(handler=_confirm)
+
+
+def _at_least_two(text: str) -> int:
+    value = _positive(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2 seeds (one measures no spread), got {text!r}")
+    return value
 
 
 def _add_validate(commands) -> None:
@@ -189,6 +207,23 @@ def _run_workers(args) -> int:
             run_args += [flag, str(value)]
     return api.run_workers(args.study, args.workers, results_dir=args.results_dir, run_args=run_args,
                            worker_timeout=args.worker_timeout)
+
+
+def _confirm(args) -> int:
+    from hpstudy import api
+    summary = api.confirm(args.path, top=args.top, seeds=args.seeds)
+    floor = summary.get("noise_floor")
+    print(f"{len(summary['configurations'])} configurations confirmed in {args.path}; noise floor (seed-to-seed std "
+          f"of {summary['objective']}): {'%.4f' % floor if floor is not None else 'not measured'}")
+    for config in summary["configurations"]:
+        low, high = config["score_ci95"] or (None, None)
+        interval = f" [{low:.4f}, {high:.4f}]" if low is not None else ""
+        print(f"  trial {config['trial_id']:>4}  {summary['objective']} {config['score_mean']:.4f} "
+              f"± {config['score_std'] or 0:.4f}{interval}  n={config['n']}")
+    if summary.get("runner_up") is not None:
+        verdict = "distinguishable" if summary["distinguishable"] else "not distinguishable"
+        print(f"best by mean: trial {summary['winner']}, {verdict} from trial {summary['runner_up']}")
+    return 0
 
 
 def _validate(args) -> int:

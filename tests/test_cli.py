@@ -40,7 +40,7 @@ def test_report_formats(finished_study, fmt, tmp_path, capsys):
     assert main(["report", str(folder), "--format", fmt]) == 0
     text = capsys.readouterr().out
     if fmt == "json":
-        rows = json.loads(text)
+        rows = json.loads(text)["trials"]
         assert [r["trial_id"] for r in rows] and rows[0]["score"] >= rows[-1]["score"]
     elif fmt == "csv":
         assert text.splitlines()[0].startswith("trial_id,status,model.dropout,score")

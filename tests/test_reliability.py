@@ -151,7 +151,7 @@ def test_only_the_best_checkpoints_are_kept(tmp_path):
 
 def test_hyperband_keeps_what_its_brackets_continue_from(tmp_path):
     text = _random(TINY.format(name="hb"), 1).replace("tuner: random\n  max_trials: 1", "tuner: hyperband\n"
-                                                      "  keep_checkpoints: 1\n  options: {factor: 2, max_epochs: 4}")
+                                                      "  keep_checkpoints: 1\n  options: {factor: 2, max_epochs: 2}")
     study = hpstudy.run(write_study(tmp_path, text, name="hb"), results_dir=tmp_path)
     assert (study.trials.status == "COMPLETED").all() and len(study.trials) > 4
     # Trials that continued an earlier trial's training found its weights (else they would have failed).

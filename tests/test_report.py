@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpstudy.analysis import effects
+from hpstudy.analysis import effects, statistics, verdicts
+from hpstudy.errors import HpstudyError
 from hpstudy.report import pages as report
+from hpstudy.report import tables
 from hpstudy.cli import main
 from hpstudy.results.folder import open_folder
 from hpstudy.results.trials import read_trials
@@ -76,7 +78,7 @@ def raw_trials(folder):
 # ---------------------------------------------------------------- the trials table
 def test_trials_table_of_a_finished_study(finished_study):
     folder, _ = finished_study
-    table = report.trials_table([folder])
+    table = tables.trials_table([folder])
     raw = raw_trials(folder)
     assert sorted(table.trial_id) == sorted(raw.trial_id) and len(table) == 2
     assert list(table.columns[:4]) == ["trial_id", "status", "model.dropout", "score"]
@@ -91,29 +93,29 @@ def test_trials_table_of_a_finished_study(finished_study):
 
 def test_gap_top_and_sort_on_six_trials(six_study):
     raw = raw_trials(six_study)
-    table = report.trials_table([six_study])
+    table = tables.trials_table([six_study])
     assert len(table) == 8 and set(table.status) == {"COMPLETED"}
     merged = table.set_index("trial_id").loc[raw.trial_id]
     assert np.allclose(merged.gap.to_numpy(), (raw.accuracy - raw.val_accuracy).to_numpy())
-    top = report.trials_table([six_study], top=1)
+    top = tables.trials_table([six_study], top=1)
     assert len(top) == 1 and top.score[0] == raw.score.max()
-    by_time = report.trials_table([six_study], sort="seconds")
+    by_time = tables.trials_table([six_study], sort="seconds")
     assert list(by_time.seconds) == sorted(raw.seconds)
-    assert list(report.trials_table([six_study], sort="seconds:desc").seconds) == sorted(raw.seconds)[::-1]
-    assert list(report.trials_table([six_study], sort="trial_id").trial_id) == [str(i) for i in range(8)]
-    fastest2 = report.trials_table([six_study], sort="seconds", top=2)
+    assert list(tables.trials_table([six_study], sort="seconds:desc").seconds) == sorted(raw.seconds)[::-1]
+    assert list(tables.trials_table([six_study], sort="trial_id").trial_id) == [str(i) for i in range(8)]
+    fastest2 = tables.trials_table([six_study], sort="seconds", top=2)
     assert list(fastest2.seconds) == sorted(raw.seconds)[:2]
 
 
 def test_unknown_sort_column_lists_the_columns(six_study):
-    with pytest.raises(report.HpstudyError, match="unknown column; one of trial_id, status, model.dropout"):
-        report.trials_table([six_study], sort="speed")
+    with pytest.raises(HpstudyError, match="unknown column; one of trial_id, status, model.dropout"):
+        tables.trials_table([six_study], sort="speed")
 
 
 # ---------------------------------------------------------------- effects
 def test_effects_match_the_trials_computed_independently(six_study):
     raw = raw_trials(six_study)
-    fx = report.build([six_study]).studies[0].effects
+    fx = tables.build([six_study]).studies[0].effects
     assert fx.objective == "val_accuracy" and not fx.minimize and fx.trials == 8
     assert [e.name for e in fx.effects] == TUNED
     for effect in fx.effects:
@@ -133,23 +135,26 @@ def test_effects_match_the_trials_computed_independently(six_study):
             assert effect.spearman is None
 
 
-def test_sentences_compare_the_best_and_worst_value(six_study):
-    raw = raw_trials(six_study)
-    fx = report.build([six_study]).studies[0].effects
-    effect = fx.effects[0]
-    means = raw.groupby(raw["model.dropout"].astype(float)).score.mean()
-    best, worst = means.idxmax(), means.idxmin()
-    if best == worst:
-        pytest.skip("both dropout values scored the same")
-    line = effect.sentence
-    assert line.startswith(f"model.dropout {best:g} vs {worst:g}: val_accuracy {means[best]:.3f} vs "
-                           f"{means[worst]:.3f} ({means[best] - means[worst]:+.3f}")
-    assert "generalization gap" in line and "Spearman rho" in line
+def test_every_line_carries_a_verdict_and_states_a_number_only_for_an_effect(six_study):
+    fx = tables.build([six_study]).studies[0].effects
+    for effect in fx.effects:
+        assert effect.sentence.startswith(effect.name) and effect.contrasts
+        for contrast in effect.contrasts:
+            assert contrast.verdict in statistics.VERDICTS
+            shown = verdicts.contrast_text(contrast, fx.objective)
+            assert shown in effect.sentence
+            if contrast.verdict == statistics.EFFECT:
+                assert f"val_accuracy {contrast.difference:+.3f}" in shown
+            elif contrast.verdict == statistics.WITHIN_NOISE:
+                assert "within noise" in shown and contrast.ci95[0] <= 0 <= contrast.ci95[1]
+            else:
+                assert "too few trials" in shown and contrast.difference is None
+    assert "Noise floor not measured" in fx.noise_note
 
 
 def test_importance_ranks_every_hyperparameter_reproducibly(six_study):
-    first = report.build([six_study]).studies[0].effects
-    again = report.build([six_study]).studies[0].effects
+    first = tables.build([six_study]).studies[0].effects
+    again = tables.build([six_study]).studies[0].effects
     assert sorted(first.importance.hyperparameter) == sorted(TUNED)
     assert first.importance.importance.is_monotonic_decreasing
     assert first.importance.share.sum() == pytest.approx(1.0) or first.importance.share.sum() == 0
@@ -159,24 +164,27 @@ def test_importance_ranks_every_hyperparameter_reproducibly(six_study):
 
 def test_too_few_trials_gives_no_ranking(finished_study):
     folder, _ = finished_study
-    fx = report.build([folder]).studies[0].effects
+    fx = tables.build([folder]).studies[0].effects
     assert fx.importance is None and "too few trials" in fx.importance_note
-    assert "too few trials" in report.render(report.build([folder]), "markdown")
+    assert "too few trials" in report.render(tables.build([folder]), "markdown")
 
 
 def test_minimized_objective_means_lower_is_better():
-    trials = pd.DataFrame({"trial_id": ["0", "1", "2", "3", "4"], "status": ["COMPLETED"] * 4 + ["FAILED"],
-                           "opt.name": ["adam", "adam", "sgd", "sgd", "sgd"],
-                           "score": [0.5, 0.7, 1.5, 1.1, None],
-                           "accuracy": [0.9, 0.8, 0.5, 0.6, None],
-                           "val_accuracy": [0.7, 0.7, 0.4, 0.5, None]})
+    trials = pd.DataFrame({"trial_id": [str(i) for i in range(7)], "status": ["COMPLETED"] * 6 + ["FAILED"],
+                           "opt.name": ["adam", "adam", "adam", "sgd", "sgd", "sgd", "sgd"],
+                           "score": [0.5, 0.7, 0.6, 1.5, 1.1, 1.3, None],
+                           "accuracy": [0.9, 0.8, 0.85, 0.5, 0.6, 0.55, None],
+                           "val_accuracy": [0.7, 0.7, 0.7, 0.4, 0.5, 0.45, None]})
     fx = effects.effects(trials, ["opt.name"], "val_loss")
-    assert fx.minimize and fx.trials == 4
+    assert fx.minimize and fx.trials == 6
     table = fx.effects[0].table.set_index("value")
-    assert table.loc["adam", "best"] == 0.5 and table.loc["sgd", "best"] == 1.1 and table.loc["sgd", "count"] == 2
+    assert table.loc["adam", "best"] == 0.5 and table.loc["sgd", "best"] == 1.1 and table.loc["sgd", "count"] == 3
     assert not fx.effects[0].numeric and fx.effects[0].spearman is None
-    assert fx.effects[0].sentence.startswith("opt.name adam vs sgd: val_loss 0.600 vs 1.300 (-0.700; ")
-    assert "generalization gap 0.150 vs 0.100" in fx.effects[0].sentence
+    contrast = fx.effects[0].contrasts[0]      # lower is better: sgd's +0.700 is worse, and an effect
+    assert (contrast.value, contrast.reference) == ("sgd", "adam") and contrast.difference == pytest.approx(0.7)
+    assert contrast.verdict == statistics.EFFECT and contrast.ci95[0] > 0
+    assert fx.effects[0].sentence.startswith("opt.name sgd vs adam: val_loss +0.700 (95% interval ")
+    assert table.loc["adam", "gap"] == pytest.approx(0.15)
     assert fx.importance is not None and list(fx.importance.hyperparameter) == ["opt.name"]
 
 
@@ -187,7 +195,8 @@ def test_inactive_values_form_their_own_group():
     effect = effects.effects(trials, ["model.depth"], "val_accuracy").effects[0]
     assert list(effect.table.value) == [2, 3, effects.INACTIVE]
     assert effect.table["mean"].iloc[-1] == pytest.approx(0.7) and "gap" not in effect.table
-    assert effect.sentence.startswith(f"model.depth {effects.INACTIVE} vs 2: ")
+    assert effect.sentence.startswith("model.depth 3 vs 2: too few trials (n=1 vs 1); "
+                                      f"{effects.INACTIVE} vs 2: too few trials (n=2 vs 1)")
 
 
 # ---------------------------------------------------------------- formats
@@ -207,28 +216,34 @@ def test_every_format_renders(six_study, fmt, tmp_path, capsys):
     assert main(["report", str(six_study), "--format", fmt, "--output", str(out), "--best", "0"]) == 0
     text = out.read_text()
     if fmt == "json":
-        rows = json.loads(text)
+        found = json.loads(text)
+        rows = found["trials"]
         assert len(rows) == 8 and rows[0]["score"] == max(r["score"] for r in rows) and "gap" in rows[0]
+        assert {e["hyperparameter"] for e in found["effects"]} == set(TUNED) and found["noise_floor"] is None
+        assert all(set(e) >= {"hyperparameter", "value", "reference", "difference", "ci95", "n", "verdict"}
+                   for e in found["effects"]) and found["repeats"] == []
     elif fmt == "csv":
         assert text.splitlines()[0].startswith("trial_id,status,model.dropout,preprocess.flip,train.batch_size,score")
         assert len(text.splitlines()) == 9
     elif fmt == "latex":
-        assert text.count(r"\begin{tabular}") == 1 + 1 + len(TUNED) and r"model.dropout" in text
+        # trials, adjusted effects, importance, one per-value table per hyperparameter
+        assert text.count(r"\begin{tabular}") == 1 + 1 + 1 + len(TUNED) and r"model.dropout" in text
     elif fmt == "markdown":
-        assert text.startswith("|") and "## Effects: six" in text and "### model.dropout" in text
+        assert text.startswith("|") and "## Effects: six" in text and "### model.dropout (raw means" in text
+        assert "### Effects, adjusted for the other hyperparameters" in text
         assert "nan" not in text
     else:
         parser = _Collect()
         parser.feed(text)
-        assert parser.tags.count("table") == 1 + 1 + len(TUNED)
+        assert parser.tags.count("table") == 1 + 1 + 1 + len(TUNED)
         assert "http" not in text and not parser.links and "<style>" in text
-        assert "generalization gap" in text and "permutation importance" in text
+        assert "Noise floor not measured" in text and "permutation importance" in text
 
 
 def test_html_embeds_images(finished_study):
     folder, _ = finished_study
     png = b"\x89PNG\r\n\x1a\nfake"
-    page = report.render_html(report.build([folder]), {"score by dropout": png})
+    page = report.render_html(tables.build([folder]), {"score by dropout": png})
     parser = _Collect()
     parser.feed(page)
     assert parser.links == ["data:image/png;base64,iVBORw0KGgpmYWtl"] and "score by dropout" in page
@@ -242,18 +257,18 @@ def test_latex_escapes_special_characters():
 
 def test_several_studies_make_one_comparison_table(finished_study, six_study):
     folder, _ = finished_study
-    built = report.build([folder, six_study], top=1)
+    built = tables.build([folder, six_study], top=1)
     assert list(built.trials.study) == ["tiny", "six"] and list(built.trials.columns[:2]) == ["study", "trial_id"]
     assert [s.name for s in built.studies] == ["tiny", "six"]
     text = report.render(built, "markdown")
     assert "## Effects: tiny" in text and "## Effects: six" in text
-    twice = report.build([folder, folder]).trials          # the same name twice: told apart by folder
+    twice = tables.build([folder, folder]).trials          # the same name twice: told apart by folder
     assert list(twice.study.unique()) == [str(folder)] and len(twice) == 4
 
 
 # ---------------------------------------------------------------- a study still running
 def test_a_running_study_is_reported(running_study):
-    built = report.build([running_study])
+    built = tables.build([running_study])
     table = built.trials.set_index("trial_id")
     assert sorted(table.index, key=int) == [str(i) for i in range(8)]        # the half-written trial skipped
     assert table.loc["3", "status"] == "RUNNING" and pd.isna(table.loc["3", "score"])
@@ -267,7 +282,7 @@ def test_a_running_study_is_reported(running_study):
     text = report.render(built, "markdown")
     assert "ValueError: boom" in text and "nan" not in text
     assert f" {int(table.loc['0', 'flops'])} |" in text and "e+0" not in text   # counts stay whole next to blanks
-    assert list(report.trials_table([running_study], sort="val_loss").status[-2:]).count("COMPLETED") == 0
+    assert list(tables.trials_table([running_study], sort="val_loss").status[-2:]).count("COMPLETED") == 0
 
 
 def test_cli_reports_a_running_study(running_study, capsys):
@@ -296,16 +311,16 @@ def test_bad_top_is_exit_2(finished_study, capsys):
 def test_top_and_sort_through_the_cli(six_study, capsys):
     raw = raw_trials(six_study)
     assert main(["report", str(six_study), "--top", "1", "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["trials"]
     assert len(rows) == 1 and rows[0]["score"] == pytest.approx(raw.score.max())
     assert main(["report", str(six_study), "--sort", "seconds", "--format", "json"]) == 0
-    assert [r["seconds"] for r in json.loads(capsys.readouterr().out)] == sorted(raw.seconds)
+    assert [r["seconds"] for r in json.loads(capsys.readouterr().out)["trials"]] == sorted(raw.seconds)
 
 
 def test_rendering_every_format_does_not_import_tensorflow(finished_study, tmp_path):
     folder, _ = finished_study
-    code = ("import sys\nfrom hpstudy.report import pages as report\nfrom hpstudy.cli import main\n"
-            f"built = report.build([{str(folder)!r}])\n"
+    code = ("import sys\nfrom hpstudy.report import pages as report, tables\nfrom hpstudy.cli import main\n"
+            f"built = tables.build([{str(folder)!r}])\n"
             "for fmt in report.FORMATS:\n    assert report.render(built, fmt)\n"
             f"assert main(['report', {str(folder)!r}, '--format', 'html', '--output', {str(tmp_path / 'r.html')!r}, "
             "'--best', '0'])"

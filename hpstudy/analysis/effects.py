@@ -1,7 +1,9 @@
-"""What each hyperparameter did to the objective: per-value tables, an importance ranking, plain sentences.
+"""What each hyperparameter did to the objective: its effect adjusted for the others with a 95% interval and a
+verdict (`adjusted`, `verdicts`), per-value tables, an importance ranking, the noise floor from seed repeats,
+and the scientific hyperparameters at their best nuisance settings.
 
-Pure pandas/numpy/scikit-learn (no Keras). Everything is computed over the COMPLETED trials whose score is
-finite; running, failed and invalid trials are left out. Trials where a conditional hyperparameter was
+Pure pandas/numpy/scikit-learn/statsmodels (no Keras). Everything is computed over the COMPLETED trials whose
+score is finite; running, failed and invalid trials are left out. Trials where a conditional hyperparameter was
 inactive form their own group, shown as "(inactive)".
 
 Importance is *grouped permutation importance* of a random forest: a
@@ -23,24 +25,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hpstudy.analysis import adjusted, repeats as repeats_module, verdicts
+from hpstudy.analysis.adjusted import INACTIVE, Contrast
 from hpstudy.results.files import read_json, write_json
 from hpstudy.results.trials import is_minimized
 
 MIN_TRIALS = 4              # below this, an importance ranking would be noise
-INACTIVE = "(inactive)"     # the group of trials where a conditional hyperparameter was not used
 IMPORTANCE_METHOD = ("grouped permutation importance of a random forest (RandomForestRegressor, 200 trees, "
                      "random_state=0; 30 shuffles per hyperparameter; mean increase in squared error)")
 
 
 @dataclass
 class Effect:
-    """One hyperparameter: the objective per value, its rank correlation (numbers only) and a sentence."""
+    """One hyperparameter: its adjusted contrasts and verdict, the objective per value, its rank correlation
+    (numbers only) and its line in words."""
 
     name: str
     numeric: bool
-    table: pd.DataFrame            # value, count, mean, best[, gap]: one row per value, in value order
+    table: pd.DataFrame            # value, count, mean, best[, gap, last_gap]: one row per value, in value order
     spearman: float | None         # Spearman rank correlation of value and score (numeric, >= 2 values)
+    contrasts: list[Contrast]      # adjusted for the other hyperparameters, each with its interval and verdict
     sentence: str
+
+    @property
+    def verdict(self) -> str:
+        """effect, within noise, or too few trials (see verdicts.verdict_of)."""
+        return verdicts.verdict_of(self.contrasts)
 
 
 @dataclass
@@ -53,9 +63,18 @@ class Effects:
     effects: list[Effect] = field(default_factory=list)
     importance: pd.DataFrame | None = None        # hyperparameter, importance, std, share; most important first
     importance_note: str = ""                     # the method, or why there is no ranking
+    noise_floor: float | None = None              # pooled seed-to-seed std of the objective (seed repeats)
+    noise_note: str = ""
+    repeats: pd.DataFrame | None = None           # per confirmed configuration: its seed repeats' intervals
+    repeat_records: pd.DataFrame | None = None    # every seed repeat (results.read_repeats)
+    question: dict[str, pd.DataFrame] = field(default_factory=dict)   # scientific hyperparameter -> isolation
+
+    def contrasts(self) -> list[Contrast]:
+        """Every hyperparameter's contrasts, in order."""
+        return [c for e in self.effects for c in e.contrasts]
 
     def sentences(self) -> list[str]:
-        """One plain-language line per hyperparameter (see `summary_line`)."""
+        """One plain-language line per hyperparameter, each with its verdict (see `verdicts.line`)."""
         return [e.sentence for e in self.effects]
 
 
@@ -68,10 +87,13 @@ def completed(trials: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def gap(trials: pd.DataFrame) -> pd.Series:
-    """The generalization gap of each trial: accuracy - val_accuracy (NaN where either is missing)."""
-    train = pd.to_numeric(trials["accuracy"], errors="coerce").astype(float)
-    val = pd.to_numeric(trials["val_accuracy"], errors="coerce").astype(float)
+def gap(trials: pd.DataFrame, prefix: str = "") -> pd.Series:
+    """The generalization gap of each trial: accuracy - val_accuracy at the best epoch (`prefix` "last_": at
+    the last epoch run); NaN where either is missing."""
+    if f"{prefix}accuracy" not in trials:
+        return pd.Series(np.nan, index=trials.index)
+    train = pd.to_numeric(trials[f"{prefix}accuracy"], errors="coerce").astype(float)
+    val = pd.to_numeric(trials[f"{prefix}val_accuracy"], errors="coerce").astype(float)
     return train - val
 
 
@@ -88,16 +110,18 @@ def is_numeric(values: pd.Series) -> bool:
 
 def value_table(trials: pd.DataFrame, name: str, *, minimize: bool) -> pd.DataFrame:
     """The objective per value of hyperparameter `name` over `trials` (already completed()):
-    value, count, mean, best, and gap (mean train - val accuracy) when the accuracies are known."""
+    value, count, mean, best, and the generalization gaps (mean train - validation accuracy) at the best epoch
+    (`gap`) and the last (`last_gap`) when the accuracies are known."""
     frame = pd.DataFrame({"value": trials[name].astype(object).where(trials[name].notna(), INACTIVE),
                           "score": trials["score"].astype(float),
-                          "gap": gap(trials)})
+                          "gap": gap(trials), "last_gap": gap(trials, "last_")})
     grouped = frame.groupby("value", sort=False)
     table = pd.DataFrame({"count": grouped["score"].size(),
                           "mean": grouped["score"].mean(),
                           "best": grouped["score"].min() if minimize else grouped["score"].max()})
-    if frame["gap"].notna().any():
-        table["gap"] = grouped["gap"].mean()
+    for column in ("gap", "last_gap"):
+        if frame[column].notna().any():
+            table[column] = grouped[column].mean()
     table = table.reset_index()
     order = sorted(range(len(table)), key=lambda i: _value_key(table["value"].iloc[i]))
     return table.iloc[order].reset_index(drop=True)
@@ -120,35 +144,6 @@ def spearman(trials: pd.DataFrame, name: str) -> float | None:
         return None
     rho = frame.corr(method="spearman").loc["value", "score"]
     return None if not math.isfinite(rho) else float(rho)
-
-
-def show(value) -> str:
-    """A hyperparameter value as a sentence shows it."""
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):g}"
-    return str(value)
-
-
-def sentence(name: str, table: pd.DataFrame, objective: str, *, minimize: bool, rho: float | None = None) -> str:
-    """One line comparing the value with the best mean objective with the value with the worst one."""
-    if table.empty:
-        return f"{name}: no completed trials"
-    if len(table) == 1:
-        only = table.iloc[0]
-        return (f"{name}: only {show(only['value'])} among the completed trials "
-                f"(mean {objective} {only['mean']:.3f} over {int(only['count'])}); nothing to compare")
-    ranked = table.sort_values("mean", ascending=minimize, kind="stable")
-    best, worst = ranked.iloc[0], ranked.iloc[-1]
-    diff = best["mean"] - worst["mean"]
-    text = (f"{name} {show(best['value'])} vs {show(worst['value'])}: {objective} {best['mean']:.3f} vs "
-            f"{worst['mean']:.3f} ({diff:+.3f}; mean of {int(best['count'])} vs {int(worst['count'])} trials)")
-    if diff == 0:
-        text += ", no difference"
-    if "gap" in table and pd.notna(best["gap"]) and pd.notna(worst["gap"]):
-        text += f", generalization gap {best['gap']:.3f} vs {worst['gap']:.3f}"
-    if rho is not None:
-        text += f", Spearman rho {rho:+.2f}"
-    return text
 
 
 def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
@@ -214,18 +209,35 @@ def _encode(values: pd.Series) -> np.ndarray:
     return pd.get_dummies(labels).to_numpy(dtype=float)
 
 
-def effects(trials: pd.DataFrame, names: list[str], objective: str, *, importance_cache: Path | None = None) -> Effects:
-    """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials);
-    `importance_cache`: see `importance`."""
+def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
+            repeats: pd.DataFrame | None = None, importance_cache: Path | None = None) -> Effects:
+    """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
+
+    `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted as slopes (per tenfold
+    where sampled log); numbers with more than adjusted.MAX_LEVELS values are too; `question`: the scientific ones,
+    compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
+    noise floor; `importance_cache`: see `importance`."""
     minimize = is_minimized(objective)
     done = completed(trials)
     result = Effects(objective=objective, minimize=minimize, trials=len(done))
+    repeats = repeats if repeats is not None and len(repeats) else None
+    floor, dof = repeats_module.noise_floor(repeats) if repeats is not None else (None, 0)
+    summaries = repeats_module.summaries(repeats) if repeats is not None else None
+    result.noise_floor, result.repeats, result.repeat_records = floor, summaries, repeats
+    result.noise_note = verdicts.noise_note(floor, dof, len(summaries) if summaries is not None else 0, objective)
+    ranges = ranges or {}
+    searched = {name: (name in ranges or (is_numeric(done[name]) and done[name].nunique() > adjusted.MAX_LEVELS),
+                       ranges.get(name) == "log") for name in names}
+    found = adjusted.contrasts(done, searched, noise_floor=floor, order_key=_value_key) if len(done) else []
     for name in names:
         table = value_table(done, name, minimize=minimize)
         numeric = is_numeric(done[name])
-        rho = spearman(done, name) if numeric else None
-        result.effects.append(Effect(name, numeric, table, rho,
-                                     sentence(name, table, objective, minimize=minimize, rho=rho)))
+        mine = [c for c in found if c.hyperparameter == name]
+        only = table["value"].iloc[0] if len(table) == 1 else None
+        result.effects.append(Effect(name, numeric, table, spearman(done, name) if numeric else None, mine,
+                                     verdicts.line(name, mine, objective, only=only)))
+    result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
+                                                order_key=_value_key) for name in question if len(done)}
     result.importance = importance(done, names, cache=importance_cache)
     if result.importance is not None:
         result.importance_note = IMPORTANCE_METHOD

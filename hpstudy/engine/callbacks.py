@@ -122,4 +122,6 @@ class TrialRecorder(keras.callbacks.Callback):
             "execution": self.execution, "epochs_run": self.epochs_run,
             "seconds": round(time.perf_counter() - self.started, 3),
             "params": int(self.model.count_params()), "flops": facts.flops(self.model),
-            "history": self.history.name, "worker": os.environ.get("KERASTUNER_TUNER_ID")})
+            "history": self.history.name, "worker": os.environ.get("KERASTUNER_TUNER_ID"),
+            # The last epoch's metrics: with early stopping restoring the best epoch, the only trace of overfitting.
+            "last": {k: v for k, v in (self.rows[-1] if self.rows else {}).items() if k not in ("epoch", "seconds")}})

@@ -19,6 +19,23 @@ from hpstudy.errors import DataError
 from hpstudy.study.spec import StudySpec, Tune
 
 
+# ---------------------------------------------------------------- seeds
+_SEED_RANGE = 2**32                 # what numpy and Python's random accept
+_REPEATS_FROM = 900_000             # repeat k of a study uses the seed a trial numbered 900000 + k would
+
+
+def trial_seed(study: StudySpec, trial_id) -> int:
+    """The seed of a trial's initial weights and data order: from search.seed and the trial's number, so the same
+    study gives the same trials, and a trial run again after an interruption trains as it did."""
+    return (study.search.seed * 1_000_003 + int(trial_id)) % _SEED_RANGE
+
+
+def repeat_seed(study: StudySpec, k: int) -> int:
+    """The seed of the k-th seed repeat of a confirmed configuration (the same k for every configuration), never
+    one a trial of the study used."""
+    return trial_seed(study, _REPEATS_FROM + k)
+
+
 # ---------------------------------------------------------------- the hypermodel
 def declare(hp: kt.HyperParameters, tune: Tune):
     """Declare one searched value in keras-tuner's terms and return its value for this trial."""
@@ -35,11 +52,13 @@ class SpecHyperModel(kt.HyperModel):
     """Builds and trains the study's model for one set of hyperparameter values.
 
     `stats` are the training images' per-channel (mean, variance), for `preprocess.standardize`.
+    `augment_seed` seeds the augmentation layers (the study's data.seed; a seed repeat sets its own).
     """
 
     def __init__(self, study: StudySpec, input_shape: tuple, num_classes: int, stats: tuple | None = None):
         super().__init__(name=study.name)
         self.study, self.input_shape, self.num_classes, self.stats = study, tuple(input_shape), num_classes, stats
+        self.augment_seed = study.data.seed
 
     def values(self, hp) -> dict:
         """This trial's builder, its options, and preprocess and train values: fixed as written, searched from `hp`."""
@@ -69,7 +88,7 @@ class SpecHyperModel(kt.HyperModel):
         values = self.values(hp)
         training.set_precision(values["train"]["precision"])     # before any layer exists: layers keep it
         body = models.build(values["builder"], self.input_shape, self.num_classes, **values["model"])
-        model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.study.data.seed,
+        model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.augment_seed,
                                 raw_pixels=values["builder"] in models.RAW_PIXELS)
         return training.compile_model(model, values["train"])
 

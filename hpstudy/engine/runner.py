@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from hpstudy.engine import adapter, checks, parallel, retention
+from hpstudy.engine import adapter, checks, confirm, parallel, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, WORKER, Role
@@ -90,6 +90,8 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
         raise SearchError(f"{layout.root}: stopped after {len(failed)} failed trials in all "
                           f"(search.max_failed_trials: {study.search.max_failed_trials}); the last failed with: "
                           f"{reason}; every reason is in {layout.table}")
+    if study.search.confirm is not None and (table.status == "COMPLETED").any():
+        confirm.confirm(layout, dataset=dataset, stream=stream)
     return layout
 
 

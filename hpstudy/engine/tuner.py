@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import math
 
+import keras
 import keras_tuner as kt
 
 from hpstudy.engine import adapter, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, Role
+from hpstudy.engine.hypermodel import trial_seed
 from hpstudy.engine.progress import Progress
 from hpstudy.errors import FreshProcessNeeded
 from hpstudy.results import files, trials
@@ -58,6 +60,7 @@ class StudyTuner:
         files.write_json(starts_file, starts + 1)
         recorder = callbacks_module.TrialRecorder(self.layout, trial_number(trial.trial_id))
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), recorder]
+        keras.utils.set_random_seed(trial_seed(self.study, trial.trial_id))     # weights, data order: reproducible
         try:
             histories = super().run_trial(trial, *args, **kwargs)
         except KeyboardInterrupt:           # stopped by its user: not held against the trial

@@ -1,158 +1,28 @@
-"""Reports of one or more studies: the trials table and what each hyperparameter did (no Keras).
+"""Reports of one or more studies rendered as text (no Keras): what `report.tables` holds, in every format.
 
 Formats:
-  markdown  the trials table, then per study its effects: summary lines, importance ranking, per-value tables
+  markdown  the trials table, then per study: the verdict lines and the noise floor, the effects adjusted for
+            the other hyperparameters with their intervals, the seed repeats, the question, the importance
+            ranking and the raw per-value tables
   csv       the trials table only
-  json      the trials table only, as a list of records (one object per trial)
-  latex     LaTeX tabulars (written here, no jinja2 needed): the trials table, then each study's importance
-            ranking and per-value tables
+  json      {"trials", "effects", "noise_floor", "repeats", "confirmed"} (see `render_json`)
+  latex     LaTeX tabulars (written here, no jinja2 needed) of the same, the lines as comments
   html      one self-contained page (inline CSS, no external resources): everything markdown has, plus
             any PNG images handed to render_html
-
-The report reads the trial files (not trials.csv), so a study still running can be reported at any time:
-a trial file being written is skipped, a RUNNING trial shows with blanks and is left out of the effects.
 """
 from __future__ import annotations
 
 import base64
 import html
-import time
-from dataclasses import dataclass, field
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.analysis import effects as effects_module
-from hpstudy.lazy import import_quietly
-from hpstudy.results import folder
-from hpstudy.results.trials import is_minimized, read_trials
-from hpstudy.results.layout import Layout
-from hpstudy.errors import HpstudyError, ResultsError
+from hpstudy.errors import HpstudyError
+from hpstudy.report.tables import Report, sections, shown
 
 FORMATS = ("markdown", "csv", "json", "html", "latex")
-
-
-@dataclass
-class StudyReport:
-    """One study of a report: its name, folder, objective and effects."""
-
-    name: str
-    path: str
-    objective: str
-    effects: effects_module.Effects
-
-
-@dataclass
-class BestModel:
-    """One of the best models, evaluated on the test split: a title, its per-class table and figure files."""
-
-    title: str
-    table: pd.DataFrame
-    figures: dict[str, Path] = field(default_factory=dict)    # caption -> PNG file
-
-
-@dataclass
-class Report:
-    """The trials table (a `study` column when several studies), each study's effects and best models."""
-
-    trials: pd.DataFrame
-    studies: list[StudyReport] = field(default_factory=list)
-    best: list[BestModel] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- reading
-def read_study(path, *, attempts: int = 3) -> tuple[Layout, object, pd.DataFrame]:
-    """(layout, study spec, trials table with `gap`) of one results folder. Trial files that change while
-    they are read (a study still running) are retried a few times before giving up with one line."""
-    layout = folder.open_folder(path)
-    study = folder.study_of(layout)
-    for attempt in range(attempts):
-        try:
-            table = read_trials(layout)
-            break
-        except (OSError, KeyError, ValueError, TypeError) as err:
-            if attempt == attempts - 1:
-                raise ResultsError(f"{path}: cannot read the trials while they change ({err}); "
-                                   "try again") from None
-            time.sleep(0.2)
-    return layout, study, with_gap(table)
-
-
-def with_gap(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with `gap` (accuracy - val_accuracy) right after val_accuracy."""
-    table = table.copy()
-    table.insert(table.columns.get_loc("val_accuracy") + 1, "gap", effects_module.gap(table))
-    return table
-
-
-def sort_trials(table: pd.DataFrame, column: str | None = None, *, minimize: bool = False) -> pd.DataFrame:
-    """Sort a trials table. No column: by score, best first, trials that did not complete last. `column`:
-    any column, "COL:asc" or "COL:desc"; by default accuracies descend, score goes best first, anything else
-    ascends; blanks always last. Unknown columns raise HpstudyError listing the columns."""
-    if column is None:
-        done = (table["status"] == "COMPLETED").map(lambda x: 0 if x else 1)
-        score = pd.to_numeric(table["score"], errors="coerce").astype(float)
-        key = pd.DataFrame({"done": done, "score": score if minimize else -score})
-        order = key.sort_values(["done", "score"], na_position="last", kind="stable").index
-        return table.loc[order].reset_index(drop=True)
-    name, _, direction = column.partition(":")
-    if name not in table.columns or direction not in ("", "asc", "desc"):
-        raise HpstudyError(f"--sort {column}: unknown column; one of {', '.join(table.columns)} "
-                           "(optionally with :asc or :desc)")
-    if direction:
-        ascending = direction == "asc"
-    elif name == "score":
-        ascending = minimize
-    else:
-        ascending = not name.endswith("accuracy")
-    values = table[name]
-    if name == "trial_id":
-        values = pd.to_numeric(values, errors="coerce")
-    order = values.sort_values(ascending=ascending, na_position="last", kind="stable").index
-    return table.loc[order].reset_index(drop=True)
-
-
-def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
-    """The report of results folders `paths`: the trials of each, sorted (see sort_trials) and cut to the
-    first `top` of each study; several folders give one table with a `study` column. Effects are computed
-    over every completed trial, whatever `top` keeps."""
-    paths = list(paths)
-    read = [read_study(path) for path in paths]
-    names_seen = [study.name for _, study, _ in read]
-    tables, studies = [], []
-    for path, (layout, study, table) in zip(paths, read):
-        label = study.name if names_seen.count(study.name) == 1 else str(path)    # same name twice: the folder
-        objective = study.search.objective
-        names = [t.name for t in study.tunables()]
-        found = effects_module.effects(table, names, objective, importance_cache=layout.importance)
-        studies.append(StudyReport(label, str(path), objective, found))
-        if len(paths) > 1:
-            table.insert(0, "study", label)
-        tables.append((table, is_minimized(objective)))
-    if sort is None:
-        sorted_tables = [sort_trials(t, minimize=m) for t, m in tables]
-        if top is not None:
-            sorted_tables = [t.head(top) for t in sorted_tables]
-        trials = _concat(sorted_tables)
-    else:
-        trials = _concat([t for t, _ in tables])
-        trials = sort_trials(trials, sort, minimize=all(m for _, m in tables))
-        if top is not None:
-            key = trials["study"] if "study" in trials else pd.Series(0, index=trials.index)
-            trials = trials[trials.groupby(key, sort=False).cumcount() < top].reset_index(drop=True)
-    return Report(trials, studies)
-
-
-def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    if len(tables) == 1:
-        return tables[0].reset_index(drop=True)
-    # columns in order of first appearance (studies may tune different hyperparameters)
-    return pd.concat(tables, ignore_index=True)
-
-
-def trials_table(paths, *, sort: str | None = None, top: int | None = None) -> pd.DataFrame:
-    """The trials of one or more results folders, best first (a `study` column when several)."""
-    return build(paths, sort=sort, top=top).trials
 
 
 # ---------------------------------------------------------------- rendering
@@ -163,7 +33,7 @@ def render(report: Report | pd.DataFrame, fmt: str, images: dict[str, bytes] | N
     if fmt == "csv":
         return report.trials.to_csv(index=False)
     if fmt == "json":
-        return report.trials.to_json(orient="records", indent=2) + "\n"
+        return render_json(report)
     if fmt == "markdown":
         return render_markdown(report)
     if fmt == "latex":
@@ -173,56 +43,26 @@ def render(report: Report | pd.DataFrame, fmt: str, images: dict[str, bytes] | N
     raise HpstudyError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
-def shown(table: pd.DataFrame) -> pd.DataFrame:
-    """The columns worth showing: none that is blank in every row."""
-    def blank(column):
-        """Whether a column is blank: every value missing or empty."""
-        values = table[column]
-        return bool(values.isna().all() or (values.astype(str).str.strip() == "").all())
-    table = table.drop(columns=[c for c in table if blank(c)])
-    for column in table:    # counts (params, flops, epochs) made float by blanks: whole numbers again
-        values = table[column]
-        if pd.api.types.is_float_dtype(values) and column in _COUNTS:
-            known = values.dropna()
-            if len(known) and (known == known.round()).all() and known.abs().max() < 2 ** 53:
-                table[column] = values.astype("Int64")
-    return table
+def _records(report: Report, attribute: str, named) -> list[dict]:
+    """The rows of every study's effects.`attribute` table, as JSON records."""
+    return [named(record, study) for study in report.studies if getattr(study.effects, attribute) is not None
+            for record in json.loads(getattr(study.effects, attribute).to_json(orient="records"))]
 
 
-_COUNTS = {"best_epoch", "epochs_run", "params", "flops", "count"}
-
-
-def _direction(report: StudyReport) -> str:
-    return "lower is better" if report.effects.minimize else "higher is better"
-
-
-def _heading(study: StudyReport) -> str:
-    return (f"Effects: {study.name} (objective {study.objective}, {_direction(study)}; "
-            f"{study.effects.trials} completed trials)")
-
-
-def _value_table(effect: effects_module.Effect) -> pd.DataFrame:
-    table = effect.table.copy()
-    table["value"] = table["value"].map(effects_module.show)
-    return table.rename(columns={"value": effect.name})
-
-
-def evaluate_best(paths: list, figures: Path, top: int) -> list[BestModel]:
-    """The best `top` models of each study, evaluated on the test split, as report sections; their figures are
-    written under `figures`. Imports Keras (the only part of a report that does)."""
-    evaluate = import_quietly("hpstudy.results.evaluate")
-    sections = []
-    for path in paths:
-        found = evaluate.evaluate(path, Path(figures) / Path(path).name, top=top)
-        for model in found.models:
-            pictures = {"confusion matrix": model.confusion_png, "test images, true and predicted": model.samples_png}
-            if model.rank == 0 and found.learning_curves_png:
-                pictures["learning curves of the best trials"] = found.learning_curves_png
-            sections.append(BestModel(
-                f"{Path(path).name}: best model {model.rank + 1} (trial {model.trial_id}), test accuracy "
-                f"{model.test_accuracy:.4f}, per-class precision, recall and F1",
-                model.report, {k: v for k, v in pictures.items() if v}))
-    return sections
+def render_json(report: Report) -> str:
+    """The trials (one record each), every contrast with its interval, count and verdict, the noise floor, the
+    seed repeats (one record each) and each confirmed configuration's summary. With several studies each
+    contrast, repeat and summary names its study, and `noise_floor` maps each study to its own."""
+    several = len(report.studies) > 1
+    def named(record, study):
+        return {"study": study.name, **record} if several else record
+    floors = {study.name: study.effects.noise_floor for study in report.studies}
+    out = {"trials": json.loads(report.trials.to_json(orient="records")),
+           "effects": [named(c.as_record(), study) for study in report.studies for c in study.effects.contrasts()],
+           "noise_floor": floors if several else next(iter(floors.values()), None),
+           "repeats": _records(report, "repeat_records", named),
+           "confirmed": _records(report, "repeats", named)}
+    return json.dumps(out, indent=2) + "\n"
 
 
 def best_models_markdown(report: Report, relative_to: Path | None = None) -> str:
@@ -239,7 +79,7 @@ def best_models_markdown(report: Report, relative_to: Path | None = None) -> str
 
 
 def render_markdown(report: Report) -> str:
-    """The trials table, then per study: summary lines, importance ranking and the per-value tables."""
+    """The trials table, then every study's sections (see `tables.sections`)."""
     def md(table):
         """A table as GitHub markdown."""
         if not len(table):
@@ -248,16 +88,12 @@ def render_markdown(report: Report) -> str:
         return table.to_markdown(index=False, floatfmt=".4g", missingval="")
     parts = [md(shown(report.trials)), ""]
     for study in report.studies:
-        fx = study.effects
-        parts += [f"## {_heading(study)}", "", "### Summary", ""]
-        parts += [f"- {line}" for line in fx.sentences()] or ["(no tuned hyperparameters)"]
-        parts += ["", "### Importance", "", fx.importance_note, ""]
-        if fx.importance is not None:
-            parts += [md(fx.importance), ""]
-        for effect in fx.effects:
-            parts += [f"### {effect.name}", "", md(_value_table(effect)), ""]
-            if effect.spearman is not None:
-                parts += [f"Spearman rank correlation with {study.objective}: {effect.spearman:+.3f}", ""]
+        for section in sections(study):
+            parts += [f"{'#' * section.level} {section.title}", ""]
+            lines = section.lines if section.title != "Summary" else [f"- {line}" for line in section.lines]
+            parts += [*lines, ""] if lines else []
+            if section.table is not None:
+                parts += [md(section.table), ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -287,18 +123,14 @@ def latex_tabular(table: pd.DataFrame) -> str:
 
 
 def render_latex(report: Report) -> str:
-    """LaTeX tabulars: the trials table, then each study's importance ranking and per-value tables."""
+    """LaTeX tabulars: the trials table, then every study's sections (their lines as comments)."""
     parts = ["% trials", latex_tabular(shown(report.trials)), ""]
     for study in report.studies:
-        fx = study.effects
-        parts += [f"% {latex_escape(_heading(study))}"]
-        parts += [f"% {latex_escape(line)}" for line in fx.sentences()]
-        parts += [f"% importance: {latex_escape(fx.importance_note)}"]
-        if fx.importance is not None:
-            parts += [latex_tabular(fx.importance)]
-        parts += [""]
-        for effect in fx.effects:
-            parts += [f"% {latex_escape(effect.name)}", latex_tabular(_value_table(effect)), ""]
+        for section in sections(study):
+            parts += [f"% {latex_escape(section.title)}", *[f"% {latex_escape(line)}" for line in section.lines]]
+            if section.table is not None:
+                parts += [latex_tabular(section.table)]
+            parts += [""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -327,19 +159,14 @@ def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
     esc = html.escape
     body = ["<h1>hpstudy report</h1>", "<h2>Trials</h2>", _html_table(shown(report.trials))]
     for study in report.studies:
-        fx = study.effects
-        body += [f"<h2>{esc(_heading(study))}</h2>", "<h3>Summary</h3>"]
-        lines = fx.sentences()
-        body += (["<ul>"] + [f"<li>{esc(line)}</li>" for line in lines] + ["</ul>"]) if lines else \
-            ["<p>(no tuned hyperparameters)</p>"]
-        body += ["<h3>Importance</h3>", f'<p class="note">{esc(fx.importance_note)}</p>']
-        if fx.importance is not None:
-            body.append(_html_table(fx.importance))
-        for effect in fx.effects:
-            body += [f"<h3>{esc(effect.name)}</h3>", _html_table(_value_table(effect))]
-            if effect.spearman is not None:
-                body.append(f'<p class="note">Spearman rank correlation with {esc(study.objective)}: '
-                            f"{effect.spearman:+.3f}</p>")
+        for section in sections(study):
+            body.append(f"<h{section.level}>{esc(section.title)}</h{section.level}>")
+            if section.title == "Summary":
+                body += ["<ul>"] + [f"<li>{esc(line)}</li>" for line in section.lines] + ["</ul>"]
+            else:
+                body += [f'<p class="note">{esc(line)}</p>' for line in section.lines]
+            if section.table is not None:
+                body.append(_html_table(section.table))
     for best in report.best:
         body += [f"<h2>{esc(best.title)}</h2>", _html_table(best.table.rename_axis("class").reset_index())]
         images = {**(images or {}), **{f"{best.title}: {caption}": png.read_bytes()

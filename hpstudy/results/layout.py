@@ -10,6 +10,8 @@
       best.keras           the best trial's model (best epoch), loadable with plain Keras
       best.json            which trial that is, its hyperparameters and test-set metrics
       importance.json      the report's importance ranking of these trials (a cache)
+      repeats/<n>/         seed_<seed>.json: one seed repeat of trial n's configuration (search.confirm)
+      repeats.csv          every repeat, one row each, rewritten as repeats end
       tensorboard/         TensorBoard logs, when callbacks.tensorboard is on
       workers/             distributed studies: <worker>.json heartbeats and chief.json, the chief's state
 
@@ -50,6 +52,8 @@ class Layout:
     tensorboard = property(lambda self: self.root / "tensorboard")
     importance = property(lambda self: self.root / "importance.json")
     workers = property(lambda self: self.root / "workers")
+    repeats = property(lambda self: self.root / "repeats")
+    repeats_table = property(lambda self: self.root / "repeats.csv")
     chief_state = property(lambda self: self.workers / f"{CHIEF}.json")
 
     # ------------------------------------------------------------ hpstudy's files of one trial
@@ -80,6 +84,17 @@ class Layout:
     def starts(self, trial_id) -> Path:
         """How many starts of the trial have not finished (a count, JSON)."""
         return self.trial(trial_id) / "starts.json"
+
+    def repeat(self, trial_id, seed: int) -> Path:
+        """One seed repeat of a trial's configuration (JSON)."""
+        return self.repeats / trial_number(trial_id) / f"seed_{int(seed)}.json"
+
+    def repeat_files(self) -> list[Path]:
+        """Every repeat's record, in order of trial and seed."""
+        def order(path):
+            seed = path.stem[len("seed_"):]
+            return (int(path.parent.name) if path.parent.name.isdigit() else -1, int(seed) if seed.isdigit() else -1)
+        return sorted(self.repeats.glob("*/seed_*.json"), key=order)
 
     def heartbeat(self, worker: str) -> Path:
         """A worker's heartbeat file (JSON)."""

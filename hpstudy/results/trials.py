@@ -17,11 +17,15 @@ from hpstudy.results.layout import Layout, trial_number
 
 # Keras's names of the metrics of every trial, as in the history files and a study's objective.
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+LAST_METRICS = tuple(f"last_{name}" for name in METRICS)     # the same at the last epoch run
+REPEAT_COLUMNS = ("trial_id", "seed", "status", "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
+                  "test_loss", "test_accuracy", "seconds", "message")
 
 
 def read_trials(layout: Layout) -> pd.DataFrame:
     """The trials table: one row per trial, hyperparameters under their dotted names, metrics under Keras's
-    names (the objective's name is its column), `best_epoch` counted from 1 as in the history files."""
+    names at the best epoch (the objective's name is its column) and at the last epoch run (`last_` and the
+    name, averaged over executions), `best_epoch` counted from 1 as in the history files."""
     tuned = [t.name for t in study_of(layout).tunables()]
     best = read_best(layout)
     rows = []
@@ -30,8 +34,8 @@ def read_trials(layout: Layout) -> pd.DataFrame:
         if trial is None:       # a trial file being written right now: skip it this time
             continue
         rows.append(_row(layout, trial, tuned, best))
-    columns = ["trial_id", "status", *tuned, "score", "best_epoch", "epochs_run", *METRICS, "test_loss",
-               "test_accuracy", "seconds", "params", "flops", "message"]
+    columns = ["trial_id", "status", *tuned, "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
+               "test_loss", "test_accuracy", "seconds", "params", "flops", "message"]
     table = pd.DataFrame(rows, columns=columns)
     for name in tuned:   # integers stay integers next to the blanks of trials where a knob was inactive
         known = table[name].dropna()
@@ -88,6 +92,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
         "best_epoch": epoch_from_step(trial.get("best_step")),
         "epochs_run": max((r["epochs_run"] for r in executions), default=None),
         **{name: _best_value(trial, name) for name in METRICS},
+        **_last_values(executions),
         "test_loss": best.get("test_loss") if is_best else None,
         "test_accuracy": best.get("test_accuracy") if is_best else None,
         "seconds": round(sum(r["seconds"] for r in executions), 3) if executions else None,
@@ -95,6 +100,31 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
         "flops": executions[0].get("flops") if executions else None,
         "message": failure_reason(trial.get("message") or files.read_text(layout.failure(trial_id))),
     }
+
+
+def _last_values(executions: list[dict]) -> dict:
+    """The metrics of the last epoch each execution ran (its record's `last`), averaged over the executions;
+    None where a record has none (a folder written before they were recorded)."""
+    lasts = [r.get("last") or {} for r in executions]
+    return {f"last_{name}": (sum(last[name] for last in lasts) / len(lasts)
+                             if lasts and all(isinstance(last.get(name), (int, float)) for last in lasts) else None)
+            for name in METRICS}
+
+
+def read_repeats(layout: Layout) -> pd.DataFrame:
+    """Every seed repeat of the study's confirmed configurations, one row each (see `engine.confirm`)."""
+    rows = [r for r in map(files.read_json, layout.repeat_files()) if isinstance(r, dict)]
+    table = pd.DataFrame([{k: r.get(k) for k in REPEAT_COLUMNS} for r in rows], columns=list(REPEAT_COLUMNS))
+    if len(table):
+        table["trial_id"] = table["trial_id"].astype(str)
+    return table
+
+
+def write_repeats(layout: Layout) -> pd.DataFrame:
+    """Rewrite repeats.csv from the repeat files; returns the table."""
+    table = read_repeats(layout)
+    files.write_text(layout.repeats_table, table.to_csv(index=False))
+    return table
 
 
 def failure_reason(message: str | None) -> str:

@@ -19,7 +19,7 @@ from hpstudy.study import yamlfile
 from hpstudy.errors import SpecError
 from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative, NonNegativeFloat,
                             OpenFraction, Positive, PositiveFloat, Range, Seed, Tune, check_value, describe,
-                            parse_dataclass, plain, reject_unknown)
+                            parse_dataclass, plain, reject_unknown, close_match)
 
 
 # ---------------------------------------------------------------- the study sections
@@ -98,6 +98,13 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class ConfirmSpec:
+    """`search.confirm`: after the search, train the best `top` configurations again with `seeds` new seeds each."""
+    top: Positive = 3
+    seeds: Annotated[int, Range(2, 100)] = 5       # at least 2: one seed measures no spread
+
+
+@dataclass(frozen=True)
 class SearchSpec:
     """The `search` section: the tuner, its objective and budget, failure and checkpoint limits."""
     tuner: Literal["random", "grid", "hyperband", "bayesian"] = "random"
@@ -108,6 +115,7 @@ class SearchSpec:
     max_failed_trials: Positive = 5         # the study stops after this many failed trials (NaN loss, error, OOM)
     keep_checkpoints: Union[Positive, Literal["all"]] = 3   # keep the weights of the best k trials only
     options: dict = field(default_factory=dict)  # the tuner's own arguments (checked against keras-tuner)
+    confirm: Optional[ConfirmSpec] = None   # seed repeats of the best configurations; `{}` for top 3, 5 seeds
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ class StudySpec:
     """A parsed, validated study. `source` is the file it came from (for error messages)."""
 
     name: str
+    question: tuple[str, ...] = ()      # the scientific hyperparameters (dotted names); the rest are nuisance
     data: DataSpec = DataSpec()
     model: ModelSpec = ModelSpec()
     preprocess: PreprocessSpec = PreprocessSpec()
@@ -197,7 +206,7 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
     fail = Failer(source)
     if not isinstance(raw, dict):
         raise fail("", f"a study file is a mapping with the keys name, {', '.join(SECTIONS)}; got {describe(raw)}")
-    reject_unknown(fail, raw, ["name", *SECTIONS], "")
+    reject_unknown(fail, raw, ["name", "question", *SECTIONS], "")
     name = raw.get("name")
     if name is None:
         raise fail("name", "required: the study's name, which also names its results folder")
@@ -218,7 +227,8 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
             sections[key] = parse_dataclass(fail, value, cls, key, tunable=key in TUNABLE_SECTIONS)
     if "\0" in (sections["data"].data_dir or ""):    # the OS refuses such a path with a ValueError, not an OSError
         raise fail("data.data_dir", "a path cannot hold the NUL character (\\0)")
-    return StudySpec(name=name, **sections, source=source)
+    study = StudySpec(name=name, **sections, source=source)
+    return dataclasses.replace(study, question=_parse_question(fail, raw.get("question"), study))
 
 
 def check_options(spec: StudySpec, path: str, raw: dict, params: dict[str, tuple[Any, Any]]) -> dict:
@@ -246,6 +256,25 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 # ---------------------------------------------------------------- parsing the sections
+def _parse_question(fail, raw, study: StudySpec) -> tuple[str, ...]:
+    """`question`: a list of searched hyperparameters (dotted names), each once."""
+    if raw is None or raw == []:
+        return ()
+    names = [t.name for t in study.tunables()]
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise fail("question", f"a list of the searched hyperparameters the study asks about, e.g. "
+                               f"[{names[0] if names else 'model.dropout'}]; got {describe(raw)}")
+    for item in raw:
+        if not isinstance(item, str) or item not in names:
+            raise fail("question", f"{describe(item)} is not a searched hyperparameter of this study"
+                                   f"{close_match(str(item), names)}; searched: {', '.join(names) or 'none'}")
+    if len(set(raw)) != len(raw):
+        raise fail("question", "names a hyperparameter twice")
+    return tuple(raw)
+
+
 def _parse_model(fail, raw: dict) -> ModelSpec:
     builder = raw.get("builder", ModelSpec.builder)
     if isinstance(builder, dict) and "tune" in builder:

@@ -1,0 +1,140 @@
+"""Effects that control for the other hyperparameters: one additive linear model of the score over every
+searched hyperparameter at once (ordinary least squares, statsmodels), so that a value that happened to come
+with a good setting of another hyperparameter is not credited with that setting's effect.
+
+Each hyperparameter enters as
+- a slope (a searched range, or numbers with more than MAX_LEVELS distinct values), on the scale it was searched
+  on: per tenfold increase where sampled log, else per unit; trials where it was inactive get the mean and a
+  column of their own;
+- levels (a choice, a boolean): one column per value but the reference (its first value in the report's order),
+  so each value gets its difference to the reference.
+The model has main effects only: interactions are not modelled (see the value tables and plots for those).
+Each difference comes with its 95% interval from the model (t-based) and the number of trials behind it; a
+column the other columns already explain (the trials cannot tell it apart from another hyperparameter) and a
+value seen in fewer than MIN_PER_VALUE trials give "too few trials" instead of a number. No Keras.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hpstudy.analysis import statistics
+
+METHOD = ("One additive least-squares model of the score over every searched hyperparameter (statsmodels OLS, "
+          "main effects; a slope per tenfold for numbers searched on a log scale), 95% t intervals.")
+MAX_LEVELS = 6              # numbers with more distinct values are fitted as a slope
+MIN_PER_VALUE = 3           # a value seen in fewer trials is never compared: two could be one lucky pairing
+INACTIVE = "(inactive)"     # the group of trials where a conditional hyperparameter was not used
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One estimated difference in the objective: `value` vs `reference` (a slope: `value` is "per 10x" or
+    "per unit" and `reference` None), adjusted for the other hyperparameters."""
+
+    hyperparameter: str
+    value: object
+    reference: object
+    difference: float | None
+    ci95: tuple[float, float] | None
+    n: int                          # trials with `value` (a slope: trials where it was active)
+    n_reference: int | None
+    verdict: str
+    note: str = ""                  # why there is no number, when there is none
+
+    def as_record(self) -> dict:
+        """The contrast as `hpstudy report --format json` writes it."""
+        return {"hyperparameter": self.hyperparameter, "value": _plain(self.value),
+                "reference": _plain(self.reference), "difference": self.difference,
+                "ci95": list(self.ci95) if self.ci95 else None, "n": self.n, "n_reference": self.n_reference,
+                "verdict": self.verdict, "note": self.note}
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def levels_of(values: pd.Series, order_key) -> list:
+    """The distinct values of a hyperparameter (inactive as its own), in the report's order."""
+    labelled = values.astype(object).where(values.notna(), INACTIVE)
+    return sorted(pd.unique(labelled), key=order_key)
+
+
+@dataclass
+class _Column:
+    hyperparameter: str
+    value: object               # the level, or "per 10x" / "per unit" / INACTIVE for a slope's columns
+    data: np.ndarray
+    n: int
+    n_reference: int | None
+    reference: object = None
+
+
+def _columns(trials: pd.DataFrame, name: str, *, slope: bool, log: bool, order_key) -> list[_Column]:
+    values = trials[name]
+    if slope:
+        x = pd.to_numeric(values, errors="coerce").astype(float)
+        if log:
+            x = np.log10(x.where(x > 0))
+        active = x.notna()
+        filled = x.fillna(x[active].mean()) if active.any() else x.fillna(0.0)
+        out = [_Column(name, "per 10x" if log else "per unit", filled.to_numpy(), int(active.sum()), None)]
+        if not active.all():
+            out.append(_Column(name, INACTIVE, (~active).to_numpy(dtype=float), int((~active).sum()), None))
+        return out
+    labelled = values.astype(object).where(values.notna(), INACTIVE)
+    levels = levels_of(values, order_key)
+    reference = levels[0]
+    n_reference = int((labelled == reference).sum())
+    return [_Column(name, level, (labelled == level).to_numpy(dtype=float), int((labelled == level).sum()),
+                    n_reference, reference) for level in levels[1:]]
+
+
+def contrasts(trials: pd.DataFrame, searched: dict, *, noise_floor: float | None = None,
+              order_key=str) -> list[Contrast]:
+    """The adjusted contrasts of every hyperparameter in `searched` (name -> (fitted as a slope, searched on a
+    log scale)) over `trials` (completed, with a float `score`), each with its verdict (see statistics.verdict)."""
+    import statsmodels.api as sm
+
+    columns = [c for name, (slope, log) in searched.items()
+               for c in _columns(trials, name, slope=slope, log=log, order_key=order_key)]
+    y = trials["score"].to_numpy(dtype=float)
+    design, position = [np.ones(len(y))], {}      # position: column number -> its index in the design
+    for k, column in enumerate(columns):      # a column the ones before it already explain cannot be estimated
+        if np.linalg.matrix_rank(np.column_stack([*design, column.data])) == len(design) + 1:
+            position[k] = len(design)
+            design.append(column.data)
+    dof = len(y) - len(design)
+    fit = sm.OLS(y, np.column_stack(design)).fit() if dof >= 1 else None
+    out = []
+    for k, column in enumerate(columns):
+        reason = _too_few(column, k not in position, dof)
+        if reason:
+            out.append(_contrast(column, None, None, statistics.TOO_FEW, reason))
+            continue
+        index = position[k]
+        estimate = float(fit.params[index])
+        low, high = (float(v) for v in fit.conf_int(1 - statistics.LEVEL)[index])
+        if not (math.isfinite(low) and math.isfinite(high)):
+            out.append(_contrast(column, None, None, statistics.TOO_FEW, "no finite interval"))
+            continue
+        out.append(_contrast(column, estimate, (low, high), statistics.verdict(estimate, (low, high), noise_floor)))
+    return out
+
+
+def _too_few(column: _Column, inseparable: bool, dof: int) -> str:
+    if inseparable:
+        return "not separable from the other hyperparameters in these trials"
+    if column.n < MIN_PER_VALUE or (column.n_reference is not None and column.n_reference < MIN_PER_VALUE):
+        return f"n={column.n}" + (f" vs {column.n_reference}" if column.n_reference is not None else "")
+    if dof < 1:
+        return "as many estimates as trials"
+    return ""
+
+
+def _contrast(column: _Column, difference, ci, verdict: str, note: str = "") -> Contrast:
+    return Contrast(column.hyperparameter, column.value, column.reference, difference, ci, column.n,
+                    column.n_reference, verdict, note)

@@ -1,0 +1,84 @@
+"""What a report says in words: one line per hyperparameter with its verdict, the noise floor, and the
+scientific hyperparameters each at its best nuisance setting. A difference is stated with its size and interval
+only when it is an effect; otherwise the line says "within noise" or "too few trials", so that nothing that is not
+a finding reads like one. No Keras."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hpstudy.analysis import statistics
+from hpstudy.analysis.adjusted import INACTIVE, Contrast
+
+
+def show(value) -> str:
+    """A hyperparameter value as a sentence shows it."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _interval(ci) -> str:
+    return f"95% interval {ci[0]:+.3f} to {ci[1]:+.3f}"
+
+
+def contrast_text(contrast: Contrast, objective: str) -> str:
+    """One contrast in words: `value vs reference` (or `per 10x`), then its verdict."""
+    what = (f"{show(contrast.value)} vs {show(contrast.reference)}" if contrast.n_reference is not None
+            else (contrast.value if contrast.value != INACTIVE else "inactive vs active"))
+    count = f"n={contrast.n}" + (f" vs {contrast.n_reference}" if contrast.n_reference is not None else "")
+    if contrast.verdict == statistics.TOO_FEW:
+        note = contrast.note if contrast.note.startswith("n=") else f"{contrast.note}; {count}"
+        return f"{what}: too few trials ({note})"
+    if contrast.verdict == statistics.WITHIN_NOISE:
+        return f"{what}: within noise ({contrast.difference:+.3f}, {_interval(contrast.ci95)}; {count})"
+    return f"{what}: {objective} {contrast.difference:+.3f} ({_interval(contrast.ci95)}; {count})"
+
+
+def line(name: str, contrasts: list[Contrast], objective: str, *, only: object = None) -> str:
+    """The line of one hyperparameter: each of its contrasts with its verdict (`only`: its one value seen)."""
+    if not contrasts:
+        return (f"{name}: only {show(only)} among the completed trials; nothing to compare" if only is not None
+                else f"{name}: no completed trials")
+    return f"{name} " + "; ".join(contrast_text(c, objective) for c in contrasts)
+
+
+def verdict_of(contrasts: list[Contrast]) -> str:
+    """A hyperparameter's verdict: an effect if any of its contrasts is one, else within noise if any could be
+    estimated, else too few trials."""
+    verdicts = {c.verdict for c in contrasts}
+    for candidate in statistics.VERDICTS:
+        if candidate in verdicts:
+            return candidate
+    return statistics.TOO_FEW
+
+
+def noise_note(floor: float | None, dof: int, configurations: int, objective: str) -> str:
+    """The noise floor in words, or how to measure it."""
+    if floor is None:
+        return ("Noise floor not measured: no configuration has two seed repeats (search.confirm, or "
+                "`hpstudy confirm`). Verdicts rest on the trials' scatter around the model alone.")
+    return (f"Noise floor: the seed-to-seed standard deviation of {objective} is {floor:.4f} (pooled over "
+            f"{configurations} confirmed configurations, {dof} degrees of freedom); an effect must exceed it.")
+
+
+def isolation(done: pd.DataFrame, name: str, *, minimize: bool, summaries: pd.DataFrame | None,
+              order_key=str) -> pd.DataFrame:
+    """The scientific hyperparameter `name` compared at its best nuisance setting (the Tuning Playbook's
+    isolation view): per value, the best trial with that value, its score, and where it was confirmed its
+    seed repeats' mean, std and 95% interval."""
+    labelled = done[name].astype(object).where(done[name].notna(), INACTIVE)
+    rows = []
+    for value in sorted(pd.unique(labelled), key=order_key):
+        group = done[labelled == value]
+        best = group.loc[group["score"].idxmin() if minimize else group["score"].idxmax()]
+        row = {name: show(value), "trials": len(group), "best trial": best["trial_id"], "best score": best["score"],
+               "seed mean": None, "seed std": None, "seed 95% interval": None, "seeds": None}
+        confirmed = summaries[summaries.trial_id == best["trial_id"]] if summaries is not None else None
+        if confirmed is not None and len(confirmed):
+            c = confirmed.iloc[0]
+            row.update({"seed mean": c.score_mean, "seed std": c.score_std, "seeds": int(c.n),
+                        "seed 95% interval": f"[{c.score_ci95[0]:.4f}, {c.score_ci95[1]:.4f}]" if c.score_ci95
+                        else None})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,170 @@
+"""Verdicts on real tiny searches with a known true effect and known null ones, the seed repeats behind the
+noise floor (resumed after a kill), and a confounded design that must not produce a false claim."""
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hpstudy
+from hpstudy.analysis import adjusted, effects, statistics
+from hpstudy.cli import main
+from tests.conftest import write_study
+
+# model.head: a GAP head on 8 filters of one conv layer cannot read digits as well as a dense head (a true
+# effect). train.lr_decay_factor and train.lr_min change nothing: a step schedule every 100 epochs never decays
+# within 3, and lr_min is only read by other schedules (true nulls; their trials differ by seed alone).
+KNOWN = """
+name: known
+question: [model.head]
+data: {dataset: digits, subset: {train: 20, validation: 15, test: 10}}
+model: {conv_layers: 1, filters: 8, dense_units: 32, head: {tune: choice, values: [gap, dense]}}
+train:
+  epochs: 3
+  batch_size: 32
+  learning_rate: 0.003
+  lr_schedule: step
+  lr_decay_epochs: 100
+  lr_decay_factor: {tune: choice, values: [0.5, 0.9]}
+  lr_min: {tune: float, min_value: 1.0e-6, max_value: 1.0e-5, sampling: log}
+search: {tuner: random, max_trials: 10, seed: 0, confirm: {top: 2, seeds: 2}}
+"""
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory):
+    root = tmp_path_factory.mktemp("known")
+    study = hpstudy.run(write_study(root, KNOWN, name="known"), results_dir=root / "results")
+    return study
+
+
+def _report(study):
+    out = subprocess.run([sys.executable, "-m", "hpstudy.cli", "report", str(study.path), "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_true_effect_is_an_effect_and_true_nulls_are_within_noise(known):
+    report = _report(known)
+    by = {}
+    for record in report["effects"]:
+        by.setdefault(record["hyperparameter"], []).append(record)
+    head = by["model.head"][0]
+    assert head["verdict"] == statistics.EFFECT and head["value"] == "gap" and head["reference"] == "dense"
+    low, high = head["ci95"]
+    assert high < 0 and head["difference"] < -report["noise_floor"]       # GAP is worse, beyond the seed noise
+    assert head["n"] + head["n_reference"] == 10
+    for null in ("train.lr_decay_factor", "train.lr_min"):
+        assert [r["verdict"] for r in by[null]] == [statistics.WITHIN_NOISE], by[null]
+        low, high = by[null][0]["ci95"]
+        assert low < 0 < high
+    assert by["train.lr_min"][0]["value"] == "per 10x"        # a slope on the log scale it was searched on
+
+
+def test_the_report_states_only_what_holds(known, tmp_path):
+    assert main(["report", str(known.path), "--output", str(tmp_path / "r.md"), "--best", "0"]) == 0
+    text = (tmp_path / "r.md").read_text()
+    summary = text[text.index("### Summary"):text.index("### Effects, adjusted")]
+    head = next(line for line in summary.splitlines() if line.startswith("- model.head"))
+    assert "gap vs dense: val_accuracy -" in head and "95% interval" in head and "within noise" not in head
+    for null in ("train.lr_decay_factor", "train.lr_min"):
+        line = next(line for line in summary.splitlines() if line.startswith(f"- {null}"))
+        assert "within noise" in line
+    assert "Noise floor: the seed-to-seed standard deviation of val_accuracy is" in summary
+    assert "### The question: model.head" in text
+
+
+def test_repeats_are_recorded_with_their_seeds_and_summarized_in_best_json(known):
+    repeats = known.repeats
+    assert len(repeats) == 4 and repeats.groupby("trial_id").seed.nunique().eq(2).all()
+    assert set(repeats.trial_id) == set(known.ranked()[:2])
+    assert repeats.status.eq("COMPLETED").all() and repeats.test_accuracy.between(0, 1).all()
+    trial_seeds = set(range(10))     # the trials' own seeds (search.seed 0): repeats never reuse one
+    assert not set(repeats.seed) & trial_seeds
+    confirmed = known.best["confirmed"]
+    assert confirmed["noise_floor"] == pytest.approx(
+        statistics.pooled_std(g.score for _, g in repeats.groupby("trial_id"))[0])
+    assert isinstance(confirmed["distinguishable"], bool) and confirmed["runner_up"] in set(repeats.trial_id)
+    for config in confirmed["configurations"]:
+        scores = repeats[repeats.trial_id == config["trial_id"]].score
+        assert config["score_mean"] == pytest.approx(scores.mean())
+        assert config["score_ci95"][0] <= config["score_mean"] <= config["score_ci95"][1]
+
+
+def test_confirm_resumes_after_a_kill(known, tmp_path):
+    folder = tmp_path / "known"
+    shutil.copytree(known.path, folder)
+    shutil.rmtree(folder / "repeats")
+    command = [sys.executable, "-m", "hpstudy.cli", "confirm", str(folder), "--top", "2", "--seeds", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while process.poll() is None and time.time() < deadline and not list(folder.glob("repeats/*/seed_*.json")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = {p: p.read_bytes() for p in folder.glob("repeats/*/seed_*.json")}
+    assert len(first) == 1, "the kill landed after the first repeat"
+    assert main(["confirm", str(folder), "--top", "2", "--seeds", "2"]) == 0
+    done = sorted(folder.glob("repeats/*/seed_*.json"))
+    assert len(done) == 4 and all(p.read_bytes() == content for p, content in first.items())   # not run again
+    assert len(pd.read_csv(folder / "repeats.csv")) == 4
+
+
+def test_a_confounded_design_makes_no_false_claim():
+    """batch_size 32 came mostly with the dense head; raw means credit it with the head's effect."""
+    rng = np.random.default_rng(1)
+    head = np.array(["gap"] * 8 + ["dense"] * 8)
+    batch = np.array([64] * 7 + [32] + [32] * 6 + [64] * 2)
+    trials = pd.DataFrame({"trial_id": [str(i) for i in range(16)], "status": "COMPLETED", "model.head": head,
+                           "train.batch_size": batch,
+                           "score": np.where(head == "dense", 0.95, 0.30) + rng.normal(0, 0.03, 16)})
+    raw = trials.groupby("train.batch_size").score.mean()
+    assert raw[32] - raw[64] > 0.3                              # what a marginal mean would report
+    found = effects.effects(trials, ["model.head", "train.batch_size"], "val_accuracy")
+    verdict = {e.name: e.verdict for e in found.effects}
+    assert verdict == {"model.head": statistics.EFFECT, "train.batch_size": statistics.WITHIN_NOISE}
+    assert "within noise" in found.effects[1].sentence
+
+
+def test_too_few_trials_are_said_so():
+    trials = pd.DataFrame({"trial_id": list("0123"), "status": "COMPLETED", "a": ["x", "x", "x", "y"],
+                           "b": [1.0, 2.0, 3.0, 4.0], "score": [0.1, 0.2, 0.3, 0.9]})
+    found = effects.effects(trials, ["a"], "val_accuracy")
+    assert found.effects[0].verdict == statistics.TOO_FEW and "too few trials (n=1 vs 3)" in found.effects[0].sentence
+    inseparable = adjusted.contrasts(trials.assign(c=trials["a"]), {"a": (False, False), "c": (False, False)})
+    assert [c.verdict for c in inseparable] == [statistics.TOO_FEW] * 2
+    assert "not separable" in inseparable[1].note
+
+
+def test_statistics_against_hand_computed_values():
+    summary = statistics.summarize([1.0, 2.0, 3.0])
+    assert (summary.n, summary.mean, summary.std) == (3, 2.0, 1.0)
+    assert summary.ci95 == pytest.approx((2 - 4.302653 / 3 ** 0.5, 2 + 4.302653 / 3 ** 0.5), rel=1e-5)
+    assert statistics.pooled_std([[1.0, 3.0], [2.0, 2.0, 5.0]]) == (pytest.approx(((2 + 6) / 3) ** 0.5), 3)
+    assert statistics.verdict(0.1, (0.05, 0.15), 0.2) == statistics.WITHIN_NOISE     # smaller than the noise
+    assert statistics.verdict(0.3, (0.25, 0.35), 0.2) == statistics.EFFECT
+    assert statistics.verdict(0.3, (-0.1, 0.7), None) == statistics.WITHIN_NOISE
+    assert statistics.verdict(None, None, None) == statistics.TOO_FEW
+
+
+def test_the_same_study_and_seed_give_the_same_trials_table_but_for_wall_time(tmp_path):
+    """On the CPU with TensorFlow (as the README claims): each trial seeds its weights and data order from
+    search.seed and its number, so two runs, one in this process and one in another, agree in every column but
+    `seconds`."""
+    text = KNOWN.replace("max_trials: 10", "max_trials: 2").replace(", confirm: {top: 2, seeds: 2}", "") \
+        .replace("question: [model.head]\n", "").replace("epochs: 3", "epochs: 2")
+    path = write_study(tmp_path, text, name="known")
+    first = hpstudy.run(path, results_dir=tmp_path / "a").trials
+    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "run", str(path), "--results-dir",
+                           str(tmp_path / "b")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    second = hpstudy.load_study(tmp_path / "b" / "known").trials
+    differ = [c for c in first.columns if not first[c].equals(second[c])]
+    assert differ == ["seconds"]
+    assert first.loss.nunique() > 1        # the trials themselves differ: the comparison is not vacuous
