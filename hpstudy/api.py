@@ -11,6 +11,7 @@ from hpstudy.engine.distributed.roles import Role, from_flags
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
 from hpstudy.results import folder, trials
+from hpstudy.results.lock import FolderLock
 from hpstudy.study import spec as spec_module
 from hpstudy.study.spec import StudySpec
 
@@ -60,7 +61,9 @@ def confirm(path: str | Path, *, top: int | None = None, seeds: int | None = Non
     study's search.confirm, else 3 and 5), resuming the repeats already done; returns the summary best.json
     keeps (each configuration's intervals, the noise floor, whether the best is distinguishable)."""
     layout = folder.open_folder(path)
-    return import_quietly("hpstudy.engine.confirm").confirm(layout, top=top, seeds=seeds, stream=stream)
+    confirm_module = import_quietly("hpstudy.engine.confirm")
+    with FolderLock(layout):             # it writes repeats and best.json: not while a run uses the folder
+        return confirm_module.confirm(layout, top=top, seeds=seeds, stream=stream)
 
 
 def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path = "results",

@@ -68,15 +68,23 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
     if role is not None:
         role.configure()
     worker = role is not None and role.name == WORKER
-    study = checks.check(study)
-    dataset = load_data(study)
-    if not worker:           # the chief checked every build already
-        checks.build_each(study, dataset.input_shape, dataset.num_classes)
-    layout = folder.prepare(Path(results_dir) / study.name, study, overwrite=overwrite and not worker)
-    if worker:
-        with Heartbeat(layout, role.worker_id):
-            _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
-        return layout
+    root = Path(results_dir) / study.name
+    with folder.locked(root, lock=not worker):       # first: a second run is refused before any work
+        study = checks.check(study)
+        dataset = load_data(study)
+        if not worker:           # the chief checked every build already
+            checks.build_each(study, dataset.input_shape, dataset.num_classes)
+        layout = folder.prepare(root, study, overwrite=overwrite and not worker)
+        if worker:
+            with Heartbeat(layout, role.worker_id):
+                _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
+        else:
+            _run_search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
+    return layout
+
+
+def _run_search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role):
+    """The search of a single process or a chief, then the best model, the table, the failure limit, confirm."""
     if role is not None and role.name == CHIEF:
         chief.chief_starting(layout)
     files.write_json(layout.env, environment())
@@ -92,7 +100,6 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
                           f"{reason}; every reason is in {layout.table}")
     if study.search.confirm is not None and (table.status == "COMPLETED").any():
         confirm.confirm(layout, dataset=dataset, stream=stream)
-    return layout
 
 
 def _search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role):

@@ -2,6 +2,8 @@
 something that is not a results folder at all is refused with one line and the ways out."""
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import yaml
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.results import files
 from hpstudy.results.layout import FORMAT, Layout
+from hpstudy.results.lock import FolderLock
 from hpstudy.study import spec as spec_module
 
 # Keys a study may change without starting over: more trials extend the search; the limits apply from now on;
@@ -21,20 +24,98 @@ RESUMABLE_FORMATS = (2, FORMAT)
 
 
 def prepare(root: Path, study: spec_module.StudySpec, *, overwrite: bool = False) -> Layout:
-    """Create or reopen `root` for `study`; refuse a folder that holds a different study."""
+    """Create or reopen `root` for `study`; refuse a folder that holds a different study. With `overwrite`,
+    first delete what hpstudy wrote there, once every entry is proven its own (see `_clear`)."""
     layout = Layout(Path(root))
-    if layout.root.exists() and any(layout.root.iterdir()):
-        if not layout.spec.exists():
-            raise ResultsError(f"{layout.root}: exists and is not an hpstudy results folder (no spec.yaml); "
-                               "choose another --results-dir")
+    _check_is_ours(layout)
+    if layout.root.exists() and any(p.name != layout.lock.name for p in layout.root.iterdir()):
         if overwrite:
-            shutil.rmtree(layout.root)
+            _clear(layout, study)
         else:
             _check_same_format(layout)
             _check_same_study(layout, study)
     layout.root.mkdir(parents=True, exist_ok=True)
+    if not layout.marker.exists():
+        files.write_json(layout.marker, {"made_by": "hpstudy", "study": study.name})
     files.write_text(layout.spec, yaml.safe_dump(study.to_dict(), sort_keys=False))
     return layout
+
+
+@contextlib.contextmanager
+def locked(root: Path, *, lock: bool = True):
+    """Hold the lock of results folder `root` while the block runs (`lock=False`: a distributed study's worker,
+    which shares its chief's folder): a second run on the same folder is refused at once, naming the process
+    that holds it. A folder made here for the lock and left empty (the run stopped before `prepare`) goes again."""
+    layout = Layout(Path(root))
+    _check_is_ours(layout)                       # before the lock file is written into it
+    if not lock:
+        yield layout
+        return
+    made = not layout.root.exists()
+    try:
+        layout.root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:          # --results-dir is a file, or read-only
+        raise ResultsError(f"{layout.root}: cannot make the results folder ({err.strerror or err}); choose "
+                           "another --results-dir") from None
+    try:
+        with FolderLock(layout):
+            yield layout
+    finally:
+        if made and [p.name for p in layout.root.iterdir()] == [layout.lock.name]:
+            layout.lock.unlink()
+            layout.root.rmdir()
+
+
+def _check_is_ours(layout: Layout) -> None:
+    """Refuse a folder that exists, holds anything, and is not an hpstudy results folder."""
+    root = layout.root
+    if root.exists() and not root.is_dir():
+        raise ResultsError(f"{root}: exists and is not a folder; choose another --results-dir")
+    held = root.is_dir() and any(p.name != layout.lock.name for p in root.iterdir())
+    if held and not (layout.marker.is_file() or _holds_a_study(layout)):
+        raise ResultsError(f"{root}: exists and is not an hpstudy results folder (no {layout.marker.name} marker, "
+                           "and no spec.yaml of a study); nothing was changed; choose another --results-dir")
+
+
+def _clear(layout: Layout, study: spec_module.StudySpec) -> None:
+    """--overwrite: delete everything hpstudy wrote in the folder (the lock stays), but only once the folder is
+    proven its own: its marker, or (a folder written before the marker) a spec.yaml of this very study; and
+    nothing inside that hpstudy does not write. Symbolic links are deleted, never followed."""
+    root = layout.root
+    refuse = f"{root}: --overwrite refused, so nothing was deleted"
+    if root.is_symlink():
+        raise ResultsError(f"{refuse}: the folder is a symbolic link (to {os.path.realpath(root)}); give the real "
+                           "folder as --results-dir, or delete it yourself")
+    if Path.cwd().resolve().is_relative_to(root.resolve()):
+        raise ResultsError(f"{refuse}: it holds the current directory; run from outside it")
+    owned = layout.owned_names()
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in owned and not Layout.is_temporary(p.name))
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:3]) + (f" and {len(foreign) - 3} more" if foreign[3:] else "")
+        raise ResultsError(f"{refuse}: it holds {shown}, which hpstudy did not write; move them away or use "
+                           "another --results-dir")
+    if not (layout.marker.is_file() or _holds_a_study(layout, study.name)):
+        raise ResultsError(f"{refuse}: nothing proves hpstudy wrote it (no {layout.marker.name} marker, and its "
+                           f"spec.yaml is not study {study.name!r}); delete it yourself if it is yours")
+    for entry in root.iterdir():
+        if entry.name == layout.lock.name:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)        # deletes links inside it, never what they point to
+        else:
+            entry.unlink()
+
+
+def _holds_a_study(layout: Layout, name: str | None = None) -> bool:
+    """Whether the folder's spec.yaml is a study file (named `name`, when given): what a results folder older than
+    the marker has instead."""
+    if not layout.spec.is_file() or layout.spec.is_symlink():
+        return False
+    try:
+        found = study_of(layout)
+    except HpstudyError:
+        return False
+    return name is None or found.name == name
 
 
 def results_format(layout: Layout) -> int:

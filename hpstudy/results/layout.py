@@ -14,6 +14,8 @@
       repeats.csv          every repeat, one row each, rewritten as repeats end
       tensorboard/         TensorBoard logs, when callbacks.tensorboard is on
       workers/             distributed studies: <worker>.json heartbeats and chief.json, the chief's state
+      .hpstudy             the marker that proves hpstudy made this folder (the only kind --overwrite deletes)
+      .hpstudy.lock        held (fcntl.flock) by the run that uses the folder, so no second run can
 
 Every file hpstudy writes here is written to a temporary name and renamed into place (`files`).
 """
@@ -28,6 +30,10 @@ FORMAT = 3
 TUNER_TRIAL_FILE = "trial.json"           # keras-tuner's record of a trial, in tuner/trial_<id>/
 CHECKPOINT = "checkpoint.weights.h5"      # keras-tuner's weights of a trial's best epoch, in tuner/trial_<id>/
 CHIEF = "chief"                           # the chief's name among the workers' files
+
+
+_TOP_LEVEL = ("spec", "env", "tuner", "trials", "table", "best_model", "best", "tensorboard", "importance", "workers", "repeats",
+              "repeats_table", "marker", "lock")
 
 
 def trial_number(trial_id) -> str:
@@ -45,6 +51,7 @@ class Layout:
     spec = property(lambda self: self.root / "spec.yaml")
     env = property(lambda self: self.root / "env.json")
     tuner = property(lambda self: self.root / "tuner")
+    trials = property(lambda self: self.root / "trials")
     table = property(lambda self: self.root / "trials.csv")
     best_model = property(lambda self: self.root / "best.keras")
     best_model_tmp = property(lambda self: self.root / ".best.tmp.keras")
@@ -54,12 +61,23 @@ class Layout:
     workers = property(lambda self: self.root / "workers")
     repeats = property(lambda self: self.root / "repeats")
     repeats_table = property(lambda self: self.root / "repeats.csv")
+    marker = property(lambda self: self.root / ".hpstudy")
+    lock = property(lambda self: self.root / ".hpstudy.lock")
+
+    def owned_names(self) -> set[str]:
+        """The names of everything hpstudy writes at the top of a results folder (temporary files aside)."""
+        return {getattr(self, name).name for name in _TOP_LEVEL}
+
+    @staticmethod
+    def is_temporary(name: str) -> bool:
+        """Whether `name` is one of the temporary files hpstudy writes before renaming them into place."""
+        return name.startswith(".") and (name.endswith(".tmp") or name.endswith(".tmp.keras"))
     chief_state = property(lambda self: self.workers / f"{CHIEF}.json")
 
     # ------------------------------------------------------------ hpstudy's files of one trial
     def trial(self, trial_id) -> Path:
         """trials/<n>/: hpstudy's files of one trial."""
-        return self.root / "trials" / trial_number(trial_id)
+        return self.trials / trial_number(trial_id)
 
     def history(self, trial_id, execution: int = 0) -> Path:
         """One execution's per-epoch metrics (CSV)."""
