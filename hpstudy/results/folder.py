@@ -72,7 +72,9 @@ def _check_is_ours(layout: Layout) -> None:
     if root.exists() and not root.is_dir():
         raise ResultsError(f"{root}: exists and is not a folder; choose another --results-dir")
     held = root.is_dir() and any(p.name != layout.lock.name for p in root.iterdir())
-    if held and not (layout.marker.is_file() or _holds_a_study(layout)):
+    env = files.read_json(layout.env)       # an older hpstudy's folder, whose spec.yaml this one may not read
+    older = layout.spec.is_file() and isinstance(env, dict) and "hpstudy" in env
+    if held and not (layout.marker.is_file() or older or _holds_a_study(layout)):
         raise ResultsError(f"{root}: exists and is not an hpstudy results folder (no {layout.marker.name} marker, "
                            "and no spec.yaml of a study); nothing was changed; choose another --results-dir")
 
