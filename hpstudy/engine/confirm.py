@@ -17,15 +17,14 @@ import sys
 import time
 
 import keras
-import keras_tuner as kt
 import numpy as np
 
 from hpstudy.analysis import repeats as repeats_module
 from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine.hypermodel import load_data, make_hypermodel, repeat_seed
+from hpstudy.engine.hypermodel import load_data, make_hypermodel, repeat_seed, trial_hyperparameters
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, folder, trials
-from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
+from hpstudy.results.layout import Layout
 from hpstudy.study.spec import StudySpec
 
 DEFAULT_TOP, DEFAULT_SEEDS = 3, 5       # `hpstudy confirm` on a study whose file sets no search.confirm
@@ -67,7 +66,7 @@ def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None,
     dataset = dataset if dataset is not None else load_data(study)
     hypermodel = make_hypermodel(study, dataset)
     for number in ranked:
-        hp = _hyperparameters(layout, number)
+        hp = trial_hyperparameters(layout, number)
         for k in range(seeds):
             seed = repeat_seed(study, k)
             if files.read_json(layout.repeat(number, seed)) is None:      # resumed: done repeats are kept
@@ -83,14 +82,6 @@ def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None,
     if best:
         files.write_json(layout.best, {**best, "confirmed": summary})
     return summary
-
-
-def _hyperparameters(layout: Layout, number: str) -> kt.HyperParameters:
-    folder_ = layout.tuner_trial(number)
-    record = files.read_json(folder_ / TUNER_TRIAL_FILE) if folder_ else None
-    if not record:
-        raise ResultsError(f"{layout.root}: trial {number} has no readable {TUNER_TRIAL_FILE}")
-    return kt.HyperParameters.from_config(record["hyperparameters"])
 
 
 def _repeat(study: StudySpec, hypermodel, hp, dataset, number: str, seed: int) -> dict:

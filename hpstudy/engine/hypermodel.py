@@ -15,7 +15,9 @@ from hpstudy import data as data_module
 from hpstudy import models
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine import preprocess, training
-from hpstudy.errors import DataError
+from hpstudy.errors import DataError, ResultsError
+from hpstudy.results import files
+from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.study.spec import StudySpec, Tune
 
 
@@ -154,6 +156,15 @@ def make_hypermodel(study: StudySpec, dataset: data_module.Dataset | None = None
     shape, classes = (dataset.input_shape, dataset.num_classes) if dataset is not None else data_shape(study)
     stats = preprocess.pixel_stats(dataset.train.x) if needs_stats else None
     return SpecHyperModel(study, shape, classes, stats)
+
+
+def trial_hyperparameters(layout: Layout, trial_id) -> kt.HyperParameters:
+    """A trial's hyperparameters, as keras-tuner recorded them in its trial.json."""
+    folder = layout.tuner_trial(trial_id)
+    record = files.read_json(folder / TUNER_TRIAL_FILE) if folder else None
+    if not isinstance(record, dict) or not isinstance(record.get("hyperparameters"), dict):
+        raise ResultsError(f"{layout.root}: trial {trial_id} has no readable {TUNER_TRIAL_FILE}")
+    return kt.HyperParameters.from_config(record["hyperparameters"])
 
 
 def load_checkpoint(model: keras.Model, checkpoint) -> keras.Model:

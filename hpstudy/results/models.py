@@ -4,17 +4,15 @@ checkpoint. Imports Keras: the API imports this module lazily.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
-import keras_tuner as kt
 
 from hpstudy.engine import preprocess, training  # noqa: F401 - they register the layers and loss a model may hold
-from hpstudy.engine.hypermodel import load_checkpoint, make_hypermodel
+from hpstudy.engine.hypermodel import load_checkpoint, make_hypermodel, trial_hyperparameters
 from hpstudy.errors import ResultsError
 from hpstudy.results import folder, trials
-from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
+from hpstudy.results.layout import Layout
 
 
 def _layout(path: str | Path | Layout) -> Layout:
@@ -48,8 +46,7 @@ def trial_model(path: str | Path | Layout, trial_id, *, dataset=None) -> keras.M
         raise ResultsError(f"{layout.root}: trial {number}'s weights were not kept (search.keep_checkpoints: {keep} "
                            "keeps those of the best trials only); rerun the study with a larger keep_checkpoints "
                            "to keep more")
-    trial = json.loads((checkpoint.parent / TUNER_TRIAL_FILE).read_text(encoding="utf-8"))
-    hp = kt.HyperParameters.from_config(trial["hyperparameters"])
+    hp = trial_hyperparameters(layout, number)
     return load_checkpoint(make_hypermodel(folder.study_of(layout), dataset).build(hp), checkpoint)
 
 
