@@ -38,6 +38,19 @@ def test_a_diverged_trial_fails_with_its_reason_and_is_never_the_best(tmp_path):
     assert study.best["trial_id"] == "0" and ranked_trials(study.layout) == ["0"]
 
 
+def test_a_search_whose_every_trial_failed_is_an_error_not_a_success(tmp_path, capsys):
+    from hpstudy.cli import main
+    text = DIVERGING.format(name="allnan").replace("{tune: choice, values: [0.0, 1000.0]}", "1000.0")
+    text = text.replace("  conv_layers: 1", "  conv_layers: 1\n  dropout: {tune: choice, values: [0.0, 0.5]}")
+    study_path = write_study(tmp_path, text, name="allnan")
+    for _ in range(2):          # the run, and a resume of it, which has nothing left to run
+        assert main(["run", str(study_path), "--results-dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no trial completed (2 failed), so there is no best model" in err[0], err
+        assert "the last failed with: loss became nan" in err[0]
+    assert not (tmp_path / "allnan" / "best.keras").exists()
+
+
 def test_a_killed_trial_is_retried_but_one_that_keeps_killing_the_run_is_failed(tmp_path):
     study_path = write_study(tmp_path, TINY.format(name="crash").replace("epochs: 2", "epochs: 60"), name="crash")
     command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]

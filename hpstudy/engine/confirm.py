@@ -21,6 +21,7 @@ import numpy as np
 
 from hpstudy.analysis import repeats as repeats_module
 from hpstudy.engine import callbacks as callbacks_module
+from hpstudy.engine import interrupt
 from hpstudy.engine.hypermodel import load_data, make_hypermodel, repeat_seed, trial_hyperparameters
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, folder, trials
@@ -65,17 +66,18 @@ def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None,
     stream = stream or sys.stdout
     dataset = dataset if dataset is not None else load_data(study)
     hypermodel = make_hypermodel(study, dataset)
-    for number in ranked:
-        hp = trial_hyperparameters(layout, number)
-        for k in range(seeds):
-            seed = repeat_seed(study, k)
-            if files.read_json(layout.repeat(number, seed)) is None:      # resumed: done repeats are kept
-                record = _repeat(study, hypermodel, hp, dataset, number, seed)
-                files.write_json(layout.repeat(number, seed), record)
-                shown = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == "COMPLETED"
-                         else f"FAILED: {record['message']}")
-                print(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s", file=stream,
-                      flush=True)
+    with interrupt.handled():
+        for number in ranked:
+            hp = trial_hyperparameters(layout, number)
+            for k in range(seeds):
+                seed = repeat_seed(study, k)
+                if files.read_json(layout.repeat(number, seed)) is None:      # resumed: done repeats are kept
+                    record = _repeat(study, hypermodel, hp, dataset, number, seed)
+                    files.write_json(layout.repeat(number, seed), record)
+                    shown = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == "COMPLETED"
+                             else f"FAILED: {record['message']}")
+                    print(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s", file=stream,
+                          flush=True)
     table = trials.write_repeats(layout)
     summary = repeats_module.confirmed(table[table.trial_id.isin(ranked)], study.search.objective, ranked)
     best = trials.read_best(layout)

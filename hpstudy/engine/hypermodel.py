@@ -14,7 +14,7 @@ import keras_tuner as kt
 from hpstudy import data as data_module
 from hpstudy import models
 from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine import preprocess, training
+from hpstudy.engine import interrupt, preprocess, training
 from hpstudy.errors import DataError, ResultsError
 from hpstudy.results import files
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
@@ -99,9 +99,11 @@ class SpecHyperModel(kt.HyperModel):
         """Train the trial's model: its batch size and schedule, then the fine-tune phase when it has one."""
         train = self.values(hp)["train"]
         epochs = epochs or train["epochs"]
-        history = model.fit(x, y, batch_size=train["batch_size"], epochs=epochs, shuffle=True,
-                            # The schedule first: it adds the epoch's rate to the logs the recorder writes.
-                            callbacks=[*callbacks_module.schedule(train, epochs), *callbacks], **kwargs)
+        callbacks = [*callbacks, interrupt.StopOnInterrupt()]
+        with interrupt.deferred():
+            history = model.fit(x, y, batch_size=train["batch_size"], epochs=epochs, shuffle=True,
+                                # The schedule first: it adds the epoch's rate to the logs the recorder writes.
+                                callbacks=[*callbacks_module.schedule(train, epochs), *callbacks], **kwargs)
         # Fine-tune phase: the whole backbone trainable, at the lower rate, continuing the epoch count.
         if not train["fine_tune_epochs"] or not training.unfreeze_backbone(model):
             return history
@@ -112,8 +114,9 @@ class SpecHyperModel(kt.HyperModel):
             if isinstance(callback, callbacks_module.TrialRecorder):
                 callback.continue_next_fit()
         start = len(history.epoch)      # after early stopping, fewer than `epochs`
-        more = model.fit(x, y, batch_size=train["batch_size"], initial_epoch=start,
-                         epochs=start + train["fine_tune_epochs"], shuffle=True, callbacks=list(callbacks), **kwargs)
+        with interrupt.deferred():
+            more = model.fit(x, y, batch_size=train["batch_size"], initial_epoch=start,
+                             epochs=start + train["fine_tune_epochs"], shuffle=True, callbacks=callbacks, **kwargs)
         history.epoch.extend(more.epoch)
         for key, values in more.history.items():
             history.history.setdefault(key, []).extend(values)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from hpstudy.engine import adapter, checks, confirm, parallel, retention
+from hpstudy.engine import adapter, checks, confirm, interrupt, parallel, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, WORKER, Role
@@ -69,7 +69,7 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
         role.configure()
     worker = role is not None and role.name == WORKER
     root = Path(results_dir) / study.name
-    with folder.locked(root, lock=not worker):       # first: a second run is refused before any work
+    with interrupt.handled(), folder.locked(root, lock=not worker):   # first: a second run is refused at once
         study = checks.check(study)
         dataset = load_data(study)
         if not worker:           # the chief checked every build already
@@ -92,14 +92,21 @@ def _run_search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool
     retention.prune_checkpoints(tuner.oracle, layout, study.search.keep_checkpoints, search_over=True)
     _save_best(tuner, layout, dataset)
     table = trials.write_table(layout)
-    failed = tuner.oracle.failed_trials()
-    if len(failed) >= study.search.max_failed_trials:
-        reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""
-        raise SearchError(f"{layout.root}: stopped after {len(failed)} failed trials in all "
-                          f"(search.max_failed_trials: {study.search.max_failed_trials}); the last failed with: "
-                          f"{reason}; every reason is in {layout.table}")
+    _stop_if_failed(study, layout, table, len(tuner.oracle.failed_trials()))
     if study.search.confirm is not None and (table.status == "COMPLETED").any():
         confirm.confirm(layout, dataset=dataset, stream=stream)
+
+
+def _stop_if_failed(study: StudySpec, layout: Layout, table, failed: int) -> None:
+    """A search that reached its failure limit, or ended with no completed trial (so no best model), is an error."""
+    completed = (table.status == "COMPLETED").any()
+    if failed < study.search.max_failed_trials and (completed or table.empty):
+        return
+    reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""
+    limit = f"search.max_failed_trials: {study.search.max_failed_trials}"
+    what = (f"stopped after {failed} failed trials in all ({limit})" if failed >= study.search.max_failed_trials
+            else f"no trial completed ({failed} failed), so there is no best model")
+    raise SearchError(f"{layout.root}: {what}; the last failed with: {reason}; every reason is in {layout.table}")
 
 
 def _search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role):

@@ -10,7 +10,7 @@ import math
 import keras
 import keras_tuner as kt
 
-from hpstudy.engine import adapter, retention
+from hpstudy.engine import adapter, interrupt, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, Role
@@ -44,7 +44,8 @@ class StudyTuner:
             self.oracle.verbose = 0     # as keras-tuner's search(verbose=0) would: hpstudy reports progress itself
             chief.serve(self.oracle, self.layout, self.role, on_ended=self._record_ended)
             return
-        super().search(*args, **kwargs)
+        with interrupt.deferred():      # Ctrl-C stops at a batch's end or between trials (see engine.interrupt)
+            super().search(*args, **kwargs)
 
     def run_trial(self, trial, *args, **kwargs):
         """keras-tuner's trial, recorded in trials/<n>/ and counted as started until it ends."""
@@ -63,10 +64,10 @@ class StudyTuner:
         keras.utils.set_random_seed(trial_seed(self.study, trial.trial_id))     # weights, data order: reproducible
         try:
             histories = super().run_trial(trial, *args, **kwargs)
-        except KeyboardInterrupt:           # stopped by its user: not held against the trial
-            files.write_json(starts_file, starts)
-            raise
-        except BaseException:
+        except BaseException as err:
+            if isinstance(err, KeyboardInterrupt) or interrupt.requested():   # stopped by its user: not its failure
+                files.write_json(starts_file, starts)
+                raise KeyboardInterrupt from err
             starts_file.unlink(missing_ok=True)
             raise
         starts_file.unlink(missing_ok=True)
@@ -75,6 +76,7 @@ class StudyTuner:
 
     def on_trial_begin(self, trial):
         """keras-tuner's, then the progress bar names the trial."""
+        interrupt.check()
         super().on_trial_begin(trial)
         self.progress.trial_begin(trial_number(trial.trial_id))
 
@@ -89,6 +91,7 @@ class StudyTuner:
             files.write_text(self.layout.failure(trial.trial_id), trial.message)
         super().on_trial_end(trial)
         self._record_ended([self.oracle.get_trial(trial.trial_id)], trial.message)
+        interrupt.check()
         self._check_memory()
 
     def _record_ended(self, ended: list, message: str | None = None) -> None:
