@@ -19,7 +19,13 @@ def read_image(file: str | Path):
     from PIL import Image, UnidentifiedImageError
     from hpstudy.data.guard import quiet_images
     from hpstudy.data.paths import open_regular, quoted
-    opened = open_regular(file, "give the path of an image file")
+    try:
+        opened = open_regular(file, "give the path of an image file")
+    except HpstudyError as err:
+        if isinstance(err.__cause__, OSError):      # missing, no permission, a loop of links
+            reason = err.__cause__.strerror or err.__cause__
+            raise HpstudyError(f"{quoted(file)}: cannot read the image ({reason})") from None
+        raise
     try:
         with opened, quiet_images(), Image.open(opened) as image:
             image.load()
