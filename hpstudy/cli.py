@@ -9,7 +9,7 @@ import os
 import sys
 
 from hpstudy import __version__
-from hpstudy.errors import FreshProcessNeeded, HpstudyError
+from hpstudy.errors import FreshProcessNeeded, HpstudyError, one_line
 
 DEFAULT_MEMORY_ALLOWANCE_MIB = 2048
 _RESTARTED = "HPSTUDY_RESTARTED"
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except HpstudyError as err:
-        print(f"hpstudy: error: {err}", file=sys.stderr)
+        print(f"hpstudy: error: {one_line(str(err))}", file=sys.stderr)   # a name never splits the line
         return err.exit_code
     except KeyboardInterrupt:
         print("hpstudy: interrupted; run the same command again to resume", file=sys.stderr)

@@ -419,9 +419,13 @@ def test_registered_loader_with_own_validation(monkeypatch):
     def split(n, label):
         return data.Split(np.full((n, 4, 4, 3), label, np.uint8), np.full(n, label, np.int64))
 
+    def two_classes(n):     # a classifier's training images are of at least two classes
+        x, y = split(n, 0), split(n, 1)
+        return data.Split(np.concatenate([x.x, y.x]), np.concatenate([x.y, y.y]))
+
     @data.register("tiny", input_shape=(4, 4, 3), num_classes=3)
     def tiny(*, data_dir, download, seed, image_size):
-        return split(6, 0), split(2, 1), split(3, 2), ("a", "b", "c")
+        return two_classes(3), split(2, 1), split(3, 2), ("a", "b", "c")
 
     ds = data.load("tiny", validation_split=0.5)
     assert (len(ds.train.y), len(ds.validation.y), len(ds.test.y)) == (6, 2, 3)

@@ -317,7 +317,7 @@ def test_unreadable_data_is_a_one_line_error(cache, tmp_path, locked):
         ("list", "--data-dir", str(shut / "imgs")): [str(shut / "imgs"), "Permission denied", "permissions"],
         ("download", "cinic10", "--dest", str(shut / "cinic10")): [str(shut / "cinic10"), "Permission denied"],
         ("info", "folder", "--data-dir", str(tmp_path / "imgs")):
-            [f"{tmp_path / 'imgs' / 'b' / 'img001.png'}: cannot read (Permission denied); fix its permissions"],
+            [f"{tmp_path / 'imgs' / 'b' / 'img001.png'}: cannot read it (Permission denied); fix its permissions"],
     }
     for argv, result in zip(cases, cli_unprivileged(*(["data", *argv] for argv in cases))):
         assert_error(result, *cases[argv])

@@ -484,3 +484,85 @@ def test_npz_refusals(tmp_path):
     raises([str(tmp_path / "broken.npz")], data.load, "npz", data_dir=str(tmp_path / "broken.npz"))
     raises(["data.data_dir"], data.load, "npz")
     raises([str(tmp_path / "missing.npz")], data.load, "npz", data_dir=str(tmp_path / "missing.npz"))
+
+
+# ---------------------------------------------------------------- hostile files: limits, special files, quiet
+
+def test_quoted_names_never_split_a_line():
+    from hpstudy.data.paths import quoted
+    assert quoted("plain/é name.png") == "plain/é name.png"
+    assert quoted("a\nhpstudy: error: x") == repr("a\nhpstudy: error: x")
+    assert "\n" not in quoted("a\nb") and "\\udcff" in quoted(os.fsdecode(b"\xff"))
+
+
+def test_named_pipe_is_refused_unopened(tmp_path):
+    from hpstudy.data.paths import open_regular
+    os.mkfifo(tmp_path / "pipe.png")
+    raises(["pipe.png", "named pipe (FIFO)"], open_regular, tmp_path / "pipe.png")
+    raises(["a folder"], open_regular, tmp_path)
+    with open_regular(__file__) as f:
+        assert f.read(3) == b'"""'
+
+
+def test_npz_arrays_together_must_fit_in_memory(tmp_path, monkeypatch):
+    from hpstudy.data import guard
+    x, y = np.zeros((30, 8, 8, 3), np.uint8), np.arange(30) % 2
+    path = npz(tmp_path, x_train=x, y_train=y)
+    monkeypatch.setattr(guard, "available_memory", lambda: 2 * x.nbytes + 100)   # each alone fits, not both
+    raises([path, "its arrays ('x_train', 'y_train') declare", "of memory is available"], data.load, "npz",
+           data_dir=path)
+
+
+def test_npz_deflate_bomb_is_refused_before_it_inflates(tmp_path, monkeypatch):
+    from hpstudy.data import guard
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("x_train.npy", "w") as member:
+            np.save(member, np.zeros((30, 8, 8, 3), np.uint8))
+        with z.open("y_train.npy", "w") as member:      # 64 MB of labels in about 64 kB
+            np.lib.format.write_array_header_1_0(member, {"descr": "<i8", "fortran_order": False,
+                                                          "shape": (1 << 23,)})
+            for _ in range(64):
+                member.write(bytes(1 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    monkeypatch.setattr(guard, "available_memory", lambda: 32 << 20)
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: pytest.fail("inflated"))
+    raises([str(bomb), "'y_train' declares shape (8388608,) of int64, 67.1 MB", "134.2 MB"], data.load, "npz",
+           data_dir=str(bomb))
+
+
+def test_npz_members_that_are_not_arrays_are_never_read(tmp_path, monkeypatch):
+    path = tmp_path / "extra.npz"
+    np.savez(path, x_train=np.zeros((30, 8, 8, 3), np.uint8), y_train=np.arange(30) % 2)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("notes.txt", bytes(1 << 20))
+    opened = []
+    real = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, name, *a, **k: opened.append(getattr(name, "filename",
+                        name)) or real(self, name, *a, **k))
+    ds = data.load("npz", data_dir=str(path))
+    assert ds.num_classes == 2 and "notes.txt" not in opened
+
+
+def test_image_folder_decoding_is_quiet(tmp_path, caplog):
+    import logging
+    path = tmp_path / "p.png"
+    Image.fromarray(pattern(1, 8, 8)).quantize(16).save(path, transparency=bytes(range(16)))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        Image.open(path).convert("RGB")
+    assert seen, "Pillow warns about this palette image (else this test proves nothing)"
+    with warnings.catch_warnings(record=True) as seen, caplog.at_level(logging.DEBUG):
+        warnings.simplefilter("always")
+        images._decode_one(str(path), None)
+    assert not seen and not [r for r in caplog.records if r.name.startswith("PIL")]
+
+
+def test_one_class_is_refused(tmp_path):
+    write_tree(tmp_path / "one", ["cat"], 3)
+    raises(["one", "one class folder ('cat')", "at least two classes"], data.load, "folder",
+           data_dir=str(tmp_path / "one"))
+    path = npz(tmp_path, x_train=np.zeros((30, 8, 8, 3), np.uint8), y_train=np.full(30, 1),
+               class_names=np.array(["cat", "dog"]))
+    raises([path, "every training image is of class 'dog'", "at least two classes"], data.load, "npz",
+           data_dir=path)

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from hpstudy.data.paths import kind, readable
+from hpstudy.data.paths import kind, quoted, readable
 from hpstudy.errors import DataError
 from hpstudy.study.schema import close_match
 
@@ -171,6 +171,7 @@ def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.
     with readable():  # a folder or file that cannot be read, wherever the loader meets it
         train, val, test, class_names = src.loader(data_dir=data_dir, download=download, seed=seed,
                                                    image_size=image_size)
+    _check_classes(quoted(data_dir) if data_dir else name, train, class_names)
     split_off = tuple(what for what, split in (("test", test), ("validation", val)) if split is None)
     if test is None:
         train, test = _split_off(name, train, test_split, seed, "test")
@@ -180,6 +181,18 @@ def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.
     val = _cap(val, caps.get("validation"), seed)
     test = _cap(test, caps.get("test"), seed)
     return Dataset(name, train, val, test, tuple(class_names), split_off)
+
+
+def _check_classes(where: str, train: Split, class_names) -> None:
+    """A classifier needs training images of at least two classes: refuse fewer, naming ``where``."""
+    if len(train.y) == 0:
+        raise DataError(f"{where}: no training images; a classifier needs images of at least two classes")
+    present = np.unique(train.y)
+    if len(present) < 2 or len(class_names) < 2:
+        label = int(present[0])
+        named = repr(class_names[label]) if label < len(class_names) else str(label)
+        raise DataError(f"{where}: every training image is of class {named}; a classifier needs at least two "
+                        f"classes: add images of another class")
 
 
 def _check_subset(subset: dict | None) -> dict:

@@ -5,14 +5,16 @@ Image folders are decoded once and cached (see hpstudy.data.cache); a .npz file 
 
 from __future__ import annotations
 
+import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from hpstudy.data import cache, images
+from hpstudy.data import cache, guard, images
 from hpstudy.data.core import CACHE_FIX, Split, at_data_dir, cache_dir, register
-from hpstudy.data.paths import existing_file, existing_folder, kind
+from hpstudy.data.paths import existing_file, existing_folder, kind, open_regular, quoted
 from hpstudy.errors import DataError
 
 _VAL_NAMES = ("val", "valid", "validation")
@@ -152,44 +154,98 @@ def _npz(*, data_dir=None, download=True, seed=0, image_size=None):
     arrays = _read_npz(path)
     for key in ("x_train", "y_train"):
         if key not in arrays:
-            raise DataError(f"{path}: no array {key!r} (it has {', '.join(sorted(arrays)) or 'none'}); "
+            raise DataError(f"{quoted(path)}: no array {key!r} (it has {', '.join(sorted(arrays)) or 'none'}); "
                             f"save it with np.savez({path.name!r}, x_train=..., y_train=...)")
     splits = {s: _npz_split(path, arrays, s) for s in ("train", "val", "test")}
     shapes = {s: split.x.shape[1:] for s, split in splits.items() if split is not None}
     for s, shape in shapes.items():
         if shape != shapes["train"]:
-            raise DataError(f"{path}: array 'x_{s}' holds images of shape {shape} but 'x_train' of shape "
+            raise DataError(f"{quoted(path)}: array 'x_{s}' holds images of shape {shape} but 'x_train' of shape "
                             f"{shapes['train']}; all splits need one image size")
     labels = max(int(split.y.max(initial=-1)) for split in splits.values() if split is not None) + 1
     names = _class_names(path, arrays.get("class_names"), labels)
     return splits["train"], splits["val"], splits["test"], names
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of a .npz file, refusing pickled objects."""
-    def invalid(e: Exception) -> DataError:
-        """A DataError naming the npz file and what is wrong in it."""
-        return DataError(f"{path}: not a valid .npz file ({type(e).__name__}: {e}); save the arrays with np.savez")
+_NPZ_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "class_names")
+_NPZ_FIX = "save the arrays with np.savez"
 
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a .npz file that hpstudy uses (``_NPZ_KEYS``; other members are never read).
+
+    Every member's .npy header is read first: pickled objects are refused, and so is a file whose arrays
+    declare more than the memory available (see ``guard.check_fits``) or more bytes than the member holds,
+    before a byte of array data is inflated.
+    """
+    where = quoted(path)
+    with open_regular(path, "set data.data_dir to the path of a .npz file") as f:
+        try:
+            z = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            f.seek(0)
+            if f.read(6) == b"\x93NUMPY":
+                raise DataError(f"{where}: a single .npy array, not a .npz file; {_NPZ_FIX}") from None
+            raise _invalid_npz(where, e) from e
+        with z:
+            members = {i.filename[:-4]: i for i in z.infolist() if i.filename[:-4] in _NPZ_KEYS
+                       and i.filename.endswith(".npy")}
+            headers = {key: _npz_header(where, z, key, info) for key, info in members.items()}
+            total = sum(nbytes for _, _, nbytes in headers.values())
+            if len(headers) > 1:
+                guard.check_fits(where, f"its arrays ({', '.join(map(repr, headers))}) declare", total)
+            return {key: _npz_member(where, z, key, info) for key, info in members.items()}
+
+
+def _invalid_npz(where: str, e: Exception, key: str | None = None) -> DataError:
+    """A DataError naming the npz file (and the array) and what is wrong in it."""
+    member = f"array {key!r} cannot be read" if key else "not a valid .npz file"
+    reason = quoted(" ".join(str(e).split()) or type(e).__name__)
+    return DataError(f"{where}: {member} ({type(e).__name__}: {reason}); {_NPZ_FIX}")
+
+
+# What reading a zip member or a .npy header raises on a bad file: an encrypted member (RuntimeError), an
+# unknown compression method (NotImplementedError), a garbled header (ValueError, SyntaxError), a cut stream.
+_MEMBER_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError,
+                  NotImplementedError, SyntaxError, TypeError, KeyError, OverflowError)
+
+
+def _npz_header(where: str, z: zipfile.ZipFile, key: str, info: zipfile.ZipInfo) -> tuple:
+    """(shape, dtype, bytes) that member ``key`` declares, checked against the memory and the member's size."""
+    fmt = np.lib.format
     try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # ValueError: neither zip nor .npy
-        raise invalid(e) from e
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: a single .npy array, not a .npz file; save the arrays with np.savez")
-    arrays = {}
-    with npz:
-        for key in npz.files:
-            try:
-                arrays[key] = npz[key]
-            except ValueError as e:
-                if "allow_pickle" not in str(e):
-                    raise invalid(e) from e
-                raise DataError(f"{path}: array {key!r} holds pickled Python objects, which are refused "
-                                f"for safety; save plain numbers (class_names as strings) with np.savez") from e
-            except (OSError, EOFError, zipfile.BadZipFile) as e:
-                raise invalid(e) from e
-    return arrays
+        with z.open(info) as member:
+            version = fmt.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = fmt.read_array_header_2_0(member)
+            elif version == (3, 0) and hasattr(fmt, "_read_array_header"):   # utf-8 field names
+                shape, _, dtype = fmt._read_array_header(member, version)
+            else:
+                raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
+            offset = member.tell()
+    except _MEMBER_ERRORS as e:
+        raise _invalid_npz(where, e, key) from e
+    if dtype.hasobject:
+        raise DataError(f"{where}: array {key!r} holds pickled Python objects, which are refused for safety; "
+                        f"save plain numbers (class_names as strings) with np.savez")
+    nbytes = math.prod(shape) * dtype.itemsize
+    guard.check_fits(where, f"array {key!r} declares shape {tuple(shape)} of {dtype},", nbytes)
+    if info.file_size < offset + nbytes:
+        raise DataError(f"{where}: array {key!r} declares {guard.size(nbytes)} (shape {tuple(shape)} of "
+                        f"{dtype}) but its member holds {guard.size(max(0, info.file_size - offset))}; the "
+                        f"file is cut short or forged: {_NPZ_FIX} again")
+    return shape, dtype, nbytes
+
+
+def _npz_member(where: str, z: zipfile.ZipFile, key: str, info: zipfile.ZipInfo) -> np.ndarray:
+    """The array of member ``key`` (its header checked already)."""
+    try:
+        with z.open(info) as member:
+            return np.lib.format.read_array(member, allow_pickle=False)
+    except _MEMBER_ERRORS as e:
+        raise _invalid_npz(where, e, key) from e
 
 
 def _npz_split(path: Path, arrays: dict[str, np.ndarray], split: str) -> Split | None:
@@ -199,27 +255,33 @@ def _npz_split(path: Path, arrays: dict[str, np.ndarray], split: str) -> Split |
         return None
     if xk not in arrays or yk not in arrays:
         have, lack = (xk, yk) if xk in arrays else (yk, xk)
-        raise DataError(f"{path}: has array {have!r} but no {lack!r}; save both or neither")
+        raise DataError(f"{quoted(path)}: has array {have!r} but no {lack!r}; save both or neither")
     x, y = arrays[xk], arrays[yk]
     if x.dtype != np.uint8:
         how = "(x * 255).round().astype('uint8')" if x.dtype.kind == "f" else "x.astype('uint8')"
-        raise DataError(f"{path}: array {xk!r} is {x.dtype}, images must be uint8 (0..255); convert "
+        raise DataError(f"{quoted(path)}: array {xk!r} is {x.dtype}, images must be uint8 (0..255); convert "
                         f"{'floats in [0, 1]' if x.dtype.kind == 'f' else 'values in 0..255'} with {how}")
     if x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 1):   # greyscale: three equal channels
         x = np.repeat(x.reshape(x.shape[:3])[..., None], 3, axis=-1)
     if x.ndim != 4 or x.shape[-1] != 3:
-        raise DataError(f"{path}: array {xk!r} has shape {x.shape}; images must be (N, H, W, 3), "
+        raise DataError(f"{quoted(path)}: array {xk!r} has shape {x.shape}; images must be (N, H, W, 3), "
                         f"(N, H, W, 1) or greyscale (N, H, W)")
+    if 0 in x.shape[1:3]:
+        raise DataError(f"{quoted(path)}: array {xk!r} holds images of {x.shape[2]}×{x.shape[1]} pixels; "
+                        f"images need at least one pixel")
     if y.dtype.kind not in "iu" or not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
-        raise DataError(f"{path}: array {yk!r} is {y.dtype} of shape {y.shape}; labels must be integers "
+        raise DataError(f"{quoted(path)}: array {yk!r} is {y.dtype} of shape {y.shape}; labels must be integers "
                         f"of shape (N,) or (N, 1)")
     y = y.reshape(-1)
     if len(x) == 0:
-        raise DataError(f"{path}: array {xk!r} holds no images; save at least one per class")
+        raise DataError(f"{quoted(path)}: array {xk!r} holds no images; save at least one per class")
     if len(y) != len(x):
-        raise DataError(f"{path}: array {yk!r} has {len(y)} labels but {xk!r} {len(x)} images; they must match")
+        raise DataError(f"{quoted(path)}: array {yk!r} has {len(y)} labels but {xk!r} {len(x)} images; they must match")
     if y.size and y.min() < 0:
-        raise DataError(f"{path}: array {yk!r} has negative labels ({y.min()}); labels must be 0, 1, 2, ...")
+        raise DataError(f"{quoted(path)}: array {yk!r} has negative labels ({y.min()}); labels must be 0, 1, 2, ...")
+    if y.size and y.max() >= guard.MAX_CLASSES:
+        raise DataError(f"{quoted(path)}: array {yk!r} has label {y.max()}; labels must be 0, 1, 2, ... below "
+                        f"{guard.MAX_CLASSES} (hpstudy's limit on the number of classes)")
     return Split(np.ascontiguousarray(x), y.astype(np.int64))
 
 
@@ -228,9 +290,17 @@ def _class_names(path: Path, names: np.ndarray | None, labels: int) -> tuple[str
     if names is None:
         return tuple(str(i) for i in range(labels))
     if names.ndim != 1 or names.dtype.kind not in "US":
-        raise DataError(f"{path}: array 'class_names' is {names.dtype} of shape {names.shape}; save "
+        raise DataError(f"{quoted(path)}: array 'class_names' is {names.dtype} of shape {names.shape}; save "
                         f"a 1-D array of strings, e.g. np.array(['cat', 'dog'])")
+    if len(names) > guard.MAX_CLASSES:
+        raise DataError(f"{quoted(path)}: array 'class_names' has {len(names)} names, more than hpstudy's "
+                        f"limit of {guard.MAX_CLASSES} classes; give one name per class")
     if len(names) < labels:
-        raise DataError(f"{path}: array 'class_names' has {len(names)} names but the labels go up to "
+        raise DataError(f"{quoted(path)}: array 'class_names' has {len(names)} names but the labels go up to "
                         f"{labels - 1}; give one name per class")
-    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist())
+    out = tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names.tolist())
+    if len(set(out)) < len(out):
+        twice = next(n for k, n in enumerate(out) if n in out[:k])
+        raise DataError(f"{quoted(path)}: array 'class_names' names class {twice!r} twice; give each class "
+                        f"its own name")
+    return out

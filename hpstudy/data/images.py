@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import stat
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -18,7 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hpstudy.data import guard
 from hpstudy.data.core import Split
+from hpstudy.data.paths import open_regular, quoted, what_is
 from hpstudy.errors import DataError
 
 # Below this many images a pool costs more to start than it saves.
@@ -60,6 +63,9 @@ def scan_splits(folders: dict[str, Path]) -> tuple[dict[str, SplitFiles], tuple[
     """List the images of each split folder (``folders["train"]`` first); all must have train's classes."""
     train = Path(folders["train"])
     class_names = tuple(_class_folders(train))
+    if len(class_names) < 2:
+        raise DataError(f"{quoted(train)}: one class folder ({class_names[0]!r}); a classifier needs at least "
+                        f"two classes: add a folder of images for each other class")
     for name, folder in folders.items():
         if name != "train":
             _check_same_classes(Path(folder), _class_folders(Path(folder)), class_names, train)
@@ -71,10 +77,10 @@ def _class_folders(folder: Path) -> list[str]:
     try:
         names = sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
     except OSError as e:
-        raise DataError(f"{folder}: cannot read this folder ({e.strerror or e}); check the path "
+        raise DataError(f"{quoted(folder)}: cannot read this folder ({e.strerror or e}); check the path "
                         f"in data.data_dir") from e
     if not names:
-        raise DataError(f"{folder}: no class folders here; put the images of each class in a "
+        raise DataError(f"{quoted(folder)}: no class folders here; put the images of each class in a "
                         f"sub-folder named after the class")
     return names
 
@@ -83,11 +89,11 @@ def _check_same_classes(folder: Path, names: list[str], class_names: tuple[str, 
     """A validation or test split must have exactly the training classes."""
     missing = sorted(set(class_names) - set(names))
     if missing:
-        raise DataError(f"{folder}: no folder for class {missing[0]!r}, which {train} has; every "
+        raise DataError(f"{quoted(folder)}: no folder for class {missing[0]!r}, which {quoted(train)} has; every "
                         f"split needs the same class folders")
     extra = sorted(set(names) - set(class_names))
     if extra:
-        raise DataError(f"{folder / extra[0]}: class {extra[0]!r} is not in {train}; every split "
+        raise DataError(f"{quoted(folder / extra[0])}: class {extra[0]!r} is not in {quoted(train)}; every split "
                         f"needs the same class folders")
 
 
@@ -110,14 +116,17 @@ def _class_files(folder: Path) -> list[tuple[str, tuple[int, int]]]:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir():
-                raise DataError(f"{entry.path}: a folder inside a class folder; the images must lie "
+                raise DataError(f"{quoted(entry.path)}: a folder inside a class folder; the images must lie "
                                 f"directly in the class folders (is data.data_dir one level too high?)")
             st = entry.stat()  # follows symbolic links, like the decoder will
+            if not stat.S_ISREG(st.st_mode):   # a named pipe would block the decoder forever
+                raise DataError(f"{quoted(entry.path)}: is {what_is(st.st_mode)}, not a regular file; the "
+                                f"class folders must hold only image files: remove it")
             found.append((entry.name, (st.st_size, st.st_mtime_ns)))
     except OSError as e:
-        raise DataError(f"{e.filename or folder}: cannot read it ({e.strerror or e}); fix or remove it") from e
+        raise DataError(f"{quoted(e.filename or folder)}: cannot read it ({e.strerror or e}); fix or remove it") from e
     if not found:
-        raise DataError(f"{folder}: empty class folder; add its images or remove the folder")
+        raise DataError(f"{quoted(folder)}: empty class folder; add its images or remove the folder")
     return sorted(found)
 
 
@@ -152,6 +161,8 @@ def decode_images(paths: list[str], image_size=None, *, expect: tuple[int, int] 
         first = _decode_one(paths[0], None)
         size, reference = first.shape[:2], paths[0]   # the file whose size the others must have
     size = size or tuple(expect)
+    guard.check_fits(quoted(os.path.dirname(os.path.dirname(paths[0])) or "."),
+                     f"{len(paths)} images of {size[1]}×{size[0]} pixels decode to", len(paths) * size[0] * size[1] * 3)
     out = np.empty((len(paths), *size, 3), np.uint8)
     done = 0
     if first is not None:
@@ -214,24 +225,25 @@ def _check_size(path: str, image: np.ndarray, size: tuple[int, int], reference: 
     """All images must have ``size``: that of the file ``reference``, or the dataset's own when None."""
     if image.shape[:2] != tuple(size):
         (h, w), (eh, ew) = image.shape[:2], size
-        than = f"{reference} is {ew}×{eh}" if reference else f"this dataset's images are {ew}×{eh}"
-        raise DataError(f"{path}: image is {w}×{h} pixels but {than}; set data.image_size to resize "
+        than = f"{quoted(reference)} is {ew}×{eh}" if reference else f"this dataset's images are {ew}×{eh}"
+        raise DataError(f"{quoted(path)}: image is {w}×{h} pixels but {than}; set data.image_size to resize "
                         f"all images to one size, or replace this image")
 
 
 def _decode_one(path: str, size: tuple[int, int] | None) -> np.ndarray:
-    """One image file as uint8 (H, W, 3): greyscale, palette and RGBA images become RGB."""
+    """One image file as uint8 (H, W, 3): greyscale, palette and RGBA images become RGB.
+
+    A file that is not a regular one is refused unopened; Pillow's warnings and log lines are dropped.
+    """
+    file = open_regular(path, "fix its permissions")
     try:
-        file = open(path, "rb")
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e}); fix its permissions") from e
-    try:
-        with file, Image.open(file) as image:
+        with file, guard.quiet_images(), Image.open(file) as image:
             # convert("RGB") also drops an alpha channel (no compositing: the stored colours are kept).
             image = image.convert("RGB")
             if size is not None and image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), _RESAMPLE, reducing_gap=None)
             return np.asarray(image)
     except Exception as e:  # Pillow fails in many ways on bad files: OSError, SyntaxError, ValueError, ...
-        raise DataError(f"{path}: cannot decode this image ({type(e).__name__}: {e}); replace or "
+        reason = quoted(" ".join(str(e).split()) or type(e).__name__)
+        raise DataError(f"{quoted(path)}: cannot decode this image ({type(e).__name__}: {reason}); replace or "
                         f"delete the file") from e

@@ -21,10 +21,53 @@ _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG)
 _FIX = "check its permissions and those of the folders above it"
 
 
+def quoted(path) -> str:
+    """A path or name as it may stand in a one-line message: as it is when every character is printable, else
+    as Python's repr (a newline, a control character or an undecodable byte shown as an escape), so that no
+    name can split an error line or forge one."""
+    text = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def what_is(mode: int) -> str:
+    """What a file of ``mode`` (os.stat's st_mode) that is not a regular file is, in words: "a named pipe (FIFO)"."""
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path, fix: str = _FIX):
+    """``path`` opened for reading in binary if it is a regular file; else a one-line DataError ending in ``fix``.
+
+    A named pipe, a socket or a device is refused before it is opened (reading one could block forever or
+    never end); the opened file is checked again (it might have been swapped in the meantime) and is opened
+    without blocking, so even a pipe put there at the last moment cannot hang.
+    """
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise DataError(f"{quoted(path)}: is {what_is(mode)}, not a regular file; {fix}")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise DataError(f"{quoted(path)}: is {what_is(mode)}, not a regular file; {fix}")
+            if hasattr(os, "set_blocking"):
+                os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+    except OSError as e:
+        raise unreadable(e, fix) from e
+
+
 def unreadable(e: OSError, fix: str = _FIX) -> DataError:
     """A one-line DataError for an OSError met while reading: the path, the reason, what to do."""
     where = e.filename if e.filename is not None else "a data file"
-    return DataError(f"{os.fsdecode(where)}: cannot read it ({e.strerror or e}); {fix}")
+    return DataError(f"{quoted(where)}: cannot read it ({e.strerror or e}); {fix}")
 
 
 @contextlib.contextmanager
@@ -50,6 +93,14 @@ def kind(path: Path | str) -> str | None:
     return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
 
+def _not_regular(path) -> str:
+    """"is a named pipe (FIFO), not a regular file" (or whatever else ``path`` is)."""
+    try:
+        return f"is {what_is(os.stat(path).st_mode)}, not a regular file"
+    except OSError:
+        return "is not a regular file"
+
+
 def existing_folder(path: Path, fix: str) -> Path:
     """``path`` if it is a folder this process can list, else a DataError ending in ``fix``."""
     try:
@@ -59,8 +110,9 @@ def existing_folder(path: Path, fix: str) -> Path:
                 return path
     except OSError as e:
         raise unreadable(e) from e
-    what = {None: "no such folder", "file": "is a file, not a folder"}.get(found, "is not a folder")
-    raise DataError(f"{path}: {what}; {fix}")
+    what = {None: "no such folder", "file": "is a file, not a folder"}.get(found) or \
+        _not_regular(path).replace("a regular file", "a folder")
+    raise DataError(f"{quoted(path)}: {what}; {fix}")
 
 
 def existing_file(path: Path, fix: str) -> Path:
@@ -72,5 +124,5 @@ def existing_file(path: Path, fix: str) -> Path:
                 return path
     except OSError as e:
         raise unreadable(e) from e
-    what = {None: "no such file", "folder": "is a folder, not a file"}.get(found, "is not a regular file")
-    raise DataError(f"{path}: {what}; {fix}")
+    what = {None: "no such file", "folder": "is a folder, not a file"}.get(found) or _not_regular(path)
+    raise DataError(f"{quoted(path)}: {what}; {fix}")

@@ -13,17 +13,30 @@ from hpstudy.results import folder, trials
 
 def read_image(file: str | Path):
     """An image file (any format and size Pillow reads) as an RGB Pillow image; an HpstudyError naming the
-    file if it cannot be read."""
+    file if it cannot be read. A named pipe, a socket or a device is refused unopened (reading one could hang),
+    a decompression bomb (more pixels than Pillow's limit) before it is decoded; Pillow's warnings and log
+    lines are dropped."""
     from PIL import Image, UnidentifiedImageError
+    from hpstudy.data.guard import quiet_images
+    from hpstudy.data.paths import open_regular, quoted
     try:
-        with Image.open(file) as image:
+        opened = open_regular(file, "give the path of an image file")
+    except HpstudyError as err:
+        if isinstance(err.__cause__, OSError):      # missing, no permission, a loop of links
+            reason = err.__cause__.strerror or err.__cause__
+            raise HpstudyError(f"{quoted(file)}: cannot read the image ({reason})") from None
+        raise
+    try:
+        with opened, quiet_images(), Image.open(opened) as image:
             image.load()
             return image.convert("RGB")
     except UnidentifiedImageError:
-        raise HpstudyError(f"{file}: cannot read the image (not an image format Pillow reads)") from None
-    except (OSError, ValueError, SyntaxError) as err:
+        raise HpstudyError(f"{quoted(file)}: cannot read the image (not an image format Pillow reads)") from None
+    except Image.DecompressionBombError as err:
+        raise HpstudyError(f"{quoted(file)}: refused: a decompression bomb? ({err})") from None
+    except Exception as err:    # Pillow fails in many ways on bad files: OSError, SyntaxError, struct.error, ...
         reason = getattr(err, "strerror", None) or " ".join(str(err).split()) or type(err).__name__
-        raise HpstudyError(f"{file}: cannot read the image ({reason})") from None
+        raise HpstudyError(f"{quoted(file)}: cannot read the image ({quoted(reason)})") from None
 
 
 def to_array(image, input_shape: tuple) -> np.ndarray:
