@@ -69,7 +69,8 @@ def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None,
         hp = trial_hyperparameters(layout, number)
         for k in range(seeds):
             seed = repeat_seed(study, k)
-            if files.read_json(layout.repeat(number, seed)) is None:      # resumed: done repeats are kept
+            # Resumed: done repeats are kept (a damaged one is a ResultsError naming it, never overwritten).
+            if files.read_record(layout.repeat(number, seed), dict, trials.REPEAT_FIELDS) is None:
                 record = _repeat(study, hypermodel, hp, dataset, number, seed)
                 files.write_json(layout.repeat(number, seed), record)
                 shown = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == "COMPLETED"
