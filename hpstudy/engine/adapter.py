@@ -218,7 +218,8 @@ class StudyTunerBase:
     """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`)."""
 
     def __init__(self, oracle, hypermodel, **kwargs):
-        _check_tuner_file(Path(kwargs["directory"]) / kwargs["project_name"])
+        if kwargs.get("directory") and kwargs.get("project_name") and not kwargs.get("overwrite"):
+            _check_tuner_file(Path(kwargs["directory"]) / kwargs["project_name"])
         # kt.Tuner's own constructor, also under Hyperband: its constructor only builds the oracle given here.
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
         if is_worker():         # 1.4: BaseTuner.__init__ has just replaced the oracle by an OracleClient

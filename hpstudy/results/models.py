@@ -45,7 +45,7 @@ def load_model_file(file: Path) -> keras.Model:
     except (ValueError, TypeError) as err:
         # Without Keras's advice to turn safe mode off: a results folder may come from anyone.
         reason = " ".join(str(err).split()).split(" If you trust")[0].split(" Make sure custom")[0][:300]
-        if isinstance(err, TypeError) or any(w in reason for w in ("safe_mode", "unsafe", "Lambda")):
+        if isinstance(err, TypeError) or any(w in reason for w in ("safe_mode", "unsafe", "Lambda", "arbitrary code")):
             raise ResultsError(f"{file}: refused as unsafe: it names code Keras's safe mode does not load, which may "
                                f"be anyone's ({reason}); {DAMAGED_MODEL}") from None
         raise ResultsError(f"{file}: corrupt or unreadable ({reason}); {DAMAGED_MODEL}") from None
