@@ -51,8 +51,8 @@ def six_study(tmp_path_factory):
 
 @pytest.fixture
 def running_study(six_study, tmp_path):
-    """A copy of six_study caught mid-search: trial 3 RUNNING with no metrics, trial 4 FAILED, a trial folder
-    with no trial.json yet and one whose trial.json is half written."""
+    """A copy of six_study caught mid-search (another process holds its lock): trial 3 RUNNING with no metrics,
+    trial 4 FAILED, a trial folder with no trial.json yet and one whose trial.json is half written."""
     copy = tmp_path / "running"
     shutil.copytree(six_study, copy)
     tuner = copy / "tuner"
@@ -68,7 +68,28 @@ def running_study(six_study, tmp_path):
     (tuner / "trial_0008").mkdir()
     (tuner / "trial_0009").mkdir()
     (tuner / "trial_0009" / "trial.json").write_text('{"trial_id": "0009", "hyperpa')
-    return copy
+    # The run that writes it holds the folder's lock, in a process of its own.
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(copy / ".hpstudy.lock")], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "held"
+    yield copy
+    holder.kill()
+    holder.wait()
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_half_written_trial_of_a_finished_study_is_named(running_study):
+    (running_study / ".hpstudy.lock").unlink()       # no run holds the folder: the file is damaged, not being written
+    with pytest.raises(HpstudyError, match=r"trial_0009/trial.json: is corrupt \(not valid JSON"):
+        tables.build([running_study])
 
 
 def raw_trials(folder):

@@ -1,5 +1,6 @@
 """The results folder: atomic writes, refusing foreign folders, reading a table consistently."""
 import json
+import re
 
 import yaml
 
@@ -7,7 +8,7 @@ import pytest
 
 from hpstudy.study import spec
 from hpstudy.errors import ResultsError
-from hpstudy.results.files import write_json
+from hpstudy.results.files import read_record, write_json
 from hpstudy.results.folder import open_folder, prepare
 from hpstudy.results.layout import FORMAT, trial_number
 from hpstudy.results.trials import read_best, read_history, read_trials
@@ -39,15 +40,51 @@ def test_trial_numbers_drop_keras_tuner_padding():
     assert trial_number("0007") == "7" and trial_number(12) == "12"
 
 
-def test_reading_skips_a_trial_file_being_written(finished_study, tmp_path):
+def test_reading_skips_a_trial_file_being_written_only_while_a_run_holds_the_folder(finished_study, tmp_path):
     import shutil
+    import subprocess
+    import sys
     folder, _ = finished_study
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     (copy / "tuner" / "trial_9").mkdir()
     (copy / "tuner" / "trial_9" / "trial.json").write_text('{"trial_id": "9", "hyperpa')   # half written
-    table = read_trials(open_folder(copy))
-    assert list(table.trial_id) == ["0", "1"]
+    with pytest.raises(ResultsError, match=r"trial_9/trial.json: is corrupt \(not valid JSON"):
+        read_trials(open_folder(copy))           # no run: the file is damaged, and named
+    hold = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(copy / ".hpstudy.lock")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        table = read_trials(open_folder(copy))    # another process's run is writing it: skipped this time
+        assert list(table.trial_id) == ["0", "1"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_read_record_names_the_file_and_what_is_wrong(tmp_path):
+    path = tmp_path / "r.json"
+    assert read_record(path) is None                                       # missing: nothing yet
+    for content, message in [(b"", "is empty"), (b"[1]", "expected an object, found a list"),
+                             (b'{"a": 1', "not valid JSON"), (b"\xff", "not UTF-8"),
+                             (b'{"n": "7"}', "'n' is a string (\"7\"), expected a number"),
+                             (b'{"n": true}', "'n' is true/false"), (b'{"d": {"n": null}}', "'d.n' is null")]:
+        path.write_bytes(content)
+        with pytest.raises(ResultsError, match=re.escape(f"{path}: ")) as err:
+            read_record(path, dict, {"n": (int, float), "d.n": int})
+        assert message in str(err.value) and "--overwrite" in str(err.value)
+    path.write_bytes(b'{"n": 2.5, "d": {"n": 3}, "other": [1]}')
+    assert read_record(path, dict, {"n": (int, float), "d.n": int})["n"] == 2.5
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(ResultsError, match="is a folder"):
+        read_record(path)
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "nowhere.json")
+    with pytest.raises(ResultsError, match="broken symbolic link"):
+        read_record(link)
 
 
 def test_open_folder_names_what_is_missing(tmp_path):

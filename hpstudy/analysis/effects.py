@@ -159,7 +159,8 @@ def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
     key = hashlib.sha256(json.dumps([IMPORTANCE_METHOD, names, random_state, repeats,
                                      trials[[*names, "score"]].to_csv(index=False)]).encode()).hexdigest()
     saved = read_json(cache) if cache is not None else None
-    if saved and saved.get("key") == key:
+    if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("table"), list) \
+            and all(isinstance(row, dict) for row in saved["table"]):     # else a damaged cache: computed again
         return pd.DataFrame(saved["table"], columns=["hyperparameter", "importance", "std", "share"])
     table = _permutation_importance(trials, names, random_state, repeats)
     if cache is not None:

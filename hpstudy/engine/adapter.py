@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import time
 from pathlib import Path
 
@@ -21,12 +22,18 @@ import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
 from keras_tuner.src.distribute import utils as dist_utils      # 1.4: the role read from KERASTUNER_* variables
 
-from hpstudy.results import files, layout as layout_module
+from hpstudy.errors import ResultsError
+from hpstudy.results import files, layout as layout_module, trials as trials_module
 
 Trial, TrialStatus = kt.engine.trial.Trial, kt.engine.trial.TrialStatus
 FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 ENDED = (*FINISHED, TrialStatus.INVALID)
 CHIEF_PATIENCE_SECONDS = 600    # how long a worker waits for a chief that went away (a restart) before giving up
+# What reloading a damaged tuner folder says to do (keras-tuner's own files cannot be repaired by hand).
+RELOAD_HINT = ("nothing was changed; restore it, or run with --overwrite to start the study over, or use another "
+               "--results-dir to keep this one")
+# What reloading a keras-tuner state file may raise when its content is of the wrong shape.
+RELOAD_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError)
 # The calls of keras-tuner's OracleClient a worker makes; each is sent again while the chief restarts.
 CLIENT_CALLS = ("get_space", "update_space", "create_trial", "update_trial", "end_trial", "get_trial",
                 "get_best_trials")
@@ -86,8 +93,23 @@ class StudyOracle:
         return [t for t in self.trials.values() if t.status == TrialStatus.FAILED]
 
     def reload(self):
-        """keras-tuner's reload, then the repair of state a kill left (see `_reconcile`)."""
-        super().reload()
+        """keras-tuner's reload, then the repair of state a kill left (see `_reconcile`). A damaged state file (a
+        trial's trial.json, oracle.json) is a ResultsError naming it, before anything is changed."""
+        # 1.4: Oracle.reload loads every trial_*/trial.json (Trial.load), then oracle.json (set_state).
+        for path in sorted(Path(self._project_dir).glob(f"trial_*/{layout_module.TUNER_TRIAL_FILE}")):
+            record = trials_module.read_tuner_trial(path)
+            try:
+                Trial.from_state(record)
+            except RELOAD_ERRORS as err:
+                raise files.damaged(path, f"is corrupt (keras-tuner cannot reload it: {_reason(err)})",
+                                    RELOAD_HINT) from None
+        oracle_file = Path(self._get_oracle_fname())
+        files.read_record(oracle_file, dict, hint=RELOAD_HINT)
+        try:
+            super().reload()
+        except RELOAD_ERRORS as err:
+            raise files.damaged(oracle_file, f"is corrupt (keras-tuner cannot reload it: {_reason(err)})",
+                                RELOAD_HINT) from None
         self._reconcile(chief=is_chief())
 
     def _reconcile(self, *, chief: bool) -> None:
@@ -196,6 +218,8 @@ class StudyTunerBase:
     """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`)."""
 
     def __init__(self, oracle, hypermodel, **kwargs):
+        if kwargs.get("directory") and kwargs.get("project_name") and not kwargs.get("overwrite"):
+            _check_tuner_file(Path(kwargs["directory"]) / kwargs["project_name"])
         # kt.Tuner's own constructor, also under Hyperband: its constructor only builds the oracle given here.
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
         if is_worker():         # 1.4: BaseTuner.__init__ has just replaced the oracle by an OracleClient
@@ -208,9 +232,35 @@ class StudyTunerBase:
             self.oracle.save()
         files.write_text(Path(self._get_tuner_fname()), json.dumps(self.get_state()))
 
+    def reload(self):
+        # 1.4: BaseTuner.reload reloads the oracle (not on a worker), then the tuner's own state (tuner0.json).
+        """keras-tuner's reload; a damaged state file is a ResultsError naming it, before anything is changed."""
+        tuner_file = Path(self._get_tuner_fname())
+        files.read_record(tuner_file, dict, hint=RELOAD_HINT)
+        try:
+            super().reload()
+        except RELOAD_ERRORS as err:
+            raise files.damaged(tuner_file, f"is corrupt (keras-tuner cannot reload it: {_reason(err)})",
+                                RELOAD_HINT) from None
+
     def checkpoint_file(self, trial_id) -> str:
         """The file of a trial's best-epoch weights (1.4: Tuner._get_checkpoint_fname)."""
         return self._get_checkpoint_fname(trial_id)
+
+
+def _check_tuner_file(project: Path) -> None:
+    """Refuse a project whose trials keras-tuner would overwrite: 1.4's BaseTuner reloads only when the tuner's
+    own state file (tuner0.json) exists, and otherwise starts again from trial 0 over the saved trials."""
+    if dist_utils.has_chief_oracle():        # a distributed study's workers start without a state file of their own
+        return
+    tuner_file = project / "tuner0.json"     # 1.4: Tuner._get_tuner_fname with KERASTUNER_TUNER_ID unset
+    saved = (project / "oracle.json").exists() or any(project.glob(f"trial_*/{layout_module.TUNER_TRIAL_FILE}"))
+    if saved and not os.path.lexists(tuner_file):
+        raise ResultsError(f"{tuner_file}: missing, while {project} holds trials; {RELOAD_HINT}")
+
+
+def _reason(err: Exception) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
 
 
 # ---------------------------------------------------------------- the registry

@@ -68,22 +68,29 @@ def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None,
     hypermodel = make_hypermodel(study, dataset)
     with interrupt.handled():
         for number in ranked:
-            hp = trial_hyperparameters(layout, number)
-            for k in range(seeds):
-                seed = repeat_seed(study, k)
-                if files.read_json(layout.repeat(number, seed)) is None:      # resumed: done repeats are kept
-                    record = _repeat(study, hypermodel, hp, dataset, number, seed)
-                    files.write_json(layout.repeat(number, seed), record)
-                    shown = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == "COMPLETED"
-                             else f"FAILED: {record['message']}")
-                    print(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s", file=stream,
-                          flush=True)
+            _repeat_configuration(study, layout, hypermodel, dataset, number, seeds, stream)
     table = trials.write_repeats(layout)
     summary = repeats_module.confirmed(table[table.trial_id.isin(ranked)], study.search.objective, ranked)
     best = trials.read_best(layout)
     if best:
         files.write_json(layout.best, {**best, "confirmed": summary})
     return summary
+
+
+def _repeat_configuration(study: StudySpec, layout: Layout, hypermodel, dataset, number: str, seeds: int,
+                          stream) -> None:
+    """The repeats of trial `number`'s configuration not done yet, each written when it ends."""
+    hp = trial_hyperparameters(layout, number)
+    for k in range(seeds):
+        seed = repeat_seed(study, k)
+        # Resumed: done repeats are kept (a damaged one is a ResultsError naming it, never overwritten).
+        if files.read_record(layout.repeat(number, seed), dict, trials.REPEAT_FIELDS) is None:
+            record = _repeat(study, hypermodel, hp, dataset, number, seed)
+            files.write_json(layout.repeat(number, seed), record)
+            shown = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == "COMPLETED"
+                     else f"FAILED: {record['message']}")
+            print(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s", file=stream,
+                  flush=True)
 
 
 def _repeat(study: StudySpec, hypermodel, hp, dataset, number: str, seed: int) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import warnings
 
 import keras
@@ -16,7 +17,7 @@ from hpstudy import models
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine import interrupt, preprocess, training
 from hpstudy.errors import DataError, ResultsError
-from hpstudy.results import files
+from hpstudy.results import files, trials
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.study.spec import StudySpec, Tune
 
@@ -164,18 +165,30 @@ def make_hypermodel(study: StudySpec, dataset: data_module.Dataset | None = None
 def trial_hyperparameters(layout: Layout, trial_id) -> kt.HyperParameters:
     """A trial's hyperparameters, as keras-tuner recorded them in its trial.json."""
     folder = layout.tuner_trial(trial_id)
-    record = files.read_json(folder / TUNER_TRIAL_FILE) if folder else None
-    if not isinstance(record, dict) or not isinstance(record.get("hyperparameters"), dict):
-        raise ResultsError(f"{layout.root}: trial {trial_id} has no readable {TUNER_TRIAL_FILE}")
-    return kt.HyperParameters.from_config(record["hyperparameters"])
+    path = folder / TUNER_TRIAL_FILE if folder else None
+    record = trials.read_tuner_trial(path) if folder else None
+    if record is None or not isinstance(record.get("hyperparameters"), dict):
+        raise ResultsError(f"{path or layout.tuner}: trial {trial_id} has no {TUNER_TRIAL_FILE} with its hyperparameters")
+    try:
+        return kt.HyperParameters.from_config(record["hyperparameters"])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise files.damaged(path, f"is corrupt (its hyperparameters: {type(err).__name__}: {err})") from None
 
 
 def load_checkpoint(model: keras.Model, checkpoint) -> keras.Model:
-    """`model` (freshly built) with a trial's best-epoch weights loaded."""
+    """`model` (freshly built) with a trial's best-epoch weights loaded; a ResultsError naming the checkpoint when
+    it is missing, corrupt (h5py cannot open it) or holds the weights of another model."""
+    if not os.path.isfile(checkpoint):
+        what = "is a folder, not a file" if os.path.isdir(checkpoint) else "is missing"
+        raise files.damaged(checkpoint, f"{what} (the trial's best-epoch weights)")
     with warnings.catch_warnings():
         # The checkpoint holds optimizer slots the freshly built model has not created yet.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(checkpoint)
+        try:
+            model.load_weights(checkpoint)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as err:
+            reason = " ".join(str(err).split())[:160] or type(err).__name__
+            raise files.damaged(checkpoint, f"is corrupt or not this trial's weights ({reason})") from None
     return model
 
 

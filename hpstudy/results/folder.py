@@ -123,8 +123,8 @@ def _holds_a_study(layout: Layout, name: str | None = None) -> bool:
 def results_format(layout: Layout) -> int:
     """The results format a folder was written in (env.json; 1 before it was recorded, this one before
     env.json exists: it is written right after `prepare`)."""
-    env = files.read_json(layout.env)
-    return env.get("results_format", 1) if isinstance(env, dict) else FORMAT
+    env = files.read_record(layout.env, dict, {"results_format": int})
+    return env.get("results_format", 1) if env is not None else FORMAT
 
 
 def _check_same_format(layout: Layout) -> None:
@@ -136,8 +136,28 @@ def _check_same_format(layout: Layout) -> None:
                            "over, or use another --results-dir to keep it")
 
 
+def _saved_study(layout: Layout) -> dict:
+    """The study a results folder holds (its spec.yaml) as a mapping, or a ResultsError naming the file, nothing
+    changed, and the ways out."""
+    try:
+        old = yaml.safe_load(layout.spec.read_bytes().decode("utf-8"))
+        what = None if isinstance(old, dict) else f"a YAML {type(old).__name__}, not the mapping of a study"
+    except IsADirectoryError:
+        what = "a folder, not a file"
+    except OSError as err:
+        what = f"cannot be read: {err.strerror or err}"
+    except UnicodeDecodeError:
+        what = "not UTF-8 text"
+    except (yaml.YAMLError, RecursionError) as err:
+        what = f"not valid YAML: {' '.join(str(getattr(err, 'problem', None) or err).split())[:120]}"
+    if what:
+        raise ResultsError(f"{layout.spec}: corrupt ({what}), so the study this folder holds is unknown; nothing was "
+                           "changed; restore it, or run with --overwrite to start over, or use another --results-dir")
+    return old
+
+
 def _check_same_study(layout: Layout, study: spec_module.StudySpec) -> None:
-    old = yaml.safe_load(layout.spec.read_text(encoding="utf-8")) or {}
+    old = _saved_study(layout)
     try:  # re-resolved, so keys added by a newer hpstudy compare as their defaults
         old = spec_module.from_dict(old, source=str(layout.spec)).to_dict()
     except HpstudyError:

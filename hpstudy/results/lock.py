@@ -20,6 +20,8 @@ try:
 except ImportError:       # Windows: no flock
     fcntl = None
 
+_HELD_HERE: set = set()   # the folders whose lock this process holds
+
 
 class FolderLock:
     """The lock of one results folder (a context manager); `acquire` refuses at once if another process has it."""
@@ -43,11 +45,13 @@ class FolderLock:
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv),
                                  "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}).encode())
         self.fd = fd
+        _HELD_HERE.add(self.layout.root.resolve())
         return self
 
     def release(self) -> None:
         """Let the folder go (the lock file stays: it is the lock, not a flag)."""
         if self.fd is not None:
+            _HELD_HERE.discard(self.layout.root.resolve())
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
@@ -57,6 +61,25 @@ class FolderLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def in_use(layout: Layout) -> bool:
+    """Whether another process's run holds the folder's lock now: its files may be changing while they are read."""
+    if fcntl is None or not layout.lock.is_file() or layout.root.resolve() in _HELD_HERE:
+        return False
+    try:
+        fd = os.open(layout.lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _holder(fd: int) -> str:

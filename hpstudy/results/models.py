@@ -4,6 +4,8 @@ checkpoint. Imports Keras: the API imports this module lazily.
 """
 from __future__ import annotations
 
+import os
+import zipfile
 from pathlib import Path
 
 import keras
@@ -13,6 +15,9 @@ from hpstudy.engine.hypermodel import load_checkpoint, make_hypermodel, trial_hy
 from hpstudy.errors import ResultsError
 from hpstudy.results import folder, trials
 from hpstudy.results.layout import Layout
+
+# The way out of a best.keras that cannot be loaded: `hpstudy run` saves it again from the best trial's checkpoint.
+DAMAGED_MODEL = "delete it and run the study again (hpstudy run STUDY) to save it again from the best trial's weights"
 
 
 def _layout(path: str | Path | Layout) -> Layout:
@@ -24,14 +29,29 @@ def load_best(path: str | Path | Layout, rank: int = 0) -> keras.Model:
     layout = _layout(path)
     if rank != 0:
         return trial_model(layout, trials.trial_at_rank(layout, rank))
-    if not layout.best_model.exists():
-        raise ResultsError(f"{layout.best_model}: no best model yet; it is saved when a trial completes")
+    return load_model_file(layout.best_model)
+
+
+def load_model_file(file: Path) -> keras.Model:
+    """A .keras file of a results folder, loaded in Keras's safe mode; a ResultsError naming it when it is missing,
+    corrupt, or names code safe mode refuses (a Lambda layer's Python code, a function such as os.system)."""
+    if not os.path.lexists(file):
+        raise ResultsError(f"{file}: no best model yet; it is saved when a trial completes")
+    if not file.is_file() or not zipfile.is_zipfile(file):
+        what = "a folder" if file.is_dir() else "a broken symbolic link" if not file.exists() else "not a zip archive"
+        raise ResultsError(f"{file}: corrupt or unreadable, not a .keras model file ({what}); {DAMAGED_MODEL}")
     try:
-        return keras.saving.load_model(layout.best_model, safe_mode=True)
-    except ValueError as err:   # not a .keras file, or one safe mode refuses (a Lambda layer's Python code)
+        return keras.saving.load_model(file, safe_mode=True)
+    except (ValueError, TypeError) as err:
         # Without Keras's advice to turn safe mode off: a results folder may come from anyone.
-        reason = " ".join(str(err).split()).split(" If you trust")[0]
-        raise ResultsError(f"{layout.best_model}: cannot load the model ({reason[:300]})") from None
+        reason = " ".join(str(err).split()).split(" If you trust")[0].split(" Make sure custom")[0][:300]
+        if isinstance(err, TypeError) or any(w in reason for w in ("safe_mode", "unsafe", "Lambda", "arbitrary code")):
+            raise ResultsError(f"{file}: refused as unsafe: it names code Keras's safe mode does not load, which may "
+                               f"be anyone's ({reason}); {DAMAGED_MODEL}") from None
+        raise ResultsError(f"{file}: corrupt or unreadable ({reason}); {DAMAGED_MODEL}") from None
+    except (OSError, KeyError, AttributeError, IndexError, EOFError, zipfile.BadZipFile, RuntimeError) as err:
+        reason = getattr(err, "strerror", None) or " ".join(str(err).split())[:200] or type(err).__name__
+        raise ResultsError(f"{file}: corrupt or unreadable ({type(err).__name__}: {reason}); {DAMAGED_MODEL}") from None
 
 
 def trial_model(path: str | Path | Layout, trial_id, *, dataset=None) -> keras.Model:

@@ -6,20 +6,65 @@ at any time: a trial file being written is skipped this time.
 from __future__ import annotations
 
 import math
+import os
 import re
 
 import pandas as pd
 
 from hpstudy.errors import ResultsError
 from hpstudy.results import files
+from hpstudy.results.files import NUMBER
 from hpstudy.results.folder import results_format, study_of
 from hpstudy.results.layout import Layout, trial_number
+from hpstudy.results.lock import in_use
 
 # Keras's names of the metrics of every trial, as in the history files and a study's objective.
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 LAST_METRICS = tuple(f"last_{name}" for name in METRICS)     # the same at the last epoch run
 REPEAT_COLUMNS = ("trial_id", "seed", "status", "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
                   "test_loss", "test_accuracy", "seconds", "message")
+
+# The shapes of the JSON files read here (dotted key -> allowed types; None: null allowed; a key may be absent).
+_METRIC = (*NUMBER, None)
+BEST_FIELDS = {"results_format": int, "trial_id": str, "objective": str, "score": _METRIC, "best_epoch": (int, None),
+               "hyperparameters": dict, "test_loss": _METRIC, "test_accuracy": _METRIC, "class_names": list,
+               "confirmed": dict}
+TUNER_TRIAL_FIELDS = {"trial_id": (str, int), "status": str, "hyperparameters": dict, "hyperparameters.values": dict,
+                      "hyperparameters.space": list, "metrics": dict, "metrics.metrics": dict, "score": _METRIC,
+                      "best_step": (int, None), "message": (str, None)}
+EXECUTION_FIELDS = {"epochs_run": int, "seconds": NUMBER, "params": (int, None), "flops": (int, None),
+                    "last": (dict, None), **{f"last.{name}": _METRIC for name in METRICS}}
+REPEAT_FIELDS = {"trial_id": (str, int), "seed": int, "status": str, "score": _METRIC, "best_epoch": (int, None),
+                 "epochs_run": (int, None), "seconds": _METRIC, "message": (str, None),
+                 **{name: _METRIC for name in (*METRICS, *LAST_METRICS, "test_loss", "test_accuracy")}}
+
+
+def read_tuner_trial(path) -> dict | None:
+    """keras-tuner's record of one trial (tuner/trial_<id>/trial.json), checked; None when it does not exist, a
+    ResultsError naming it when it is damaged."""
+    trial = files.read_record(path, dict, TUNER_TRIAL_FIELDS)
+    if trial is not None:
+        try:
+            trial_number(trial["trial_id"])
+        except (KeyError, TypeError, ValueError):
+            raise files.damaged(path, f"is corrupt (no trial number: trial_id {trial.get('trial_id')!r})") from None
+    return trial
+
+
+def _tuner_trials(layout: Layout) -> list[tuple]:
+    """(file, record) of each of keras-tuner's trial records. While a run holds the folder, a record that cannot
+    be read is skipped this time (it is being written); otherwise it is a ResultsError naming it."""
+    out = []
+    for trial_file in layout.tuner_trials():
+        try:
+            trial = read_tuner_trial(trial_file)
+        except ResultsError:
+            if not in_use(layout):
+                raise
+            trial = None
+        if trial is not None:
+            out.append((trial_file, trial))
+    return out
 
 
 def read_trials(layout: Layout) -> pd.DataFrame:
@@ -29,11 +74,11 @@ def read_trials(layout: Layout) -> pd.DataFrame:
     tuned = [t.name for t in study_of(layout).tunables()]
     best = read_best(layout)
     rows = []
-    for trial_file in layout.tuner_trials():
-        trial = files.read_json(trial_file)
-        if trial is None:       # a trial file being written right now: skip it this time
-            continue
-        rows.append(_row(layout, trial, tuned, best))
+    for trial_file, trial in _tuner_trials(layout):
+        try:
+            rows.append(_row(layout, trial, tuned, best))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:   # a shape no check foresaw
+            raise files.damaged(trial_file, f"is corrupt (unexpected content: {type(err).__name__}: {err})") from None
     columns = ["trial_id", "status", *tuned, "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
                "test_loss", "test_accuracy", "seconds", "params", "flops", "message"]
     table = pd.DataFrame(rows, columns=columns)
@@ -54,8 +99,8 @@ def write_table(layout: Layout) -> pd.DataFrame:
 def read_best(layout: Layout) -> dict:
     """best.json: the best trial, its hyperparameters and test metrics ({} before any trial completes).
     `best_epoch` counts from 1 (a best.json of results format 2 counted from 0, and is converted)."""
-    best = files.read_json(layout.best)
-    if not isinstance(best, dict):
+    best = files.read_record(layout.best, dict, BEST_FIELDS)
+    if best is None:
         return {}
     if best.get("results_format", 2) < 3 and isinstance(best.get("best_epoch"), int):
         best = {**best, "best_epoch": best["best_epoch"] + 1, "results_format": 3}
@@ -64,11 +109,18 @@ def read_best(layout: Layout) -> dict:
 
 def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame | None:
     """Per-epoch metrics of one execution of a trial, `epoch` counted from 1 (results format 2 counted from 0,
-    and is converted); None when the trial has no such history."""
-    try:
-        history = pd.read_csv(layout.history(trial_id, execution))
-    except (OSError, ValueError):
+    and is converted); None when the trial has no such history, a ResultsError naming it when it is damaged."""
+    path = layout.history(trial_id, execution)
+    if not os.path.lexists(path):
         return None
+    try:
+        history = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or " ".join(str(err).split())[:120] or type(err).__name__
+        raise files.damaged(path, f"is corrupt (not a CSV table of numbers: {reason})") from None
+    words = [column for column in history.columns if not pd.api.types.is_numeric_dtype(history[column])]
+    if words or "epoch" not in history:
+        raise files.damaged(path, f"is corrupt ({f'column {words[0]!r} is not numbers' if words else 'no epoch column'})")
     if "epoch" in history and results_format(layout) < 3:
         history["epoch"] += 1
     return history
@@ -82,7 +134,8 @@ def epoch_from_step(step) -> int | None:
 def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
     trial_id = trial_number(trial["trial_id"])
     values = trial.get("hyperparameters", {}).get("values", {})
-    executions = [r for r in map(files.read_json, layout.executions(trial_id)) if r]
+    executions = [r for path in layout.executions(trial_id)
+                  if (r := files.read_record(path, dict, EXECUTION_FIELDS)) is not None]
     is_best = best.get("trial_id") == trial_id
     return {
         "trial_id": trial_id,
@@ -90,13 +143,13 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
         **{name: values.get(name) for name in tuned},
         "score": trial.get("score"),
         "best_epoch": epoch_from_step(trial.get("best_step")),
-        "epochs_run": max((r["epochs_run"] for r in executions), default=None),
+        "epochs_run": max((r["epochs_run"] for r in executions if r.get("epochs_run") is not None), default=None),
         **{name: _best_value(trial, name) for name in METRICS},
         **_last_values(executions),
         "test_loss": best.get("test_loss") if is_best else None,
         "test_accuracy": best.get("test_accuracy") if is_best else None,
-        "seconds": round(sum(r["seconds"] for r in executions), 3) if executions else None,
-        "params": executions[0]["params"] if executions else None,
+        "seconds": round(sum(r.get("seconds") or 0 for r in executions), 3) if executions else None,
+        "params": executions[0].get("params") if executions else None,
         "flops": executions[0].get("flops") if executions else None,
         "message": failure_reason(trial.get("message") or files.read_text(layout.failure(trial_id))),
     }
@@ -113,7 +166,7 @@ def _last_values(executions: list[dict]) -> dict:
 
 def read_repeats(layout: Layout) -> pd.DataFrame:
     """Every seed repeat of the study's confirmed configurations, one row each (see `engine.confirm`)."""
-    rows = [r for r in map(files.read_json, layout.repeat_files()) if isinstance(r, dict)]
+    rows = [r for path in layout.repeat_files() if (r := files.read_record(path, dict, REPEAT_FIELDS)) is not None]
     table = pd.DataFrame([{k: r.get(k) for k in REPEAT_COLUMNS} for r in rows], columns=list(REPEAT_COLUMNS))
     if len(table):
         table["trial_id"] = table["trial_id"].astype(str)
@@ -155,9 +208,8 @@ def ranked_trials(layout: Layout) -> list[str]:
     minimize = is_minimized(study_of(layout).search.objective)
     best = read_best(layout).get("trial_id")
     scored = []
-    for trial_file in layout.tuner_trials():
-        trial = files.read_json(trial_file)
-        if not trial or trial.get("status") != "COMPLETED" or trial.get("score") is None:
+    for _, trial in _tuner_trials(layout):
+        if trial.get("status") != "COMPLETED" or trial.get("score") is None:
             continue
         score = trial["score"]
         if isinstance(score, float) and math.isnan(score):
