@@ -55,6 +55,8 @@ def _add_run(commands) -> None:
                           "<hostname>-<$SLURM_PROCID or 0>)")
     parallel.add_argument("--worker-timeout", type=_positive, metavar="SECONDS", help="chief: give a worker's "
                           "trial to another after this long without its heartbeat (default 120)")
+    parallel.add_argument("--chief-timeout", type=_positive, metavar="SECONDS", help="worker: give up on a chief "
+                          "it cannot reach after this long, saying every few seconds whom it waits for (default 600)")
     run.set_defaults(handler=_run)
 
 
@@ -150,10 +152,10 @@ def _run(args) -> int:
         return _run_workers(args)
     if args.role:
         role = api.distributed_role(args.role, bind=args.bind, chief=args.chief, worker_id=args.worker_id,
-                                    worker_timeout=args.worker_timeout)
-    elif args.chief or args.worker_id or args.worker_timeout or args.bind:
-        raise HpstudyError("--bind, --chief, --worker-id and --worker-timeout need --role (or --workers for "
-                           "local workers)")
+                                    worker_timeout=args.worker_timeout, chief_timeout=args.chief_timeout)
+    elif args.chief or args.worker_id or args.worker_timeout or args.bind or args.chief_timeout:
+        raise HpstudyError("--bind, --chief, --worker-id, --worker-timeout and --chief-timeout need --role (or "
+                           "--workers for local workers)")
     else:
         role = None
     try:
@@ -196,9 +198,9 @@ def _restarted() -> bool:
 
 def _run_workers(args) -> int:
     from hpstudy import api
-    if args.role or args.chief or args.worker_id or args.bind:
-        raise HpstudyError("--workers starts its own chief and workers on this machine; leave out --role, --chief "
-                           "and --worker-id (those are for several machines)")
+    if args.role or args.chief or args.worker_id or args.bind or args.chief_timeout:
+        raise HpstudyError("--workers starts its own chief and workers on this machine; leave out --role, --chief, "
+                           "--bind, --worker-id and --chief-timeout (those are for several machines)")
     if args.worker_timeout:      # checked as the chief will check it, before any process starts
         api.distributed_role("chief", worker_timeout=args.worker_timeout)
     run_args = ["--overwrite"] * args.overwrite + ["--verbose"] * args.verbose

@@ -18,6 +18,9 @@ def import_quietly(module: str, *, verbose: bool = False):
     if verbose or "tensorflow" in sys.modules:
         return importlib.import_module(module)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # gRPC's log lines (a port a chief could not bind, a chief a worker lost) say again, in its words, what hpstudy
+    # says in one line. Read once, when gRPC starts: so here, before anything imports it.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     with _native_stderr_caught():
         return importlib.import_module(module)
 

@@ -115,7 +115,11 @@ def test_ctrl_c_stops_the_chief_and_every_worker(tmp_path):
     (["--role", "worker"], "--role worker needs --chief HOST:PORT"),
     (["--role", "worker", "--chief", "localhost:99999"], "--chief localhost:99999: expected HOST:PORT"),
     (["--role", "worker", "--chief", "h:1", "--worker-id", "my-chief"], "must not contain 'chief'"),
-    (["--role", "chief", "--chief", "h:1"], "--chief and --worker-id are for --role worker"),
+    (["--role", "chief", "--chief", "h:1"], "--chief, --worker-id and --chief-timeout are for --role worker"),
+    (["--role", "chief", "--chief-timeout", "5"], "--chief, --worker-id and --chief-timeout are for --role worker"),
+    (["--chief-timeout", "5"], "need --role"),
+    (["--workers", "2", "--chief-timeout", "5"], "--workers starts its own chief"),
+    (["--workers", "1000"], "--workers 1000: at most"),
     (["--workers", "2", "--role", "chief"], "--workers starts its own chief"),
     (["--worker-id", "w"], "need --role"),
     (["--role", "chief", "--worker-timeout", "3"], "--worker-timeout 3: at least 10 seconds"),
@@ -125,6 +129,41 @@ def test_wrong_distributed_options_are_one_line_errors(tmp_path, capsys, argv, m
     assert cli.main(["run", str(study_path), "--results-dir", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_a_worker_with_no_chief_says_whom_it_waits_for_and_gives_up(tmp_path, capsys):
+    from hpstudy.engine.distributed.roles import free_port
+    study_path = write_study(tmp_path, STUDY.format(name="alone"), name="alone")
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    assert cli.main(["run", str(study_path), "--results-dir", str(tmp_path), "--role", "worker", "--chief", address,
+                     "--chief-timeout", "3"]) == 2
+    assert time.monotonic() - started < 30
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith(f"worker ") and f"waiting for the chief at {address}" in lines[0], lines
+    assert lines[-1] == (f"hpstudy: error: --chief {address}: no chief answered there in 3 s (is it started, at "
+                         "this address and port? --chief-timeout waits longer)"), lines
+    assert not (tmp_path / "alone").exists()          # nothing was loaded or written
+
+
+def test_a_second_chief_cannot_take_the_port_of_a_running_one(tmp_path):
+    """gRPC binds with SO_REUSEPORT by default: two chiefs would share a port and split the workers' calls."""
+    import keras_tuner as kt
+    from hpstudy.engine import adapter
+    from hpstudy.engine.distributed.roles import free_port
+    port = free_port()
+    server, _ = adapter.start_server(kt.oracles.RandomSearchOracle(objective="val_loss", max_trials=1), "127.0.0.1",
+                                     port)
+    try:
+        study_path = write_study(tmp_path, STUDY.format(name="second"), name="second")
+        done = subprocess.run([*RUN, str(study_path), "--results-dir", str(tmp_path), "--role", "chief", "--bind",
+                               f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=240)
+    finally:
+        server.stop(0)
+    assert done.returncode == 2, done.stderr[-2000:]
+    # One line: neither gRPC's own log lines nor TensorFlow's.
+    assert done.stderr.strip().splitlines() == [f"hpstudy: error: --bind 127.0.0.1:{port}: cannot listen there (is "
+                                                "the port in use, or the address not this machine's?)"], done.stderr
 
 
 MIRRORED = TINY.replace("  batch_size: 32", "  batch_size: 32\n  distribution: mirrored")

@@ -192,8 +192,8 @@ class PatientClient:
     dies fails (UNAVAILABLE) and would end the worker: such calls are sent again until the chief is back.
     """
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client, patience: float = CHIEF_PATIENCE_SECONDS):
+        self.client, self.patience = client, patience
 
     def __getattr__(self, name):
         call = getattr(self.client, name)
@@ -201,9 +201,9 @@ class PatientClient:
             return call
 
         def retried(*args, **kwargs):
-            """The call, sent again while the chief is unavailable (for up to CHIEF_PATIENCE_SECONDS)."""
+            """The call, sent again while the chief is unavailable (for up to `patience` seconds)."""
             import grpc
-            deadline = time.monotonic() + CHIEF_PATIENCE_SECONDS
+            deadline = time.monotonic() + self.patience
             while True:
                 try:
                     return call(*args, **kwargs)
@@ -301,7 +301,9 @@ def start_server(oracle, host: str, port: int):
     from keras_tuner.src import protos                                    # 1.4: the generated gRPC service
     from keras_tuner.src.distribute.oracle_chief import OracleServicer   # 1.4: serves an oracle's calls
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))   # the oracle answers one call at a time
+    # The oracle answers one call at a time. No SO_REUSEPORT (gRPC's default): a second chief on the same port
+    # must fail to bind, not share the port and take half the workers' calls.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
     servicer = OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:

@@ -14,7 +14,7 @@ from hpstudy.engine import adapter, checks, confirm, interrupt, parallel, retent
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, WORKER, Role
-from hpstudy.engine.distributed.worker import Heartbeat
+from hpstudy.engine.distributed.worker import Heartbeat, wait_for_chief
 from hpstudy.engine.hypermodel import load_checkpoint, load_data, make_hypermodel
 from hpstudy.engine.progress import Progress
 from hpstudy.engine.tuner import StudyTuner
@@ -66,6 +66,8 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
     model; a worker runs the trials it is given.
     """
     if role is not None:
+        if role.name == WORKER:       # first: a worker pointed at no chief says so, and gives up in bounded time
+            wait_for_chief(role)
         role.configure()
     worker = role is not None and role.name == WORKER
     root = Path(results_dir) / study.name

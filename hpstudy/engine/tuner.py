@@ -34,6 +34,8 @@ class StudyTuner:
         self.study, self.layout, self.progress, self.role = study, layout, progress, role
         self.memory_allowance, self.memory_baseline = memory_allowance_mib, None
         super().__init__(*args, **kwargs)
+        if isinstance(self.oracle, adapter.PatientClient) and role is not None:
+            self.oracle.patience = role.chief_timeout
 
     def search(self, *args, **kwargs):
         """Run the search; the chief of a distributed study serves it to the workers instead."""

@@ -17,11 +17,28 @@ import time
 from pathlib import Path
 
 from hpstudy.engine.distributed.roles import free_port
+from hpstudy.errors import HpstudyError
 from hpstudy.results.layout import Layout
 
 MAX_RESTARTS = 3            # per worker: a worker that keeps dying is left dead (the chief reassigns its trial)
 CHIEF_WAIT_SECONDS = 600    # for the chief to load the data and check the models before workers may start
 STOP_SECONDS = 20           # after Ctrl-C, or after the chief finishes, before the stragglers are killed
+
+
+def max_local_workers() -> int:
+    """The most workers `--workers` starts on this machine: four per GPU, or two per CPU core without GPUs (each
+    worker is a process with its own framework and its own copy of the data), at least 4 and never more than 64."""
+    return min(64, max(4, 4 * len(gpus()) or 2 * (os.cpu_count() or 1)))
+
+
+def check_local_workers(workers: int) -> None:
+    """Refuse, before any process starts, more local workers than this machine can run."""
+    most = max_local_workers()
+    if workers > most:
+        devices = f"{len(gpus())} GPUs" if gpus() else f"{os.cpu_count()} CPU cores and no GPU"
+        raise HpstudyError(f"--workers {workers}: at most {most} on this machine ({devices}; each worker is a "
+                           "process with its own framework and data); for more, run workers on several machines "
+                           "with --role worker")
 
 
 def gpus() -> list[str]:
@@ -64,6 +81,7 @@ def launch(study_path: str, workers: int, *, results_dir: str, name: str, run_ar
     """Run the study with a chief and `workers` local workers; returns the chief's exit code.
 
     `run_args` go to every process (`hpstudy run` flags), `worker_timeout` to the chief."""
+    check_local_workers(workers)
     stream = stream or sys.stdout
     # Ctrl-C, or a plain kill of this process, stops them all: also where a shell started this process with
     # SIGINT ignored (a background job), which Python would otherwise leave ignored.

@@ -20,6 +20,7 @@ DEFAULT_PORT = 7940
 HEARTBEAT_SECONDS = 2.0
 DEFAULT_WORKER_TIMEOUT = 120.0    # seconds without a heartbeat before a worker's trial is given to another
 MIN_WORKER_TIMEOUT = 10           # five heartbeats: one late write must not cost a worker its trial
+DEFAULT_CHIEF_TIMEOUT = 600.0     # seconds a worker waits for a chief it cannot reach (not started yet, restarting)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Role:
     port: int
     worker_id: str | None = None                # a worker's id (the same when it is restarted)
     worker_timeout: float = DEFAULT_WORKER_TIMEOUT    # the chief's patience with a silent worker
+    chief_timeout: float = DEFAULT_CHIEF_TIMEOUT      # a worker's patience with a chief it cannot reach
 
     @property
     def address(self) -> str:
@@ -44,11 +46,12 @@ class Role:
 
 
 def from_flags(role: str, *, bind: str | None = None, chief: str | None = None, worker_id: str | None = None,
-               worker_timeout: float | None = None) -> Role:
+               worker_timeout: float | None = None, chief_timeout: float | None = None) -> Role:
     """The Role that `hpstudy run --role ...` flags describe, or an HpstudyError naming the flag that is wrong."""
     if role == CHIEF:
-        if chief or worker_id:
-            raise HpstudyError("--chief and --worker-id are for --role worker; a chief takes --bind")
+        if chief or worker_id or chief_timeout is not None:
+            raise HpstudyError("--chief, --worker-id and --chief-timeout are for --role worker; a chief takes "
+                               "--bind")
         if worker_timeout is not None and worker_timeout < MIN_WORKER_TIMEOUT:
             raise HpstudyError(f"--worker-timeout {worker_timeout:g}: at least {MIN_WORKER_TIMEOUT} seconds "
                                f"(workers beat every {HEARTBEAT_SECONDS:g} s)")
@@ -66,7 +69,7 @@ def from_flags(role: str, *, bind: str | None = None, chief: str | None = None, 
     if CHIEF in worker_id:
         raise HpstudyError(f"--worker-id {worker_id!r}: a worker's id must be non-empty and must not contain "
                            f"'{CHIEF}'")
-    return Role(WORKER, host, port, worker_id=worker_id)
+    return Role(WORKER, host, port, worker_id=worker_id, chief_timeout=chief_timeout or DEFAULT_CHIEF_TIMEOUT)
 
 
 def parse_address(text: str, flag: str) -> tuple[str, int]:

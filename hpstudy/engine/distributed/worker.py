@@ -6,10 +6,38 @@ import os
 import socket
 import sys
 import threading
+import time
 
-from hpstudy.engine.distributed.roles import HEARTBEAT_SECONDS
+from hpstudy.engine.distributed.roles import HEARTBEAT_SECONDS, Role
+from hpstudy.errors import HpstudyError
 from hpstudy.results import files
 from hpstudy.results.layout import Layout
+
+
+WAITING_SAID_EVERY = 5.0         # seconds between a waiting worker's lines
+
+
+def wait_for_chief(role: Role, stream=None) -> None:
+    """Return once the chief's gRPC server answers at `role.address`, saying every few seconds whom the worker
+    waits for; give up with one line after `role.chief_timeout` seconds (keras-tuner alone waits an hour, silent)."""
+    import grpc
+    stream = stream or sys.stderr
+    channel = grpc.insecure_channel(role.address)
+    started = time.monotonic()
+    try:
+        while True:
+            left = role.chief_timeout - (time.monotonic() - started)
+            if left <= 0:
+                raise HpstudyError(f"--chief {role.address}: no chief answered there in {role.chief_timeout:g} s "
+                                   "(is it started, at this address and port? --chief-timeout waits longer)")
+            try:
+                grpc.channel_ready_future(channel).result(timeout=min(WAITING_SAID_EVERY, left))
+                return
+            except grpc.FutureTimeoutError:
+                print(f"worker {role.worker_id}: waiting for the chief at {role.address} "
+                      f"({time.monotonic() - started:.0f} s of {role.chief_timeout:g})", file=stream, flush=True)
+    finally:
+        channel.close()
 
 
 class Heartbeat:
