@@ -9,7 +9,7 @@ import os
 import sys
 
 from hpstudy import __version__
-from hpstudy.errors import FreshProcessNeeded, HpstudyError, one_line
+from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line
 
 DEFAULT_MEMORY_ALLOWANCE_MIB = 2048
 _RESTARTED = "HPSTUDY_RESTARTED"
@@ -332,11 +332,29 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except HpstudyError as err:
         print(f"hpstudy: error: {one_line(str(err))}", file=sys.stderr)   # a name never splits the line
+        if isinstance(err, DiskFull):
+            _skip_teardown.append(err.exit_code)
         return err.exit_code
     except KeyboardInterrupt:
         print("hpstudy: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
 
 
+# A disk that refused writes leaves native libraries (HDF5, under Keras's weights files) holding files they cannot
+# flush, and their teardown at exit can crash the process. Everything hpstudy keeps is written (atomically) by
+# then, so the command ends without that teardown.
+_skip_teardown: list[int] = []
+
+
+def entry() -> None:
+    """The `hpstudy` command's entry point: `main`, then exit with its code."""
+    code = main()
+    if _skip_teardown:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -25,6 +25,11 @@ class ResultsError(HpstudyError):
     """A results folder is missing, incomplete or belongs to another study."""
 
 
+class DiskFull(ResultsError):
+    """The disk refused a write (full, over quota, or past the file-size limit): what was written before is kept,
+    and the same command resumes once there is room."""
+
+
 class SearchError(HpstudyError):
     """The search stopped: search.max_failed_trials trials failed in all (their reasons are in the trials table)."""
 

@@ -2,6 +2,7 @@
 old checkpoints are pruned."""
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -197,3 +198,47 @@ def test_a_run_that_outgrows_its_memory_allowance_continues_in_a_fresh_process(t
     assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("trial ")] == ["0", "1", "2"]
     table = hpstudy.load_study(tmp_path / "fresh").trials
     assert list(table.trial_id) == ["0", "1", "2"] and (table.status == "COMPLETED").all()
+
+
+def _file_size_limit(limit):
+    """preexec_fn: writes past `limit` bytes fail with EFBIG, as on a full disk (SIGXFSZ ignored, as hpstudy
+    cannot rely on it being caught)."""
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limited
+
+
+def test_a_disk_that_refuses_writes_stops_the_run_in_one_line_and_fails_no_trial(tmp_path):
+    study_path = write_study(tmp_path, TINY.format(name="full"), name="full")
+    command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]
+    # 40 kB: the JSON files fit, a trial's weights file does not.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(40_000))
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines() == [
+        f"hpstudy: error: {tmp_path / 'full'}: cannot write trial 0's files (the file is too large for this file "
+        "system or process); the search stopped, and trial 0 runs again on resume: make room and run the same "
+        "command again"], done.stderr[-3000:]
+    assert json.loads((tmp_path / "full" / "trials" / "0" / "starts.json").read_text()) == 0   # not held against it
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(hpstudy.load_study(tmp_path / "full").trials.status) == ["COMPLETED", "COMPLETED"]
+
+
+def test_a_results_file_that_cannot_be_written_keeps_its_old_content(tmp_path):
+    from hpstudy.errors import DiskFull
+    from hpstudy.results import files
+    target = tmp_path / "best.json"
+    files.write_json(target, {"kept": True})
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))
+    try:
+        with pytest.raises(DiskFull) as caught:
+            files.write_json(target, {"big": "x" * 5000})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert str(caught.value).startswith(f"{target}: cannot write (the file is too large")
+    assert json.loads(target.read_text()) == {"kept": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["best.json"]           # no temporary file left behind

@@ -19,6 +19,8 @@ import threading
 
 import keras
 
+from hpstudy.results import files
+
 FORCE_AFTER = 3           # presses while deferred that raise at once
 
 
@@ -39,19 +41,22 @@ def handled():
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is _on_sigint:
         yield               # not ours to install, or installed already by the run this one is part of
         return
-    previous, previous_hook = signal.signal(signal.SIGINT, _on_sigint), sys.unraisablehook
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    hooks = sys.unraisablehook, sys.excepthook
 
-    def unraisable(info):
-        if not isinstance(info.exc_value, KeyboardInterrupt):     # a press is noted: the next safe point stops
-            previous_hook(info)
+    def said_otherwise(exc) -> bool:
+        # A press is noted: the next safe point stops. A full disk is said in one line by the run, where h5py would
+        # repeat it for every object it frees (through both hooks).
+        return isinstance(exc, KeyboardInterrupt) or files.no_room(exc) is not None
     _State.requested, _State.deferring = 0, 0
-    sys.unraisablehook = unraisable
+    sys.unraisablehook = lambda info: said_otherwise(info.exc_value) or hooks[0](info)
+    sys.excepthook = lambda kind, exc, tb: said_otherwise(exc) or hooks[1](kind, exc, tb)
     try:
         yield
         check()                 # a press swallowed after the last safe point still ends the run as interrupted
     finally:
         signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = previous_hook
+        sys.unraisablehook, sys.excepthook = hooks
 
 
 @contextlib.contextmanager

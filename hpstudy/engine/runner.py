@@ -71,7 +71,8 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
         role.configure()
     worker = role is not None and role.name == WORKER
     root = Path(results_dir) / study.name
-    with interrupt.handled(), folder.locked(root, lock=not worker):   # first: a second run is refused at once
+    # First the lock: a second run is refused at once. A write that finds the disk full, anywhere, is one line.
+    with interrupt.handled(), files.no_room_is_one_line(root), folder.locked(root, lock=not worker):
         study = checks.check(study)
         dataset = load_data(study)
         if not worker:           # the chief checked every build already

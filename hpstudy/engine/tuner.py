@@ -5,7 +5,9 @@ the chief of a distributed study served. keras-tuner's internals are left to `en
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import traceback
 
 import keras
 import keras_tuner as kt
@@ -16,7 +18,7 @@ from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, Role
 from hpstudy.engine.hypermodel import trial_seed
 from hpstudy.engine.progress import Progress
-from hpstudy.errors import FreshProcessNeeded
+from hpstudy.errors import DiskFull, FreshProcessNeeded
 from hpstudy.results import files, trials
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.study.spec import StudySpec
@@ -24,6 +26,11 @@ from hpstudy.study.spec import StudySpec
 # A trial that was running when its process died this many times is failed rather than started again:
 # the same configuration killing the run (out of memory, say) must not stop a study forever.
 MAX_INTERRUPTED_STARTS = 2
+
+
+class _NoRoom(DiskFull, kt.errors.FatalError):
+    """A trial found the disk full: a FatalError, which keras-tuner lets end the search instead of failing the
+    trial for good."""
 
 
 class StudyTuner:
@@ -70,6 +77,16 @@ class StudyTuner:
             if isinstance(err, KeyboardInterrupt) or interrupt.requested():   # stopped by its user: not its failure
                 files.write_json(starts_file, starts)
                 raise KeyboardInterrupt from err
+            reason = files.no_room(err)
+            if reason is not None:       # nor is a full disk: the search stops, and resuming runs the trial again
+                with contextlib.suppress(Exception):
+                    files.write_json(starts_file, starts)
+                # Free the half-written weights file now, while the run's handler quiets what h5py says on freeing it.
+                traceback.clear_frames(err.__traceback__)
+                number = trial_number(trial.trial_id)
+                raise _NoRoom(f"{self.layout.root}: cannot write trial {number}'s files ({reason}); the search "
+                              f"stopped, and trial {number} runs again on resume: make room and run the same "
+                              "command again") from None
             starts_file.unlink(missing_ok=True)
             raise
         starts_file.unlink(missing_ok=True)

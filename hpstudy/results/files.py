@@ -3,14 +3,22 @@ or half-readable file is None: heartbeats, a study still running); `read_record`
 that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError naming it."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
-from hpstudy.errors import ResultsError
+from hpstudy.errors import DiskFull, ResultsError
 
 NUMBER = (int, float)        # a JSON number (bool is refused apart: it is an int to Python)
+# What a write that found no room fails with: the disk full, a quota, or the process's file-size limit; h5py
+# (Keras's weights files) reports it only in its message text.
+NO_ROOM = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exceeded",
+           errno.EFBIG: "the file is too large for this file system or process"}
+_NO_ROOM_TEXT = re.compile(r"errno = (\d+)|No space left on device|Disk quota exceeded|File too large")
 DAMAGED = "the results folder is damaged: restore the file from a copy, or start the study over (hpstudy run --overwrite)"
 
 
@@ -19,14 +27,45 @@ def write_text(path: Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A name of its own: the workers of a distributed study write the same files at the same time.
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with no_room_is_one_line(path):
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def no_room(err: BaseException) -> str | None:
+    """What a write failed with, when it (or an error it caused) found no room on the disk; else None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, DiskFull) or (isinstance(err, OSError) and err.errno in NO_ROOM):
+            return NO_ROOM.get(getattr(err, "errno", None), str(err))
+        for found in _NO_ROOM_TEXT.finditer(str(err)):
+            code = int(found.group(1)) if found.group(1) else None
+            if code is None or code in NO_ROOM:
+                return NO_ROOM.get(code, found.group(0))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+@contextlib.contextmanager
+def no_room_is_one_line(where: Path):
+    """Turn a write that found no room on the disk, anywhere inside, into DiskFull naming `where`."""
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        yield
+    except DiskFull:
         raise
+    except Exception as err:
+        reason = no_room(err)
+        if reason is None:
+            raise
+        raise DiskFull(f"{where}: cannot write ({reason}); what was written before is kept: make room and run "
+                       "the same command again to resume") from None
 
 
 def write_json(path: Path, data) -> None:
