@@ -37,7 +37,11 @@ def prepare(root: Path, study: spec_module.StudySpec, *, overwrite: bool = False
     layout.root.mkdir(parents=True, exist_ok=True)
     if not layout.marker.exists():
         files.write_json(layout.marker, {"made_by": "hpstudy", "study": study.name})
-    files.write_text(layout.spec, yaml.safe_dump(study.to_dict(), sort_keys=False))
+    # The study file's opening comment (what it asks) travels as spec.yaml's own: the report opens with it.
+    comment = spec_module.opening_comment(study.source) or (
+        "" if layout.spec.is_symlink() else spec_module.opening_comment(layout.spec))
+    header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
+    files.write_text(layout.spec, header + yaml.safe_dump(study.to_dict(), sort_keys=False))
     return layout
 
 

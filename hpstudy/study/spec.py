@@ -175,6 +175,23 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 # ---------------------------------------------------------------- entry points
+def opening_comment(path: str | Path) -> str:
+    """The comment a study file opens with (its `#` lines before the first other line), without the `#`s; ""
+    when it has none or cannot be read. A results folder's spec.yaml keeps it: the report's question."""
+    lines = []
+    try:
+        if not Path(path).is_file():        # no FIFO or device is read here
+            return ""
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.lstrip().startswith("#") or len(lines) >= 40:
+                    break
+                lines.append(line.strip().lstrip("#").strip())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ""
+    return "\n".join(line[:300] for line in lines).strip()
+
+
 def load(path: str | Path) -> StudySpec:
     """Read and validate a study file; raises SpecError naming the file, the key and what is allowed."""
     path = Path(path)
