@@ -31,7 +31,7 @@ def test_report_does_not_import_tensorflow(finished_study):
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("|") and "trial_id" in done.stdout
+    assert done.stdout.startswith("## The answer\n") and "| trial_id" in done.stdout
 
 
 @pytest.mark.parametrize("fmt", ["markdown", "csv", "json"])
@@ -45,7 +45,7 @@ def test_report_formats(finished_study, fmt, tmp_path, capsys):
     elif fmt == "csv":
         assert text.splitlines()[0].startswith("trial_id,status,model.dropout,score")
     else:
-        assert text.startswith("|") and "model.dropout" in text
+        assert text.startswith("## The answer\n") and "model.dropout" in text
     out = tmp_path / f"table.{fmt}"
     assert main(["report", str(folder), "--format", fmt, "--output", str(out), "--best", "0"]) == 0
     assert out.read_text() == text

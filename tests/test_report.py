@@ -243,14 +243,29 @@ def test_every_format_renders(six_study, fmt, tmp_path, capsys):
         assert {e["hyperparameter"] for e in found["effects"]} == set(TUNED) and found["noise_floor"] is None
         assert all(set(e) >= {"hyperparameter", "value", "reference", "difference", "ci95", "n", "verdict"}
                    for e in found["effects"]) and found["repeats"] == []
+        answer = found["answer"]
+        best_row = next(r for r in rows if r["trial_id"] == answer["best_trial"])     # ties: any of the best
+        assert answer["study"] == "six" and best_row["score"] == rows[0]["score"] == answer["score"]
+        assert answer["test_accuracy"] is not None and answer["question"].startswith("Which of the searched")
+        verdict = {}
+        for e in found["effects"]:
+            verdict.setdefault(e["hyperparameter"], set()).add(e["verdict"])
+        named = [line.split()[0] for line in answer["findings"]] + answer["within_noise"] + answer["too_few_trials"]
+        assert sorted(named) == sorted(TUNED)          # every searched hyperparameter, each said once
+        assert all("effect" in verdict[line.split()[0]] for line in answer["findings"])
+        assert all("effect" not in verdict[name] for name in answer["within_noise"] + answer["too_few_trials"])
     elif fmt == "csv":
         assert text.splitlines()[0].startswith("trial_id,status,model.dropout,preprocess.flip,train.batch_size,score")
         assert len(text.splitlines()) == 9
     elif fmt == "latex":
         # trials, adjusted effects, importance, one per-value table per hyperparameter
         assert text.count(r"\begin{tabular}") == 1 + 1 + 1 + len(TUNED) and r"model.dropout" in text
+        assert text.startswith(r"\paragraph{The answer}") and r"\textbf{Best configuration:}" in text
+        assert text.index(r"\textbf{Question:}") < text.index("% trials")
     elif fmt == "markdown":
-        assert text.startswith("|") and "## Effects: six" in text and "### model.dropout (raw means" in text
+        assert text.startswith("## The answer\n\n- **Question:** ") and "## Effects: six" in text
+        assert "### model.dropout (raw means" in text and "- **Best configuration:** " in text
+        assert text.index("- **Test accuracy:**") < text.index("| trial_id")      # the answer, then the details
         assert "### Effects, adjusted for the other hyperparameters" in text
         assert "nan" not in text
     else:
@@ -259,6 +274,8 @@ def test_every_format_renders(six_study, fmt, tmp_path, capsys):
         assert parser.tags.count("table") == 1 + 1 + 1 + len(TUNED)
         assert "http" not in text and not parser.links and "<style>" in text
         assert "Noise floor not measured" in text and "permutation importance" in text
+        assert text.index('<section class="answer">') < text.index("<h2>Trials</h2>")
+        assert text.count('<div class="scroll"><table') == text.count("<table") and "overflow-x: auto" in text
 
 
 def test_html_embeds_images(finished_study):
@@ -272,7 +289,7 @@ def test_html_embeds_images(finished_study):
 
 def test_latex_escapes_special_characters():
     text = report.latex_tabular(pd.DataFrame({"a_b": ["x&y", "50%"], "n": [1.23456, None]}))
-    assert r"a\_b" in text and r"x\&y" in text and r"50\%" in text and "1.235" in text
+    assert r"a\_b" in text and r"x\&y" in text and r"50\%" in text and "1.2346" in text
     assert text.startswith(r"\begin{tabular}{lr}") and text.endswith(r"\end{tabular}")
 
 
@@ -283,6 +300,10 @@ def test_several_studies_make_one_comparison_table(finished_study, six_study):
     assert [s.name for s in built.studies] == ["tiny", "six"]
     text = report.render(built, "markdown")
     assert "## Effects: tiny" in text and "## Effects: six" in text
+    assert text.index("## The answer: tiny") < text.index("## The answer: six") < text.index("| study")
+    answers = json.loads(report.render(built, "json"))["answer"]
+    assert set(answers) == {"tiny", "six"} and answers["tiny"]["study"] == "tiny"
+    assert [s.answer.best_trial for s in built.studies] == [answers["tiny"]["best_trial"], answers["six"]["best_trial"]]
     twice = tables.build([folder, folder]).trials          # the same name twice: told apart by folder
     assert list(twice.study.unique()) == [str(folder)] and len(twice) == 4
 
@@ -302,7 +323,7 @@ def test_a_running_study_is_reported(running_study):
         assert report.render(built, fmt)
     text = report.render(built, "markdown")
     assert "ValueError: boom" in text and "nan" not in text
-    assert f" {int(table.loc['0', 'flops'])} |" in text and "e+0" not in text   # counts stay whole next to blanks
+    assert f" {int(table.loc['0', 'flops']):,} |" in text and "e+0" not in text  # counts stay whole next to blanks
     assert list(tables.trials_table([running_study], sort="val_loss").status[-2:]).count("COMPLETED") == 0
 
 

@@ -80,6 +80,22 @@ def test_the_report_states_only_what_holds(known, tmp_path):
     assert "### The question: model.head" in text
 
 
+def test_the_report_opens_with_the_answer(known, tmp_path):
+    """A true effect is the finding, the true nulls are named within noise, the best trial's seed interval shown."""
+    answer = _report(known)["answer"]
+    assert answer["findings"][0].startswith("model.head gap vs dense: val_accuracy -") and len(answer["findings"]) == 1
+    assert sorted(answer["within_noise"]) == ["train.lr_decay_factor", "train.lr_min"]
+    best = known.best
+    assert answer["best_trial"] == best["trial_id"] and answer["test_accuracy"] == best["test_accuracy"]
+    mine = next(c for c in best["confirmed"]["configurations"] if c["trial_id"] == best["trial_id"])
+    assert answer["seed_test_accuracy_ci95"] == mine["test_accuracy_ci95"] and answer["seeds"] == 2
+    assert main(["report", str(known.path), "--output", str(tmp_path / "r.md"), "--best", "0"]) == 0
+    head = (tmp_path / "r.md").read_text().split("\n\n| trial_id")[0]
+    assert head.startswith("## The answer\n\n- **Question:** How does model.head change val_accuracy")
+    assert "- **Finding:** model.head gap vs dense" in head and "over 2 new seeds" in head
+    assert "- **Within noise (not findings):** train.lr_decay_factor, train.lr_min." in head
+
+
 def test_repeats_are_recorded_with_their_seeds_and_summarized_in_best_json(known):
     repeats = known.repeats
     assert len(repeats) == 4 and repeats.groupby("trial_id").seed.nunique().eq(2).all()

@@ -1,11 +1,14 @@
 """Reports of one or more studies rendered as text (no Keras): what `report.tables` holds, in every format.
 
+Every format but CSV opens with each study's answer (`report.answer`): its question, best configuration, test
+accuracy and findings. Tables are rounded for reading (`report.numbers`); CSV and JSON keep every digit.
+
 Formats:
-  markdown  the trials table, then per study: the verdict lines and the noise floor, the effects adjusted for
+  markdown  the answer, the trials table, then per study: the verdict lines and the noise floor, the effects adjusted for
             the other hyperparameters with their intervals, the seed repeats, the question, the importance
             ranking and the raw per-value tables
   csv       the trials table only
-  json      {"trials", "effects", "noise_floor", "repeats", "confirmed"} (see `render_json`)
+  json      {"answer", "trials", "effects", "noise_floor", "repeats", "confirmed"} (see `render_json`)
   latex     LaTeX tabulars (written here, no jinja2 needed) of the same, the lines as comments
   html      one self-contained page (inline CSS, no external resources): everything markdown has, plus
             any PNG images handed to render_html
@@ -20,12 +23,20 @@ from pathlib import Path
 import pandas as pd
 
 from hpstudy.errors import HpstudyError
+from hpstudy.report import answer as answer_module
+from hpstudy.report.numbers import readable
 from hpstudy.report.tables import Report, sections, shown
 
 FORMATS = ("markdown", "csv", "json", "html", "latex")
 
 
 # ---------------------------------------------------------------- rendering
+def _answers(report: Report, render_one) -> list[str]:
+    """Each study's answer rendered by `render_one(answer, several)`: what every report opens with."""
+    several = len(report.studies) > 1
+    return [render_one(study.answer, several) for study in report.studies if study.answer is not None]
+
+
 def render(report: Report | pd.DataFrame, fmt: str, images: dict[str, bytes] | None = None) -> str:
     """The report (or a bare trials table) as text in `fmt` (one of FORMATS)."""
     if isinstance(report, pd.DataFrame):
@@ -50,14 +61,17 @@ def _records(report: Report, attribute: str, named) -> list[dict]:
 
 
 def render_json(report: Report) -> str:
-    """The trials (one record each), every contrast with its interval, count and verdict, the noise floor, the
-    seed repeats (one record each) and each confirmed configuration's summary. With several studies each
-    contrast, repeat and summary names its study, and `noise_floor` maps each study to its own."""
+    """The answer (see `answer.Answer.record`), the trials (one record each), every contrast with its interval,
+    count and verdict, the noise floor, the seed repeats (one record each) and each confirmed configuration's
+    summary. With several studies each contrast, repeat and summary names its study, and `answer` and
+    `noise_floor` map each study to its own."""
     several = len(report.studies) > 1
     def named(record, study):
         return {"study": study.name, **record} if several else record
     floors = {study.name: study.effects.noise_floor for study in report.studies}
-    out = {"trials": json.loads(report.trials.to_json(orient="records")),
+    answers = {study.name: study.answer.record() for study in report.studies if study.answer is not None}
+    out = {"answer": answers if several else next(iter(answers.values()), None),
+           "trials": json.loads(report.trials.to_json(orient="records")),
            "effects": [named(c.as_record(), study) for study in report.studies for c in study.effects.contrasts()],
            "noise_floor": floors if several else next(iter(floors.values()), None),
            "repeats": _records(report, "repeat_records", named),
@@ -84,9 +98,10 @@ def render_markdown(report: Report) -> str:
         """A table as GitHub markdown."""
         if not len(table):
             return "(none)"
-        table = table.astype(object).where(table.notna(), None)     # blanks, not "nan"
-        return table.to_markdown(index=False, floatfmt=".4g", missingval="")
-    parts = [md(shown(report.trials)), ""]
+        text, numeric = readable(table)                             # rounded for reading; blanks, not "nan"
+        return text.to_markdown(index=False, disable_numparse=True,
+                                colalign=["right" if n else "left" for n in numeric])
+    parts = [*_answers(report, answer_module.markdown), md(shown(report.trials)), ""]
     for study in report.studies:
         for section in sections(study):
             parts += [f"{'#' * section.level} {section.title}", ""]
@@ -106,25 +121,20 @@ def latex_escape(text) -> str:
 
 def latex_tabular(table: pd.DataFrame) -> str:
     """A plain LaTeX tabular of `table` (numbers right-aligned, 4 significant digits, blanks empty)."""
-    def cell(value):
-        """One LaTeX cell: numbers rounded for reading, text escaped."""
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            return ""
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return latex_escape(value)
-    align = "".join("r" if pd.api.types.is_numeric_dtype(table[c]) else "l" for c in table)
+    text, numeric = readable(table)                 # numbers rounded for reading (report.numbers)
+    align = "".join("r" if n else "l" for n in numeric)
     lines = [rf"\begin{{tabular}}{{{align}}}", r"\hline",
              " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\hline"]
-    for row in table.itertuples(index=False):
-        lines.append(" & ".join(cell(v) for v in row) + r" \\")
+    for row in text.itertuples(index=False):
+        lines.append(" & ".join(latex_escape(v) for v in row) + r" \\")
     lines += [r"\hline", r"\end{tabular}"]
     return "\n".join(lines)
 
 
 def render_latex(report: Report) -> str:
     """LaTeX tabulars: the trials table, then every study's sections (their lines as comments)."""
-    parts = ["% trials", latex_tabular(shown(report.trials)), ""]
+    parts = [*_answers(report, lambda a, several: answer_module.latex(a, latex_escape, several)),
+             "% trials", latex_tabular(shown(report.trials)), ""]
     for study in report.studies:
         for section in sections(study):
             parts += [f"% {latex_escape(section.title)}", *[f"% {latex_escape(line)}" for line in section.lines]]
@@ -144,20 +154,26 @@ tbody tr:nth-child(even) { background: #fafafa; }
 p.note { color: #555; }
 figure { margin: 1em 0; }
 img { max-width: 100%; }
+div.scroll { overflow-x: auto; max-width: 100%; }
+section.answer { border-left: 4px solid #3b6ea8; padding: 0.2em 1em; background: #f5f8fc; margin-bottom: 1.5em; }
+section.answer ul { list-style: none; padding-left: 0; }
 """
 
 
 def _html_table(table: pd.DataFrame) -> str:
+    """A table, rounded for reading, in a box that scrolls sideways when it is wider than the page."""
     if not len(table):
         return "<p>(none)</p>"
-    return table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0, escape=True)
+    text, _ = readable(table)
+    return '<div class="scroll">' + text.to_html(index=False, border=0, escape=True) + "</div>"
 
 
 def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
     """One self-contained HTML page: the trials table, each study's summary lines, importance ranking and
     per-value tables, then `images` (caption -> PNG bytes), embedded as base64 data URIs."""
     esc = html.escape
-    body = ["<h1>hpstudy report</h1>", "<h2>Trials</h2>", _html_table(shown(report.trials))]
+    body = ["<h1>hpstudy report</h1>", *_answers(report, answer_module.html_block), "<h2>Trials</h2>",
+            _html_table(shown(report.trials))]
     for study in report.studies:
         for section in sections(study):
             body.append(f"<h{section.level}>{esc(section.title)}</h{section.level}>")

@@ -16,19 +16,22 @@ from hpstudy.analysis import adjusted, verdicts
 from hpstudy.analysis import effects as effects_module
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
+from hpstudy.report import answer as answer_module
 from hpstudy.results import folder
 from hpstudy.results.layout import Layout
-from hpstudy.results.trials import is_minimized, read_repeats, read_trials
+from hpstudy.results.trials import is_minimized, read_best, read_repeats, read_trials
+from hpstudy.study.spec import opening_comment
 
 
 @dataclass
 class StudyReport:
-    """One study of a report: its name, folder, objective and effects."""
+    """One study of a report: its name, folder, objective, effects, and the answer the report opens with."""
 
     name: str
     path: str
     objective: str
     effects: effects_module.Effects
+    answer: answer_module.Answer | None = None
 
 
 @dataclass
@@ -119,7 +122,8 @@ def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
         found = effects_module.effects(table, [t.name for t in tunables], objective, question=study.question,
                                        ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")},
                                        repeats=read_repeats(layout), importance_cache=layout.importance)
-        studies.append(StudyReport(label, str(path), objective, found))
+        studies.append(StudyReport(label, str(path), objective, found, answer_module.answer_of(
+            label, study, read_best(layout), table, found, opening_comment(layout.spec))))
         if len(paths) > 1:
             table.insert(0, "study", label)
         tables.append((table, is_minimized(objective)))
