@@ -72,6 +72,10 @@ def test_the_seed_interval_of_a_confirmed_best_is_shown():
     line = answer.answer_of("c", _study("model.head"), best, trials, fx).test_line()
     assert line.startswith("Test accuracy: 0.9123; over 3 new seeds 0.9000 (95% interval 0.8500 to 0.9500)")
     assert "not distinguishable from the runner-up (trial 4)" in line
+    best["confirmed"] = {"configurations": ["junk", {"trial_id": "9", "test_accuracy_ci95": 0.5,
+                                                     "test_accuracy_mean": "x"}], "winner": "9"}
+    assert answer.answer_of("c", _study(), best, trials, fx).test_line() == (
+        "Test accuracy: 0.9123 (one run; not confirmed with seed repeats).")       # a damaged summary: no interval
     del best["confirmed"]
     assert "(one run; not confirmed with seed repeats)" in answer.answer_of("c", _study(), best, trials, fx).test_line()
 

@@ -44,7 +44,8 @@ class Answer:
         text = f"Test accuracy: {self.test_accuracy:.4f}"
         if self.seed_interval:
             low, high = self.seed_interval
-            text += (f"; over {self.seeds} new seeds {self.seed_mean:.4f} (95% interval {low:.4f} to {high:.4f})")
+            seeds = f" {self.seeds}" if self.seeds else ""
+            text += f"; over{seeds} new seeds {self.seed_mean:.4f} (95% interval {low:.4f} to {high:.4f})"
         else:
             text += " (one run; not confirmed with seed repeats)"
         return text + (f". {self.seed_note}." if self.seed_note else ".")
@@ -129,9 +130,11 @@ def _seed_line(answer: Answer, confirmed: dict) -> None:
     """Fill the seed interval of the best trial's test accuracy and what the repeats say of it."""
     mine = [c for c in confirmed.get("configurations") or [] if isinstance(c, dict)
             and str(c.get("trial_id")) == str(answer.best_trial)]
-    if mine and mine[0].get("test_accuracy_ci95"):
-        answer.seed_mean, answer.seeds = mine[0].get("test_accuracy_mean"), mine[0].get("n")
-        answer.seed_interval = list(mine[0]["test_accuracy_ci95"])
+    interval = mine[0].get("test_accuracy_ci95") if mine else None
+    numbers = [mine[0].get("test_accuracy_mean"), *(interval if isinstance(interval, list) else [])] if mine else []
+    if len(numbers) == 3 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in numbers):
+        answer.seed_mean, answer.seed_interval = numbers[0], numbers[1:]     # a damaged record: no interval shown
+        answer.seeds = mine[0].get("n") if isinstance(mine[0].get("n"), int) else None
     winner, runner_up = confirmed.get("winner"), confirmed.get("runner_up")
     if winner is not None and str(winner) != str(answer.best_trial):
         answer.seed_note = f"By its seed repeats' mean, trial {winner} is the best instead"
@@ -156,7 +159,8 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
         answer.best_trial, answer.score = str(best["trial_id"]), score
         answer.best = shown + f" (trial {best['trial_id']}" + (
             f", {fx.objective} {score:.4f})" if isinstance(score, (int, float)) else ")")
-        answer.test_accuracy = best.get("test_accuracy")
+        test = best.get("test_accuracy")
+        answer.test_accuracy = test if isinstance(test, (int, float)) and not isinstance(test, bool) else None
         _seed_line(answer, best.get("confirmed") or {})
     else:
         answer.best = "none yet: no trial has completed"
