@@ -139,6 +139,11 @@ class Study:
     def __repr__(self) -> str:
         return f"Study({str(self.path)!r})"
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows the study: its answer, its top trials (see hpstudy.report.notebook)."""
+        from hpstudy.report import notebook
+        return notebook.summary_html(self.path)
+
 
 def load_study(path: str | Path) -> Study:
     """Open a results folder."""
