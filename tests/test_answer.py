@@ -105,7 +105,8 @@ def test_the_results_folder_keeps_the_opening_comment(tmp_path):
 @pytest.mark.parametrize("column, value, shown", [
     ("val_accuracy", 0.912345678, "0.9123"), ("seconds", 12.3456, "12.3"), ("params", 1234567, "1,234,567"),
     ("flops", 2.5e9, "2,500,000,000"), ("train.learning_rate", 0.000123456, "0.0001235"),
-    ("importance", 1.234e-5, "1.23e-05"), ("last_gap", 0.000263, "0.0003"), ("score", None, ""), ("score", float("nan"), ""),
+    ("importance", 1.234e-5, "1.23e-05"), ("last_gap", 0.000263, "0.0003"), ("score", None, ""),
+    ("score", float("nan"), ""),
     ("model.head", "gap", "gap"), ("n", 7, "7")])
 def test_numbers_are_rounded_for_reading(column, value, shown):
     assert numbers.cell(column, value) == shown

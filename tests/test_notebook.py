@@ -42,7 +42,8 @@ def test_a_study_run_in_a_notebook_shows_an_html_bar_and_an_html_summary(tmp_pat
     assert summary["text/plain"].startswith("Study(")
     page = summary["text/html"]
     assert 'class="hpstudy-summary"' in page
-    assert "<b>Question:</b> Does dropout help a tiny CNN?" in page and "<b>Best configuration:</b> model.dropout=" in page
+    assert "<b>Question:</b> Does dropout help a tiny CNN?" in page
+    assert "<b>Best configuration:</b> model.dropout=" in page
     assert "Top 2 trials" in page and page.count("<tr") == 3     # the header and the two trials
 
 

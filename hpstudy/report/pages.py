@@ -4,12 +4,13 @@ Every format but CSV opens with each study's answer (`report.answer`): its quest
 accuracy and findings. Tables are rounded for reading (`report.numbers`); CSV and JSON keep every digit.
 
 Formats:
-  markdown  the answer, the trials table, then per study: the verdict lines and the noise floor, the effects adjusted for
-            the other hyperparameters with their intervals, the seed repeats, the question, the importance
+  markdown  the answer, the trials table, then per study: the verdict lines and the noise floor, the effects
+            adjusted for the other hyperparameters with their intervals, the seed repeats, the question, the importance
             ranking and the raw per-value tables
   csv       the trials table only
   json      {"answer", "trials", "effects", "noise_floor", "repeats", "confirmed"} (see `render_json`)
-  latex     LaTeX tabulars (written here, no jinja2 needed) of the same, the lines as comments
+  latex     the answer as an itemize list, then LaTeX tabulars (written here, no jinja2 needed) of the same,
+            the lines as comments
   html      one self-contained page (inline CSS, no external resources): everything markdown has, plus
             any PNG images handed to render_html
 """
@@ -120,7 +121,7 @@ def latex_escape(text) -> str:
 
 
 def latex_tabular(table: pd.DataFrame) -> str:
-    """A plain LaTeX tabular of `table` (numbers right-aligned, 4 significant digits, blanks empty)."""
+    """A plain LaTeX tabular of `table` (numbers right-aligned and rounded for reading, blanks empty)."""
     text, numeric = readable(table)                 # numbers rounded for reading (report.numbers)
     align = "".join("r" if n else "l" for n in numeric)
     lines = [rf"\begin{{tabular}}{{{align}}}", r"\hline",
@@ -132,7 +133,7 @@ def latex_tabular(table: pd.DataFrame) -> str:
 
 
 def render_latex(report: Report) -> str:
-    """LaTeX tabulars: the trials table, then every study's sections (their lines as comments)."""
+    """Each study's answer, then LaTeX tabulars: the trials table, every study's sections (lines as comments)."""
     parts = [*_answers(report, lambda a, several: answer_module.latex(a, latex_escape, several)),
              "% trials", latex_tabular(shown(report.trials)), ""]
     for study in report.studies:
@@ -169,8 +170,8 @@ def _html_table(table: pd.DataFrame) -> str:
 
 
 def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
-    """One self-contained HTML page: the trials table, each study's summary lines, importance ranking and
-    per-value tables, then `images` (caption -> PNG bytes), embedded as base64 data URIs."""
+    """One self-contained HTML page: each study's answer, the trials table, each study's summary lines,
+    importance ranking and per-value tables, then `images` (caption -> PNG bytes), embedded as base64 data URIs."""
     esc = html.escape
     body = ["<h1>hpstudy report</h1>", *_answers(report, answer_module.html_block), "<h2>Trials</h2>",
             _html_table(shown(report.trials))]
