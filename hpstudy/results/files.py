@@ -32,10 +32,22 @@ def write_text(path: Path, text: str) -> None:
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(text)
-            os.replace(tmp, path)
+            replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def replace(tmp: Path, path: Path) -> None:
+    """Put the written file `tmp` in the place of `path` (os.replace): a folder where the file goes is a
+    ResultsError naming it, and the folder is left as it is."""
+    try:
+        os.replace(tmp, path)
+    except OSError as err:
+        if no_room(err) is None and os.path.isdir(path):
+            raise damaged(path, "is a folder, not a file, so it cannot be written",
+                          "move it away and run the same command again: hpstudy writes the file anew") from None
+        raise
 
 
 def no_room(err: BaseException) -> str | None:
