@@ -26,8 +26,8 @@ def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader (or a crash) sees the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own: the workers of a distributed study write the same files at the same time.
     with no_room_is_one_line(path):
+        # A name of its own: the workers of a distributed study write the same files at the same time.
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
