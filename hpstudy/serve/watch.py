@@ -8,6 +8,7 @@ of one. Nothing here writes to the folder or takes its lock, and no file that li
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -269,14 +270,29 @@ def _figures(path) -> list[tuple[str, bytes]]:
                                     f"{top.score:.4f})"))
     out = []
     for number, caption in picks:
-        histories = sorted(layout.trial(number).glob("history_*.csv"))
+        executions = [int(p.stem[8:]) for p in layout.trial(number).glob("history_*.csv") if p.stem[8:].isdigit()]
+        if not executions:
+            continue
+        newest = layout.history(number, max(executions))
         try:
-            history = read_history(layout, number, int(histories[-1].stem[8:])) if histories else None
-        except (ResultsError, ValueError):
-            history = None
-        if history is not None and len(history):
-            out.append((f"learning curves: {caption}", _curves_png(history, caption)))
+            facts = os.stat(newest)
+        except OSError:
+            continue
+        png = _curves(str(layout.root), number, max(executions), caption, (facts.st_ino, facts.st_size,
+                                                                          facts.st_mtime_ns))
+        if png:
+            out.append((f"learning curves: {caption}", png))
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _curves(root: str, number: str, execution: int, caption: str, stamp: tuple) -> bytes | None:
+    """One execution's learning curves as a PNG, drawn once per version (`stamp`) of its history file."""
+    try:
+        history = read_history(Layout(Path(root)), number, execution)
+    except ResultsError:
+        return None
+    return _curves_png(history, caption) if history is not None and len(history) else None
 
 
 def _curves_png(history, title: str) -> bytes:
@@ -284,13 +300,16 @@ def _curves_png(history, title: str) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
     with _DRAWING:
-        figure = Figure(figsize=(8, 2.8), dpi=90, layout="constrained")
+        figure = Figure(figsize=(8, 2.8), dpi=90)
+        figure.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.80, wspace=0.2)
         for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
             for name, style in ((metric, "-"), (f"val_{metric}", "--")):
                 if name in history:
                     axes.plot(history["epoch"], history[name], style, marker="o", markersize=3, label=name)
             axes.set_xlabel("epoch")
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.set_xlim(0.5, max(2, int(history["epoch"].max())) + 0.5)
+            axes.set_title(metric, fontsize=9)
             axes.grid(alpha=0.3)
             if axes.lines:
                 axes.legend(fontsize=8)
