@@ -22,6 +22,7 @@ tbody tr:nth-child(even) { background: #fafafa; }
 progress { width: 16em; vertical-align: middle; }
 figure { margin: 1em 0; }
 img { max-width: 100%; }
+.trials { overflow-x: auto; }
 """
 
 _SCRIPT = """
@@ -36,7 +37,7 @@ function el(tag, props, ...children) {
   return node;
 }
 function fmt(v) {
-  return typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(4) : String(v);
+  return typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : String(v);
 }
 function ago(seconds) {
   seconds = Math.max(0, Math.round(seconds));
@@ -52,7 +53,8 @@ function progress(s) {
 function runningTrial(t) {
   const values = Object.entries(t.values).map(([k, v]) => `${k}=${fmt(v)}`).join(" ");
   return el("p", {className: "running", dataset: {trial: t.trial_id}},
-            `trial ${t.trial_id} running: epoch ${t.epoch}${t.epochs ? " of " + t.epochs : ""}  ${values}`,
+            `trial ${t.trial_id} running: ${t.epoch ? "epoch " + t.epoch : "starting"}` +
+            `${t.epochs ? (t.epoch ? " of " : ", epochs: ") + t.epochs : ""}  ${values}`,
             t.updated ? el("span", {className: "since", dataset: {since: t.updated}}) : null);
 }
 function study(s) {

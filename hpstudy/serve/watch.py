@@ -18,6 +18,8 @@ import stat
 import threading
 from pathlib import Path
 
+import pandas as pd
+
 from hpstudy.errors import HpstudyError, ResultsError, one_line
 from hpstudy.report import tables
 from hpstudy.results import files, folder
@@ -243,6 +245,9 @@ def _read_table(path: str) -> tuple:
     _, study, table = tables.read_study(path)
     table = tables.sort_trials(table, minimize=is_minimized(study.search.objective))
     shown = tables.shown(table)
+    for column in shown:        # the blanks of whole-number columns (a running trial's) blank, not <NA>
+        if pd.api.types.is_extension_array_dtype(shown[column]):
+            shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
     html = (shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0, escape=True)
             if len(shown) else "<p>(no trial yet)</p>")
     return study, table, html
@@ -260,7 +265,8 @@ def _finite(values) -> list:
 # ---------------------------------------------------------------- figures
 def _figures(path) -> list[tuple[str, bytes]]:
     """The figures the page shows of the study in results folder `path`, as (caption, PNG bytes): for now the
-    learning curves of its running trials and of its best trial so far, drawn here."""
+    learning curves of its running trials and of its best trial so far, drawn here. The one place figures come
+    from: `hpstudy.report.plots.figures` takes this body's place (or joins it) once it exists."""
     layout, study, table = tables.read_study(path)
     table = tables.sort_trials(table, minimize=is_minimized(study.search.objective))
     picks = [(number, f"trial {number}, running") for number in table.trial_id[table.status == "RUNNING"]]
