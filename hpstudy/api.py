@@ -17,7 +17,8 @@ from hpstudy.study.spec import StudySpec
 
 __all__ = ["load_spec", "run", "Study", "load_study", "load_best", "confirm", "validate", "run_workers",
            "distributed_role",
-           "report", "export", "predict", "describe_models", "datasets", "dataset_info", "download", "image_size",
+           "report", "serve", "export", "predict", "describe_models", "datasets", "dataset_info", "download",
+           "image_size",
            "Role", "import_quietly"]
 
 distributed_role = from_flags      # the Role of `hpstudy run --role ...` flags (see engine.distributed.roles)
@@ -195,6 +196,15 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     if best and format == "markdown":
         text += "\n" + pages.best_models_markdown(built, Path(output).parent)
     return text
+
+
+def serve(paths: list, *, host: str = "127.0.0.1", port: int = 8765, stream=None) -> None:
+    """Serve a live web page of results folders `paths` at http://`host`:`port`/ until Ctrl-C: each study's
+    progress, running trials with their curves so far, trials table and figures, refreshed as its trial files
+    change. Read only (no lock taken, nothing written); a bad folder or a port in use is one HpstudyError, any
+    host but loopback a warning on stderr. Says where it listens on `stream` (stdout)."""
+    from hpstudy.serve import server
+    server.serve(list(paths), host=host, port=port, stream=stream)
 
 
 def describe_models(names: list[str] = ()) -> list[tuple[str, str, list[dict]]]:

@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "with Keras and keras-tuner.")
     parser.add_argument("--version", action="version", version=f"hpstudy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_run, _add_confirm, _add_validate, _add_report, _add_list, _add_data, _add_export, _add_predict):
+    for add in (_add_run, _add_confirm, _add_validate, _add_report, _add_serve, _add_list, _add_data, _add_export,
+                _add_predict):
         add(commands)
     return parser
 
@@ -100,6 +101,26 @@ def _add_report(commands) -> None:
                         "(figures in <output>_figures/; default 1 for markdown and html written with --output, "
                         "else 0)")
     report.set_defaults(handler=_report)
+
+
+def _add_serve(commands) -> None:
+    serve = commands.add_parser("serve", help="a local web page of studies as they run: progress, the running "
+                                "trial and its curve, the trials table, figures (refreshed every 2 s)")
+    serve.add_argument("paths", nargs="+", metavar="PATH", help="results folder(s), e.g. results/quickstart")
+    serve.add_argument("--host", default="127.0.0.1", help="where to listen (default 127.0.0.1: this machine only; "
+                       "from another, tunnel: ssh -L 8765:127.0.0.1:8765 HOST)")
+    serve.add_argument("--port", type=_port, default=8765, help="the port (default 8765; 0: any free one)")
+    serve.set_defaults(handler=_serve)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 0-65535, got {text!r}")
+    return value
 
 
 def _add_list(commands) -> None:
@@ -248,6 +269,15 @@ def _report(args) -> int:
             f.write(text)
     except OSError as err:
         raise HpstudyError(f"{args.output}: cannot write the report ({err.strerror})") from None
+    return 0
+
+
+def _serve(args) -> int:
+    from hpstudy import api
+    try:
+        api.serve(args.paths, host=args.host, port=args.port)
+    except KeyboardInterrupt:          # Ctrl-C while it starts: as quiet as while it serves
+        pass
     return 0
 
 

@@ -41,11 +41,10 @@ def test_overwrite_never_deletes_a_foreign_folder_that_holds_a_spec_yaml(tmp_pat
     assert _tree(tmp_path / "d") == before and not (folder / ".hpstudy.lock").exists()     # not even a lock file
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A real finished results folder (copied by each test that changes it)."""
-    root = tmp_path_factory.mktemp("finished")
-    return hpstudy.run(write_study(root, TINY.format(name="tiny"), name="tiny"), results_dir=root / "results").path
+@pytest.fixture
+def finished(finished_study):
+    """The session's real finished results folder (copied by each test that changes it)."""
+    return finished_study[0]
 
 
 def _copy(folder, tmp_path):

@@ -19,6 +19,7 @@ LAYERS = [
     ("hpstudy.engine",),
     ("hpstudy.results.models", "hpstudy.results.evaluate", "hpstudy.results.export", "hpstudy.results.predict"),
     ("hpstudy.report",),
+    ("hpstudy.serve",),
     ("hpstudy.api",),
     ("hpstudy.cli", "hpstudy.preprocess", "hpstudy.training", "hpstudy"),
 ]

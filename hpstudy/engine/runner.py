@@ -162,7 +162,7 @@ def _save_best(tuner, layout: Layout, dataset) -> None:
     trial = best[0]
     saved = trials.read_best(layout)
     number = trial_number(trial.trial_id)
-    if saved.get("trial_id") == number and layout.best_model.exists():
+    if saved.get("trial_id") == number and layout.best_model.is_file():
         return
     # Built from the hyperparameters and loaded with the trial's own checkpoint, not tuner.load_model: under
     # Hyperband that first loads the checkpoint of the trial it continued from, which may have been pruned.
@@ -171,8 +171,13 @@ def _save_best(tuner, layout: Layout, dataset) -> None:
     test = model.evaluate(dataset.test.x, dataset.test.y, verbose=0, return_dict=True)
     # Create the optimizer's slots so the saved file matches what loading it builds (else Keras warns).
     model.optimizer.build(model.trainable_variables)
-    model.save(layout.best_model_tmp)
-    os.replace(layout.best_model_tmp, layout.best_model)
+    try:
+        model.save(layout.best_model_tmp)
+        files.replace(layout.best_model_tmp, layout.best_model)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            layout.best_model_tmp.unlink(missing_ok=True)
+        raise
     files.write_json(layout.best, {
         "results_format": FORMAT,
         "trial_id": number,

@@ -26,16 +26,28 @@ def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader (or a crash) sees the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own: the workers of a distributed study write the same files at the same time.
     with no_room_is_one_line(path):
+        # A name of its own: the workers of a distributed study write the same files at the same time.
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(text)
-            os.replace(tmp, path)
+            replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def replace(tmp: Path, path: Path) -> None:
+    """Put the written file `tmp` in the place of `path` (os.replace): a folder where the file goes is a
+    ResultsError naming it, and the folder is left as it is."""
+    try:
+        os.replace(tmp, path)
+    except OSError as err:
+        if no_room(err) is None and os.path.isdir(path):
+            raise damaged(path, "is a folder, not a file, so it cannot be written",
+                          "move it away and run the same command again: hpstudy writes the file anew") from None
+        raise
 
 
 def no_room(err: BaseException) -> str | None:

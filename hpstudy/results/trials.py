@@ -45,10 +45,28 @@ def read_tuner_trial(path) -> dict | None:
     trial = files.read_record(path, dict, TUNER_TRIAL_FIELDS)
     if trial is not None:
         try:
-            trial_number(trial["trial_id"])
+            number = trial_number(trial["trial_id"])
         except (KeyError, TypeError, ValueError):
-            raise files.damaged(path, f"is corrupt (no trial number: trial_id {trial.get('trial_id')!r})") from None
+            number = None
+        # A number the tables can hold (and sort as int64): keras-tuner's ids are small and never negative.
+        if number is None or not re.fullmatch(r"[0-9]{1,18}", number):
+            raise files.damaged(path, f"is corrupt (no trial number: trial_id {_brief(trial.get('trial_id'))})")
+        _check_values(path, trial.get("hyperparameters", {}).get("values", {}), "hyperparameters.values")
     return trial
+
+
+def _check_values(path, values: dict, key: str) -> None:
+    """Hyperparameter values are plain values (a number, a string, true/false or null), never a list or an object."""
+    for name, value in values.items():
+        if isinstance(value, (list, dict)):
+            kind = "a list" if isinstance(value, list) else "an object"
+            raise files.damaged(path, f"is corrupt ({key}.{name} is {kind} ({_brief(value)}), expected a number, "
+                                      "a string, true/false or null)")
+
+
+def _brief(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}..."
 
 
 def _tuner_trials(layout: Layout) -> list[tuple]:
@@ -102,6 +120,7 @@ def read_best(layout: Layout) -> dict:
     best = files.read_record(layout.best, dict, BEST_FIELDS)
     if best is None:
         return {}
+    _check_values(layout.best, best.get("hyperparameters", {}), "hyperparameters")
     if best.get("results_format", 2) < 3 and isinstance(best.get("best_epoch"), int):
         best = {**best, "best_epoch": best["best_epoch"] + 1, "results_format": 3}
     return best

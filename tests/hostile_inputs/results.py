@@ -218,6 +218,13 @@ for _file, _name, _content, _fragment in [
     case(f"results_resume_{Path(_file).stem}_{_name}", f"{_file}: {_fragment}", check=unchanged)(
         lambda ctx, f=_file, c=_content: _resume(ctx, f, c))
 
+# A folder where the resume of a finished study writes a file: one line naming it, the folder left as it was.
+for _file, _fragment in [("trials.csv", "is a folder, not a file, so it cannot be written"),
+                         ("best.keras", "is a folder, not a file, so it cannot be written"),
+                         (BEST, "is a folder"), ("env.json", "is a folder")]:
+    case(f"results_resume_{_file.replace('.', '_')}_a_folder", f"{_file}: {_fragment}", check=unchanged)(
+        lambda ctx, f=_file: _resume(ctx, f, _folder))
+
 
 @case("results_resume_saves_best_from_a_garbage_checkpoint", f"{CHECKPOINT_BEST}: is corrupt")
 def _(ctx):
