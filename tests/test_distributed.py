@@ -13,8 +13,8 @@ from hpstudy import cli
 from hpstudy.engine.distributed import roles as distributed
 from tests.conftest import TINY, write_study
 
-# Six trials of 25 tiny epochs (about a second each): long enough to kill a worker inside one.
-STUDY = TINY.replace("tuner: grid", "tuner: random\n  max_trials: 6").replace("epochs: 2", "epochs: 25").replace(
+# Six trials of 12 tiny epochs (under a second each): long enough to kill a worker inside one.
+STUDY = TINY.replace("tuner: grid", "tuner: random\n  max_trials: 6").replace("epochs: 2", "epochs: 12").replace(
     "dropout: {{tune: choice, values: [0.0, 0.5]}}", "dropout: {{tune: float, min_value: 0.0, max_value: 0.6}}")
 RUN = [sys.executable, "-m", "hpstudy.cli", "run"]
 
