@@ -132,6 +132,51 @@ class Study:
         with its trial, seed, score, metrics at the best and last epoch, and test metrics."""
         return trials.read_repeats(self.layout)
 
+    # ------------------------------------------------------------ figures (matplotlib Figures; see report.plots)
+    def _plots(self):
+        """(the plots module, this study as a report sees it: trials, effects, repeats, scales)."""
+        from hpstudy.report import plots, tables
+        return plots, tables.build([self.path]).studies[0]
+
+    def plot_effects(self, names: list[str] | None = None):
+        """Per searched hyperparameter (`names`: some of them): every trial's objective at its value, the raw mean
+        and the estimate adjusted for the others with its 95% interval, the verdict in the title."""
+        plots, study = self._plots()
+        return plots.plot_effects(study, names)
+
+    def plot_parallel(self):
+        """Every completed trial in parallel coordinates (an axis per searched hyperparameter), coloured by the
+        objective."""
+        plots, study = self._plots()
+        return plots.plot_parallel(study)
+
+    def plot_importance(self):
+        """The importance ranking as bars with its 95% bootstrap interval (at least 4 completed trials)."""
+        plots, study = self._plots()
+        return plots.plot_importance(study)
+
+    def plot_history(self):
+        """Each trial's score and the best so far, against trial number and training time."""
+        plots, study = self._plots()
+        return plots.plot_history(study)
+
+    def plot_pareto(self):
+        """The objective against parameters, FLOPs and seconds per trial, the Pareto front marked."""
+        plots, study = self._plots()
+        return plots.plot_pareto(study)
+
+    def plot_curves(self, top: int = 3):
+        """Loss and accuracy per epoch (train and validation) of the `top` best trials, best and last epoch
+        marked."""
+        plots, study = self._plots()
+        return plots.plot_curves(study, top=top)
+
+    def plot_repeats(self):
+        """The confirmed configurations' seed repeats: each repeat, the mean with its 95% interval, the search's
+        own score."""
+        plots, study = self._plots()
+        return plots.plot_repeats(study)
+
     def ranked(self) -> list[str]:
         """Completed trials' numbers, best first (rank 0 is the best trial of best.json)."""
         return trials.ranked_trials(self.layout)
