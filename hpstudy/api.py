@@ -217,9 +217,10 @@ def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> l
 
 def report(paths: list, *, format: str = "markdown", sort: str | None = None, top: int | None = None,
            best: int | None = None, output: str | Path | None = None) -> str:
-    """The report of results folders `paths` as text in `format`. `best` models of each study are evaluated on
-    the test split (default: 1 for markdown and html written to `output`, else 0); their figures go next to
-    `output`. Writing the text to `output` is the caller's."""
+    """The report of results folders `paths` as text in `format`. Markdown and html written to `output` show
+    every study's figures (`plots.figures`: markdown links PNGs in `<output>_figures/`, html embeds them), and
+    `best` models of each study are evaluated on the test split (default: 1 for those, else 0), their figures
+    next to `output`. Writing the text to `output` is the caller's."""
     from hpstudy.report import pages, tables
     if output and not Path(output).parent.is_dir():   # before any (slow) evaluation
         raise HpstudyError(f"{output}: cannot write the report (no folder {Path(output).parent})")
@@ -228,8 +229,11 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     if best < 0 or (best and (not output or format not in ("markdown", "html"))):
         raise HpstudyError("--best: evaluating models needs --output FILE and --format markdown or html "
                            "(the figures are written next to the report)")
+    figures = Path(output).with_name(Path(output).stem + "_figures") if output else None
+    if output and format in ("markdown", "html"):     # markdown links PNG files, html embeds them
+        built.folder = Path(output).parent
+        tables.add_figures(built, figures if format == "markdown" else None)
     if best:
-        figures = Path(output).with_name(Path(output).stem + "_figures")
         built.best = tables.evaluate_best(paths, figures, best)
     text = pages.render(built, format)
     if best and format == "markdown":
