@@ -133,6 +133,51 @@ class Study:
         with its trial, seed, score, metrics at the best and last epoch, and test metrics."""
         return trials.read_repeats(self.layout)
 
+    # ------------------------------------------------------------ figures (matplotlib Figures; see report.plots)
+    def _plots(self):
+        """(the plots module, this study as a report sees it: trials, effects, repeats, scales)."""
+        from hpstudy.report import plots, tables
+        return plots, tables.build([self.path]).studies[0]
+
+    def plot_effects(self, names: list[str] | None = None):
+        """Per searched hyperparameter (`names`: some of them): every trial's objective at its value, the raw mean
+        and the estimate adjusted for the others with its 95% interval, the verdict in the title."""
+        plots, study = self._plots()
+        return plots.plot_effects(study, names)
+
+    def plot_parallel(self):
+        """Every completed trial in parallel coordinates (an axis per searched hyperparameter), coloured by the
+        objective."""
+        plots, study = self._plots()
+        return plots.plot_parallel(study)
+
+    def plot_importance(self):
+        """The importance ranking as bars with its 95% bootstrap interval (at least 4 completed trials)."""
+        plots, study = self._plots()
+        return plots.plot_importance(study)
+
+    def plot_history(self):
+        """Each trial's score and the best so far, against trial number and training time."""
+        plots, study = self._plots()
+        return plots.plot_history(study)
+
+    def plot_pareto(self):
+        """The objective against parameters, FLOPs and seconds per trial, the Pareto front marked."""
+        plots, study = self._plots()
+        return plots.plot_pareto(study)
+
+    def plot_curves(self, top: int = 3):
+        """Loss and accuracy per epoch (train and validation) of the `top` best trials, best and last epoch
+        marked."""
+        plots, study = self._plots()
+        return plots.plot_curves(study, top=top)
+
+    def plot_repeats(self):
+        """The confirmed configurations' seed repeats: each repeat, the mean with its 95% interval, the search's
+        own score."""
+        plots, study = self._plots()
+        return plots.plot_repeats(study)
+
     def ranked(self) -> list[str]:
         """Completed trials' numbers, best first (rank 0 is the best trial of best.json)."""
         return trials.ranked_trials(self.layout)
@@ -178,9 +223,10 @@ def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> l
 
 def report(paths: list, *, format: str = "markdown", sort: str | None = None, top: int | None = None,
            best: int | None = None, output: str | Path | None = None) -> str:
-    """The report of results folders `paths` as text in `format`. `best` models of each study are evaluated on
-    the test split (default: 1 for markdown and html written to `output`, else 0); their figures go next to
-    `output`. Writing the text to `output` is the caller's."""
+    """The report of results folders `paths` as text in `format`. Markdown and html written to `output` show
+    every study's figures (`plots.figures`: markdown links PNGs in `<output>_figures/`, html embeds them), and
+    `best` models of each study are evaluated on the test split (default: 1 for those, else 0), their figures
+    next to `output`. Writing the text to `output` is the caller's."""
     from hpstudy.report import pages, tables
     if output and not Path(output).parent.is_dir():   # before any (slow) evaluation
         raise HpstudyError(f"{output}: cannot write the report (no folder {Path(output).parent})")
@@ -189,8 +235,11 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     if best < 0 or (best and (not output or format not in ("markdown", "html"))):
         raise HpstudyError("--best: evaluating models needs --output FILE and --format markdown or html "
                            "(the figures are written next to the report)")
+    figures = Path(output).with_name(Path(output).stem + "_figures") if output else None
+    if output and format in ("markdown", "html"):     # markdown links PNG files, html embeds them
+        built.folder = Path(output).parent
+        tables.add_figures(built, figures if format == "markdown" else None)
     if best:
-        figures = Path(output).with_name(Path(output).stem + "_figures")
         built.best = tables.evaluate_best(paths, figures, best)
     text = pages.render(built, format)
     if best and format == "markdown":

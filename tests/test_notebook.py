@@ -45,6 +45,7 @@ def test_a_study_run_in_a_notebook_shows_an_html_bar_and_an_html_summary(tmp_pat
     assert "<b>Question:</b> Does dropout help a tiny CNN?" in page
     assert "<b>Best configuration:</b> model.dropout=" in page
     assert "Top 2 trials" in page and page.count("<tr") == 3     # the header and the two trials
+    assert "optimization history" in page and page.count("data:image/png;base64,") >= 1   # the key plots
 
 
 def test_a_notebook_is_told_from_a_terminal(monkeypatch):

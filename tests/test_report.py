@@ -1,5 +1,6 @@
 """Reports: the trials table, effects of each hyperparameter, every format, the CLI, running studies."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -272,7 +273,9 @@ def test_every_format_renders(six_study, fmt, tmp_path, capsys):
         parser = _Collect()
         parser.feed(text)
         assert parser.tags.count("table") == 1 + 1 + 1 + len(TUNED)
-        assert "http" not in text and not parser.links and "<style>" in text
+        # every image inline (the study's figures), nothing fetched from anywhere
+        assert parser.links and all(link.startswith("data:image/png;base64,") for link in parser.links)
+        assert "http" not in re.sub(r'src="data:[^"]*"', "", text) and "<style>" in text
         assert "Noise floor not measured" in text and "permutation importance" in text
         assert text.index('<section class="answer">') < text.index("<h2>Trials</h2>")
         assert text.count('<div class="scroll"><table') == text.count("<table") and "overflow-x: auto" in text

@@ -117,8 +117,9 @@ def test_the_state_follows_a_trial_from_its_first_epoch_to_its_end(live):
         assert (running["trial_id"], running["epoch"], running["epochs"]) == ("1", 1, 2)
         assert running["curve"]["epoch"] == [1] and len(running["curve"]["val_accuracy"]) == 1
         assert running["values"] == {"model.dropout": 0.5}
-        assert [f["caption"].split(",")[0] for f in first["figures"]] == ["learning curves: trial 1",
-                                                                         "learning curves: trial 0"]
+        captions = [f["caption"] for f in first["figures"]]        # the running trial's curves, then the report's
+        assert captions[0] == "learning curves: trial 1, running" and len(captions) > 1, captions
+        assert all(c.startswith(f"{folder.name}: ") for c in captions[1:]), captions
         status, png = get(server, "/" + first["figures"][0]["url"])
         assert status == 200 and png.startswith(b"\x89PNG")
         assert server.watched[0].state_json() is server.watched[0].state_json()    # unchanged: from memory
@@ -284,4 +285,5 @@ def test_the_page_shows_a_trial_that_finished_after_it_was_first_loaded(live):
     assert answered[0] == 1 and answered[-1] == 2 and len(answered) >= 3, (answered, dom.stderr[-1000:])
     assert 'data-done="2"' in dom.stdout and 'data-trials="2"' in dom.stdout, dom.stdout[-3000:]
     assert "2 of 2 trials done" in dom.stdout and '<p id="status" class="note">updated ' in dom.stdout
-    assert dom.stdout.count("<img") == 1          # the best trial's curves (none is running now)
+    # The report's figures of the two ended trials; no running trial's curves any more.
+    assert dom.stdout.count("<img") >= 3 and "running" not in dom.stdout.split("<img", 1)[1][:300], dom.stdout[-3000:]

@@ -96,6 +96,20 @@ def test_the_report_opens_with_the_answer(known, tmp_path):
     assert "- **Within noise (not findings):** train.lr_decay_factor, train.lr_min." in head
 
 
+def test_every_figure_of_a_confirmed_study(known):
+    """A real random search with seed repeats: every figure has something to show, and the learning rate floor
+    searched log is drawn on a log axis with its adjusted slope."""
+    from hpstudy.report import plots, tables
+    study = tables.build([known.path]).studies[0]
+    captions = [caption for caption, _ in plots.figures(study)]
+    assert len(captions) == len(plots.CAPTIONS), captions
+    assert "seed repeats" in captions[-1] and "importance" in captions[1]
+    panels = {ax.get_title().split(":")[0]: ax for ax in plots.plot_effects(study).axes}
+    assert panels["train.lr_min"].get_xscale() == "log" and panels["model.head"].get_title() == "model.head: effect"
+    repeats = plots.plot_repeats(study).axes[0]
+    assert len(repeats.get_xticklabels()) == 2        # confirm: top 2
+
+
 def test_repeats_are_recorded_with_their_seeds_and_summarized_in_best_json(known):
     repeats = known.repeats
     assert len(repeats) == 4 and repeats.groupby("trial_id").seed.nunique().eq(2).all()

@@ -11,7 +11,9 @@ Importance is *grouped permutation importance* of a random forest: a
 hyperparameters (numbers as they are, other values one-hot encoded; inactive values get their own code), then
 each hyperparameter's columns are shuffled together (30 repeats, fixed seed) and the mean increase of the
 forest's squared error on the trials is that hyperparameter's importance; `share` is its fraction of the total.
-With fewer than MIN_TRIALS completed trials no ranking is given ("too few trials").
+Its 95% interval (`ci95 low`, `ci95 high`) is a bootstrap over trials: BOOTSTRAP_ROUNDS resamples of the trials
+(with replacement), each fitted by a smaller forest (50 trees) and shuffled 5 times, their 2.5th and 97.5th
+percentiles. With fewer than MIN_TRIALS completed trials no ranking is given ("too few trials").
 """
 from __future__ import annotations
 
@@ -31,8 +33,11 @@ from hpstudy.results.files import read_json, write_json
 from hpstudy.results.trials import is_minimized
 
 MIN_TRIALS = 4              # below this, an importance ranking would be noise
+BOOTSTRAP_ROUNDS = 20       # resamples of the trials behind the importance's interval (about 0.1 s each)
 IMPORTANCE_METHOD = ("grouped permutation importance of a random forest (RandomForestRegressor, 200 trees, "
-                     "random_state=0; 30 shuffles per hyperparameter; mean increase in squared error)")
+                     "random_state=0; 30 shuffles per hyperparameter; mean increase in squared error); 95% "
+                     f"interval: bootstrap over trials ({BOOTSTRAP_ROUNDS} resamples, 50 trees, 5 shuffles each)")
+IMPORTANCE_COLUMNS = ["hyperparameter", "importance", "std", "ci95 low", "ci95 high", "share"]
 
 
 @dataclass
@@ -61,7 +66,7 @@ class Effects:
     minimize: bool
     trials: int                                   # completed trials with a finite score
     effects: list[Effect] = field(default_factory=list)
-    importance: pd.DataFrame | None = None        # hyperparameter, importance, std, share; most important first
+    importance: pd.DataFrame | None = None        # IMPORTANCE_COLUMNS, most important first
     importance_note: str = ""                     # the method, or why there is no ranking
     noise_floor: float | None = None              # pooled seed-to-seed std of the objective (seed repeats)
     noise_note: str = ""
@@ -127,6 +132,11 @@ def value_table(trials: pd.DataFrame, name: str, *, minimize: bool) -> pd.DataFr
     return table.iloc[order].reset_index(drop=True)
 
 
+def value_key(value):
+    """The order of a hyperparameter's values in reports and plots: numbers ascending, then text, then inactive."""
+    return _value_key(value)
+
+
 def _value_key(value):
     if value == INACTIVE:
         return (2, 0, "")
@@ -161,7 +171,7 @@ def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
     saved = read_json(cache) if cache is not None else None
     if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("table"), list) \
             and all(isinstance(row, dict) for row in saved["table"]):     # else a damaged cache: computed again
-        return pd.DataFrame(saved["table"], columns=["hyperparameter", "importance", "std", "share"])
+        return pd.DataFrame(saved["table"], columns=IMPORTANCE_COLUMNS)
     table = _permutation_importance(trials, names, random_state, repeats)
     if cache is not None:
         write_json(cache, {"key": key, "table": table.to_dict("records")})
@@ -169,8 +179,6 @@ def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
 
 
 def _permutation_importance(trials: pd.DataFrame, names: list[str], random_state: int, repeats: int) -> pd.DataFrame:
-    from sklearn.ensemble import RandomForestRegressor
-
     columns, groups = [], {}
     for name in names:
         encoded = _encode(trials[name])
@@ -178,11 +186,31 @@ def _permutation_importance(trials: pd.DataFrame, names: list[str], random_state
         columns.append(encoded)
     x = np.hstack(columns)
     y = trials["score"].to_numpy(dtype=float)
-    forest = RandomForestRegressor(n_estimators=200, random_state=random_state).fit(x, y)
+    increases = _increases(x, y, groups, trees=200, seed=random_state, repeats=repeats,
+                           rng=np.random.default_rng(random_state))
+    rng = np.random.default_rng(random_state + 1)
+    rounds = []
+    for round_ in range(BOOTSTRAP_ROUNDS):
+        rows = rng.integers(0, len(x), len(x))
+        rounds.append(_increases(x[rows], y[rows], groups, trees=50, seed=round_, repeats=5, rng=rng).mean(axis=1))
+    low, high = np.percentile(np.array(rounds), [2.5, 97.5], axis=0)
+    table = pd.DataFrame([{"hyperparameter": name, "importance": float(np.mean(increases[i])),
+                           "std": float(np.std(increases[i])), "ci95 low": float(low[i]), "ci95 high": float(high[i])}
+                          for i, name in enumerate(names)])
+    positive = table["importance"].clip(lower=0)
+    table["share"] = positive / positive.sum() if positive.sum() > 0 else 0.0
+    return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _increases(x: np.ndarray, y: np.ndarray, groups: dict, *, trees: int, seed: int, repeats: int, rng) -> np.ndarray:
+    """(hyperparameters, repeats): the increase of a forest's squared error on (x, y) when each hyperparameter's
+    columns are shuffled together."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    forest = RandomForestRegressor(n_estimators=trees, random_state=seed).fit(x, y)
     base = np.mean((forest.predict(x) - y) ** 2)
-    rng = np.random.default_rng(random_state)
     shuffles = []
-    for name in names:
+    for name in groups:
         for _ in range(repeats):
             shuffled = x.copy()
             order = rng.permutation(len(x))
@@ -190,14 +218,8 @@ def _permutation_importance(trials: pd.DataFrame, names: list[str], random_state
             shuffles.append(shuffled)
     # One predict call for every shuffle: per call the forest's overhead (joblib, input checks) is ~25 ms, which
     # made `hpstudy report` take seconds (benchmarks/RESULTS.md, startup).
-    predicted = forest.predict(np.vstack(shuffles)).reshape(len(names), repeats, len(x))
-    increases = np.mean((predicted - y) ** 2, axis=2) - base
-    rows = [{"hyperparameter": name, "importance": float(np.mean(increases[i])), "std": float(np.std(increases[i]))}
-            for i, name in enumerate(names)]
-    table = pd.DataFrame(rows)
-    positive = table["importance"].clip(lower=0)
-    table["share"] = positive / positive.sum() if positive.sum() > 0 else 0.0
-    return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
+    predicted = forest.predict(np.vstack(shuffles)).reshape(len(groups), repeats, len(x))
+    return np.mean((predicted - y) ** 2, axis=2) - base
 
 
 def _encode(values: pd.Series) -> np.ndarray:

@@ -1,12 +1,13 @@
 """A study as a notebook shows it (`Study._repr_html_`): a compact HTML summary of the answer, the top trials and,
-where `key_plots_html` provides them, the key plots. No Keras."""
+the key plots. No Keras."""
 from __future__ import annotations
 
+import base64
 import html
 
 from hpstudy.errors import HpstudyError
 from hpstudy.report import answer as answer_module
-from hpstudy.report import tables
+from hpstudy.report import plots, tables
 from hpstudy.report.numbers import readable
 
 TOP_TRIALS = 5
@@ -15,10 +16,20 @@ _STYLE = ("<style>.hpstudy-summary table{border-collapse:collapse;font-size:0.9e
           ".hpstudy-summary .scroll{overflow-x:auto;max-width:100%}</style>")
 
 
+KEY_PLOTS = ("effects", "history")     # what a summary shows; the report has every figure
+
+
 def key_plots_html(report: tables.Report) -> str:
-    """HOOK for the key plots of the summary (hpstudy.report.plots.figures(), once it exists): HTML with the
-    figures embedded, or "" (today: no plots in the summary)."""
-    return ""
+    """The key plots of the summary (the effects with their intervals, the optimization history), embedded as
+    base64 PNGs; "" when the study has nothing to show yet."""
+    parts = []
+    for study in report.studies:
+        for name, caption, data in plots.named_figures(study):
+            if name in KEY_PLOTS:
+                parts.append(f'<figure><img style="max-width:100%" src="data:image/png;base64,'
+                             f'{base64.b64encode(data).decode("ascii")}" alt="{html.escape(caption, quote=True)}">'
+                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return "".join(parts)
 
 
 def summary_html(path, *, top: int = TOP_TRIALS) -> str:

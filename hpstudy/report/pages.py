@@ -88,13 +88,25 @@ def best_models_markdown(report: Report, relative_to: Path | None = None) -> str
         parts += [f"## {best.title}", "", table.where(table.notna(), None).to_markdown(floatfmt=".4g", missingval=""),
                   ""]
         for caption, png in best.figures.items():
-            link = png.relative_to(relative_to) if relative_to and png.is_relative_to(relative_to) else png
-            parts += [f"![{caption}]({link.as_posix()})", ""]
+            parts += [f"![{caption}]({_link(png, relative_to)})", ""]
     return "\n".join(parts)
 
 
+def _link(file: Path, relative_to: Path | None) -> str:
+    return (file.relative_to(relative_to) if relative_to and file.is_relative_to(relative_to) else file).as_posix()
+
+
+def _figures_markdown(study, relative_to: Path | None) -> list[str]:
+    """A study's figures written to files (`tables.add_figures`), linked relative to the report's folder."""
+    written = [f for f in study.figures if f.file is not None]
+    if not written:
+        return []
+    return [f"### Figures: {study.name}", "", *[f"![{f.caption}]({_link(f.file, relative_to)})\n" for f in written]]
+
+
 def render_markdown(report: Report) -> str:
-    """The trials table, then every study's sections (see `tables.sections`)."""
+    """The trials table, then every study's sections (see `tables.sections`) and figures (those written to
+    files, linked relative to `report.folder`)."""
     def md(table):
         """A table as GitHub markdown."""
         if not len(table):
@@ -110,6 +122,7 @@ def render_markdown(report: Report) -> str:
             parts += [*lines, ""] if lines else []
             if section.table is not None:
                 parts += [md(section.table), ""]
+        parts += _figures_markdown(study, report.folder)
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -169,9 +182,16 @@ def _html_table(table: pd.DataFrame) -> str:
     return '<div class="scroll">' + text.to_html(index=False, border=0, escape=True) + "</div>"
 
 
+def _html_figure(caption: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption, quote=True)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
 def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
     """One self-contained HTML page: each study's answer, the trials table, each study's summary lines,
-    importance ranking and per-value tables, then `images` (caption -> PNG bytes), embedded as base64 data URIs."""
+    importance ranking, per-value tables and figures (`tables.add_figures`), then `images` (caption -> PNG bytes)
+    and the best models' figures, every image embedded as a base64 data URI."""
     esc = html.escape
     body = ["<h1>hpstudy report</h1>", *_answers(report, answer_module.html_block), "<h2>Trials</h2>",
             _html_table(shown(report.trials))]
@@ -184,15 +204,15 @@ def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
                 body += [f'<p class="note">{esc(line)}</p>' for line in section.lines]
             if section.table is not None:
                 body.append(_html_table(section.table))
+        if study.figures:
+            body.append(f"<h3>Figures: {esc(study.name)}</h3>")
+            body += [_html_figure(f.caption, f.png) for f in study.figures]
     for best in report.best:
         body += [f"<h2>{esc(best.title)}</h2>", _html_table(best.table.rename_axis("class").reset_index())]
         images = {**(images or {}), **{f"{best.title}: {caption}": png.read_bytes()
                                        for caption, png in best.figures.items()}}
     if images:
         body.append("<h2>Figures</h2>")
-        for caption, png in images.items():
-            data = base64.b64encode(png).decode("ascii")
-            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption, quote=True)}">'
-                        f"<figcaption>{esc(caption)}</figcaption></figure>")
+        body += [_html_figure(caption, png) for caption, png in images.items()]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>hpstudy report</title>\n"
             f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")

@@ -24,14 +24,29 @@ from hpstudy.study.spec import opening_comment
 
 
 @dataclass
+class Figure:
+    """One figure of a report: its caption, its PNG and, once written next to a markdown report, its file."""
+
+    caption: str
+    png: bytes
+    file: Path | None = None
+
+
+@dataclass
 class StudyReport:
-    """One study of a report: its name, folder, objective, effects, and the answer the report opens with."""
+    """One study of a report: its name, folder, objective, effects and the answer the report opens with; every
+    trial (with `gap`), where each searched hyperparameter was sampled (name -> "log", "linear" or "choice") and
+    the figures, for the plots."""
 
     name: str
     path: str
     objective: str
     effects: effects_module.Effects
     answer: answer_module.Answer | None = None
+    table: pd.DataFrame | None = None
+    layout: Layout | None = None
+    scales: dict[str, str] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
 
 
 @dataclass
@@ -50,6 +65,7 @@ class Report:
     trials: pd.DataFrame
     studies: list[StudyReport] = field(default_factory=list)
     best: list[BestModel] = field(default_factory=list)
+    folder: Path | None = None      # where the report is written: figure files are linked relative to it
 
 
 # ---------------------------------------------------------------- reading
@@ -122,8 +138,10 @@ def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
         found = effects_module.effects(table, [t.name for t in tunables], objective, question=study.question,
                                        ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")},
                                        repeats=read_repeats(layout), importance_cache=layout.importance)
+        scales = {t.name: t.sampling if t.kind in ("int", "float") else "choice" for t in tunables}
         studies.append(StudyReport(label, str(path), objective, found, answer_module.answer_of(
-            label, study, read_best(layout), table, found, opening_comment(layout.spec))))
+            label, study, read_best(layout), table, found, opening_comment(layout.spec)), table.copy(), layout,
+            scales))
         if len(paths) > 1:
             table.insert(0, "study", label)
         tables.append((table, is_minimized(objective)))
@@ -170,6 +188,22 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
 
 
 _COUNTS = {"best_epoch", "epochs_run", "params", "flops", "count"}
+
+
+def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
+    """Every study's figures (see `plots.figures`) into its StudyReport; with `folder`, each is also written there
+    as <folder>/<study folder's name>/<figure>.png, for a markdown report to link."""
+    from hpstudy.report import plots     # matplotlib: only for reports that show figures
+    names = [Path(study.path).name for study in report.studies]
+    for k, study in enumerate(report.studies):
+        where = names[k] if names.count(names[k]) == 1 else f"{k + 1}_{names[k]}"    # two folders of one name
+        for name, caption, png in plots.named_figures(study, top=top):
+            file = None
+            if folder is not None:
+                file = Path(folder) / where / f"{name}.png"
+                file.parent.mkdir(parents=True, exist_ok=True)
+                file.write_bytes(png)
+            study.figures.append(Figure(caption, png, file))
 
 
 def evaluate_best(paths: list, figures: Path, top: int) -> list[BestModel]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from hpstudy.errors import HpstudyError, ResultsError, one_line
-from hpstudy.report import tables
+from hpstudy.report import plots, tables
 from hpstudy.results import files, folder
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.results.trials import is_minimized, read_history
@@ -263,19 +263,30 @@ def _finite(values) -> list:
 
 
 # ---------------------------------------------------------------- figures
+_REPORT_FIGURES: dict[str, tuple[tuple, list]] = {}     # results folder -> (ended trials, the report's figures)
+
+
+def _report_figures(path, table: pd.DataFrame) -> list[tuple[str, bytes]]:
+    """The report's figures of the study (`plots.figures`), drawn again only when the ended trials or the seed
+    repeats change, not at every epoch of a running trial."""
+    ended = table[table.status != "RUNNING"]
+    repeats = Layout(Path(path)).repeats_table
+    key = (tuple(map(str, zip(ended.trial_id, ended.status, ended.score))),
+           repeats.stat().st_mtime_ns if repeats.exists() else None)
+    cached = _REPORT_FIGURES.get(str(path))
+    if cached is None or cached[0] != key:
+        cached = key, plots.figures(tables.build([path]).studies[0])
+        _REPORT_FIGURES[str(path)] = cached
+    return cached[1]
+
+
 def _figures(path) -> list[tuple[str, bytes]]:
-    """The figures the page shows of the study in results folder `path`, as (caption, PNG bytes): for now the
-    learning curves of its running trials and of its best trial so far, drawn here. The one place figures come
-    from: `hpstudy.report.plots.figures` takes this body's place (or joins it) once it exists."""
+    """The figures the page shows of the study in results folder `path`, as (caption, PNG bytes): the learning
+    curves of its running trials, drawn at each epoch, then the report's figures."""
     layout, study, table = tables.read_study(path)
-    table = tables.sort_trials(table, minimize=is_minimized(study.search.objective))
-    picks = [(number, f"trial {number}, running") for number in table.trial_id[table.status == "RUNNING"]]
-    if len(table) and table.status.iloc[0] == "COMPLETED":
-        top = table.iloc[0]
-        picks.append((top.trial_id, f"trial {top.trial_id}, the best so far ({study.search.objective} "
-                                    f"{top.score:.4f})"))
     out = []
-    for number, caption in picks:
+    for number in table.trial_id[table.status == "RUNNING"]:
+        caption = f"trial {number}, running"
         executions = [int(p.stem[8:]) for p in layout.trial(number).glob("history_*.csv") if p.stem[8:].isdigit()]
         if not executions:
             continue
@@ -288,7 +299,7 @@ def _figures(path) -> list[tuple[str, bytes]]:
                                                                           facts.st_mtime_ns))
         if png:
             out.append((f"learning curves: {caption}", png))
-    return out
+    return out + _report_figures(path, table)
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,0 +1,80 @@
+"""What every figure of a report shares: a matplotlib Figure of its own (no pyplot, no window, no global state,
+so figures are made in any thread and never need closing), the objective's axis label, the completed trials,
+the ranking, and the PNG. No Keras."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hpstudy.analysis import statistics
+from hpstudy.analysis.effects import completed
+from hpstudy.errors import HpstudyError
+
+DPI = 90                                        # PNGs of about 1000 x 400 pixels: readable, small, fast
+VERDICT_COLOURS = {statistics.EFFECT: "#d62728", statistics.WITHIN_NOISE: "#555555", statistics.TOO_FEW: "#aaaaaa"}
+
+
+class NothingToPlot(HpstudyError):
+    """A figure that this study has nothing to show for (no repeats, a single trial, no history)."""
+
+
+def new_figure(width: float, height: float, rows: int = 1, cols: int = 1):
+    """(figure, 2-D array of axes) of a figure `width` x `height` inches, laid out so labels never overlap."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    return buffer.getvalue()
+
+
+def objective_label(objective: str, minimize: bool) -> str:
+    """The objective's axis label with its unit and direction."""
+    unit = "fraction correct" if objective.endswith("accuracy") else "cross-entropy"
+    return f"{objective} ({unit}, {'lower' if minimize else 'higher'} is better)"
+
+
+def done(study) -> pd.DataFrame:
+    """The study's completed trials with a finite score (float), in trial order."""
+    if study.table is None:
+        raise NothingToPlot(f"{study.name}: no trials table")
+    table = completed(study.table)
+    return table.sort_values("trial_id", key=lambda ids: ids.astype(int), kind="stable").reset_index(drop=True)
+
+
+def ranked(study) -> pd.DataFrame:
+    """The completed trials, best first (ties by trial number)."""
+    table = done(study)
+    key = table["score"] if study.effects.minimize else -table["score"]
+    return table.assign(_key=key.to_numpy()).sort_values("_key", kind="stable").drop(columns="_key")
+
+
+def best_so_far(scores: np.ndarray, minimize: bool) -> np.ndarray:
+    """The running best of `scores` in their order."""
+    return np.minimum.accumulate(scores) if minimize else np.maximum.accumulate(scores)
+
+
+def label_of(value) -> str:
+    """A hyperparameter value as a tick label."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def numbers(values: pd.Series) -> pd.Series:
+    """A column as floats (blanks NaN)."""
+    return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+def legend(ax) -> None:
+    """The axes' legend, each label once (a label repeated per value is one entry)."""
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if unique:
+        ax.legend(list(unique.values()), list(unique.keys()), fontsize=7, loc="best")
