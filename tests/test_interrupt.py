@@ -10,26 +10,10 @@ import pandas as pd
 import pytest
 
 from hpstudy import cli
-from tests.conftest import write_study
+from tests.conftest import TINY, write_study
 
-STUDY = """
-name: sigint
-data:
-  dataset: digits
-  subset: {train: 12, validation: 4, test: 6}
-model:
-  builder: plain_cnn
-  conv_layers: 1
-  filters: 4
-  dense_units: 8
-  dropout: {tune: choice, values: [0.0, 0.5]}
-train:
-  epochs: 2
-  batch_size: 4
-search:
-  tuner: grid
-  seed: 1
-"""
+# Batches of 4: three batch ends an epoch where a press can stop the search.
+STUDY = TINY.format(name="sigint").replace("batch_size: 32", "batch_size: 4")
 
 
 def _press_ctrl_c_when(started, delay: float, presses: int) -> threading.Thread:

@@ -98,18 +98,10 @@ class StudyOracle:
         # 1.4: Oracle.reload loads every trial_*/trial.json (Trial.load), then oracle.json (set_state).
         for path in sorted(Path(self._project_dir).glob(f"trial_*/{layout_module.TUNER_TRIAL_FILE}")):
             record = trials_module.read_tuner_trial(path)
-            try:
-                Trial.from_state(record)
-            except RELOAD_ERRORS as err:
-                raise files.damaged(path, f"is corrupt (keras-tuner cannot reload it: {_reason(err)})",
-                                    RELOAD_HINT) from None
+            _reloaded(path, lambda: Trial.from_state(record))
         oracle_file = Path(self._get_oracle_fname())
         files.read_record(oracle_file, dict, hint=RELOAD_HINT)
-        try:
-            super().reload()
-        except RELOAD_ERRORS as err:
-            raise files.damaged(oracle_file, f"is corrupt (keras-tuner cannot reload it: {_reason(err)})",
-                                RELOAD_HINT) from None
+        _reloaded(oracle_file, super().reload)
         self._reconcile(chief=is_chief())
 
     def _reconcile(self, *, chief: bool) -> None:
@@ -237,11 +229,7 @@ class StudyTunerBase:
         """keras-tuner's reload; a damaged state file is a ResultsError naming it, before anything is changed."""
         tuner_file = Path(self._get_tuner_fname())
         files.read_record(tuner_file, dict, hint=RELOAD_HINT)
-        try:
-            super().reload()
-        except RELOAD_ERRORS as err:
-            raise files.damaged(tuner_file, f"is corrupt (keras-tuner cannot reload it: {_reason(err)})",
-                                RELOAD_HINT) from None
+        _reloaded(tuner_file, super().reload)
 
     def checkpoint_file(self, trial_id) -> str:
         """The file of a trial's best-epoch weights (1.4: Tuner._get_checkpoint_fname)."""
@@ -257,6 +245,15 @@ def _check_tuner_file(project: Path) -> None:
     saved = (project / "oracle.json").exists() or any(project.glob(f"trial_*/{layout_module.TUNER_TRIAL_FILE}"))
     if saved and not os.path.lexists(tuner_file):
         raise ResultsError(f"{tuner_file}: missing, while {project} holds trials; {RELOAD_HINT}")
+
+
+def _reloaded(path: Path, reload) -> None:
+    """Run keras-tuner's `reload` of the state file `path`; what it cannot make sense of is a ResultsError naming
+    the file (and the way out), not a traceback or a blame on the study file."""
+    try:
+        reload()
+    except RELOAD_ERRORS as err:
+        raise files.damaged(path, f"is corrupt (keras-tuner cannot reload it: {_reason(err)})", RELOAD_HINT) from None
 
 
 def _reason(err: Exception) -> str:
