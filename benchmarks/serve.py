@@ -9,11 +9,13 @@ its spec.yaml becomes a random search of that many trials. The server runs in th
 loopback port; each request is a new connection, as a browser's poll is. Timed, each with --repeats requests
 (the cold start with 5 fresh servers):
 
-- cold: the first `/state.json` of a fresh server (every trial file read, the table built, the figures drawn;
-  the first of the 5 also imports matplotlib);
+- cold: the first `/state.json` of a fresh server (every trial file read, the table built, the running trial's
+  curves and the report's figures drawn; the first of the 5 also imports matplotlib);
 - unchanged: `/state.json` again with no file changed (the signature walk, then memory);
 - a new epoch: the running trial's history rewritten with one more row before each request;
-- a trial ended: one trial's keras-tuner record rewritten (renamed into place) before each request;
+- a record rewritten: one trial's keras-tuner record rewritten (renamed into place, the same trials) before each
+  request: the table is read again, the report's figures are not;
+- a trial ended: as when a trial's status or score changes, the report's figures drawn again too (5 requests);
 - a figure: one figure's PNG.
 """
 from __future__ import annotations
@@ -115,6 +117,7 @@ def measure(folder: Path, repeats: int) -> dict[str, list[float]]:
     cases = {"cold": []}
     for _ in range(5):
         watch._curves.cache_clear()                  # the figures drawn again, as in a new process
+        watch._REPORT_FIGURES.clear()
         server = _started(open_server([str(folder)], port=0))
         cases["cold"].append(_get(server.server_address[:2], "/state.json"))
         server.shutdown()
@@ -128,9 +131,13 @@ def measure(folder: Path, repeats: int) -> dict[str, list[float]]:
     for epoch in range(repeats):
         _write(history, "".join([*rows, *[rows[-1]] * (epoch + 1)]).encode())
         cases["a new epoch"].append(_get(address, "/state.json"))
-    cases["a trial ended"] = []
+    cases["a record rewritten"], cases["a trial ended"] = [], []
     for _ in range(repeats):
         _write(record, record.read_bytes())
+        cases["a record rewritten"].append(_get(address, "/state.json"))
+    for _ in range(5):
+        _write(record, record.read_bytes())
+        watch._REPORT_FIGURES.clear()                # what a changed status or score does to its key
         cases["a trial ended"].append(_get(address, "/state.json"))
     figure = json.loads(http_body(address, "/state.json"))["studies"][0]["figures"][0]["url"]
     cases["a figure (PNG)"] = [_get(address, "/" + figure) for _ in range(repeats)]
@@ -171,9 +178,10 @@ def main(argv=None) -> int:
         ms = [1000 * s for s in seconds]
         lines.append(f"| {name} | {statistics.median(ms):.1f} | {min(ms):.1f} | {max(ms):.1f} | {len(ms)} |")
     lines += ["", "A poll of an unchanged folder is one walk over its trial folders (a stat per file) and the JSON "
-              "kept in memory. A new epoch of the running trial re-reads its history and redraws its figure (the best "
-              "trial's is kept); a trial's record rewritten re-reads the trials table (every trial file) and "
-              "renders it; both happen once per change, whatever the number of pages polling. The 2 cores may be "
+              "kept in memory. A new epoch of the running trial re-reads its history and redraws that trial's "
+              "curves; a trial's record rewritten re-reads the trials table (every trial file) and renders it; a "
+              "trial that ended also has the report's figures drawn again, in the poll that follows (most of its "
+              "time). Each happens once per change, whatever the number of pages polling. The 2 cores may be "
               "shared with other work while this runs: read the medians."]
     text = "\n".join(lines) + "\n"
     Path(args.output).write_text(text)
