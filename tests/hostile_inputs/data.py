@@ -96,36 +96,40 @@ def _(ctx):
     return raw_npz(ctx, {"x_train": bytes(1 << 20), "y_train.npy": good_member(Y)}, zipfile.ZIP_DEFLATED)
 
 
-@case("npz_encrypted_member", "'x_train'")
-def _(ctx):
-    path = ctx.tmp / "locked.npz"
+def _patched_npz(ctx, name: str, patch) -> list:
+    """A valid two-array npz whose every zip header is changed by `patch(body, at, is_local)` (at: the header's
+    signature), as `hpstudy data info` arguments."""
+    path = ctx.tmp / name
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("x_train.npy", good_member(X))
         z.writestr("y_train.npy", good_member(Y))
     body = bytearray(path.read_bytes())
-    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):   # set the "encrypted" flag bit
+    for signature, local in ((b"PK\x03\x04", True), (b"PK\x01\x02", False)):   # local and central headers
         at = body.find(signature)
         while at >= 0:
-            body[at + offset] |= 1
+            patch(body, at, local)
             at = body.find(signature, at + 4)
     path.write_bytes(bytes(body))
     return info("npz", path)
+
+
+def _encrypted(body, at, local):
+    body[at + (6 if local else 8)] |= 1               # the "encrypted" flag bit
+
+
+def _method_99(body, at, local):
+    offset = at + (8 if local else 10)                # the compression method
+    body[offset:offset + 2] = struct.pack("<H", 99)
+
+
+@case("npz_encrypted_member", "'x_train'")
+def _(ctx):
+    return _patched_npz(ctx, "locked.npz", _encrypted)
 
 
 @case("npz_unknown_compression_method", "'x_train'")
 def _(ctx):
-    path = ctx.tmp / "odd.npz"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("x_train.npy", good_member(X))
-        z.writestr("y_train.npy", good_member(Y))
-    body = bytearray(path.read_bytes())
-    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):   # compression method 99
-        at = body.find(signature)
-        while at >= 0:
-            body[at + offset:at + offset + 2] = struct.pack("<H", 99)
-            at = body.find(signature, at + 4)
-    path.write_bytes(bytes(body))
-    return info("npz", path)
+    return _patched_npz(ctx, "odd.npz", _method_99)
 
 
 @case("npz_header_of_an_unknown_version", "'x_train'")
