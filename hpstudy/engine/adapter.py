@@ -22,13 +22,13 @@ import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
 from keras_tuner.src.distribute import utils as dist_utils      # 1.4: the role read from KERASTUNER_* variables
 
+from hpstudy.engine.distributed.roles import DEFAULT_CHIEF_TIMEOUT
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, layout as layout_module, trials as trials_module
 
 Trial, TrialStatus = kt.engine.trial.Trial, kt.engine.trial.TrialStatus
 FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 ENDED = (*FINISHED, TrialStatus.INVALID)
-CHIEF_PATIENCE_SECONDS = 600    # how long a worker waits for a chief that went away (a restart) before giving up
 # What reloading a damaged tuner folder says to do (keras-tuner's own files cannot be repaired by hand).
 RELOAD_HINT = ("nothing was changed; restore it, or run with --overwrite to start the study over, or use another "
                "--results-dir to keep this one")
@@ -184,7 +184,7 @@ class PatientClient:
     dies fails (UNAVAILABLE) and would end the worker: such calls are sent again until the chief is back.
     """
 
-    def __init__(self, client, patience: float = CHIEF_PATIENCE_SECONDS):
+    def __init__(self, client, patience: float = DEFAULT_CHIEF_TIMEOUT):   # the worker's --chief-timeout, once known
         self.client, self.patience = client, patience
 
     def __getattr__(self, name):
