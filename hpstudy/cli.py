@@ -194,7 +194,9 @@ def _run(args) -> int:
         return 0
     best = study.best
     trials = study.trials
-    print(f"{len(trials)} trials in {study.path} ({(trials.status == 'COMPLETED').sum()} completed)")
+    pruned = (trials.status == "PRUNED").sum()
+    print(f"{len(trials)} trials in {study.path} ({(trials.status == 'COMPLETED').sum()} completed"
+          f"{f', {pruned} pruned' if pruned else ''})")
     if best:
         print(f"best: trial {best['trial_id']}  {best['objective']}={best['score']:.4f}  "
               f"test_accuracy={best['test_accuracy']:.4f}  -> {study.layout.best_model}")

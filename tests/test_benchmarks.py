@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from hpstudy.study import spec
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -23,19 +25,38 @@ def test_tuner_reach_counts_epochs_and_seconds_in_trial_order():
             {"epochs": 9, "seconds": 6.0, "val_accuracy": 0.97}, {"epochs": 9, "seconds": 6.0, "val_accuracy": 0.99}]
     assert run.tuner_reach(rows, 0.965) == {"trials": 3, "epochs": 13, "seconds": 8.5}
     assert run.tuner_reach(rows, 0.995) is None
+    # A pruned trial's epochs are spent, but its truncated score never counts as reaching the target.
+    pruned = [{**rows[0], "status": "PRUNED", "val_accuracy": 0.99}, {**rows[2], "status": "COMPLETED"}]
+    assert run.tuner_reach(pruned, 0.965) == {"trials": 2, "epochs": 12, "seconds": 8.0}
+    summary = run.tuner_summary([{"rows": pruned}, {"rows": rows[:2]}], 0.965, grid_epochs=24)
+    assert summary["reached"] == 1 and summary["epochs"] == [12] and summary["share"] == [0.5]
+    assert summary["pruned"] == [1, 0] and summary["spent"] == [12, 4]
 
 
 def test_every_tuner_searches_the_same_space():
     run = script("run")
     for mode, configs in (("full", 27), ("quick", 4)):
         size = run.SIZES[mode]
-        studies = {t: run.tuner_study(size, t) for t in ("grid", "hyperband", "bayesian", "random")}
+        studies = {run.tuner_label(t, rule): run.tuner_study(size, t, 7, rule)
+                   for t, rule in [("grid", None), *size["tuner_variants"]]}
+        assert len({s["name"] for s in studies.values()}) == len(studies)
+        for study in studies.values():
+            spec.from_dict(study)           # each a valid study file
         spaces = {t: {k: v for section in ("model", "train") for k, v in s[section].items() if isinstance(v, dict)}
                   for t, s in studies.items()}
         assert all(space == spaces["grid"] for space in spaces.values())
         sizes = [len(v["values"]) for v in spaces["grid"].values()]
         assert sizes and math.prod(sizes) == configs
         assert "max_trials" not in studies["hyperband"]["search"]
+        pruned = [s for label, s in studies.items() if "+" in label]
+        assert pruned and all(s["search"]["pruning"]["rule"] in label for label, s in studies.items() if "+" in label)
+    full = run.SIZES["full"]
+    assert {run.tuner_label(t, r) for t, r in full["tuner_variants"]} >= {
+        "random", "bayesian", "hyperband", "random + median", "random + successive_halving", "bayesian + median",
+        "bayesian + successive_halving"}
+    # Bayesian optimization acts after its initial random trials: fewer of them than the trials a run may take.
+    bayesian = run.tuner_study(full, "bayesian")["search"]
+    assert bayesian["options"]["num_initial_points"] < bayesian["max_trials"]
 
 
 def test_slowest_imports_reads_python_importtime():

@@ -6,6 +6,11 @@ Pure pandas/numpy/scikit-learn/statsmodels (no Keras). Everything is computed ov
 score is finite; running, failed and invalid trials are left out. Trials where a conditional hyperparameter was
 inactive form their own group, shown as "(inactive)".
 
+PRUNED trials (stopped by search.pruning) are left out of every estimate and counted apart: a pruned trial's
+score is the best epoch of a curve cut short because it was falling behind, a lower bound (for an accuracy) of
+what it would have reached, and that censoring is not random, so no interval computed with it would mean what
+it says. Each per-value table counts them (`pruned`), and each hyperparameter's line names where they were.
+
 Importance is *grouped permutation importance* of a random forest: a
 `sklearn.ensemble.RandomForestRegressor` (200 trees, random_state=0) is fitted to predict the score from the
 hyperparameters (numbers as they are, other values one-hot encoded; inactive values get their own code), then
@@ -65,6 +70,7 @@ class Effects:
     objective: str
     minimize: bool
     trials: int                                   # completed trials with a finite score
+    pruned: int = 0                               # pruned trials, left out of every estimate (see the module's doc)
     effects: list[Effect] = field(default_factory=list)
     importance: pd.DataFrame | None = None        # IMPORTANCE_COLUMNS, most important first
     importance_note: str = ""                     # the method, or why there is no ranking
@@ -90,6 +96,36 @@ def completed(trials: pd.DataFrame) -> pd.DataFrame:
     table = trials[keep].copy()
     table["score"] = score[keep]
     return table.reset_index(drop=True)
+
+
+def pruned_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The PRUNED trials with a finite score (score as float), in the table's order."""
+    score = pd.to_numeric(trials["score"], errors="coerce").astype(float)
+    keep = (trials["status"] == "PRUNED") & np.isfinite(score)
+    table = trials[keep].copy()
+    table["score"] = score[keep]
+    return table.reset_index(drop=True)
+
+
+def with_pruned(table: pd.DataFrame, stopped: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A value table (see value_table) with a `pruned` column: how many pruned trials had each value (a value
+    only pruned trials had gets a row of its own, with a count of 0)."""
+    counts = stopped[name].astype(object).where(stopped[name].notna(), INACTIVE).value_counts(sort=False)
+    extra = [v for v in counts.index if v not in set(table["value"])]
+    table = pd.concat([table, pd.DataFrame({"value": extra, "count": 0})], ignore_index=True) if extra else table
+    table["pruned"] = table["value"].map(lambda v: int(counts.get(v, 0)))
+    order = sorted(range(len(table)), key=lambda i: _value_key(table["value"].iloc[i]))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def pruned_note(stopped: pd.DataFrame, name: str) -> str:
+    """Where a hyperparameter's pruned trials were, in words ("" without any)."""
+    if not len(stopped):
+        return ""
+    counts = stopped[name].astype(object).where(stopped[name].notna(), INACTIVE).value_counts(sort=False)
+    ordered = sorted(counts.items(), key=lambda item: _value_key(item[0]))
+    where = ", ".join(f"{verdicts.show(value)}: {int(n)}" for value, n in ordered)
+    return f" (pruned trials, left out of the estimate: {where})"
 
 
 def gap(trials: pd.DataFrame, prefix: str = "") -> pd.Series:
@@ -241,8 +277,8 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
     noise floor; `importance_cache`: see `importance`."""
     minimize = is_minimized(objective)
-    done = completed(trials)
-    result = Effects(objective=objective, minimize=minimize, trials=len(done))
+    done, stopped = completed(trials), pruned_trials(trials)
+    result = Effects(objective=objective, minimize=minimize, trials=len(done), pruned=len(stopped))
     repeats = repeats if repeats is not None and len(repeats) else None
     floor, dof = repeats_module.noise_floor(repeats) if repeats is not None else (None, 0)
     summaries = repeats_module.summaries(repeats) if repeats is not None else None
@@ -257,8 +293,9 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
         numeric = is_numeric(done[name])
         mine = [c for c in found if c.hyperparameter == name]
         only = table["value"].iloc[0] if len(table) == 1 else None
-        result.effects.append(Effect(name, numeric, table, spearman(done, name) if numeric else None, mine,
-                                     verdicts.line(name, mine, objective, only=only)))
+        sentence = verdicts.line(name, mine, objective, only=only) + pruned_note(stopped, name)
+        result.effects.append(Effect(name, numeric, with_pruned(table, stopped, name) if len(stopped) else table,
+                                     spearman(done, name) if numeric else None, mine, sentence))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
     result.importance = importance(done, names, cache=importance_cache)

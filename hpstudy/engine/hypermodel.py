@@ -15,7 +15,7 @@ import keras_tuner as kt
 from hpstudy import data as data_module
 from hpstudy import models
 from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine import interrupt, preprocess, training
+from hpstudy.engine import interrupt, preprocess, pruning, training
 from hpstudy.errors import DataError, ResultsError
 from hpstudy.results import files, trials
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
@@ -106,7 +106,7 @@ class SpecHyperModel(kt.HyperModel):
                                 # The schedule first: it adds the epoch's rate to the logs the recorder writes.
                                 callbacks=[*callbacks_module.schedule(train, epochs), *callbacks], **kwargs)
         # Fine-tune phase: the whole backbone trainable, at the lower rate, continuing the epoch count.
-        if not train["fine_tune_epochs"] or not training.unfreeze_backbone(model):
+        if not train["fine_tune_epochs"] or pruning.pruned(callbacks) or not training.unfreeze_backbone(model):
             return history
         if not math.isfinite(history.history.get("loss", [0.0])[-1]):   # a diverged first phase stays failed
             return history

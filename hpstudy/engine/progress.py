@@ -45,6 +45,8 @@ class Progress:
         params = " ".join(f"{k}={format_value(v)}" for k, v in values.items() if not k.startswith("tuner/"))
         if status == "COMPLETED" and score is not None:
             outcome = f"{self.objective}={score:.4f}"
+        elif status == "PRUNED" and score is not None:      # `message`: at which epoch, and why
+            outcome = f"{self.objective}={score:.4f}  PRUNED {message}"
         else:
             outcome = f"{status}: {message}" if message else status
         self.bar.write(f"trial {trial_id:>4}  {outcome}  {seconds:6.1f}s  {params}", file=self.stream)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from hpstudy.engine.adapter import ENDED
+from hpstudy.engine.pruning import best_trials
 from hpstudy.results.layout import Layout, trial_number
 
 
 def prune_checkpoints(oracle, layout: Layout, keep, *, search_over: bool = False) -> list[str]:
-    """Delete the checkpoints of finished trials outside the best `keep` ("all": delete none).
+    """Delete the checkpoints of finished trials outside the best `keep` ("all": delete none), pruned trials
+    ranked after the completed ones.
 
     Until `search_over`, kept as well: the trials a search in progress may still load weights from (running,
     queued to run again, or in a Hyperband bracket in progress). Returns the numbers of the trials whose
@@ -14,7 +16,7 @@ def prune_checkpoints(oracle, layout: Layout, keep, *, search_over: bool = False
     """
     if keep == "all":
         return []
-    needed = {t.trial_id for t in oracle.get_best_trials(keep)}
+    needed = {t.trial_id for t in best_trials(oracle, layout, keep)}
     if not search_over:
         needed |= oracle.still_needed()
     deleted = []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from hpstudy.engine import adapter, checks, confirm, interrupt, parallel, retention
+from hpstudy.engine import adapter, checks, confirm, interrupt, parallel, pruning, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, WORKER, Role
@@ -96,13 +96,13 @@ def _run_search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool
     _save_best(tuner, layout, dataset)
     table = trials.write_table(layout)
     _stop_if_failed(study, layout, table, len(tuner.oracle.failed_trials()))
-    if study.search.confirm is not None and (table.status == "COMPLETED").any():
+    if study.search.confirm is not None and table.status.isin(trials.SCORED).any():
         confirm.confirm(layout, dataset=dataset, stream=stream)
 
 
 def _stop_if_failed(study: StudySpec, layout: Layout, table, failed: int) -> None:
     """A search that reached its failure limit, or ended with no completed trial (so no best model), is an error."""
-    completed = (table.status == "COMPLETED").any()
+    completed = table.status.isin(trials.SCORED).any()
     if failed < study.search.max_failed_trials and (completed or table.empty):
         return
     reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""
@@ -135,7 +135,7 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
     else:
         kwargs["max_trials"] = search.max_trials or (None if search.tuner == "grid" else DEFAULT_MAX_TRIALS)
         total = kwargs["max_trials"]
-    done = int(trials.read_trials(layout).status.isin(adapter.ENDED).sum())
+    done = int(trials.read_trials(layout).status.isin([*adapter.ENDED, trials.PRUNED]).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
     hypermodel = make_hypermodel(study, dataset)
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
@@ -155,8 +155,9 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
 
 
 def _save_best(tuner, layout: Layout, dataset) -> None:
-    """Evaluate the best trial's model once on the test split and save it (skipped if already done)."""
-    best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
+    """Evaluate the best trial's model once on the test split and save it (skipped if already done). A pruned
+    trial is the best only when no trial completed."""
+    best = [t for t in pruning.best_trials(tuner.oracle, layout, 1) if t.status == "COMPLETED"]
     if not best:
         return
     trial = best[0]

@@ -12,7 +12,7 @@ import traceback
 import keras
 import keras_tuner as kt
 
-from hpstudy.engine import adapter, interrupt, retention
+from hpstudy.engine import adapter, interrupt, pruning, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, Role
@@ -70,6 +70,9 @@ class StudyTuner:
         files.write_json(starts_file, starts + 1)
         recorder = callbacks_module.TrialRecorder(self.layout, trial_number(trial.trial_id))
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), recorder]
+        if self.study.search.pruning is not None:     # after the recorder: the epoch is on disk when it decides
+            kwargs["callbacks"].append(pruning.Pruner(self.study.search.pruning, self.layout,
+                                                      trial_number(trial.trial_id), self.study.search.objective))
         keras.utils.set_random_seed(trial_seed(self.study, trial.trial_id))     # weights, data order: reproducible
         try:
             histories = super().run_trial(trial, *args, **kwargs)
@@ -117,7 +120,7 @@ class StudyTuner:
         """Trials that ended (here, or at a worker the chief serves): their lines, the checkpoints no longer
         needed deleted, the trials table rewritten."""
         for trial in ended:
-            report_trial(self.progress, trial, message)
+            report_trial(self.progress, trial, message, trials.read_pruned(self.layout, trial.trial_id))
         if not adapter.is_worker():
             retention.prune_checkpoints(self.oracle, self.layout, self.study.search.keep_checkpoints)
         trials.write_table(self.layout)
@@ -133,8 +136,13 @@ class StudyTuner:
             raise FreshProcessNeeded(resident - self.memory_baseline)
 
 
-def report_trial(progress: Progress, trial, message: str | None = None) -> None:
-    """One finished trial's line of progress (`message`: its failure, where the oracle's copy has none)."""
+def report_trial(progress: Progress, trial, message: str | None = None, pruned: dict | None = None) -> None:
+    """One finished trial's line of progress (`message`: its failure, where the oracle's copy has none; `pruned`:
+    its pruned.json, where search.pruning stopped it)."""
+    if pruned is not None and trial.status == "COMPLETED":
+        progress.trial_end(trial_number(trial.trial_id), trials.PRUNED, trial.hyperparameters.values, trial.score,
+                           f"at epoch {pruned['epoch']}: {pruned['reason']}")
+        return
     progress.trial_end(trial_number(trial.trial_id), trial.status, trial.hyperparameters.values,
                        trial.score, trials.failure_reason(message or trial.message))
 

@@ -36,6 +36,7 @@ class Answer:
     findings: list[str] = field(default_factory=list)   # effects, largest first
     within_noise: list[str] = field(default_factory=list)
     too_few: list[str] = field(default_factory=list)
+    pruned: int = 0                                     # trials search.pruning stopped (shown, never estimated)
 
     def test_line(self) -> str:
         """The best configuration's test accuracy, with its seed interval where it was confirmed."""
@@ -62,6 +63,9 @@ class Answer:
             out.append(f"Within noise (not findings): {', '.join(self.within_noise)}.")
         if self.too_few:
             out.append(f"Too few trials to say: {', '.join(self.too_few)}.")
+        if self.pruned:
+            out.append(f"Pruned: {self.pruned} trials stopped early by search.pruning; their scores (from curves cut "
+                       "short) are in the trials table, left out of the findings.")
         return out
 
     def lines(self) -> list[str]:
@@ -76,7 +80,7 @@ class Answer:
                 "test_accuracy": self.test_accuracy, "seed_test_accuracy_mean": self.seed_mean,
                 "seed_test_accuracy_ci95": self.seed_interval, "seeds": self.seeds, "seed_note": self.seed_note,
                 "findings": list(self.findings), "within_noise": list(self.within_noise),
-                "too_few_trials": list(self.too_few)}
+                "too_few_trials": list(self.too_few), "pruned": self.pruned}
 
 
 # ---------------------------------------------------------------- building
@@ -117,8 +121,10 @@ def _findings(fx: effects_module.Effects) -> tuple[list[str], list[str], list[st
 
 
 def _best_from_table(table: pd.DataFrame, names: list[str], minimize: bool) -> dict:
-    """best.json's fields from the trials table, for a study that has no best.json yet (still running)."""
+    """best.json's fields from the trials table, for a study that has no best.json yet (still running): the best
+    completed trial, or the best pruned one when none completed."""
     done = effects_module.completed(table)
+    done = done if len(done) else effects_module.pruned_trials(table)
     if not len(done):
         return {}
     row = done.loc[done["score"].idxmin() if minimize else done["score"].idxmax()]
@@ -165,6 +171,7 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
     else:
         answer.best = "none yet: no trial has completed"
     answer.findings, answer.within_noise, answer.too_few = _findings(fx)
+    answer.pruned = fx.pruned
     return answer
 
 

@@ -10,10 +10,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hpstudy.analysis import statistics
-from hpstudy.analysis.effects import completed
+from hpstudy.analysis.effects import completed, pruned_trials
 from hpstudy.errors import HpstudyError
 
 DPI = 90                                        # PNGs of about 1000 x 400 pixels: readable, small, fast
+PRUNED_STYLE = {"marker": "x", "s": 18, "alpha": 0.7, "color": "#7f7f7f", "label": "pruned (cut short; not estimated)"}
 VERDICT_COLOURS = {statistics.EFFECT: "#d62728", statistics.WITHIN_NOISE: "#555555", statistics.TOO_FEW: "#aaaaaa"}
 
 
@@ -45,6 +46,14 @@ def done(study) -> pd.DataFrame:
     if study.table is None:
         raise NothingToPlot(f"{study.name}: no trials table")
     table = completed(study.table)
+    return table.sort_values("trial_id", key=lambda ids: ids.astype(int), kind="stable").reset_index(drop=True)
+
+
+def stopped(study) -> pd.DataFrame:
+    """The study's pruned trials with a finite score (float), in trial order: drawn marked, never estimated."""
+    if study.table is None:
+        return pd.DataFrame(columns=["trial_id", "score"])
+    table = pruned_trials(study.table)
     return table.sort_values("trial_id", key=lambda ids: ids.astype(int), kind="stable").reset_index(drop=True)
 
 

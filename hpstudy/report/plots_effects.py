@@ -14,8 +14,8 @@ from matplotlib.colors import Normalize
 
 from hpstudy.analysis.adjusted import INACTIVE, levels_of
 from hpstudy.analysis.effects import value_key as _value_key
-from hpstudy.report.plots_base import (VERDICT_COLOURS, NothingToPlot, done, label_of, legend, new_figure,
-                                       numbers, objective_label)
+from hpstudy.report.plots_base import (PRUNED_STYLE, VERDICT_COLOURS, NothingToPlot, done, label_of, legend,
+                                       new_figure, numbers, objective_label, stopped)
 
 JITTER = 0.12                   # half the width of a value's column of trial points (categorical axes)
 
@@ -25,9 +25,10 @@ def plot_effects(study, names: list[str] | None = None):
     """One panel per searched hyperparameter (`names`: some of them): every completed trial's objective at its
     value (jittered where values are levels), the raw mean per value, and the estimate adjusted for the other
     hyperparameters with its 95% interval; the verdict in each panel's title. Ranges are drawn on the scale they
-    were sampled on (a log axis where `sampling: log`), with the adjusted slope and its interval as a band."""
+    were sampled on (a log axis where `sampling: log`), with the adjusted slope and its interval as a band. Pruned
+    trials are drawn as grey crosses, apart from every estimate."""
     effects = [e for e in study.effects.effects if names is None or e.name in names]
-    table = done(study)
+    table, cut = done(study), stopped(study)
     if not effects or not len(table):
         raise NothingToPlot(f"{study.name}: no searched hyperparameter with a completed trial")
     cols = min(3, len(effects))
@@ -36,9 +37,9 @@ def plot_effects(study, names: list[str] | None = None):
     for ax, effect in zip(axes.flat, effects):
         slope = next((c for c in effect.contrasts if c.value in ("per 10x", "per unit")), None)
         if slope is not None:
-            _slope_panel(ax, effect, table, slope, study.scales.get(effect.name) == "log")
+            _slope_panel(ax, effect, table, slope, study.scales.get(effect.name) == "log", cut)
         else:
-            _levels_panel(ax, effect, table)
+            _levels_panel(ax, effect, table, cut)
         ax.set_title(f"{effect.name}: {effect.verdict}", color=VERDICT_COLOURS.get(effect.verdict, "black"))
         ax.set_ylabel(objective_label(study.objective, study.effects.minimize), fontsize=8)
         ax.grid(alpha=0.3)
@@ -50,13 +51,17 @@ def plot_effects(study, names: list[str] | None = None):
     return fig
 
 
-def _levels_panel(ax, effect, table: pd.DataFrame) -> None:
-    labelled = table[effect.name].astype(object).where(table[effect.name].notna(), INACTIVE)
-    levels = levels_of(table[effect.name], _value_key)
+def _levels_panel(ax, effect, table: pd.DataFrame, cut: pd.DataFrame) -> None:
+    levels = levels_of(pd.concat([table[effect.name], cut[effect.name]]) if len(cut) else table[effect.name],
+                       _value_key)
     position = {level: k for k, level in enumerate(levels)}
     rng = np.random.default_rng(0)
-    x = labelled.map(position).to_numpy(dtype=float) + rng.uniform(-JITTER, JITTER, len(table))
-    ax.scatter(x, table["score"], s=14, alpha=0.6, color="#1f77b4", label="a trial")
+    for trials, style in ((table, {"s": 14, "alpha": 0.6, "color": "#1f77b4", "label": "a trial"}),
+                          (cut, PRUNED_STYLE)):
+        if len(trials):
+            labelled = trials[effect.name].astype(object).where(trials[effect.name].notna(), INACTIVE)
+            x = labelled.map(position).to_numpy(dtype=float) + rng.uniform(-JITTER, JITTER, len(trials))
+            ax.scatter(x, trials["score"], **style)
     means = effect.table.set_index("value")["mean"]
     ax.scatter([position[v] for v in means.index if v in position], [means[v] for v in means.index if v in position],
                marker="_", s=400, color="black", label="raw mean", zorder=3)
@@ -74,7 +79,10 @@ def _levels_panel(ax, effect, table: pd.DataFrame) -> None:
     ax.set_xlabel(f"{effect.name} (value searched)")
 
 
-def _slope_panel(ax, effect, table: pd.DataFrame, slope, log: bool) -> None:
+def _slope_panel(ax, effect, table: pd.DataFrame, slope, log: bool, cut: pd.DataFrame) -> None:
+    if len(cut):
+        known = numbers(cut[effect.name])
+        ax.scatter(known[known.notna()], cut["score"][known.notna()], **PRUNED_STYLE)
     values = numbers(table[effect.name])
     active = values.notna() & (values > 0 if log else True)
     x, y = values[active].to_numpy(), table["score"][active].to_numpy()
@@ -148,7 +156,9 @@ def plot_parallel(study):
     ax.set_ylabel("position on each axis")
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=objective_label(study.objective,
                                                                                   study.effects.minimize))
-    ax.set_title(f"{study.name}: every completed trial ({len(table)}), coloured by {study.objective}")
+    cut = len(stopped(study))
+    ax.set_title(f"{study.name}: every completed trial ({len(table)}), coloured by {study.objective}"
+                 + (f"; {cut} pruned trials not drawn" if cut else ""))
     return fig
 
 

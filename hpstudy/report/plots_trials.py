@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.errors import ResultsError
-from hpstudy.report.plots_base import (NothingToPlot, best_so_far, done, legend, new_figure, numbers,
-                                       objective_label, ranked)
+from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, best_so_far, done, legend, new_figure, numbers,
+                                       objective_label, ranked, stopped)
 from hpstudy.results.trials import read_history
 
 COSTS = (("params", "parameters (count, log scale)"), ("flops", "FLOPs per image (log scale)"),
@@ -19,26 +19,34 @@ CURVE_METRICS = (("loss", "loss (cross-entropy)"), ("accuracy", "accuracy (fract
 # ---------------------------------------------------------------- optimization history
 def plot_history(study):
     """Each completed trial's score and the best so far, against trial number and against the training time
-    spent until that trial ended (trials' `seconds` added up in trial order: the time one worker would take)."""
-    table = done(study)
+    spent until that trial ended (trials' `seconds` added up in trial order: the time one worker would take);
+    pruned trials as grey crosses, their seconds counted, never the best so far."""
+    table, cut = done(study), stopped(study)
     if len(table) < 2:
         raise NothingToPlot(f"{study.name}: an optimization history needs 2 completed trials")
     minimize = study.effects.minimize
-    number = table["trial_id"].astype(int).to_numpy()
-    score = table["score"].to_numpy()
-    best = best_so_far(score, minimize)
-    seconds = numbers(table["seconds"]).fillna(0).cumsum().to_numpy()
+    both = pd.concat([table.assign(_cut=False), cut.assign(_cut=True)], ignore_index=True) if len(cut) else \
+        table.assign(_cut=False)
+    both = both.sort_values("trial_id", key=lambda ids: ids.astype(int), kind="stable").reset_index(drop=True)
+    spent = numbers(both["seconds"]).fillna(0).cumsum().to_numpy()
+    kept = ~both["_cut"].to_numpy(dtype=bool)
+    number = both["trial_id"].astype(int).to_numpy()
+    score = both["score"].to_numpy(dtype=float)
+    best = best_so_far(score[kept], minimize)
     fig, axes = new_figure(11, 4.0, 1, 2)
     for ax, x, label in ((axes[0, 0], number, "trial number"),
-                         (axes[0, 1], seconds, "training time of the search so far (s, trials one after another)")):
-        ax.scatter(x, score, s=16, alpha=0.6, color="#1f77b4", label="a trial")
-        ax.step(x, best, where="post", color="#d62728", label="best so far")
+                         (axes[0, 1], spent, "training time of the search so far (s, trials one after another)")):
+        ax.scatter(x[kept], score[kept], s=16, alpha=0.6, color="#1f77b4", label="a trial")
+        if (~kept).any():
+            ax.scatter(x[~kept], score[~kept], **PRUNED_STYLE)
+        ax.step(x[kept], best, where="post", color="#d62728", label="best so far")
         ax.set_xlabel(label)
         ax.set_ylabel(objective_label(study.objective, minimize), fontsize=8)
         ax.grid(alpha=0.3)
         legend(ax)
     axes[0, 0].xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(f"{study.name}: optimization history ({len(table)} completed trials; best {best[-1]:.4f})")
+    pruned = f", {len(cut)} pruned" if len(cut) else ""
+    fig.suptitle(f"{study.name}: optimization history ({len(table)} completed trials{pruned}; best {best[-1]:.4f})")
     return fig
 
 

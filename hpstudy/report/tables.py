@@ -97,11 +97,12 @@ def with_gap(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def sort_trials(table: pd.DataFrame, column: str | None = None, *, minimize: bool = False) -> pd.DataFrame:
-    """Sort a trials table. No column: by score, best first, trials that did not complete last. `column`:
+    """Sort a trials table. No column: by score, best first, the pruned trials after the completed ones, trials
+    that did not complete last. `column`:
     any column, "COL:asc" or "COL:desc"; by default accuracies descend, score goes best first, anything else
     ascends; blanks always last. Unknown columns raise HpstudyError listing the columns."""
     if column is None:
-        done = (table["status"] == "COMPLETED").map(lambda x: 0 if x else 1)
+        done = table["status"].map(lambda status: {"COMPLETED": 0, "PRUNED": 1}.get(status, 2))
         score = pd.to_numeric(table["score"], errors="coerce").astype(float)
         key = pd.DataFrame({"done": done, "score": score if minimize else -score})
         order = key.sort_values(["done", "score"], na_position="last", kind="stable").index
@@ -187,7 +188,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_COUNTS = {"best_epoch", "epochs_run", "params", "flops", "count"}
+_COUNTS = {"best_epoch", "epochs_run", "params", "flops", "count", "pruned", "pruned_at_epoch"}
 
 
 def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
@@ -236,7 +237,9 @@ class Section:
 
 def _heading(study: StudyReport) -> str:
     direction = "lower is better" if study.effects.minimize else "higher is better"
-    return f"Effects: {study.name} (objective {study.objective}, {direction}; {study.effects.trials} completed trials)"
+    pruned = f"; {study.effects.pruned} pruned, left out" if study.effects.pruned else ""
+    return (f"Effects: {study.name} (objective {study.objective}, {direction}; {study.effects.trials} completed "
+            f"trials{pruned})")
 
 
 def effects_table(fx: effects_module.Effects) -> pd.DataFrame:

@@ -5,7 +5,8 @@
       env.json             versions, backend, devices, machine
       tuner/               keras-tuner's project: oracle.json, trial_<id>/trial.json, checkpoints (best k kept)
       trials/<n>/          per execution: history_<k>.csv (per epoch), execution_<k>.json (time, size, worker);
-                           summary.txt (the model), failure.txt (why it failed), starts.json (starts not finished)
+                           summary.txt (the model), failure.txt (why it failed), starts.json (starts not finished),
+                           pruned.json (search.pruning stopped it: the epoch, the rule, the reason, the trials compared)
       trials.csv           the trials table, rewritten after every trial
       best.keras           the best trial's model (best epoch), loadable with plain Keras
       best.json            which trial that is, its hyperparameters and test-set metrics
@@ -98,6 +99,10 @@ class Layout:
     def failure(self, trial_id) -> Path:
         """Why the trial failed (keras-tuner's traceback), kept since gRPC messages drop it."""
         return self.trial(trial_id) / "failure.txt"
+
+    def pruned(self, trial_id) -> Path:
+        """Why search.pruning stopped the trial, and at which epoch (JSON; absent when it was not stopped)."""
+        return self.trial(trial_id) / "pruned.json"
 
     def starts(self, trial_id) -> Path:
         """How many starts of the trial have not finished (a count, JSON)."""

@@ -21,6 +21,8 @@ from hpstudy.results.lock import in_use
 # Keras's names of the metrics of every trial, as in the history files and a study's objective.
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 LAST_METRICS = tuple(f"last_{name}" for name in METRICS)     # the same at the last epoch run
+PRUNED = "PRUNED"                  # hpstudy's status of a trial search.pruning stopped (keras-tuner's: COMPLETED)
+SCORED = ("COMPLETED", PRUNED)     # the statuses with a score and best-epoch weights
 REPEAT_COLUMNS = ("trial_id", "seed", "status", "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
                   "test_loss", "test_accuracy", "seconds", "message")
 
@@ -34,6 +36,8 @@ TUNER_TRIAL_FIELDS = {"trial_id": (str, int), "status": str, "hyperparameters": 
                       "best_step": (int, None), "message": (str, None)}
 EXECUTION_FIELDS = {"epochs_run": int, "seconds": NUMBER, "params": (int, None), "flops": (int, None),
                     "last": (dict, None), **{f"last.{name}": _METRIC for name in METRICS}}
+PRUNED_FIELDS = {"epoch": int, "rule": str, "reason": str, "objective": str, "value": NUMBER, "threshold": NUMBER,
+                 "compared": list}
 REPEAT_FIELDS = {"trial_id": (str, int), "seed": int, "status": str, "score": _METRIC, "best_epoch": (int, None),
                  "epochs_run": (int, None), "seconds": _METRIC, "message": (str, None),
                  **{name: _METRIC for name in (*METRICS, *LAST_METRICS, "test_loss", "test_accuracy")}}
@@ -85,10 +89,25 @@ def _tuner_trials(layout: Layout) -> list[tuple]:
     return out
 
 
+def read_pruned(layout: Layout, trial_id) -> dict | None:
+    """Why search.pruning stopped a trial (trials/<n>/pruned.json: epoch, rule, reason, ...), or None."""
+    return files.read_record(layout.pruned(trial_id), dict, PRUNED_FIELDS)
+
+
+def status_of(layout: Layout, trial: dict) -> str | None:
+    """hpstudy's status of a trial from keras-tuner's record: PRUNED for a COMPLETED trial search.pruning stopped
+    (to keras-tuner it completed, so its oracle learns from its score), else keras-tuner's own."""
+    status = trial.get("status")
+    if status == "COMPLETED" and read_pruned(layout, trial_number(trial["trial_id"])) is not None:
+        return PRUNED
+    return status
+
+
 def read_trials(layout: Layout) -> pd.DataFrame:
     """The trials table: one row per trial, hyperparameters under their dotted names, metrics under Keras's
     names at the best epoch (the objective's name is its column) and at the last epoch run (`last_` and the
-    name, averaged over executions), `best_epoch` counted from 1 as in the history files."""
+    name, averaged over executions), `best_epoch` counted from 1 as in the history files; `pruned_at_epoch` and
+    `pruned_reason` for the trials search.pruning stopped (status PRUNED)."""
     tuned = [t.name for t in study_of(layout).tunables()]
     best = read_best(layout)
     rows = []
@@ -98,7 +117,8 @@ def read_trials(layout: Layout) -> pd.DataFrame:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:   # a shape no check foresaw
             raise files.damaged(trial_file, f"is corrupt (unexpected content: {type(err).__name__}: {err})") from None
     columns = ["trial_id", "status", *tuned, "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
-               "test_loss", "test_accuracy", "seconds", "params", "flops", "message"]
+               "test_loss", "test_accuracy", "seconds", "params", "flops", "message", "pruned_at_epoch",
+               "pruned_reason"]
     table = pd.DataFrame(rows, columns=columns)
     for name in tuned:   # integers stay integers next to the blanks of trials where a knob was inactive
         known = table[name].dropna()
@@ -156,9 +176,11 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
     executions = [r for path in layout.executions(trial_id)
                   if (r := files.read_record(path, dict, EXECUTION_FIELDS)) is not None]
     is_best = best.get("trial_id") == trial_id
+    status = status_of(layout, trial)
+    pruned = read_pruned(layout, trial_id) if status == PRUNED else {}
     return {
         "trial_id": trial_id,
-        "status": trial.get("status"),
+        "status": status,
         **{name: values.get(name) for name in tuned},
         "score": trial.get("score"),
         "best_epoch": epoch_from_step(trial.get("best_step")),
@@ -171,6 +193,8 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
         "params": executions[0].get("params") if executions else None,
         "flops": executions[0].get("flops") if executions else None,
         "message": failure_reason(trial.get("message") or files.read_text(layout.failure(trial_id))),
+        "pruned_at_epoch": pruned.get("epoch"),
+        "pruned_reason": pruned.get("reason"),
     }
 
 
@@ -223,19 +247,19 @@ def is_minimized(objective: str) -> bool:
 
 def ranked_trials(layout: Layout) -> list[str]:
     """Completed trials' numbers, best first: best.json's trial, then by score in the objective's
-    direction (ties by trial number). Trials without a score are left out."""
+    direction (ties by trial number); then the pruned trials the same way, so that a pruned trial (scored on a
+    truncated curve) is the best only when no trial completed. Trials without a score are left out."""
     minimize = is_minimized(study_of(layout).search.objective)
     best = read_best(layout).get("trial_id")
     scored = []
     for _, trial in _tuner_trials(layout):
-        if trial.get("status") != "COMPLETED" or trial.get("score") is None:
-            continue
-        score = trial["score"]
-        if isinstance(score, float) and math.isnan(score):
+        status = status_of(layout, trial) if trial.get("status") == "COMPLETED" else None
+        score = trial.get("score")
+        if status not in SCORED or score is None or (isinstance(score, float) and math.isnan(score)):
             continue
         number = trial_number(trial["trial_id"])
         key = score if minimize else -score
-        scored.append((number != best, key, int(number), number))
+        scored.append((status == PRUNED, number != best, key, int(number), number))
     return [number for *_, number in sorted(scored)]
 
 
@@ -251,7 +275,7 @@ def trial_at_rank(layout: Layout, rank: int) -> str:
 
 
 def completed_trial(layout: Layout, trial_id) -> str:
-    """`trial_id` as a plain number if it names a completed trial, else a ResultsError saying why not."""
+    """`trial_id` as a plain number if it names a completed (or pruned) trial, else a ResultsError saying why not."""
     table = read_trials(layout)
     try:
         number = trial_number(trial_id)
@@ -262,7 +286,8 @@ def completed_trial(layout: Layout, trial_id) -> str:
         known = ", ".join(table.trial_id) or "none yet"
         raise ResultsError(f"{layout.root}: no trial {trial_id!r}; trials: {known}")
     row = rows.iloc[0]
-    if row.status != "COMPLETED":
+    if row.status not in SCORED:
         why = f" ({row.message})" if isinstance(row.message, str) and row.message else ""
-        raise ResultsError(f"{layout.root}: trial {number} is {row.status}{why}; only completed trials have a model")
+        raise ResultsError(f"{layout.root}: trial {number} is {row.status}{why}; only completed (or pruned) trials "
+                           "have a model")
     return number

@@ -27,7 +27,7 @@ from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.results.trials import is_minimized, read_history
 from hpstudy.study.schema import Tune
 
-ENDED = ("COMPLETED", "FAILED", "INVALID")   # a trial that ended, as `hpstudy run` counts them
+ENDED = ("COMPLETED", "PRUNED", "FAILED", "INVALID")   # a trial that ended, as `hpstudy run` counts them
 DEFAULT_MAX_TRIALS = 10                      # random and bayesian search without search.max_trials (the runner's)
 CURVES = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy")
 _DRAWING = threading.Lock()                  # matplotlib draws one figure at a time
@@ -207,7 +207,8 @@ class Watched:
         self.figures = _figures(self.path)
         version = digest(key)
         running = table[table.status == "RUNNING"].trial_id
-        top = table.iloc[0] if len(table) and table.status.iloc[0] == "COMPLETED" else None
+        # The report's order: completed trials first, then pruned ones (the best only when nothing completed).
+        top = table.iloc[0] if len(table) and table.status.iloc[0] in ("COMPLETED", "PRUNED") else None
         state = {"index": self.index, "path": self.path, "name": study.name, "objective": study.search.objective,
                  "better": "lower" if is_minimized(study.search.objective) else "higher",
                  "tuner": study.search.tuner, "trials": len(table), "done": int(table.status.isin(ENDED).sum()),

@@ -105,6 +105,17 @@ class ConfirmSpec:
 
 
 @dataclass(frozen=True)
+class PruningSpec:
+    """`search.pruning`: stop a trial whose objective falls behind the other trials' at the same epoch (random, grid
+    and bayesian search; hyperband prunes by itself). The README's "Pruning" says exactly when a trial stops."""
+    rule: Literal["median", "successive_halving"] = "median"
+    warmup_epochs: Positive = 1             # no trial is stopped before it has run this many epochs
+    min_trials: Positive = 5                # median: completed trials needed; successive_halving: trials at the rung
+    interval: Optional[Positive] = None     # median only (default 1): checked every this many epochs from warmup on
+    reduction_factor: Optional[Annotated[int, Range(2, 100)]] = None   # successive_halving only (default 3)
+
+
+@dataclass(frozen=True)
 class SearchSpec:
     """The `search` section: the tuner, its objective and budget, failure and checkpoint limits."""
     tuner: Literal["random", "grid", "hyperband", "bayesian"] = "random"
@@ -116,6 +127,7 @@ class SearchSpec:
     keep_checkpoints: Union[Positive, Literal["all"]] = 3   # keep the weights of the best k trials only
     options: dict = field(default_factory=dict)  # the tuner's own arguments (checked against keras-tuner)
     confirm: Optional[ConfirmSpec] = None   # seed repeats of the best configurations; `{}` for top 3, 5 seeds
+    pruning: Optional[PruningSpec] = None   # stop hopeless trials early; `{}` for the median rule's defaults
 
 
 @dataclass(frozen=True)
@@ -244,6 +256,7 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
             sections[key] = parse_dataclass(fail, value, cls, key, tunable=key in TUNABLE_SECTIONS)
     if "\0" in (sections["data"].data_dir or ""):    # the OS refuses such a path with a ValueError, not an OSError
         raise fail("data.data_dir", "a path cannot hold the NUL character (\\0)")
+    sections["search"] = _check_pruning(fail, sections["search"])
     study = StudySpec(name=name, **sections, source=source)
     return dataclasses.replace(study, question=_parse_question(fail, raw.get("question"), study))
 
@@ -273,6 +286,29 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 # ---------------------------------------------------------------- parsing the sections
+# The key only that rule reads, and its default (the other rule's key stays null).
+_PRUNING_KEYS = {"median": ("interval", 1), "successive_halving": ("reduction_factor", 3)}
+
+
+def _check_pruning(fail, search: SearchSpec) -> SearchSpec:
+    """`search.pruning` checked against the tuner and the keys of its rule; its rule's own key filled in."""
+    pruning = search.pruning
+    if pruning is None:
+        return search
+    if search.tuner == "hyperband":
+        raise fail("search.pruning", "hyperband prunes by itself (its brackets stop trials early); use pruning "
+                                     "with the random, grid or bayesian tuner, or remove it")
+    if search.executions_per_trial > 1:
+        raise fail("search.pruning", "needs search.executions_per_trial: 1 (a trial's curve is then one fit, "
+                                     "which the rule can compare epoch by epoch)")
+    for rule, (key, default) in _PRUNING_KEYS.items():
+        if rule != pruning.rule and getattr(pruning, key) is not None:
+            raise fail(f"search.pruning.{key}", f"is read by rule {rule} only; rule is {pruning.rule}")
+    key, default = _PRUNING_KEYS[pruning.rule]
+    filled = dataclasses.replace(pruning, **{key: default if getattr(pruning, key) is None else getattr(pruning, key)})
+    return dataclasses.replace(search, pruning=filled)
+
+
 def _parse_question(fail, raw, study: StudySpec) -> tuple[str, ...]:
     """`question`: a list of searched hyperparameters (dotted names), each once."""
     if raw is None or raw == []:
