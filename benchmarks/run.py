@@ -9,8 +9,9 @@ Sections (each in its own process, under the KERAS_BACKEND it names):
 - memory: VmRSS after each trial of one study in one process (benchmarks/memory.py); its 100 trials are also
   the results folder the startup section reports on;
 - startup: `hpstudy --help` and `hpstudy report` of a 100-trial folder, and whether either imports TensorFlow;
-- tuners: epochs and seconds that hyperband, bayesian and random search need to come within 0.5 points of
-  the best validation accuracy a full grid finds, on digits;
+- tuners: epochs and seconds that hyperband, bayesian and random search (plain, and with each search.pruning
+  rule), each with several seeds, need to come within 0.5 points of the best validation accuracy a full grid
+  finds, on digits;
 - pipeline: images/s the input side feeds vs images/s a model trains at (benchmarks/pipeline.py);
 - backends: images/s of one plain_cnn trial under each installed Keras backend;
 - settings: images/s of plain_cnn for each train.precision, jit_compile and steps_per_execution.
@@ -137,6 +138,21 @@ def child_memory(size: dict, work: Path) -> dict:
 
 
 TUNER_SPACE = {"conv_layers": [1, 2, 3], "filters": [8, 16, 32], "learning_rate": [3e-4, 1e-3, 3e-3]}
+# Each searching tuner, plain and with each pruning rule; a pruned search shares its tuner's seeds, so each
+# pruned run is paired with the plain run that proposes the same first trials.
+TUNER_VARIANTS = [("random", None), ("random", "median"), ("random", "successive_halving"), ("bayesian", None),
+                  ("bayesian", "median"), ("bayesian", "successive_halving"), ("hyperband", None)]
+TUNER_SEEDS = {"random": 1, "bayesian": 101, "hyperband": 201}     # each tuner its own seeds: seed + 0, 1, ...
+# Looked at from a third of a trial's epochs on (tuner_study: 3 of 9; see the rank correlations the section
+# reports), once 3 trials are there to compare with; successive halving's rungs are then epochs 3 and 9 (the last
+# epoch, never pruned at).
+TUNER_PRUNING = {"median": {"rule": "median", "min_trials": 3},
+                 "successive_halving": {"rule": "successive_halving", "min_trials": 3}}
+BAYESIAN_INITIAL = 3        # random trials before the Gaussian process (keras-tuner's default: 3 x 3 axes = 9)
+TUNER_EPOCH_CAP = 0.4       # a run stops once it has spent this share of the full grid's epochs: not reached
+SIZES["full"].update(tuner_seeds=3, tuner_variants=TUNER_VARIANTS)           # runs per tuner, and which tuners
+SIZES["quick"].update(tuner_seeds=1, tuner_variants=[("random", "median"), ("bayesian", "successive_halving"),
+                                                     ("hyperband", None)])
 
 
 def tuner_space(size: dict) -> dict:
@@ -144,39 +160,49 @@ def tuner_space(size: dict) -> dict:
     return {k: v[:size["tuner_values"]] for k, v in list(TUNER_SPACE.items())[:size["tuner_axes"]]}
 
 
-def tuner_study(size: dict, tuner: str) -> dict:
-    """The search space every tuner searches: values^axes configurations of a small CNN on digits."""
+def tuner_label(tuner: str, rule: str | None) -> str:
+    return f"{tuner} + {rule}" if rule else tuner
+
+
+def tuner_study(size: dict, tuner: str, seed: int = 0, rule: str | None = None) -> dict:
+    """The search space every tuner searches: values^axes configurations of a small CNN on digits, half the
+    images held out for validation (one image is 0.14 points, so 0.5 points is 3.6 images, not one or two)."""
     n, axes, searched = size["tuner_values"], size["tuner_axes"], tuner_space(size)
     model = {"builder": "plain_cnn", "conv_layers": 2, "filters": 16, "dense_units": 64}
     train = {"epochs": size["tuner_epochs"], "batch_size": 32}
     for key, values in searched.items():
         (train if key == "learning_rate" else model)[key] = {"tune": "choice", "values": values}
     study = {
-        "name": f"tuners_{tuner}",
-        "data": {"dataset": "digits", "validation_split": 0.25},      # ~360 validation images: 0.28 points each
-        "model": model, "train": train, "search": {"tuner": tuner, "seed": 0},
+        "name": f"tuners_{tuner}{'_' + rule if rule else ''}_{seed}",
+        "data": {"dataset": "digits", "validation_split": 0.5},       # 718 validation images, 719 training
+        "model": model, "train": train, "search": {"tuner": tuner, "seed": seed},
     }
     if tuner == "hyperband":
         study["search"]["options"] = {"factor": 3, "hyperband_iterations": 1}
     elif tuner != "grid":
         # At most two thirds of the grid's trials: a tuner that needs more is reported as not reaching the target.
         study["search"]["max_trials"] = max(2, 2 * n ** axes // 3)
+    if tuner == "bayesian":
+        study["search"]["options"] = {"num_initial_points": BAYESIAN_INITIAL}
+    if rule:
+        study["search"]["pruning"] = {**TUNER_PRUNING[rule], "warmup_epochs": max(1, size["tuner_epochs"] // 3)}
     return study
 
 
 def child_tuners(size: dict, work: Path) -> dict:
-    """The full grid first; then each tuner, stopped once a trial comes within 0.5 points of the grid's best."""
+    """The full grid first; then each tuner (plain and pruned) with several seeds, each run stopped once a trial
+    that was not pruned comes within 0.5 points of the grid's best."""
     import pandas as pd
 
     import hpstudy
+    import keras
     import memory
 
-    import keras
+    from hpstudy.engine import checks, hypermodel
+    from hpstudy.results import trials as trials_module
 
-    from hpstudy.engine import hypermodel
-
-    # The same initial weights for every trial: a configuration then scores the same whichever tuner tries it,
-    # so the tuners are compared on their choices, not on lucky initializations.
+    # The same initial weights for every trial: a configuration then scores the same whichever tuner tries it
+    # (and a pruned trial's curve is the start of the unpruned one), so the tuners are compared on their choices.
     build = hypermodel.SpecHyperModel.build
 
     def seeded_build(self, hp):
@@ -186,34 +212,83 @@ def child_tuners(size: dict, work: Path) -> dict:
 
     mixin = memory.tuner_mixin()
     original = mixin.on_trial_end
-    target = [None]
+    target, cap = [None], [None]
 
     def on_trial_end(self, trial):
         original(self, trial)
+        if target[0] is None:
+            return
         done = self.oracle.get_trial(trial.trial_id)
-        if target[0] is not None and done.score is not None and done.score >= target[0]:
+        reached = done.score is not None and done.score >= target[0]
+        reached = reached and trials_module.read_pruned(self.layout, trial.trial_id) is None
+        spent = pd.to_numeric(trials_module.read_trials(self.layout).epochs_run, errors="coerce").sum()
+        if reached or spent >= cap[0]:
             self.oracle.max_trials = len(self.oracle.trials)     # the oracle hands out no further trial
     mixin.on_trial_end = on_trial_end
 
-    runs = {}
-    for tuner in ("grid", "hyperband", "bayesian", "random"):
-        path = common.write_study(work, tuner_study(size, tuner))
+    def search(study: dict) -> dict:
+        path = common.write_study(work, study)
         start = time.perf_counter()
-        study = hpstudy.run(path, results_dir=work / "results", overwrite=True, stream=io.StringIO())
+        found = hpstudy.run(path, results_dir=work / "results", overwrite=True, stream=io.StringIO())
         wall = time.perf_counter() - start
-        table = pd.read_csv(study.path / "trials.csv")
-        rows = [{"epochs": int(r.epochs_run) if r.epochs_run == r.epochs_run else 0,
+        table = pd.read_csv(found.path / "trials.csv")
+        rows = [{"status": r.status, "epochs": int(r.epochs_run) if r.epochs_run == r.epochs_run else 0,
                  "seconds": float(r.seconds) if r.seconds == r.seconds else 0.0,
                  "val_accuracy": float(r.val_accuracy) if r.val_accuracy == r.val_accuracy else None}
                 for r in table.itertuples()]
-        runs[tuner] = {"rows": rows, "wall_s": wall}
-        if tuner == "grid":
-            best = max(r["val_accuracy"] for r in rows if r["val_accuracy"] is not None)
-            target[0] = best - 0.005
-        common.progress(f"tuners: {tuner} {len(rows)} trials, {sum(r['epochs'] for r in rows)} epochs, {wall:.0f} s")
-    return {"runs": runs, "target": target[0], "epochs": size["tuner_epochs"],
-            "searched": list(tuner_space(size)),
-            "configs": size["tuner_values"] ** size["tuner_axes"]}
+        return {"rows": rows, "wall_s": wall, "seed": study["search"]["seed"], "path": str(found.path)}
+
+    grid = search(tuner_study(size, "grid"))
+    target[0] = max(r["val_accuracy"] for r in grid["rows"] if r["val_accuracy"] is not None) - 0.005
+    cap[0] = TUNER_EPOCH_CAP * sum(r["epochs"] for r in grid["rows"])
+    # The grid's run built every configuration up front; the runs after it skip that check (wall time, no epochs).
+    checks.build_each = lambda *args, **kwargs: 0
+    common.progress(f"tuners: grid {len(grid['rows'])} trials, {sum(r['epochs'] for r in grid['rows'])} epochs, "
+                    f"{grid['wall_s']:.0f} s")
+    runs = {tuner_label(t, rule): [] for t, rule in size["tuner_variants"]}
+    for k in range(size["tuner_seeds"]):        # seed by seed: every tuner has as many runs at any moment
+        for tuner, rule in size["tuner_variants"]:
+            run = search(tuner_study(size, tuner, TUNER_SEEDS[tuner] + k, rule))
+            run["facts"] = run_facts(run["path"], grid["path"], target[0])
+            runs[tuner_label(tuner, rule)].append(run)
+            reach = tuner_reach(run["rows"], target[0])
+            common.progress(f"tuners: {tuner_label(tuner, rule)} seed {run['seed']}: {len(run['rows'])} trials, "
+                            f"{'reached at %d epochs' % reach['epochs'] if reach else 'not reached'}, "
+                            f"{run['wall_s']:.0f} s")
+    return {"grid": grid, "runs": runs, "target": target[0], "epochs": size["tuner_epochs"],
+            "rank_correlation": early_rank_correlation(Path(grid["path"]), size["tuner_epochs"]),
+            "searched": list(tuner_space(size)), "configs": size["tuner_values"] ** size["tuner_axes"],
+            "pruning": {rule: tuner_study(size, "random", 0, rule)["search"]["pruning"] for rule in TUNER_PRUNING},
+            "bayesian_initial": BAYESIAN_INITIAL, "cap": TUNER_EPOCH_CAP,
+            "date": common.machine()["date"]}
+
+
+def run_facts(root, grid_root, target: float) -> dict | None:
+    """What a run's trials.csv says beyond its rows (None when its folder is gone): how many different
+    configurations its trials tried (fewer than its trials where the tuner proposed one again; Hyperband: the
+    rounds that continue one), and how many of its pruned trials had a configuration that reaches the target
+    when trained to the end (its score in the grid, from the same initial weights)."""
+    import pandas as pd
+    table, grid = Path(root) / "trials.csv", Path(grid_root) / "trials.csv"
+    if not table.exists() or not grid.exists():
+        return None
+    trials, full = pd.read_csv(table), pd.read_csv(grid)
+    searched = [c for c in trials.columns if c.startswith(("model.", "train."))]
+    winners = full[full["val_accuracy"] >= target - 1e-9][searched].drop_duplicates()
+    pruned = trials[trials["status"] == "PRUNED"][searched].merge(winners, on=searched)
+    return {"distinct": int(len(trials[searched].drop_duplicates())), "pruned_winners": int(len(pruned))}
+
+
+def early_rank_correlation(root: Path, epochs: int) -> dict[int, float]:
+    """Over the grid's trials: Spearman's rank correlation of each trial's best val_accuracy by epoch e with its
+    best over all epochs, for each e: how well an early epoch ranks the configurations a pruner compares."""
+    import pandas as pd
+    from scipy.stats import spearmanr
+    paths = sorted(root.glob("trials/*/history_0.csv"))
+    curves = [pd.read_csv(path)["val_accuracy"].cummax().to_numpy() for path in paths]
+    final = [curve[-1] for curve in curves]
+    return {e: float(spearmanr([curve[min(e, len(curve)) - 1] for curve in curves], final).correlation)
+            for e in range(1, epochs + 1)}
 
 
 def child_pipeline(size: dict, work: Path) -> dict:
@@ -463,37 +538,88 @@ def render_startup(r: dict) -> list[str]:
 
 
 def tuner_reach(rows: list[dict], target: float) -> dict:
-    """Epochs, seconds and trials spent, in trial order, until a trial reaches `target` (None: never)."""
+    """Epochs, seconds and trials spent, in trial order, until a trial that was not pruned reaches `target`
+    (None: never). A pruned trial's epochs count as spent; its truncated score never reaches the target."""
     epochs = seconds = 0
     for index, row in enumerate(rows):
         epochs += row["epochs"]
         seconds += row["seconds"]
-        if row["val_accuracy"] is not None and row["val_accuracy"] >= target - 1e-9:
+        reached = row["val_accuracy"] is not None and row["val_accuracy"] >= target - 1e-9
+        if reached and row.get("status", "COMPLETED") == "COMPLETED":
             return {"trials": index + 1, "epochs": epochs, "seconds": seconds}
     return None
 
 
+def _spread(values: list[float], digits: int = 0) -> str:
+    """mean ± sd (min-max) of `values`; "-" when empty."""
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    low, high = min(values), max(values)
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def tuner_summary(runs: list[dict], target: float, grid_epochs: int) -> dict:
+    """Over one tuner's runs (one per seed): how many reached the target, epochs, seconds and trials to it, the
+    epochs as a share of the full grid's, and the pruned trials per run."""
+    reached = [r for r in (tuner_reach(run["rows"], target) for run in runs) if r]
+    return {"runs": len(runs), "reached": len(reached), "epochs": [r["epochs"] for r in reached],
+            "share": [r["epochs"] / grid_epochs for r in reached], "seconds": [r["seconds"] for r in reached],
+            "trials": [r["trials"] for r in reached],
+            "pruned": [sum(row.get("status") == "PRUNED" for row in run["rows"]) for run in runs],
+            "spent": [sum(row["epochs"] for row in run["rows"]) for run in runs]}
+
+
 def render_tuners(r: dict) -> list[str]:
-    grid = r["runs"]["grid"]["rows"]
+    grid = r["grid"]["rows"]
     grid_epochs = sum(row["epochs"] for row in grid)
     best = r["target"] + 0.005
-    lines = [f"Digits, {r['configs']} configurations ({' x '.join(r['searched'])}) at up to {r['epochs']} epochs, "
-             f"every trial from the same initial weights; target: within 0.5 points of the grid's best validation "
-             f"accuracy {best:.4f}. The other tuners stop once a trial reaches it, or after two thirds of the "
-             f"grid's trials.", "",
-             "| tuner | trials run | best val_accuracy | epochs to target | seconds to target | "
-             "epochs / grid's | target |", "|---|---:|---:|---:|---:|---:|---|"]
-    for tuner, run in r["runs"].items():
-        rows = run["rows"]
-        reach = tuner_reach(rows, r["target"])
-        top = max((row["val_accuracy"] for row in rows if row["val_accuracy"] is not None), default=float("nan"))
-        if reach:
-            cells = f"{reach['epochs']} | {reach['seconds']:.0f} | {reach['epochs'] / grid_epochs:.0%}"
-        else:
-            cells = f"not reached ({sum(x['epochs'] for x in rows)} run) | {sum(x['seconds'] for x in rows):.0f} | -"
-        lines.append(f"| {tuner} | {len(rows)} | {top:.4f} | {cells} | {'<= 40%' if tuner == 'hyperband' else ''} |")
+    reach = tuner_reach(grid, r["target"])
+    seeds = max(len(runs) for runs in r["runs"].values())
+    lines = [f"Measured {r['date'][:10]} (`--sections tuners`). Digits, {r['configs']} configurations "
+             f"({' x '.join(r['searched'])}) at up to {r['epochs']} epochs, half the images for validation, every "
+             f"trial from the same initial weights; target: a trial that was not pruned within 0.5 points of the "
+             f"grid's best validation accuracy {best:.4f}. Each other tuner ran with {seeds} "
+             f"seed{'s' if seeds > 1 else ''} (its own: "
+             "random 1..., bayesian 101..., hyperband 201...; a pruned search uses its tuner's seeds), each run "
+             f"stopping once it reached the target, or had spent {r['cap']:.0%} of the grid's epochs, or after two "
+             "thirds of the grid's trials; bayesian with "
+             f"num_initial_points {r['bayesian_initial']}. Pruning: "
+             + "; ".join(f"{k} {v}" for k, v in r["pruning"].items()) + " (the other keys at their defaults).", "",
+             f"{sum(row['val_accuracy'] >= r['target'] - 1e-9 for row in grid if row['val_accuracy'] is not None)} "
+             f"of the {len(grid)} configurations reach the target when trained to the end.", "",
+             "| tuner | reached | epochs to target, mean ± sd (min-max) | of the grid's epochs | trials to target | "
+             "seconds to target | pruned trials per run | epochs per run | per run: trials (distinct configurations; "
+             "pruned that would have reached) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+             f"| grid | {'1/1' if reach else '0/1'} | {reach['epochs'] if reach else '-'} | "
+             f"{reach['epochs'] / grid_epochs:.0%} | {reach['trials'] if reach else '-'} | "
+             f"{reach['seconds']:.0f} | 0 | {grid_epochs} | {len(grid)} ({len(grid)}; 0) |"]
+    for label, runs in r["runs"].items():
+        s = tuner_summary(runs, r["target"], grid_epochs)
+        share = _spread([100 * x for x in s["share"]]) + " %" if s["share"] else "-"
+        facts = [run.get("facts") or run_facts(run.get("path", ""), r["grid"].get("path", ""), r["target"]) or {}
+                 for run in runs]
+        tried = ", ".join(f"{len(run['rows'])} ({f.get('distinct', '?')}; {f.get('pruned_winners', '?')})"
+                          for run, f in zip(runs, facts))
+        lines.append(f"| {label} | {s['reached']}/{s['runs']} | {_spread(s['epochs'])} | {share} | "
+                     f"{_spread(s['trials'], 1)} | {_spread(s['seconds'])} | {_spread(s['pruned'], 1)} | "
+                     f"{_spread(s['spent'])} | {tried} |")
     lines += ["", f"The full grid: {grid_epochs} epochs, {sum(row['seconds'] for row in grid):.0f} s of training "
-                  f"({r['runs']['grid']['wall_s']:.0f} s wall)."]
+                  f"({r['grid']['wall_s']:.0f} s wall). Means and spreads are over the runs that reached the target; "
+                  "epochs per run counts every run, reached or not. Epoch counts do not depend on the machine's "
+                  "load; seconds do (the CPU was shared with other work).", "",
+              "Spearman rank correlation, over the grid's trials, of the best val_accuracy by epoch e with the best "
+              "over all epochs: " + ", ".join(f"e={e}: {rho:.2f}" for e, rho in r["rank_correlation"].items())
+              + " (what a pruner, or Hyperband's first rungs, compare on).", "",
+              "Per seed, epochs to the target (- : not reached, epochs spent in brackets):", ""]
+    for label, runs in r["runs"].items():
+        cells = []
+        for run in runs:
+            hit = tuner_reach(run["rows"], r["target"])
+            cells.append(f"{run['seed']}: {hit['epochs']}" if hit else
+                         f"{run['seed']}: - ({sum(row['epochs'] for row in run['rows'])})")
+        lines.append(f"- {label}: {', '.join(cells)}")
     return lines
 
 

@@ -86,3 +86,16 @@ def test_gpu_sh_parses_and_explains_itself():
     assert subprocess.run(["bash", "-n", str(BENCHMARKS / "gpu.sh")]).returncode == 0
     done = subprocess.run(["bash", str(BENCHMARKS / "gpu.sh")], capture_output=True, text=True)
     assert done.returncode == 2 and "fetch" in done.stderr and "run" in done.stderr
+
+
+def test_run_facts_count_configurations_proposed_again_and_pruned_winners(tmp_path):
+    run = script("run")
+    header = "trial_id,status,model.filters,train.learning_rate,val_accuracy\n"
+    (tmp_path / "grid").mkdir()
+    (tmp_path / "grid" / "trials.csv").write_text(header + "0,COMPLETED,8,0.001,0.90\n1,COMPLETED,16,0.001,0.97\n"
+                                                  "2,COMPLETED,8,0.003,0.96\n3,COMPLETED,16,0.003,0.80\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "trials.csv").write_text(header + "0,COMPLETED,8,0.001,0.90\n1,PRUNED,16,0.001,0.60\n"
+                                                 "2,COMPLETED,8,0.001,0.90\n3,PRUNED,16,0.003,0.50\n")
+    assert run.run_facts(tmp_path / "run", tmp_path / "grid", 0.965) == {"distinct": 3, "pruned_winners": 1}
+    assert run.run_facts(tmp_path / "gone", tmp_path / "grid", 0.965) is None
