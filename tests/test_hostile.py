@@ -1,9 +1,10 @@
 """Hostile and broken inputs: each ends in exit code 2 and one line naming the file, never a traceback.
 
 `tests/hostile/` holds bad study files, each starting with `# expect: <message>`: how the one line
-`hpstudy validate` prints after the file's name must begin, the key and the reason. The other tests here feed unsafe files (YAML tags that would run
-code, a CIFAR-10 batch whose pickle would, a `.keras` model with a Lambda layer) and corrupt data files
-through the command line and the loading paths: each is refused, and nothing in it runs.
+`hpstudy validate` prints after the file's name must begin, the key and the reason. The other tests here feed
+unsafe files (YAML tags that would run code, a CIFAR-10 batch whose pickle would, a `.keras` model with a Lambda
+layer) and corrupt data files through the command line and the loading paths: each is refused, and nothing in
+it runs.
 """
 import ast
 import os

@@ -314,8 +314,10 @@ TOO_LARGE = "too large to be a number (beyond 1.8e308); got about 1e5000"
      "use a smaller step or a fixed value"),
     ({"name": "s", "model": {"filters": {"tune": "int", "min_value": 0, "max_value": HUGE, "default": -1}}},
      "model.filters.default: must be in [0, about 1e5000]; got -1"),
-    ({"name": "s", "model": {"filters": {"tune": "choice", "values": [0.5, HUGE]}}}, f"model.filters.values[1]: {TOO_LARGE}"),
-    ({"name": "s", "model": {"filters": {"tune": "choice", "values": [HUGE, HUGE]}}}, f"model.filters.values[0]: {TOO_LARGE}"),
+    ({"name": "s", "model": {"filters": {"tune": "choice", "values": [0.5, HUGE]}}},
+     f"model.filters.values[1]: {TOO_LARGE}"),
+    ({"name": "s", "model": {"filters": {"tune": "choice", "values": [HUGE, HUGE]}}},
+     f"model.filters.values[0]: {TOO_LARGE}"),
     ({"name": "s", "train": {"batch_size": {"tune": "choice", "values": [HUGE, 1]}}},
      "train.batch_size.values[0]: must be in [1, 1e+06]; got about 1e5000"),
 ], ids=lambda raw: "-".join(map(str, raw)) if isinstance(raw, dict) else "")

@@ -243,4 +243,4 @@ def test_tensorboard_logs_each_trial_with_hparams(tmp_path):
     assert study.trials["model.dropout"].tolist() == [0.25] and start.group_name == "0"
     assert hparams["session_end_info"].session_end_info.status == api_pb2.STATUS_SUCCESS
     # Keras's own scalars beside them, per epoch, for training and validation.
-    assert any((logs / "train").glob("events.out.tfevents.*")) and any((logs / "validation").glob("events.out.tfevents.*"))
+    assert all(any((logs / split).glob("events.out.tfevents.*")) for split in ("train", "validation"))

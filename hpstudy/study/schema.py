@@ -263,7 +263,7 @@ def _check_scalar(fail, key: str, value, base, rng):
                 raise fail(key, "a value is too large to be a number (beyond 1.8e308)")
             return tuple(value) if isinstance(value, list) else value
         if _beyond_floats(value):
-            # No builder or tuner argument means such a number, and it could not be written back to spec.yaml.
+            # No builder or tuner argument takes one, and past 4,300 digits it could not be written to spec.yaml.
             raise fail(key, f"too large to be a number (beyond 1.8e308); got {shown(value)}")
         return value
     ok = {
