@@ -272,11 +272,12 @@ def datasets(data_dir: str | None = None) -> tuple[Path, pd.DataFrame]:
     return catalog.cache_root(), catalog.listing(data_dir)
 
 
-def dataset_info(name: str, *, data_dir: str | None = None, image_size: int | None = None) -> tuple[str, str]:
+def dataset_info(name: str, *, data_dir: str | None = None, image_size: int | None = None,
+                 label_mode: str | None = None) -> tuple[str, str]:
     """(split sizes, images per class and split) of a dataset, as text."""
     from hpstudy import data
     from hpstudy.data import catalog
-    dataset = data.load(name, data_dir=data_dir, image_size=image_size, download=False)
+    dataset = data.load(name, data_dir=data_dir, image_size=image_size, download=False, label_mode=label_mode)
     return catalog.summary(dataset), catalog.class_counts(dataset).to_string()
 
 

@@ -46,6 +46,7 @@ def check(study: StudySpec) -> StudySpec:
         raise study.error("data.dataset", str(err)) from None
     try:
         data_module.core.check_image_size(study.data.dataset, study.data.image_size)
+        data_module.core.check_label_mode(study.data.dataset, study.data.label_mode)
     except DataError as err:
         raise SpecError(f"{study.source}: {err}") from None
     study = dataclasses.replace(study, model=_check_model(study))

@@ -132,7 +132,7 @@ def load_data(study: StudySpec) -> data_module.Dataset:
         return data_module.load(spec.dataset, data_dir=spec.data_dir, validation_split=spec.validation_split,
                                 test_split=spec.test_split, image_size=spec.image_size, seed=spec.seed,
                                 subset=dataclasses.asdict(spec.subset) if spec.subset else None,
-                                download=spec.download)
+                                download=spec.download, label_mode=spec.label_mode)
     except DataError as err:
         raise DataError(f"{study.source}: data: {err}") from None
 
@@ -142,10 +142,11 @@ def data_shape(study: StudySpec) -> tuple[tuple, int]:
     source = data_module.source(study.data.dataset)
     size = study.data.image_size
     shape = (size, size, 3) if size else source.input_shape
-    if shape is None or source.num_classes is None:
+    classes = source.class_count(study.data.label_mode)
+    if shape is None or classes is None:
         dataset = load_data(study)
         return dataset.input_shape, dataset.num_classes
-    return shape, source.num_classes
+    return shape, classes
 
 
 def make_hypermodel(study: StudySpec, dataset: data_module.Dataset | None = None) -> SpecHyperModel:

@@ -40,6 +40,7 @@ class DataSpec:
     validation_split: OpenFraction = 0.1    # split off train (stratified, seeded) unless the dataset has its own
     test_split: OpenFraction = 0.2          # split off train first, unless the dataset has its own test split
     image_size: Optional[Annotated[int, Range(8, 1024)]] = None  # folder, cinic10: resize images to this square
+    label_mode: Optional[Literal["fine", "coarse"]] = None   # cifar100: fine (100 classes, the default) or coarse (20)
     subset: Optional[Subset] = None
     seed: Seed = 0                          # seeds the splits, the subset and the augmentation
     download: bool = True                   # allow fetching a dataset that is not on disk
