@@ -41,7 +41,7 @@ def _add_run(commands) -> None:
     run.add_argument("study", help="the study file (YAML)")
     run.add_argument("--results-dir", default="results", help="parent of the study's results folder (default: results)")
     run.add_argument("--max-trials", type=_positive, help="override search.max_trials (raising it extends a study)")
-    run.add_argument("--epochs", type=_positive, help="override train.epochs")
+    run.add_argument("--epochs", type=_positive, help="override train.epochs (and the epochs train.overrides set)")
     run.add_argument("--overwrite", action="store_true", help="delete the study's results folder and start over")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow's logs and Keras's per-epoch lines")
     parallel = run.add_argument_group("distributed tuning (keras-tuner's chief and workers; see the README)")
@@ -254,7 +254,7 @@ def _confirm(args) -> int:
 def _validate(args) -> int:
     from hpstudy import api
     study, builds = api.validate(args.study)
-    searched = ", ".join(t.name for t in study.tunables()) or "none"
+    searched = ", ".join(t.name for t in study.tunables()) or "none (one configuration, trained in one trial)"
     print(f"{args.study}: valid; searched: {searched}; {builds} model build(s) checked")
     return 0
 
