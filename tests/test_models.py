@@ -21,6 +21,33 @@ def test_builder_builds_and_trains_one_step(name):
     assert model.output_shape == (None, 10)
 
 
+# Options that make each builder create every kind of layer it has (a projection shortcut, a dense head, ...).
+EVERY_LAYER = {"plain_cnn": {"convs_per_layer": 2, "batch_norm": True}, "vgg": {"blocks": 2},
+               "all_cnn": {"pooling": "max", "filters": 8}, "lenet5": {}, "deep_cnn": {}, "resnet": {"depth": 20},
+               "resnet9": {"width": 0.125},
+               "transfer": {"backbone": "vgg16", "weights": None, "trainable_layers": 0, "dense_units": 8}}
+
+
+def test_every_builder_is_listed_for_the_initializer_check():
+    assert sorted(EVERY_LAYER) == sorted(models.BUILDERS)
+    assert all("kernel_initializer" in models.options(name) for name in models.BUILDERS)
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_LAYER))
+def test_kernel_initializer_reaches_every_layer_the_builder_creates(name):
+    # lecun_uniform is no builder's default: a layer left at Keras's own default (glorot_uniform) would show.
+    model = models.build(name, (32, 32, 3), 10, **EVERY_LAYER[name], kernel_initializer="lecun_uniform")
+    # The transfer backbone's layers are keras.applications' (their weights are loaded), and its frozen RGB-to-BGR
+    # conv is set to a fixed permutation: neither starts from an initializer the study chooses.
+    layers = [layer for layer in model.layers if layer.name not in ("backbone", "rgb_to_bgr")]
+    kernels = [layer for layer in layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    # The softmax classifier included (all_cnn has none: its last 1x1 conv gives the logits).
+    assert len(kernels) >= 2 and (kernels[-1].name == "predictions") == (name != "all_cnn")
+    for layer in kernels:
+        assert keras.initializers.serialize(layer.kernel_initializer)["class_name"] == "LecunUniform", layer.name
+    assert not [layer.name for layer in layers if hasattr(layer, "kernel_initializer") and layer not in kernels]
+
+
 def layers_of(model, *kinds):
     return [layer for layer in model.layers if isinstance(layer, kinds)]
 
@@ -55,7 +82,7 @@ def test_plain_cnn_options_reach_its_layers(options):
         assert len(layers_of(model, keras.layers.Flatten)) == 1 and len(dense) == 2
         hidden = dense[0].get_config()
         assert hidden["units"] == o["dense_units"] and hidden["activation"] == o["activation"]
-        assert hidden["kernel_initializer"]["class_name"] == initializer
+    assert all(layer.get_config()["kernel_initializer"]["class_name"] == initializer for layer in dense)
     dropouts = [layer.rate for layer in layers_of(model, keras.layers.Dropout)]
     assert dropouts == ([o["dropout"]] * (o["conv_layers"] + (o["head"] == "dense")) if o["dropout"] else [])
     assert model.output_shape == (None, 10)

@@ -113,6 +113,23 @@ def test_trials_table_of_a_finished_study(finished_study):
     assert table.test_accuracy.notna().sum() == 1 and pd.notna(table.test_accuracy[0])
 
 
+def test_a_folder_from_before_trainable_params_reads_and_reports_them_as_missing(finished_study, tmp_path, capsys):
+    folder, _ = finished_study
+    copy = tmp_path / "old"
+    shutil.copytree(folder, copy)
+    for record in copy.glob("trials/*/execution_*.json"):     # as an hpstudy that did not record them wrote it
+        execution = json.loads(record.read_text())
+        assert execution.pop("trainable_params") == execution["params"]
+        record.write_text(json.dumps(execution))
+    table = raw_trials(copy)
+    assert table.trainable_params.isna().all() and table.params.notna().all()
+    assert main(["report", str(copy), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"\|\s*params\s*\|", text) and "trainable_params" not in text    # blank: left out
+    assert main(["report", str(folder), "--format", "markdown"]) == 0
+    assert "trainable_params" in capsys.readouterr().out
+
+
 def test_gap_top_and_sort_on_six_trials(six_study):
     raw = raw_trials(six_study)
     table = tables.trials_table([six_study])

@@ -10,7 +10,8 @@ import pytest
 
 from hpstudy import models
 from hpstudy.errors import ModelError, SpecError
-from hpstudy.models.backbones import BACKBONES, imagenet_preprocessing, load_backbone, weights_file, weights_folder
+from hpstudy.models.backbones import (BACKBONES, freeze, imagenet_preprocessing, load_backbone, weights_file,
+                                       weights_folder)
 from hpstudy.engine.training import unfreeze_backbone
 from hpstudy.study.schema import Failer, check_value
 
@@ -136,18 +137,97 @@ def test_efficientnet_normalizes_inside_its_own_model():
     assert isinstance(normalize, keras.layers.Normalization)
 
 
-@pytest.mark.parametrize("trainable_layers, names", [
-    (0, []),
-    (1, ["block5_conv3"]),
-    (4, ["block4_conv3", "block5_conv1", "block5_conv2", "block5_conv3"]),
-    ("all", [f"block{b}_conv{c}" for b, n in enumerate((2, 2, 3, 3, 3), 1) for c in range(1, n + 1)]),
+VGG16_CONVS = [f"block{b}_conv{c}" for b, n in enumerate((2, 2, 3, 3, 3), 1) for c in range(1, n + 1)]
+VGG16_PARAMS = 14_714_688
+
+
+# What the last N layers train, layer by layer, as the transfer docstring and the README list it: (count, N, the
+# backbone layers that learn, their trainable parameters). VGG16 has 19 layers (its input layer included), 13 with
+# weights; 20 is more than either.
+@pytest.mark.parametrize("count, trainable_layers, learning, params", [
+    ("layers", 0, [], 0),
+    ("layers", 1, [], 0),                                       # block5_pool: the Keras idiom's "last layer"
+    ("layers", 4, ["block5_conv1", "block5_conv2", "block5_conv3"], 7_079_424),
+    ("layers", 20, VGG16_CONVS, VGG16_PARAMS),
+    ("layers", "all", VGG16_CONVS, VGG16_PARAMS),
+    ("weighted_layers", 0, [], 0),
+    ("weighted_layers", 1, ["block5_conv3"], 2_359_808),
+    ("weighted_layers", 4, ["block4_conv3", "block5_conv1", "block5_conv2", "block5_conv3"], 9_439_232),
+    ("weighted_layers", 20, VGG16_CONVS, VGG16_PARAMS),
+    ("weighted_layers", "all", VGG16_CONVS, VGG16_PARAMS),
 ])
-def test_trainable_layers_count_layers_with_weights(trainable_layers, names):
+def test_vgg16_last_n_layers_layer_by_layer(count, trainable_layers, learning, params):
     model = models.build("transfer", (32, 32, 3), 10, backbone="vgg16", weights=None,
-                         trainable_layers=trainable_layers)
+                         trainable_layers=trainable_layers, trainable_count=count)
     backbone = model.get_layer("backbone")
-    assert [layer.name for layer in backbone.layers if layer.trainable_weights] == names
-    assert len(model.trainable_weights) == 2 * len(names) + 2   # kernel and bias each, and the classifier's
+    assert len(backbone.layers) == 19
+    assert [layer.name for layer in backbone.layers if layer.trainable and layer.trainable_weights] == learning
+    assert trainable_count(backbone) == params
+    assert trainable_count(model) == params + 512 * 10 + 10          # and the classifier
+    if count == "layers" and trainable_layers != "all":     # the idiom: exactly base.layers[-N:] keep trainable
+        flagged = [layer.name for layer in backbone.layers if layer.trainable]
+        assert flagged == [layer.name for layer in backbone.layers[max(0, len(backbone.layers) - trainable_layers):]]
+
+
+def test_trainable_count_defaults_to_the_keras_idiom():
+    assert models.options("transfer")["trainable_count"][1] == "layers"
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    """One transfer ResNet50 at 32x32 (no weights); each test freezes its backbone afresh."""
+    return models.build("transfer", (32, 32, 3), 10, backbone="resnet50", weights=None, trainable_layers=0)
+
+
+def refreeze(model, trainable_layers, count):
+    backbone = model.get_layer("backbone")
+    for layer in backbone.layers:
+        layer.trainable = True
+    freeze(backbone, trainable_layers, count)
+    return backbone
+
+
+RESNET50_LAST = ["conv5_block3_2_conv", "conv5_block3_2_bn", "conv5_block3_3_conv", "conv5_block3_3_bn"]
+
+
+# ResNet50: 175 layers, 106 with weights (53 convs and 53 batch norms); the last 4 are conv, batch norm, add, ReLU.
+@pytest.mark.parametrize("count, trainable_layers, learning, params", [
+    ("layers", 0, [], 0),
+    ("layers", 1, [], 0),                                       # conv5_block3_out, a ReLU
+    ("layers", 4, RESNET50_LAST[2:], 1_050_624 + 4_096),        # and conv5_block3_add, conv5_block3_out
+    ("layers", 176, 106, 23_534_592),
+    ("weighted_layers", 1, RESNET50_LAST[3:], 4_096),
+    ("weighted_layers", 4, RESNET50_LAST, 2_359_808 + 1_024 + 1_050_624 + 4_096),
+    ("weighted_layers", 107, 106, 23_534_592),
+    ("weighted_layers", "all", 106, 23_534_592),
+])
+def test_resnet50_last_n_layers_layer_by_layer(resnet50, count, trainable_layers, learning, params):
+    backbone = refreeze(resnet50, trainable_layers, count)
+    assert len(backbone.layers) == 175
+    names = [layer.name for layer in backbone.layers if layer.trainable and layer.trainable_weights]
+    assert (len(names) if isinstance(learning, int) else names) == learning
+    assert trainable_count(backbone) == params
+    if count == "layers" and trainable_layers in (1, 4):
+        flagged = [layer.name for layer in backbone.layers if layer.trainable]
+        assert flagged == [layer.name for layer in backbone.layers[-trainable_layers:]]
+
+
+@pytest.mark.parametrize("count, trainable_layers, inference", [
+    ("layers", 1, True),                # nothing with weights trains: every batch norm keeps its statistics
+    ("layers", 4, False),               # conv5_block3_3_bn trains: it normalizes by the batch in training
+])
+def test_a_trainable_batch_norm_among_the_last_n_normalizes_by_the_batch(resnet50, count, trainable_layers,
+                                                                        inference):
+    # The backbone is called with training=False, which Keras 3 overrides with fit's training=True: what keeps a
+    # batch norm's statistics is its being frozen, as in the Keras idiom without training=False.
+    backbone = refreeze(resnet50, trainable_layers, count)
+    before = [keras.ops.convert_to_numpy(w) for w in backbone.non_trainable_weights]
+    frozen_output = resnet50(RAW, training=False)
+    same = np.allclose(resnet50(RAW, training=True), frozen_output, atol=1e-6)
+    assert same == inference
+    after = [keras.ops.convert_to_numpy(w) for w in backbone.non_trainable_weights]
+    moved = any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert moved == (not inference)     # only a trainable batch norm re-estimates its moving statistics
 
 
 @pytest.mark.parametrize("trainable_layers, inference", [(0, True), ("all", False), (1000, False)])

@@ -263,6 +263,11 @@ def test_planned_trials_and_epochs(tmp_path):
     study = spec.loads("name: s\ntrain: {epochs: {tune: choice, values: [2, 4]}, fine_tune_epochs: 1}\n")
     assert watch.planned_epochs(study, {"train.epochs": 4}) == 5
     assert watch.planned_epochs(study, {"tuner/epochs": 7}) == 7
+    assert planned("{tuner: random}", model="{dropout: 0.5}") == 1 == planned("{tuner: grid}", model="{}")
+    overridden = spec.loads("name: s\nmodel: {dropout: {tune: choice, values: [0.0, 0.5]}}\ntrain:\n  epochs: 5\n"
+                            "  overrides: [{when: {model.dropout: 0.5}, set: {epochs: 1, fine_tune_epochs: 2}}]\n")
+    assert watch.planned_epochs(overridden, {"model.dropout": 0.5}) == 3
+    assert watch.planned_epochs(overridden, {"model.dropout": 0.0}) == 5
 
 
 # ---------------------------------------------------------------- the page in a real browser

@@ -67,6 +67,8 @@ def valid(ann, name=""):
         return st.sampled_from(["digits", "cifar10", "cinic10", "folder", "npz", "cifar100"])
     if name == "data_dir":
         return st.sampled_from([None, "/nonexistent/drawn"])
+    if name == "overrides":     # a valid override names the study's own searched values: drawn ones are junk
+        return st.sampled_from([None, []])
     origin, args = typing.get_origin(ann), typing.get_args(ann)
     if origin in (typing.Union, types.UnionType):
         return st.one_of(*(valid(a, name) for a in args))

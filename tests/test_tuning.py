@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 import hpstudy
-from hpstudy import data, models
+from hpstudy import cli, data, models
 from hpstudy.study import spec
 from hpstudy.engine import training
 from hpstudy.errors import ResultsError, SpecError
 from hpstudy.engine import checks
 from hpstudy.engine.checks import build_each, validation_builds
 from hpstudy.results.layout import Layout
-from hpstudy.results.trials import read_trials
+from hpstudy.models import facts
+from hpstudy.results.trials import read_repeats, read_trials
 from tests.conftest import TINY, write_study
 
 BASE = "name: s\n"
@@ -38,7 +39,8 @@ def check(text):
     (BASE + "search: {tuner: hyperband, options: {factor: three}}\n", ["search.options.factor", "default 3"]),
     (BASE + "search: {tuner: random, options: {max_epochs: 3}}\n", ["search.options.max_epochs", "random tuner"]),
     (BASE + "search: {tuner: hyperband, max_trials: 5}\n", ["search.max_trials", "hyperband"]),
-    (BASE + "search: {tuner: grid}\n", ["search.tuner", "at least one searched value"]),
+    (BASE + "search: {tuner: hyperband}\n", ["search.tuner", "nothing is searched here (one configuration)"]),
+    (BASE + "search: {tuner: grid, max_trials: 2}\n", ["search.max_trials", "one configuration, trained in one"]),
     (BASE + "search: {tuner: hyperband}\ntrain: {epochs: {tune: choice, values: [2, 4]}}\n",
      ["train.epochs", "hyperband decides"]),
     (BASE + "search: {tuner: bayesian, options: {num_initial_points: two}}\n", ["search.options.num_initial_points"]),
@@ -192,6 +194,43 @@ def test_batch_size_and_schedule_are_searched_in_fit(tmp_path):
     assert set(study.trials["train.batch_size"]) == {8, 16}
     history = study.history("0")
     assert history.learning_rate.tolist() == pytest.approx([1e-3, 5e-4])
+
+
+# One fixed configuration: nothing searched, batch norm so that its moving statistics are not trainable.
+ONE = TINY.replace("dropout: {{tune: choice, values: [0.0, 0.5]}}", "batch_norm: true").replace("epochs: 2",
+                                                                                             "epochs: 1")
+
+
+def test_one_fixed_configuration_is_one_trial_confirmed_resumed_and_reported(tmp_path, capsys):
+    text = ONE.format(name="baseline") + "  confirm: {top: 1, seeds: 2}\n"
+    path = write_study(tmp_path, text, name="baseline")
+    assert not check(text).tunables()
+    assert cli.main(["validate", str(path)]) == 0
+    assert "searched: none (one configuration, trained in one trial)" in capsys.readouterr().out
+    study = hpstudy.run(path, results_dir=tmp_path / "results")
+    assert list(study.trials.trial_id) == ["0"] and len(read_repeats(study.layout)) == 2
+    row = study.trials.iloc[0]
+    best = hpstudy.load_best(study.path)
+    assert row.trainable_params == facts.trainable_params(best) == row.params - 2 * 4    # 4 filters' statistics
+    trial = study.layout.tuner_trial("0") / "trial.json"
+    stamp = trial.stat().st_mtime_ns
+    again = hpstudy.run(path, results_dir=tmp_path / "results")         # finished: no second trial
+    assert len(again.trials) == 1 and len(read_repeats(again.layout)) == 2 and trial.stat().st_mtime_ns == stamp
+    capsys.readouterr()
+    for form, name in (("markdown", "report.md"), ("html", "report.html")):
+        assert cli.main(["report", str(study.path), "--format", form, "--output", str(tmp_path / name),
+                         "--best", "0"]) == 0
+        text = (tmp_path / name).read_text()
+        assert "What val_accuracy does this one configuration reach (nothing searched: a baseline)?" in text
+        assert "Nothing searched:" in text and "one configuration (a baseline), so there are no effects and no" in text
+        assert "no tuned hyperparameters" in text and "seeds" in text
+
+
+@pytest.mark.parametrize("tuner", ["random", "bayesian"])
+def test_one_fixed_configuration_is_one_trial_with_any_tuner(tmp_path, tuner):
+    text = ONE.format(name=tuner).replace("tuner: grid", f"tuner: {tuner}")
+    study = hpstudy.run(write_study(tmp_path, text, name=tuner), results_dir=tmp_path)
+    assert list(study.trials.trial_id) == ["0"] and list(study.trials.status) == ["COMPLETED"]
 
 
 def test_a_killed_run_resumes_and_reruns_only_the_interrupted_trial(tmp_path):

@@ -106,6 +106,8 @@ class TrialRecorder(keras.callbacks.Callback):
         self.rows = []
         self.started = time.perf_counter()
         self.epochs_run = 0
+        # Counted before the first epoch: a fine-tune phase makes more of the model trainable later.
+        self.trainable_params = facts.trainable_params(self.model)
         if self.execution == 0:
             files.write_text(self.layout.summary(self.trial_id), facts.summary(self.model))
 
@@ -121,7 +123,8 @@ class TrialRecorder(keras.callbacks.Callback):
         files.write_json(self.layout.execution(self.trial_id, self.execution), {
             "execution": self.execution, "epochs_run": self.epochs_run,
             "seconds": round(time.perf_counter() - self.started, 3),
-            "params": int(self.model.count_params()), "flops": facts.flops(self.model),
+            "params": int(self.model.count_params()), "trainable_params": self.trainable_params,
+            "flops": facts.flops(self.model),
             "history": self.history.name, "worker": os.environ.get("KERASTUNER_TUNER_ID"),
             # The last epoch's metrics: with early stopping restoring the best epoch, the only trace of overfitting.
             "last": {k: v for k, v in (self.rows[-1] if self.rows else {}).items() if k not in ("epoch", "seconds")}})

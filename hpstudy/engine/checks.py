@@ -46,6 +46,7 @@ def check(study: StudySpec) -> StudySpec:
         raise study.error("data.dataset", str(err)) from None
     try:
         data_module.core.check_image_size(study.data.dataset, study.data.image_size)
+        data_module.core.check_label_mode(study.data.dataset, study.data.label_mode)
     except DataError as err:
         raise SpecError(f"{study.source}: {err}") from None
     study = dataclasses.replace(study, model=_check_model(study))
@@ -95,17 +96,34 @@ def _check_search(study: StudySpec) -> None:
     allowed = tuner_arguments(search.tuner)
     for key, value in search.options.items():
         _check_option(study, allowed, key, value)
-    if search.tuner == "hyperband" and isinstance(study.train.epochs, Tune):
+    if search.tuner == "hyperband":
+        _check_hyperband(study)
+    if not study.tunables() and (search.max_trials or 1) > 1:
+        raise study.error("search.max_trials", f"{search.max_trials}: nothing is searched, so the study is one "
+                                               "configuration, trained in one trial; repeat it over seeds with "
+                                               "search.confirm, or remove max_trials")
+
+
+def _check_hyperband(study: StudySpec) -> None:
+    """What a Hyperband search decides itself (each trial's epochs, the number of trials) is not in the study."""
+    if isinstance(study.train.epochs, Tune):
         raise study.error("train.epochs", "hyperband decides each trial's epochs itself; give a fixed number "
                                           "(it becomes search.options.max_epochs)")
-    if search.tuner == "hyperband" and search.max_trials is not None:
+    if study.search.max_trials is not None:
         raise study.error("search.max_trials", "hyperband sets the number of trials itself from search.options "
                                                "max_epochs, factor and hyperband_iterations; remove max_trials")
-    if search.tuner == "hyperband" and study.train.fine_tune_epochs:
+    if study.train.fine_tune_epochs:
         raise study.error("train.fine_tune_epochs", "hyperband sets each trial's epochs itself; a fine-tune phase "
                                                     "needs random, grid or bayesian search")
-    if search.tuner == "grid" and not study.tunables():
-        raise study.error("search.tuner", "a grid search needs at least one searched value (a mapping with tune:)")
+    for i, override in enumerate(study.train.overrides):
+        for key in ("epochs", "fine_tune_epochs"):
+            if override.set.get(key):
+                raise study.error(f"train.overrides[{i}].set.{key}", "hyperband decides each trial's epochs "
+                                                                     "itself; an override cannot set them")
+    if not study.tunables():
+        raise study.error("search.tuner", "hyperband compares configurations by training many of them briefly; "
+                                          "nothing is searched here (one configuration): use grid, random or "
+                                          "bayesian, which train it in one trial")
 
 
 def validation_builds(study: StudySpec) -> list[tuple[str, dict]]:
@@ -167,7 +185,8 @@ def build_each(study: StudySpec, input_shape: tuple, num_classes: int, *, pretra
             # Without Python's garbage collection each time (seconds in a large process): once, after the loop.
             keras.backend.clear_session(free_memory=False)
     gc.collect()
-    if study.train.fine_tune_epochs and not backbones:
+    fine_tune = study.train.fine_tune_epochs or any(o.set.get("fine_tune_epochs") for o in study.train.overrides)
+    if fine_tune and not backbones:
         raise study.error("train.fine_tune_epochs", f"a fine-tune phase unfreezes a pretrained backbone; no model of "
                                                     f"{', '.join(study.model.builders())} has one (builder transfer "
                                                     f"does)")

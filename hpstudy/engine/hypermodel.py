@@ -64,10 +64,18 @@ class SpecHyperModel(kt.HyperModel):
         self.augment_seed = study.data.seed
 
     def values(self, hp) -> dict:
-        """This trial's builder, its options, and preprocess and train values: fixed as written, searched from `hp`."""
-        def value(v):
+        """This trial's builder, its options, and preprocess and train values: fixed as written, searched from `hp`,
+        then the train settings of the study's overrides that match the trial's searched values."""
+        searched = {}       # the trial's active searched values, by dotted name
+
+        def value(v, active=True):
             """A fixed value as written, a searched one declared in `hp`."""
-            return declare(hp, v) if isinstance(v, Tune) else v
+            if not isinstance(v, Tune):
+                return v
+            found = declare(hp, v)
+            if active:
+                searched[v.name] = found
+            return found
         model = self.study.model
         builder = value(model.builder)
         if isinstance(model.builder, Tune):
@@ -75,7 +83,7 @@ class SpecHyperModel(kt.HyperModel):
             # whole space (and samples each builder's options) but only the chosen builder's are active.
             for name in model.builders():
                 with hp.conditional_scope(model.builder.name, [name]):
-                    options = {k: value(v) for k, v in model.options_of(name).items()}
+                    options = {k: value(v, name == builder) for k, v in model.options_of(name).items()}
                 if name == builder:
                     chosen = options
         else:
@@ -83,7 +91,9 @@ class SpecHyperModel(kt.HyperModel):
         out = {"builder": builder, "model": chosen}
         for section in ("preprocess", "train"):
             fixed = getattr(self.study, section)
-            out[section] = {f.name: value(getattr(fixed, f.name)) for f in dataclasses.fields(fixed)}
+            out[section] = {f.name: value(getattr(fixed, f.name)) for f in dataclasses.fields(fixed)
+                            if f.name != "overrides"}
+        out["train"].update(self.study.train.overridden(searched))
         return out
 
     def build(self, hp):
@@ -133,7 +143,7 @@ def load_data(study: StudySpec) -> data_module.Dataset:
         return data_module.load(spec.dataset, data_dir=spec.data_dir, validation_split=spec.validation_split,
                                 test_split=spec.test_split, image_size=spec.image_size, seed=spec.seed,
                                 subset=dataclasses.asdict(spec.subset) if spec.subset else None,
-                                download=spec.download)
+                                download=spec.download, label_mode=spec.label_mode)
     except DataError as err:
         raise DataError(f"{study.source}: data: {err}") from None
 
@@ -143,10 +153,11 @@ def data_shape(study: StudySpec) -> tuple[tuple, int]:
     source = data_module.source(study.data.dataset)
     size = study.data.image_size
     shape = (size, size, 3) if size else source.input_shape
-    if shape is None or source.num_classes is None:
+    classes = source.class_count(study.data.label_mode)
+    if shape is None or classes is None:
         dataset = load_data(study)
         return dataset.input_shape, dataset.num_classes
-    return shape, source.num_classes
+    return shape, classes
 
 
 def make_hypermodel(study: StudySpec, dataset: data_module.Dataset | None = None) -> SpecHyperModel:

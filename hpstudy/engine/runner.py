@@ -133,7 +133,9 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
         kwargs.setdefault("max_epochs", study.train.epochs)
         total = None
     else:
-        kwargs["max_trials"] = search.max_trials or (None if search.tuner == "grid" else DEFAULT_MAX_TRIALS)
+        # Nothing searched: one configuration, one trial (keras-tuner's oracles would only retry the same values).
+        default = 1 if not study.tunables() else None if search.tuner == "grid" else DEFAULT_MAX_TRIALS
+        kwargs["max_trials"] = search.max_trials or default
         total = kwargs["max_trials"]
     done = int(trials.read_trials(layout).status.isin(adapter.ENDED).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)

@@ -102,4 +102,4 @@ def lenet5(
     x = keras.layers.Flatten()(x)
     for units in (dense1_units, dense2_units):
         x = keras.layers.Dense(units, activation=activation, kernel_initializer=kernel_initializer)(x)
-    return keras.Model(inputs, classifier(x, num_classes), name="lenet5")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name="lenet5")

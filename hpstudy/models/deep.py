@@ -81,4 +81,4 @@ def deep_cnn(
     rates = [dropout if index == 0 else dropout_late if index == 2 else 0.0 for index in range(len(widths))]
     normalize = _normalize if batch_norm else None
     x = head_layers(x, head, widths, rates, activation, kernel_initializer, normalize=normalize)
-    return keras.Model(inputs, classifier(x, num_classes), name="deep_cnn")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name="deep_cnn")

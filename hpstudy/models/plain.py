@@ -57,4 +57,4 @@ def plain_cnn(
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
     x = head_layers(x, head, dense_units, dropout, activation, kernel_initializer)
-    return keras.Model(inputs, classifier(x, num_classes), name="plain_cnn")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name="plain_cnn")

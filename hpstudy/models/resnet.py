@@ -54,7 +54,7 @@ def resnet(
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    return keras.Model(inputs, classifier(x, num_classes), name=f"resnet{depth}")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name=f"resnet{depth}")
 
 
 def conv_bn(x, filters: int, kernel_size: int, strides: int, initializer: str, name: str, activation=None):

@@ -59,4 +59,4 @@ def vgg(
         if rate:
             x = keras.layers.Dropout(rate)(x)
     x = head_layers(x, head, dense_units, dense_dropout, activation, kernel_initializer)
-    return keras.Model(inputs, classifier(x, num_classes), name="vgg")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name="vgg")

@@ -187,7 +187,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_COUNTS = {"best_epoch", "epochs_run", "params", "flops", "count"}
+_COUNTS = {"best_epoch", "epochs_run", "params", "trainable_params", "flops", "count"}
 
 
 def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:

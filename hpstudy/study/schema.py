@@ -172,14 +172,15 @@ def parse_dataclass(fail, raw: dict, cls, path: str, tunable: bool):
     hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     reject_unknown(fail, raw, names, path)
-    values = {name: check_value(fail, f"{path}.{name}", raw[name], hints[name], tunable and not _is_fixed(hints[name]))
+    values = {name: check_value(fail, f"{path}.{name}", raw[name], hints[name], tunable and not is_fixed(hints[name]))
               for name in names if name in raw}
     return cls(**values)
 
 
-def _is_fixed(ann) -> bool:
+def is_fixed(ann) -> bool:
+    """Whether a field's annotation marks it FIXED: one setting for the whole study, never searched."""
     if typing.get_origin(ann) in (Union, types.UnionType):
-        return any(_is_fixed(a) for a in typing.get_args(ann))
+        return any(is_fixed(a) for a in typing.get_args(ann))
     return typing.get_origin(ann) is Annotated and any(isinstance(m, Fixed) for m in typing.get_args(ann)[1:])
 
 
