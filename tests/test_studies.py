@@ -27,7 +27,8 @@ def test_shipped_study_validates(path):
 
 
 # The seeds trained a fixed number of epochs and reported the last one: their studies train those epochs with no
-# early stopping. Where a seed showed a confusion matrix for every model, every trial's weights are kept.
+# early stopping, and keep (and test) the weights of the last epoch. Where a seed showed a confusion matrix for
+# every model, every trial's weights are kept.
 # (epochs, keep_checkpoints); seed 000 gives no epoch count, so cinic10_models' 20 is hpstudy's.
 SEED_PROTOCOL = {"cinic10_models": (20, "all"), "architecture_ladder": (8, "all"), "vgg_blocks": (50, 3),
                  "allcnn_lenet": (200, 3)}
@@ -38,6 +39,7 @@ def test_a_seed_study_trains_the_seeds_fixed_epochs(name):
     study = spec.load(STUDY_DIR / f"{name}.yaml")
     epochs, keep = SEED_PROTOCOL[name]
     assert (study.train.epochs, study.callbacks.early_stopping, study.search.keep_checkpoints) == (epochs, None, keep)
+    assert study.search.checkpoint_epoch == "last"
 
 
 def test_the_fidelity_table_covers_every_seed_and_names_shipped_studies():
