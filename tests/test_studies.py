@@ -42,6 +42,18 @@ def test_a_seed_study_trains_the_seeds_fixed_epochs(name):
     assert study.search.checkpoint_epoch == "last"
 
 
+def test_architecture_ladder_rebuilds_seed_001s_batch_norms_and_parameter_count():
+    from hpstudy import models
+    from hpstudy.models import facts
+    study = check(spec.load(STUDY_DIR / "architecture_ladder.yaml"))
+    options = study.model.options_of("deep_cnn")
+    # Seed 001 prints "BatchNorm2d(20, eps=1e-05, momentum=0.1, affine=False, ...)": PyTorch's 0.1 is Keras's 0.9.
+    assert (options["bn_epsilon"], options["bn_momentum"], options["bn_affine"]) == (1e-5, 0.9, False)
+    fixed = {k: v for k, v in options.items() if k not in ("variant", "head")}
+    deep = models.build("deep_cnn", (32, 32, 3), 10, variant="deep", head="dense", **fixed)
+    assert facts.trainable_params(deep) == 453_242      # the seed's printed layers' count (see test_model_families)
+
+
 def test_the_fidelity_table_covers_every_seed_and_names_shipped_studies():
     fidelity = STUDY_DIR / "FIDELITY.md"
     text = fidelity.read_text()
