@@ -132,8 +132,9 @@ class Study:
         return history
 
     def model(self, trial_id: int | str, *, dataset=None):
-        """Trial `trial_id`'s model at its best epoch, compiled (the best trial's is best.keras; another's is
-        rebuilt from its hyperparameters and keras-tuner's checkpoint). Completed trials only."""
+        """Trial `trial_id`'s model with its kept weights (search.checkpoint_epoch), compiled (the best trial's is
+        best.keras; another's is rebuilt from its hyperparameters and keras-tuner's checkpoint). Completed trials
+        only."""
         number = trials.completed_trial(self.layout, trial_id)
         models = import_quietly("hpstudy.results.models")
         if number == self.best.get("trial_id") and self.layout.best_model.exists():
@@ -210,10 +211,11 @@ def load_study(path: str | Path) -> Study:
 
 
 def load_best(path: str | Path, rank: int = 0):
-    """The `rank`-th best model of a study (0: the best, best.keras), compiled, at its trial's best epoch.
+    """The `rank`-th best model of a study (0: the best, best.keras), compiled, with its trial's kept weights (its
+    best epoch's, or its last's with search.checkpoint_epoch: last).
 
     Rank 0 is loaded in Keras's safe mode; a lower-ranked trial's model is rebuilt from its hyperparameters
-    and loaded with keras-tuner's checkpoint of its best epoch (the study's data is loaded when it
+    and loaded with keras-tuner's checkpoint (the study's data is loaded when it
     standardizes pixels: the statistics are not in the checkpoint).
     """
     layout = folder.open_folder(path)

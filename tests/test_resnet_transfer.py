@@ -106,7 +106,7 @@ def test_resnet_width_scales_filters():
 # ---------------------------------------------------------------- transfer
 # A frozen backbone keeps the big ones fast: no gradients flow through it.
 @pytest.mark.parametrize("backbone, trainable_layers", [
-    ("vgg16", 4), ("mobilenetv2", "all"), ("resnet50", 1), ("xception", 0), ("efficientnetb2", 0),
+    ("vgg16", 4), ("mobilenetv2", "all"), ("resnet50", 1), ("resnet50v2", 1), ("xception", 0), ("efficientnetb2", 0),
 ])
 def test_transfer_trains_one_step_from_scratch(backbone, trainable_layers):
     spec = BACKBONES[backbone]
@@ -118,7 +118,7 @@ def test_transfer_trains_one_step_from_scratch(backbone, trainable_layers):
 
 
 @pytest.mark.parametrize("backbone, module", [
-    ("vgg16", "vgg16"), ("resnet50", "resnet50"), ("xception", "xception"),
+    ("vgg16", "vgg16"), ("resnet50", "resnet50"), ("resnet50v2", "resnet_v2"), ("xception", "xception"),
     ("efficientnetb2", "efficientnet"), ("mobilenetv2", "mobilenet_v2"),
 ])
 def test_in_model_preprocessing_matches_keras(backbone, module):

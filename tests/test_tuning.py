@@ -26,7 +26,7 @@ def check(text):
 
 
 @pytest.mark.parametrize("text, fragments", [
-    (BASE + "data: {dataset: cifar1}\n", ["data.dataset", "did you mean 'cifar10'", "known: cifar10, cinic10, digits, folder, npz"]),
+    (BASE + "data: {dataset: cifar1}\n", ["data.dataset", "did you mean 'cifar10'", "known: cifar10, cifar100, cinic10, digits, fashion_mnist, folder, mnist, npz"]),
     (BASE + "data: {dataset: cifar10, image_size: 64}\n", ["data.image_size", "applies to cinic10, folder"]),
     (BASE + "model: {builder: plain_cn}\n", ["model.builder", "did you mean 'plain_cnn'"]),
     (BASE + "model: {dropuot: 0.1}\n", ["model.dropuot", "did you mean 'dropout'"]),
@@ -44,6 +44,8 @@ def check(text):
     (BASE + "search: {tuner: hyperband}\ntrain: {epochs: {tune: choice, values: [2, 4]}}\n",
      ["train.epochs", "hyperband decides"]),
     (BASE + "search: {tuner: bayesian, options: {num_initial_points: two}}\n", ["search.options.num_initial_points"]),
+    (BASE + "search: {checkpoint_epoch: last}\ncallbacks: {early_stopping: {patience: 2}}\n",
+     ["search.checkpoint_epoch", "restore_best_weights: false"]),
 ])
 def test_check_errors_name_file_and_key(text, fragments):
     with pytest.raises(SpecError) as caught:
@@ -224,6 +226,31 @@ def test_one_fixed_configuration_is_one_trial_confirmed_resumed_and_reported(tmp
         assert "What val_accuracy does this one configuration reach (nothing searched: a baseline)?" in text
         assert "Nothing searched:" in text and "one configuration (a baseline), so there are no effects and no" in text
         assert "no tuned hyperparameters" in text and "seeds" in text
+
+
+# Three epochs at a rate too high for them: the validation loss is best at epoch 2, not at the last.
+LAST = ONE.replace("epochs: 1", "epochs: 3\n  learning_rate: 0.3").replace("batch_size: 32", "batch_size: 16").replace(
+    "subset: {{train: 12, validation: 4, test: 6}}", "subset: {{train: 60, validation: 30, test: 6}}").replace(
+    "batch_norm: true", "dropout: 0.0") + "  objective: val_loss\n  checkpoint_epoch: last\n"
+
+
+def test_checkpoint_epoch_last_keeps_and_evaluates_the_last_epochs_weights(tmp_path):
+    from hpstudy.engine.hypermodel import load_data
+    from hpstudy.results import evaluate, models as results_models
+    study = hpstudy.run(write_study(tmp_path, LAST.format(name="last"), name="last"), results_dir=tmp_path / "r")
+    row, best = study.trials.iloc[0], study.best
+    assert row.best_epoch < row.epochs_run == 3         # the case where the two differ
+    assert (best["checkpoint_epoch"], best["weights_epoch"], best["best_epoch"]) == ("last", 3, row.best_epoch)
+    # Still ranked by the objective at the best epoch.
+    assert best["score"] == pytest.approx(row.val_loss) != pytest.approx(row.last_val_loss, abs=1e-5)
+    validation = load_data(study.spec).validation
+    for model in (hpstudy.load_best(study.path), results_models.trial_model(study.layout, "0")):
+        scores = model.evaluate(validation.x, validation.y, verbose=0, return_dict=True)
+        assert scores["loss"] == pytest.approx(row.last_val_loss, abs=1e-5)
+        assert scores["accuracy"] == pytest.approx(row.last_val_accuracy, abs=1e-6)
+    evaluated = evaluate.evaluate(study.path, tmp_path / "figures", top=1).models[0]
+    assert (evaluated.checkpoint_epoch, evaluated.weights_epoch) == ("last", 3)
+    assert evaluated.test_loss == pytest.approx(best["test_loss"], abs=1e-5)
 
 
 @pytest.mark.parametrize("tuner", ["random", "bayesian"])

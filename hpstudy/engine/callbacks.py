@@ -83,6 +83,21 @@ class CosineDecay:
         return self.floor + (self.base - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+class KeepLastEpoch(keras.callbacks.Callback):
+    """`search.checkpoint_epoch: last`: write the weights of the last epoch run over the trial's checkpoint when
+    training ends. keras-tuner's own checkpoint writes the best epoch's at each epoch's end and nothing at the end
+    of training, so these are the weights kept (after a fine-tune phase: those of its last epoch; with several
+    executions: those of the last execution)."""
+
+    def __init__(self, checkpoint: str):
+        super().__init__()
+        self.checkpoint = checkpoint
+
+    def on_train_end(self, logs=None):
+        """Save the model's weights as they are now, at the end of its last epoch."""
+        self.model.save_weights(self.checkpoint)
+
+
 class TrialRecorder(keras.callbacks.Callback):
     """Writes one execution's per-epoch history (CSV), its wall time and model facts (JSON) into the trial's
     folder; the model's summary once per trial. Epochs are counted from 1, as Keras prints them."""

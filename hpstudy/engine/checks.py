@@ -98,6 +98,11 @@ def _check_search(study: StudySpec) -> None:
         _check_option(study, allowed, key, value)
     if search.tuner == "hyperband":
         _check_hyperband(study)
+    stopping = study.callbacks.early_stopping
+    if search.checkpoint_epoch == "last" and stopping is not None and stopping.restore_best_weights:
+        raise study.error("search.checkpoint_epoch", "last keeps the weights of the last epoch run, but "
+                                                     "callbacks.early_stopping.restore_best_weights: true replaces "
+                                                     "them by its best epoch's; set restore_best_weights: false")
     if not study.tunables() and (search.max_trials or 1) > 1:
         raise study.error("search.max_trials", f"{search.max_trials}: nothing is searched, so the study is one "
                                                "configuration, trained in one trial; repeat it over seeds with "

@@ -188,11 +188,11 @@ def trial_hyperparameters(layout: Layout, trial_id) -> kt.HyperParameters:
 
 
 def load_checkpoint(model: keras.Model, checkpoint) -> keras.Model:
-    """`model` (freshly built) with a trial's best-epoch weights loaded; a ResultsError naming the checkpoint when
+    """`model` (freshly built) with a trial's kept weights loaded; a ResultsError naming the checkpoint when
     it is missing, corrupt (h5py cannot open it) or holds the weights of another model."""
     if not os.path.isfile(checkpoint):
         what = "is a folder, not a file" if os.path.isdir(checkpoint) else "is missing"
-        raise files.damaged(checkpoint, f"{what} (the trial's best-epoch weights)")
+        raise files.damaged(checkpoint, f"{what} (the trial's kept weights)")
     with warnings.catch_warnings():
         # The checkpoint holds optimizer slots the freshly built model has not created yet.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")

@@ -27,6 +27,8 @@ BACKBONES: dict[str, Backbone] = {
     "vgg16": Backbone("VGG16", "caffe", 32, 32, _GCS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "resnet50": Backbone("ResNet50", "caffe", 32, 32,
                          _GCS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet50v2": Backbone("ResNet50V2", "tf", 32, 32,
+                           _GCS + "resnet/resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "xception": Backbone("Xception", "tf", 71, 71,
                          _GCS + "xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "efficientnetb2": Backbone("EfficientNetB2", "builtin", 32, 32,

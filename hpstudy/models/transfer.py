@@ -16,7 +16,7 @@ def transfer(
     input_shape: tuple,
     num_classes: int,
     *,
-    backbone: Literal["vgg16", "resnet50", "xception", "efficientnetb2", "mobilenetv2"] = "resnet50",
+    backbone: Literal["vgg16", "resnet50", "resnet50v2", "xception", "efficientnetb2", "mobilenetv2"] = "resnet50",
     weights: Optional[Literal["imagenet"]] = "imagenet",
     input_size: Optional[Annotated[int, Range(1, 1024)]] = None,
     trainable_layers: Optional[Union[Annotated[int, Range(0, 10000)], Literal["all"]]] = None,
@@ -25,7 +25,7 @@ def transfer(
     dropout: Fraction = 0.0,
     kernel_initializer: Initializer = "glorot_uniform",
 ) -> keras.Model:
-    """ImageNet backbone (VGG16, ResNet50, Xception, EfficientNetB2, MobileNetV2) with a fresh head.
+    """ImageNet backbone (VGG16, ResNet50, ResNet50V2, Xception, EfficientNetB2, MobileNetV2) with a fresh head.
 
     Takes raw 0..255 pixels: resizes them to `input_size` (default: 32, or 71 for xception, 96 for mobilenetv2)
     and applies the backbone's own ImageNet preprocessing inside the model. `weights: null` starts the backbone

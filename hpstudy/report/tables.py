@@ -219,7 +219,8 @@ def evaluate_best(paths: list, figures: Path, top: int) -> list[BestModel]:
                 pictures["learning curves of the best trials"] = found.learning_curves_png
             sections.append(BestModel(
                 f"{Path(path).name}: best model {model.rank + 1} (trial {model.trial_id}), test accuracy "
-                f"{model.test_accuracy:.4f}, per-class precision, recall and F1",
+                f"{model.test_accuracy:.4f} with the weights of epoch {model.weights_epoch} (its "
+                f"{model.checkpoint_epoch}), per-class precision, recall and F1",
                 model.report, {k: v for k, v in pictures.items() if v}))
     return sections
 

@@ -28,6 +28,7 @@ REPEAT_COLUMNS = ("trial_id", "seed", "status", "score", "best_epoch", "epochs_r
 # The shapes of the JSON files read here (dotted key -> allowed types; None: null allowed; a key may be absent).
 _METRIC = (*NUMBER, None)
 BEST_FIELDS = {"results_format": int, "trial_id": str, "objective": str, "score": _METRIC, "best_epoch": (int, None),
+               "checkpoint_epoch": str, "weights_epoch": (int, None),
                "hyperparameters": dict, "test_loss": _METRIC, "test_accuracy": _METRIC, "class_names": list,
                "confirmed": dict}
 TUNER_TRIAL_FIELDS = {"trial_id": (str, int), "status": str, "hyperparameters": dict, "hyperparameters.values": dict,
@@ -148,6 +149,15 @@ def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame |
     if "epoch" in history and results_format(layout) < 3:
         history["epoch"] += 1
     return history
+
+
+def weights_epoch(layout: Layout, trial_id, checkpoint_epoch: str, best_epoch: int | None) -> int | None:
+    """The epoch (from 1) whose weights trial `trial_id` kept: its best (`best_epoch`), or with
+    search.checkpoint_epoch `last` the last epoch of its last execution (None when it has no history)."""
+    if checkpoint_epoch == "best":
+        return best_epoch
+    history = read_history(layout, trial_id, max(0, len(layout.executions(trial_id)) - 1))
+    return int(history["epoch"].iloc[-1]) if history is not None and len(history) else None
 
 
 def epoch_from_step(step) -> int | None:

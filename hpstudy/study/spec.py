@@ -122,6 +122,8 @@ class SearchSpec:
     seed: Seed = 0
     max_failed_trials: Positive = 5         # the study stops after this many failed trials (NaN loss, error, OOM)
     keep_checkpoints: Union[Positive, Literal["all"]] = 3   # keep the weights of the best k trials only
+    # Which epoch's weights a trial keeps (its score stays the objective at its best epoch either way).
+    checkpoint_epoch: Literal["best", "last"] = "best"
     options: dict = field(default_factory=dict)  # the tuner's own arguments (checked against keras-tuner)
     confirm: Optional[ConfirmSpec] = None   # seed repeats of the best configurations; `{}` for top 3, 5 seeds
 
