@@ -551,7 +551,8 @@ def test_registered_loader_with_own_validation(monkeypatch):
 
 
 def test_split_rejects_wrong_dtypes():
-    with pytest.raises(ValueError, match=re.escape("Split.x must be uint8 (N, H, W, 3), got float32 (2, 4, 4, 3)")):
+    with pytest.raises(ValueError, match=re.escape("Split.x must be uint8 (N, H, W, 3) or (N, H, W, 1), "
+                                                   "got float32 (2, 4, 4, 3)")):
         data.Split(np.zeros((2, 4, 4, 3), np.float32), np.zeros(2, np.int64))
     with pytest.raises(ValueError, match=re.escape("Split.y must be int64 (2,), got int64 (3,)")):
         data.Split(np.zeros((2, 4, 4, 3), np.uint8), np.zeros(3, np.int64))
