@@ -93,6 +93,8 @@ def test_bad_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["run", "x.yaml", "--max-trials", "0"])
     assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("hpstudy run: error: argument --max-trials: expected a "
+                                                        "positive integer, got '0'")
 
 
 def test_results_dir_that_is_not_a_results_folder_is_never_deleted(tmp_path, capsys):

@@ -4,6 +4,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import struct
 import tarfile
 
@@ -190,15 +191,20 @@ def test_subset_caps_each_split_deterministically(cifar):
     assert np.array_equal(loose.train.x, full.train.x) and np.array_equal(loose.test.x, full.test.x)
 
 
-@pytest.mark.parametrize("subset", [{"tarin": 3}, {"train": 0}, {"test": 2.5}, {"train": True}])
-def test_bad_subset_rejected(subset):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("subset, message", [
+    ({"tarin": 3}, "subset keys must be train, validation or test, got ['tarin']"),
+    ({"train": 0}, "subset.train must be a positive integer or None, got 0"),
+    ({"test": 2.5}, "subset.test must be a positive integer or None, got 2.5"),
+    ({"train": True}, "subset.train must be a positive integer or None, got True"),
+])
+def test_bad_subset_rejected(subset, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         data.load("digits", subset=subset)
 
 
 @pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5])
 def test_bad_validation_split_rejected(fraction):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(f"validation_split must be in (0, 1), got {fraction}")):
         data.load("digits", validation_split=fraction)
 
 
@@ -518,7 +524,7 @@ def test_unknown_dataset(name):
 
 def test_register_twice_is_an_error(monkeypatch):
     monkeypatch.setattr(data.core, "DATASETS", dict(data.DATASETS))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="dataset 'digits' is already registered"):
         data.register("digits")(lambda **kw: None)
 
 
@@ -545,7 +551,8 @@ def test_registered_loader_with_own_validation(monkeypatch):
 
 
 def test_split_rejects_wrong_dtypes():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("Split.x must be uint8 (N, H, W, 3) or (N, H, W, 1), "
+                                                   "got float32 (2, 4, 4, 3)")):
         data.Split(np.zeros((2, 4, 4, 3), np.float32), np.zeros(2, np.int64))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("Split.y must be int64 (2,), got int64 (3,)")):
         data.Split(np.zeros((2, 4, 4, 3), np.uint8), np.zeros(3, np.int64))

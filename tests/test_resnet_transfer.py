@@ -1,6 +1,8 @@
 """`resnet` (from scratch) and `transfer` (ImageNet backbones): build, train a step, save, load, freeze."""
+import importlib
 import re
 import socket
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -8,11 +10,51 @@ import pytest
 
 from hpstudy import models
 from hpstudy.errors import ModelError, SpecError
-from hpstudy.models.backbones import BACKBONES, freeze, imagenet_preprocessing, weights_file
+from hpstudy.models.backbones import (BACKBONES, freeze, imagenet_preprocessing, load_backbone, weights_file,
+                                       weights_folder)
 from hpstudy.engine.training import unfreeze_backbone
 from hpstudy.study.schema import Failer, check_value
 
 RAW = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")   # uint8-range pixels
+GCS = "https://storage.googleapis.com"     # where keras.applications downloads ImageNet weights from
+
+
+@pytest.fixture
+def no_weights_reachable(tmp_path, monkeypatch):
+    """What a machine with no cached weights and no network sees, online or not: Keras's cache is an empty folder
+    and every weights URL of keras.applications points at a local port where connections are refused."""
+    # Keras reads KERAS_HOME once, at import: its cache is pointed at the folder directly, so that weights cached
+    # in ~/.keras cannot make a call succeed; the environment variable names the folder in the message.
+    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    for proxy in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))            # bound and never listening: nothing else takes the port meanwhile
+    unreachable = f"http://127.0.0.1:{refusing.getsockname()[1]}"
+    for name in ("vgg16", "resnet", "xception", "efficientnet", "mobilenet_v2"):
+        module = importlib.import_module(f"keras.src.applications.{name}")
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, str) and value.startswith(GCS):
+                monkeypatch.setattr(module, attr, unreachable + value[len(GCS):])
+    yield unreachable
+    refusing.close()
+
+
+def write_imagenet_weights(folder: Path, backbone: str, size: int) -> list:
+    """`backbone`'s keras.applications model at `size` pixels with seeded random weights, saved in `folder` under
+    the name keras.applications reads and in the format of the published files (Keras 2's HDF5 weights);
+    returns the weights written."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+    make = getattr(keras.applications, BACKBONES[backbone].constructor)
+    model = make(include_top=False, weights=None, input_shape=(size, size, 3))
+    rng = np.random.default_rng(7)
+    model.set_weights([rng.uniform(0.1, 1.0, w.shape).astype(w.dtype) for w in model.get_weights()])
+    folder.mkdir(parents=True, exist_ok=True)
+    with h5py.File(folder / weights_file(backbone, size)[0], "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return model.get_weights()
 
 
 def train_step(model) -> float:
@@ -198,17 +240,27 @@ def test_only_frozen_batch_norm_stays_in_inference_mode(trainable_layers, infere
     assert same == inference
 
 
-def test_trainable_layers_default_trains_from_scratch_all_and_imagenet_none(monkeypatch):
+def test_trainable_layers_default_trains_from_scratch_all_and_imagenet_none(no_weights_reachable):
     assert models.options("transfer")["trainable_layers"][1] is None
     scratch = models.build("transfer", (32, 32, 3), 10, backbone="mobilenetv2", weights=None, input_size=32)
     backbone = scratch.get_layer("backbone")
     assert all(layer.trainable for layer in backbone.layers)
     assert not np.allclose(scratch(RAW, training=True), scratch(RAW, training=False), atol=1e-6)   # batch norm trains
-    # Offline there are no ImageNet weights: hand the builder a random backbone as if it had loaded them.
-    load = models.transfer.load_backbone
-    monkeypatch.setattr(models.transfer, "load_backbone", lambda backbone, weights, size: load(backbone, None, size))
-    pretrained = models.build("transfer", (32, 32, 3), 10, backbone="vgg16", weights="imagenet")
+    write_imagenet_weights(Path(weights_folder()), "mobilenetv2", 96)
+    pretrained = models.build("transfer", (32, 32, 3), 10, backbone="mobilenetv2", weights="imagenet", input_size=96)
     assert len(pretrained.trainable_weights) == 2                                       # only the classifier
+
+
+def test_imagenet_weights_are_loaded_from_the_file_keras_applications_reads(tmp_path, no_weights_reachable):
+    # MobileNetV2: keras.applications checks no hash of its weights file, so a file written here in the published
+    # format is what it loads. The other backbones' files carry an md5 only the published file has (a file that
+    # differs is fetched again), so their loading is the same call with another constructor and file name.
+    assert weights_folder() == f"{tmp_path}/models"
+    written = write_imagenet_weights(tmp_path / "models", "mobilenetv2", 96)
+    backbone = load_backbone("mobilenetv2", "imagenet", 96)
+    assert backbone.name == "backbone" and backbone.input_shape == (None, 96, 96, 3)
+    loaded = backbone.get_weights()
+    assert len(loaded) == len(written) and all(np.array_equal(a, b) for a, b in zip(loaded, written))
 
 
 def test_more_trainable_layers_than_the_backbone_has_train_them_all():
@@ -267,27 +319,15 @@ def test_mobilenet_weights_file_follows_the_input_size():
     assert weights_file("mobilenetv2", 32)[0].endswith("_1.0_224_no_top.h5")
 
 
-def _online() -> bool:
-    try:
-        socket.create_connection(("storage.googleapis.com", 443), timeout=3).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
-def test_missing_imagenet_weights_offline_name_the_file_to_place(backbone, tmp_path, monkeypatch):
-    if _online():
-        pytest.skip("online: keras.applications would download the weights instead of failing")
-    # Keras reads KERAS_HOME once, at import: point its cache at an empty folder directly, so that weights
-    # cached in ~/.keras cannot make the call succeed; the environment variable names the folder in the message.
-    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+def test_missing_imagenet_weights_name_the_file_to_place(backbone, tmp_path, no_weights_reachable):
     size = BACKBONES[backbone].default_size
     name, url = weights_file(backbone, size)
     with pytest.raises(ModelError, match=re.escape(f"download {name} from {url} into {tmp_path}/models/")) as caught:
         models.build("transfer", (32, 32, 3), 10, backbone=backbone)
-    assert url in str(caught.value.__cause__)   # the URL keras.applications itself tried
+    # keras.applications itself tried the file the message names, at the address it was given instead of GCS.
+    assert f"URL fetch failure on {no_weights_reachable}{url[len(GCS):]}" in str(caught.value.__cause__)
+    assert re.search(rf"cannot load the ImageNet weights of {backbone} \(.*Connection refused\); ", str(caught.value))
     assert "weights: null" in str(caught.value) and "\n" not in str(caught.value)
 
 

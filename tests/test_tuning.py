@@ -2,6 +2,7 @@
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -55,15 +56,26 @@ def test_check_errors_name_file_and_key(text, fragments):
         assert fragment in message, message
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
+# The class each optimizer name compiles to, and the momentum and nesterov it keeps (Adam and AdamW take neither).
+OPTIMIZERS = {"adam": ("Adam", None, None), "adamw": ("AdamW", None, None), "sgd": ("SGD", 0.8, True),
+              "rmsprop": ("RMSprop", 0.8, None)}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-4])
-def test_every_optimizer_trains_a_step(name, weight_decay):
-    train = {"optimizer": name, "learning_rate": 1e-3, "weight_decay": weight_decay, "momentum": 0.9,
-             "nesterov": True}
+def test_every_optimizer_compiles_as_set_and_trains_a_step(name, weight_decay):
+    # Momentum and nesterov differ from Keras's defaults (0.0, False), so a setting that is dropped shows.
+    train = {"optimizer": name, "learning_rate": 3e-3, "weight_decay": weight_decay, "momentum": 0.8,
+             "nesterov": True, "label_smoothing": 0.0}
     model = models.build("plain_cnn", (32, 32, 3), 10, conv_layers=1, filters=4, dense_units=8)
-    model.compile(optimizer=training.make_optimizer(train), loss="sparse_categorical_crossentropy")
-    assert np.isfinite(model.train_on_batch(np.zeros((2, 32, 32, 3), "uint8"), np.array([0, 1])))
-    assert model.optimizer.weight_decay == (weight_decay or model.optimizer.weight_decay)
+    training.compile_model(model, train)
+    optimizer = model.optimizer
+    cls, momentum, nesterov = OPTIMIZERS[name]
+    assert type(optimizer).__name__ == cls and type(optimizer).__module__.startswith("keras")
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(3e-3)
+    assert optimizer.weight_decay == weight_decay          # AdamW's own default is 0.004: 0.0 must reach it too
+    assert getattr(optimizer, "momentum", None) == momentum and getattr(optimizer, "nesterov", None) == nesterov
+    assert np.isfinite(model.train_on_batch(np.zeros((2, 32, 32, 3), "uint8"), np.array([0, 1]))[0])
 
 
 def test_tuner_options_keras_tuner_refuses_are_a_spec_error(tmp_path):
@@ -278,7 +290,23 @@ def test_a_killed_run_resumes_and_reruns_only_the_interrupted_trial(tmp_path):
 
 
 def test_tensorboard_logs_each_trial_with_hparams(tmp_path):
-    text = TINY.format(name="logged").replace("search:", "callbacks: {tensorboard: true}\nsearch:")
-    hpstudy.run(write_study(tmp_path, text, name="logged"), results_dir=tmp_path, max_trials=1)
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+    # A first value that is not 0, protobuf's default for a number left unset.
+    text = TINY.format(name="logged").replace("search:", "callbacks: {tensorboard: true}\nsearch:").replace(
+        "values: [0.0, 0.5]", "values: [0.25, 0.5]")
+    study = hpstudy.run(write_study(tmp_path, text, name="logged"), results_dir=tmp_path, max_trials=1)
     logs = tmp_path / "logged" / "tensorboard" / "0" / "execution0"
-    assert logs.is_dir() and any(logs.rglob("events.out.tfevents.*"))
+    hparams = {}
+    for path in logs.glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    hparams[data.WhichOneof("data")] = data
+    start = hparams["session_start_info"].session_start_info
+    assert {name: value.number_value for name, value in start.hparams.items()} == {"model.dropout": 0.25}
+    assert study.trials["model.dropout"].tolist() == [0.25] and start.group_name == "0"
+    assert hparams["session_end_info"].session_end_info.status == api_pb2.STATUS_SUCCESS
+    # Keras's own scalars beside them, per epoch, for training and validation.
+    assert all(any((logs / split).glob("events.out.tfevents.*")) for split in ("train", "validation"))

@@ -15,7 +15,7 @@ from hpstudy import models
 from hpstudy.engine import adapter, parallel, preprocess, training
 from hpstudy.errors import DataError, ModelError, SpecError
 from hpstudy.study import spec as spec_module
-from hpstudy.study.schema import close_match, shown
+from hpstudy.study.schema import close_match, describe, shown
 from hpstudy.study.spec import StudySpec, Tune
 
 # Tuner arguments hpstudy sets itself from the study file; the rest of a signature may go in search.options.
@@ -75,20 +75,27 @@ def _check_model(study: StudySpec) -> spec_module.ModelSpec:
     return dataclasses.replace(model, options=options if searched else options[model.builder])
 
 
+def _check_option(study: StudySpec, allowed: dict[str, inspect.Parameter], key: str, value) -> None:
+    """One of search.options: an argument of the tuner that hpstudy leaves to the study, of its default's type."""
+    if key in _SET_IN_STUDY:
+        raise study.error(f"search.options.{key}", f"set by hpstudy from {_SET_IN_STUDY[key]}; give it there")
+    if key not in allowed:
+        raise study.error(f"search.options.{key}", f"not an argument of the {study.search.tuner} tuner"
+                                                   f"{close_match(key, allowed)}; allowed: {', '.join(allowed)}")
+    default = allowed[key].default
+    kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default), (int, float))
+    if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
+        expected = "a number" if float in kinds else "true or false" if bool in kinds else "an integer"
+        if default is not None:
+            expected += f" like the default {str(default).lower() if isinstance(default, bool) else shown(default)}"
+        raise study.error(f"search.options.{key}", f"expected {expected}; got {describe(value)}")
+
+
 def _check_search(study: StudySpec) -> None:
     search = study.search
     allowed = tuner_arguments(search.tuner)
     for key, value in search.options.items():
-        if key in _SET_IN_STUDY:
-            raise study.error(f"search.options.{key}", f"set by hpstudy from {_SET_IN_STUDY[key]}; give it there")
-        if key not in allowed:
-            raise study.error(f"search.options.{key}", f"not an argument of the {search.tuner} tuner"
-                                                       f"{close_match(key, allowed)}; allowed: {', '.join(allowed)}")
-        default = allowed[key].default
-        kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default), (int, float))
-        if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
-            raise study.error(f"search.options.{key}", f"expected {'a number' if float in kinds else kinds[0].__name__}"
-                                                       f" like the default {default!r}; got {shown(value)}")
+        _check_option(study, allowed, key, value)
     if search.tuner == "hyperband":
         _check_hyperband(study)
     stopping = study.callbacks.early_stopping

@@ -15,7 +15,7 @@ import keras_tuner as kt
 from hpstudy import data as data_module
 from hpstudy import models
 from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine import interrupt, preprocess, training
+from hpstudy.engine import interrupt, parallel, preprocess, training
 from hpstudy.errors import DataError, ResultsError
 from hpstudy.results import files, trials
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
@@ -100,6 +100,7 @@ class SpecHyperModel(kt.HyperModel):
         """The trial's model: precision set, the builder's body behind the study's preprocessing, compiled."""
         values = self.values(hp)
         training.set_precision(values["train"]["precision"])     # before any layer exists: layers keep it
+        parallel.before_build(self.study.train.distribution)
         body = models.build(values["builder"], self.input_shape, self.num_classes, **values["model"])
         model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.augment_seed,
                                 raw_pixels=values["builder"] in models.RAW_PIXELS)
