@@ -72,6 +72,7 @@ def test_model_errors_of_a_searched_builder_name_its_section():
         build_each(study, (32, 32, 3), 10)
 
 
+@pytest.mark.slow
 def test_family_search_end_to_end_leaves_inactive_options_blank(tmp_path):
     path = write_study(tmp_path, FAMILIES.format(name="fam"), name="fam")
     study = hpstudy.run(path, results_dir=tmp_path / "results")
@@ -138,6 +139,7 @@ def test_list_models_reads_every_builder_signature(capsys):
     assert "did you mean 'vgg'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_transfer_with_a_fine_tune_phase_end_to_end(tmp_path):
     path = write_study(tmp_path, """
         name: ft

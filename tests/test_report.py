@@ -396,12 +396,10 @@ def test_cli_reports_a_running_study(running_study, capsys):
 
 
 # ---------------------------------------------------------------- the command line
-def test_bad_sort_is_exit_2_with_one_line(finished_study):
+def test_bad_sort_is_exit_2_with_one_line(finished_study, capsys):
     folder, _ = finished_study
-    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "report", str(folder), "--sort", "speed"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
+    assert main(["report", str(folder), "--sort", "speed"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hpstudy: error: --sort speed: unknown column; one of trial_id")
     assert "seconds" in lines[0]
 

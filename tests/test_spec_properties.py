@@ -22,6 +22,7 @@ from hpstudy import cli
 from hpstudy.study import spec
 from hpstudy.errors import SpecError
 from hpstudy.study.schema import TUNABLE_SECTIONS, Range
+from tests.conftest import examples
 
 SOURCE = "studies/drawn.yaml"
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -226,7 +227,7 @@ def loads_or_one_line_error(load, source: str):
     return study
 
 
-@settings(max_examples=500, **SETTINGS)
+@settings(max_examples=examples(500), **SETTINGS)
 @given(faulty(valid_studies(), scalars))
 def test_drawn_studies_load_or_fail_in_one_line(raw):
     loads_or_one_line_error(lambda: spec.from_dict(raw, source=SOURCE), SOURCE)
@@ -234,14 +235,14 @@ def test_drawn_studies_load_or_fail_in_one_line(raw):
     loads_or_one_line_error(lambda: spec.loads(text, source=SOURCE), SOURCE)
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=examples(300), **SETTINGS)
 @given(st.dictionaries(st.sampled_from(["name", *spec.SECTIONS]), junk, max_size=7) | junk)
 def test_any_yaml_data_loads_or_fails_in_one_line(raw):
     loads_or_one_line_error(lambda: spec.from_dict(raw, source=SOURCE), SOURCE)
     loads_or_one_line_error(lambda: spec.loads(yaml.safe_dump(raw), source=SOURCE), SOURCE)
 
 
-@settings(max_examples=400, **SETTINGS)
+@settings(max_examples=examples(400), **SETTINGS)
 @given(yaml_text)
 def test_any_text_loads_or_fails_in_one_line(text):
     loads_or_one_line_error(lambda: spec.loads(text, source=SOURCE), SOURCE)
@@ -252,7 +253,7 @@ def study_file(tmp_path_factory):
     return tmp_path_factory.mktemp("drawn") / "drawn.yaml"
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=examples(200), **SETTINGS)
 @given(data=st.one_of(st.binary(max_size=80), yaml_text.map(lambda t: t.encode("utf-8", "surrogatepass"))))
 def test_any_file_loads_or_fails_in_one_line(study_file, data):
     study_file.write_bytes(data)
@@ -274,7 +275,7 @@ def without_data(raw):
 
 
 # capsys is read out before each example, so sharing it between examples is safe.
-@settings(max_examples=25, **{**SETTINGS, "suppress_health_check": [HealthCheck.too_slow,
+@settings(max_examples=examples(25), **{**SETTINGS, "suppress_health_check": [HealthCheck.too_slow,
                                                                      HealthCheck.function_scoped_fixture]})
 @given(raw=faulty(valid_studies(searched_options=False), small).map(without_data))
 def test_validate_exits_0_or_2_with_one_line(study_file, capsys, raw):

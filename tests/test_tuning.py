@@ -167,6 +167,7 @@ def test_best_model_is_compiled_and_its_test_metrics_are_true(finished_study):
     assert len(study.history(study.best["trial_id"])) == 2
 
 
+@pytest.mark.slow
 def test_resume_runs_only_new_trials_and_refuses_a_changed_study(tmp_path):
     study_path = write_study(tmp_path)
     out = tmp_path / "results"
@@ -188,6 +189,7 @@ def test_resume_runs_only_new_trials_and_refuses_a_changed_study(tmp_path):
     assert list(study.trials.trial_id) == ["0"] and study.spec.train.epochs == 3
 
 
+@pytest.mark.slow
 def test_batch_size_and_schedule_are_searched_in_fit(tmp_path):
     text = TINY.format(name="fitted").replace("batch_size: 32", "batch_size: {tune: choice, values: [8, 16]}")
     text = text.replace("epochs: 2", "epochs: 2\n  lr_schedule: step\n  lr_decay_epochs: 1\n  lr_decay_factor: 0.5")
@@ -260,6 +262,7 @@ def test_one_fixed_configuration_is_one_trial_with_any_tuner(tmp_path, tuner):
     assert list(study.trials.trial_id) == ["0"] and list(study.trials.status) == ["COMPLETED"]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_and_reruns_only_the_interrupted_trial(tmp_path):
     import os
     import signal
@@ -267,8 +270,10 @@ def test_a_killed_run_resumes_and_reruns_only_the_interrupted_trial(tmp_path):
     import sys
     import time
 
-    # Enough epochs that the kill lands inside trial 1.
-    study_path = write_study(tmp_path, TINY.format(name="killed").replace("epochs: 2", "epochs: 40"), name="killed")
+    # Trial 0 is short; trial 1 has enough epochs that the kill lands inside it.
+    text = TINY.format(name="killed").replace("dropout: {tune: choice, values: [0.0, 0.5]}", "dropout: 0.0")
+    study_path = write_study(tmp_path, text.replace("epochs: 2", "epochs: {tune: choice, values: [2, 40]}"),
+                             name="killed")
     command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / "killed" / "trials" / "1" / "history_0.csv"
@@ -289,6 +294,7 @@ def test_a_killed_run_resumes_and_reruns_only_the_interrupted_trial(tmp_path):
     assert first.stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_tensorboard_logs_each_trial_with_hparams(tmp_path):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
