@@ -54,7 +54,8 @@ def test_settings_change_one_value_at_a_time():
     assert {"precision", "jit_compile", "steps_per_execution"} == {k for c in configs for k in c}
 
 
-@pytest.mark.parametrize("name", ["run", "memory", "gpu", "pipeline", "confirm", "serve", "report_figures"])
+@pytest.mark.parametrize("name", ["run", "memory", "gpu", "pipeline", "confirm", "serve", "report_figures",
+                                  "fashion_mnist_quick"])
 def test_scripts_answer_help(name):
     done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--help"], capture_output=True, text=True,
                           timeout=60)

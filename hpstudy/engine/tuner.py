@@ -70,6 +70,8 @@ class StudyTuner:
         files.write_json(starts_file, starts + 1)
         recorder = callbacks_module.TrialRecorder(self.layout, trial_number(trial.trial_id))
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), recorder]
+        if self.study.search.checkpoint_epoch == "last":
+            kwargs["callbacks"].append(callbacks_module.KeepLastEpoch(self.checkpoint_file(trial.trial_id)))
         keras.utils.set_random_seed(trial_seed(self.study, trial.trial_id))     # weights, data order: reproducible
         try:
             histories = super().run_trial(trial, *args, **kwargs)
