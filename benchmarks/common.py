@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -61,7 +62,41 @@ def machine_lines(info: dict) -> list[str]:
     return [f"- Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']:g} GiB memory; "
             f"GPU: {info['gpu'] or 'none'}",
             f"- Python {info['python']} ({info['platform']}); {versions}",
-            f"- Date: {info['date']}"]
+            f"- Date: {info['date']}", *([f"- While it ran: {info['shared']}"] if info.get("shared") else [])]
+
+
+def cpu_counters() -> dict:
+    """The machine's busy CPU seconds so far (/proc/stat), this process's and its finished children's, and now."""
+    ours = sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:8]]
+        # user, nice, system, irq, softirq: busy; idle and iowait are not (nor is steal, time the host took)
+        busy = (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        busy = None
+    return {"busy_s": busy, "ours_s": ours, "time": time.monotonic()}
+
+
+def cpu_used(before: dict) -> dict | None:
+    """Cores used on average since `before` (cpu_counters) by this benchmark and by every other process."""
+    after = cpu_counters()
+    wall = after["time"] - before["time"]
+    if before["busy_s"] is None or after["busy_s"] is None or wall <= 0:
+        return None
+    ours = (after["ours_s"] - before["ours_s"]) / wall
+    return {"ours": ours, "others": max(0.0, (after["busy_s"] - before["busy_s"]) / wall - ours),
+            "cores": os.cpu_count()}
+
+
+def shared_text(used: dict | None) -> str:
+    """What `cpu_used` says, in words: whether other work shared the CPU while a measurement ran."""
+    if not used:
+        return "CPU use of other processes not known"
+    shared = "the CPU was shared" if used["others"] >= 0.25 else "the CPU was otherwise about idle"
+    return (f"other processes used {used['others']:.1f} of the {used['cores']} cores on average meanwhile, this "
+            f"benchmark {used['ours']:.1f} ({shared})")
 
 
 def rss_mib() -> float:

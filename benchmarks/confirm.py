@@ -1,7 +1,7 @@
 """The noise floor on digits, and what the confirm step costs: the quickstart study searched, then its best
 configuration trained again with 5 new seeds (`hpstudy confirm --top 1 --seeds 5`), each in its own process.
 
-    python benchmarks/confirm.py [--seeds 5] [--output benchmarks/confirm.md]
+    python benchmarks/confirm.py [--seeds 5] [--max-trials N --epochs E] [--output benchmarks/confirm.md]
 
 Reported: the search's wall time and its best trial's score; each repeat's validation and test accuracy; their
 mean, standard deviation and 95% interval; the noise floor (the seed-to-seed standard deviation, here of one
@@ -36,6 +36,8 @@ def _timed(arguments: list[str]) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--max-trials", type=int, help="fewer trials than the quickstart's (a smoke test)")
+    parser.add_argument("--epochs", type=int, help="fewer epochs than the quickstart's (a smoke test)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "confirm.md"))
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="hpstudy-confirm-"))
@@ -43,7 +45,9 @@ def main(argv=None) -> int:
     study["search"].pop("confirm", None)
     path = work / "quickstart.yaml"
     path.write_text(yaml.safe_dump(study, sort_keys=False))
-    search_s = _timed(["run", str(path), "--results-dir", str(work)])
+    smaller = [*(["--max-trials", str(args.max_trials)] if args.max_trials else []),
+               *(["--epochs", str(args.epochs)] if args.epochs else [])]
+    search_s = _timed(["run", str(path), "--results-dir", str(work), *smaller])
     confirm_s = _timed(["confirm", str(work / "quickstart"), "--top", "1", "--seeds", str(args.seeds)])
 
     import hpstudy
@@ -54,7 +58,7 @@ def main(argv=None) -> int:
     floor, dof = repeats_module.noise_floor(repeats)
     lines = ["# The noise floor on digits, and the cost of confirming", "",
              *common.machine_lines(common.machine()), "",
-             f"Command: `python benchmarks/confirm.py --seeds {args.seeds}` (one run: the search once, then "
+             f"Command: `python benchmarks/confirm.py --seeds {args.seeds}{' ' + ' '.join(smaller) if smaller else ''}` (one run: the search once, then "
              f"{args.seeds} repeats of its best configuration, trial {best['trial_id']}).", "",
              f"- search: {len(loaded.trials)} trials in {search_s:.1f} s (the whole `hpstudy run`); best trial "
              f"{best['trial_id']}: {best['objective']} {best['score']:.4f}, test accuracy "

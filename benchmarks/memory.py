@@ -1,20 +1,24 @@
-"""Memory benchmark: resident memory after each trial of one study, in one process and through `hpstudy run`.
+"""Memory benchmark: resident memory after each trial of one study through `hpstudy run`, against a plain Keras loop.
 
-    python benchmarks/memory.py [--trials 40] [--allowance 200] [--output benchmarks/memory.md] [--results-dir DIR]
+    python benchmarks/memory.py [--trials 100] [--allowance 200] [--output benchmarks/memory.md] [--results-dir DIR]
 
-Runs a random search of `--trials` 1-epoch trials on a small digits subset (small models, a continuous
-space so no configuration repeats) under the KERAS_BACKEND of the environment, and after every trial reads
-VmRSS from /proc/self/status. The end-of-trial hook is hpstudy's own tuner method `on_trial_end`, wrapped
-here (hpstudy is not changed for this); the wrapper also times that method (it rewrites trials.csv) and the
-wall time between two trial ends, which the trial's own seconds (trials.csv) leave out.
+A random search of `--trials` 1-epoch trials on a small digits subset (small models, a continuous space so no
+configuration repeats), under the KERAS_BACKEND of the environment:
 
-Then the same study through the command line with HPSTUDY_MEMORY_ALLOWANCE_MIB=--allowance: the run continues
-in a fresh process whenever it has grown by more than that, and the child's VmRSS is read at each trial line.
+1. `hpstudy run` with the default memory allowance (HPSTUDY_MEMORY_ALLOWANCE_MIB unset: 2048 MiB), VmRSS of the
+   run's process read at each trial's line;
+2. the same with `--allowance` MiB (a small one), so that the fresh-process restarts happen within the run;
+3. a plain Keras loop of the same models in one process: each trial's hyperparameters read back from run 1,
+   the model built and compiled by hpstudy's own builder, `model.fit` for the same epoch on the same data,
+   then `del`, `keras.backend.clear_session()` and `gc.collect()`; VmRSS after each model. No tuner, no
+   callbacks, no checkpoint: what Keras and the backend keep by themselves.
+
+Growth per trial is the least-squares slope of VmRSS over the trials (and over their second half); the
+difference between run 1 and the plain loop is what hpstudy and keras-tuner add.
 """
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import subprocess
 import sys
@@ -26,6 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+
+DEFAULT_ALLOWANCE_MIB = 2048      # hpstudy.cli.DEFAULT_MEMORY_ALLOWANCE_MIB, read here without importing hpstudy
 
 
 def study(name: str, trials: int) -> dict:
@@ -48,50 +54,26 @@ def tuner_mixin():
     return StudyTuner
 
 
-def watch_trials() -> list[dict]:
-    """Wrap the tuner's on_trial_end: append one row per trial (RSS, wall time, the hook's own time)."""
-    mixin = tuner_mixin()
-    original = mixin.on_trial_end
-    rows: list[dict] = []
-    last = [time.perf_counter()]
-
-    def on_trial_end(self, trial):
-        start = time.perf_counter()
-        original(self, trial)
-        now = time.perf_counter()
-        rows.append({"trial": len(rows), "rss_mib": round(common.rss_mib(), 1),
-                     "wall_s": round(now - last[0], 3), "trial_end_s": round(now - start, 4)})
-        last[0] = now
-
-    mixin.on_trial_end = on_trial_end
-    return rows
-
-
-def measure(trials: int, results_dir: Path) -> dict:
-    """Run the study in this process; per-trial rows and the run's totals."""
-    import hpstudy
-
-    folder = Path(results_dir)
-    path = common.write_study(folder, study("memory", trials))
-    start_rss = common.rss_mib()
-    rows = watch_trials()
-    start = time.perf_counter()
-    done = hpstudy.run(path, results_dir=folder / "results", overwrite=True, stream=io.StringIO())
-    wall = time.perf_counter() - start
-    table = done.trials
-    for row, seconds in zip(rows, table.seconds):
-        row["trial_s"] = None if seconds != seconds else float(seconds)    # NaN: a failed trial
+def measure(trials: int, folder: Path, allowance_mib: float) -> dict:
+    """`hpstudy run` with the default allowance and with `allowance_mib`, then the plain loop of the same models."""
+    folder = Path(folder)
+    default = measure_cli(trials, folder, None)
+    small = measure_cli(trials, folder, allowance_mib)
+    plain = measure_plain(Path(default["results"]))
     import keras
-    return {"rows": rows, "wall_s": wall, "rss_before_mib": start_rss, "backend": keras.backend.backend(),
-            "results": str(done.path), "completed": int((table.status == "COMPLETED").sum())}
+    return {"trials": trials, "cli": [default, small], "plain": plain, "backend": keras.backend.backend(),
+            "results": small["results"]}
 
 
-def measure_cli(trials: int, results_dir: Path, allowance_mib: float) -> dict:
-    """`hpstudy run` of the same study with a memory allowance: the child's VmRSS at each finished trial."""
-    folder = Path(results_dir)
-    path = common.write_study(folder, study("memory_cli", trials))
-    env = {**os.environ, "HPSTUDY_MEMORY_ALLOWANCE_MIB": str(allowance_mib)}
-    command = [sys.executable, "-m", "hpstudy.cli", "run", str(path), "--results-dir", str(folder / "results"),
+def measure_cli(trials: int, folder: Path, allowance_mib: float | None) -> dict:
+    """`hpstudy run` of the study (with HPSTUDY_MEMORY_ALLOWANCE_MIB=`allowance_mib`; None: unset, the default):
+    the run's VmRSS at each finished trial, its restarts and wall time."""
+    name = f"memory_{DEFAULT_ALLOWANCE_MIB if allowance_mib is None else allowance_mib:g}"
+    path = common.write_study(Path(folder), study(name, trials))
+    env = {k: v for k, v in os.environ.items() if k != "HPSTUDY_MEMORY_ALLOWANCE_MIB"}
+    if allowance_mib is not None:
+        env["HPSTUDY_MEMORY_ALLOWANCE_MIB"] = f"{allowance_mib:g}"
+    command = [sys.executable, "-m", "hpstudy.cli", "run", str(path), "--results-dir", str(Path(folder) / "results"),
                "--overwrite"]
     start, rows, restarts = time.perf_counter(), [], 0
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as child:
@@ -102,8 +84,41 @@ def measure_cli(trials: int, results_dir: Path, allowance_mib: float) -> dict:
                 restarts += 1
                 if rows:
                     rows[-1]["after_restart"] = True
-    return {"rows": rows, "restarts": restarts, "allowance_mib": allowance_mib,
-            "wall_s": time.perf_counter() - start, "returncode": child.returncode}
+    common.progress(f"memory: hpstudy run, allowance {allowance_mib or 'default'}: {len(rows)} trials, "
+                    f"{restarts} restarts")
+    return {"rows": rows, "restarts": restarts, "allowance_mib": allowance_mib or DEFAULT_ALLOWANCE_MIB,
+            "default_allowance": allowance_mib is None, "wall_s": time.perf_counter() - start,
+            "returncode": child.returncode, "results": str(Path(folder) / "results" / name)}
+
+
+def measure_plain(results: Path) -> dict:
+    """In this process: the models of the run in `results`, one after the other in a plain Keras loop."""
+    import gc
+
+    import keras
+
+    from hpstudy.engine import hypermodel
+    from hpstudy.results import trials as trials_module
+    from hpstudy.results.layout import Layout
+    from hpstudy.study import spec
+
+    layout = Layout(Path(results))
+    study_spec = spec.load(layout.spec)
+    dataset = hypermodel.load_data(study_spec)
+    maker = hypermodel.make_hypermodel(study_spec, dataset)
+    rows, start_rss, start = [], common.rss_mib(), time.perf_counter()
+    for trial_id in trials_module.read_trials(layout).trial_id:
+        hp = hypermodel.trial_hyperparameters(layout, trial_id)
+        train = maker.values(hp)["train"]
+        model = maker.build(hp)
+        model.fit(dataset.train.x, dataset.train.y, batch_size=train["batch_size"], epochs=train["epochs"],
+                  shuffle=True, verbose=0, validation_data=(dataset.validation.x, dataset.validation.y))
+        del model
+        keras.backend.clear_session()
+        gc.collect()
+        rows.append({"trial": len(rows), "rss_mib": round(common.rss_mib(), 1)})
+    common.progress(f"memory: plain Keras loop: {len(rows)} models")
+    return {"rows": rows, "rss_before_mib": start_rss, "wall_s": time.perf_counter() - start}
 
 
 def _rss_of(pid: int) -> float:
@@ -111,75 +126,92 @@ def _rss_of(pid: int) -> float:
         return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
-def cli_lines(result: dict) -> list[str]:
-    rss = [r["rss_mib"] for r in result["rows"]]
-    if not rss:
-        return [f"`hpstudy run` with a {result['allowance_mib']:g} MiB allowance: no trial finished "
-                f"(exit code {result['returncode']})."]
-    return [f"Through `hpstudy run` with HPSTUDY_MEMORY_ALLOWANCE_MIB={result['allowance_mib']:g}: {len(rss)} trials, "
-            f"{result['restarts']} fresh-process restarts; VmRSS after the first trial {rss[0]:,.0f} MiB, after the "
-            f"last {rss[-1]:,.0f} MiB, at most {max(rss):,.0f} MiB; whole run {result['wall_s']:.0f} s "
-            f"(exit code {result['returncode']})."]
-
-
-def summary(result: dict) -> dict:
-    """First, last and largest RSS, and its growth per trial (least squares; all trials and the second half)."""
-    rss = np.array([r["rss_mib"] for r in result["rows"]])
+def summary(rows: list[dict]) -> dict:
+    """First, last and largest VmRSS, and its growth per trial (least squares; all trials and the second half)."""
+    rss = np.array([r["rss_mib"] for r in rows])
     index = np.arange(len(rss))
 
     def slope(part):
         return float(np.polyfit(index[part], rss[part], 1)[0]) if len(rss[part]) >= 2 else float("nan")
-    half = slice(len(rss) // 2, None)
-    ends = [r["trial_end_s"] for r in result["rows"]]
-    overhead = [r["wall_s"] - r["trial_s"] for r in result["rows"][1:] if r.get("trial_s") is not None]
     return {"trials": len(rss), "first_mib": float(rss[0]), "last_mib": float(rss[-1]), "max_mib": float(rss.max()),
-            "slope_mib_per_trial": slope(slice(None)), "slope_second_half": slope(half),
-            "trial_end_first_s": ends[0], "trial_end_last_s": ends[-1],
-            "overhead_median_s": float(np.median(overhead)) if overhead else float("nan")}
+            "slope": slope(slice(None)), "slope_second_half": slope(slice(len(rss) // 2, None))}
 
 
-def summary_lines(result: dict) -> list[str]:
-    s = summary(result)
-    return [f"{s['trials']} trials of one study in one process ({result['backend']} backend): VmRSS after the first "
-            f"trial {s['first_mib']:,.0f} MiB, after the last {s['last_mib']:,.0f} MiB, at most "
-            f"{s['max_mib']:,.0f} MiB; "
-            f"growth {s['slope_mib_per_trial']:+.2f} MiB per trial (second half: {s['slope_second_half']:+.2f}). "
-            f"Rewriting trials.csv at each trial end took {s['trial_end_first_s'] * 1000:.0f} ms after the first "
-            f"trial and {s['trial_end_last_s'] * 1000:.0f} ms after the last; the median wall time per trial beyond "
-            f"its own seconds (build, compile, checkpoints, keras-tuner's files) was {s['overhead_median_s']:.2f} s."]
+def section_lines(result: dict) -> list[str]:
+    """The summary table and what it says (RESULTS.md's memory section, and memory.md's head)."""
+    runs = [("plain Keras loop, one process", result["plain"], "")]
+    for cli in result["cli"]:
+        allowance = f"{cli['allowance_mib']:g} MiB" + (" (the default)" if cli["default_allowance"] else "")
+        runs.append((f"`hpstudy run`, allowance {allowance}", cli, f"{cli['restarts']}"))
+    lines = [f"{result['trials']} trials of 1 epoch on 500 digits ({result['backend']} backend), one run of each: "
+             "VmRSS (MiB) after each trial; growth per trial is the least-squares slope (all trials, and the second "
+             "half), shown for the runs that stayed in one process.", "",
+             "| run | trials | first MiB | last MiB | max MiB | MiB/trial | MiB/trial, 2nd half | restarts | run s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, run, restarts in runs:
+        if not run["rows"]:
+            lines.append(f"| {label} | 0 | | | | | | {restarts} | {run['wall_s']:.0f} |")
+            continue
+        s = summary(run["rows"])
+        # Across fresh-process restarts a slope is no process's growth: shown only for a run in one process.
+        slopes = ("– | –" if run.get("restarts") else f"{s['slope']:+.2f} | {s['slope_second_half']:+.2f}")
+        lines.append(f"| {label} | {s['trials']} | {s['first_mib']:,.0f} | {s['last_mib']:,.0f} | {s['max_mib']:,.0f} "
+                     f"| {slopes} | {restarts} | {run['wall_s']:.0f} |")
+    return lines + ["", *_reading(result)]
+
+
+def _reading(result: dict) -> list[str]:
+    """The sentences the table supports: hpstudy's share of the growth, and what each allowance did."""
+    default, small = result["cli"]
+    if not (default["rows"] and small["rows"] and result["plain"]["rows"]):
+        return ["A run reported no trial: nothing to compare."]
+    plain, run = summary(result["plain"]["rows"])["slope"], summary(default["rows"])
+    grown = run["max_mib"] - run["first_mib"]
+    lines = [f"- Growth per trial in one process: {run['slope']:+.2f} MiB through `hpstudy run`, {plain:+.2f} MiB for "
+             f"the same models in a plain Keras loop; the difference, {run['slope'] - plain:+.2f} MiB per trial, is "
+             "what hpstudy and keras-tuner add (one run of each)."]
+    if default["restarts"]:
+        lines.append(f"- With the default {default['allowance_mib']:g} MiB allowance the run restarted "
+                     f"{default['restarts']} times and stayed within {run['max_mib']:,.0f} MiB.")
+    else:
+        lines.append(f"- With the default {default['allowance_mib']:g} MiB allowance the {run['trials']} trials grew "
+                     f"by {grown:,.0f} MiB, within the allowance, so the run never restarted: the default bound was "
+                     f"not reached here (at {run['slope']:+.1f} MiB per trial it would be after about "
+                     f"{default['allowance_mib'] / run['slope']:,.0f} trials of these models).")
+    s = summary(small["rows"])
+    lines.append(f"- With a {small['allowance_mib']:g} MiB allowance it restarted {small['restarts']} times in "
+                 f"{s['trials']} trials and stayed within {s['max_mib']:,.0f} MiB (exit code {small['returncode']}).")
+    return lines
 
 
 def render(result: dict, info: dict) -> str:
+    """benchmarks/memory.md: the summary, then VmRSS after every trial of each run."""
+    default, small = result["cli"]
     lines = ["# Memory across the trials of one study", "", *common.machine_lines(info), "",
-             f"`python benchmarks/memory.py --trials {len(result['rows'])}`: a random search of 1-epoch trials on 500 "
-             f"digits, RSS before the search {result['rss_before_mib']:,.0f} MiB, whole run {result['wall_s']:.0f} s.",
-             "", *summary_lines(result), "", *cli_lines(result["cli"]), "",
-             "| trial | VmRSS MiB, one process | wall s | trial s | on_trial_end s | VmRSS MiB, `hpstudy run` |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    cli = {r["trial"]: r for r in result["cli"]["rows"]}
-    for r in result["rows"]:
-        trial_s = "" if r.get("trial_s") is None else f"{r['trial_s']:.2f}"
-        other = cli.get(r["trial"])
-        run = "" if other is None else f"{other['rss_mib']:,.1f}" + (" (then restarted)" if other["after_restart"] else "")
-        lines.append(f"| {r['trial']} | {r['rss_mib']:,.1f} | {r['wall_s']:.2f} | {trial_s} | {r['trial_end_s']:.3f} "
-                     f"| {run} |")
+             f"`python benchmarks/memory.py --trials {result['trials']} --allowance {small['allowance_mib']:g}` "
+             "(or `python benchmarks/run.py --sections memory`); one run of each.", "", *section_lines(result), "",
+             f"| trial | plain Keras loop | `hpstudy run`, {default['allowance_mib']:g} MiB | "
+             f"`hpstudy run`, {small['allowance_mib']:g} MiB |", "|---:|---:|---:|---:|"]
+    columns = [{r["trial"]: r for r in run["rows"]} for run in (result["plain"], default, small)]
+    for trial in range(max(len(c) for c in columns)):
+        cells = []
+        for column in columns:
+            row = column.get(trial)
+            cells.append("" if row is None else f"{row['rss_mib']:,.1f}"
+                         + (" (then restarted)" if row.get("after_restart") else ""))
+        lines.append(f"| {trial} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--allowance", type=float, default=200.0, help="MiB for the `hpstudy run` measurement")
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--allowance", type=float, default=200.0, help="the small allowance, MiB")
     parser.add_argument("--output", default=str(Path(__file__).with_name("memory.md")))
-    parser.add_argument("--results-dir", help="where the study's results go (default: a temporary folder)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--results-dir", help="where the studies' results go (default: a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = measure(args.trials, Path(args.results_dir or tmp))
-        result["cli"] = measure_cli(args.trials, Path(args.results_dir or tmp), args.allowance)
-        if args.child:          # benchmarks/run.py: the numbers, as JSON
-            common.emit(result)
-            return
+        result = measure(args.trials, Path(args.results_dir or tmp), args.allowance)
     text = render(result, common.machine())
     Path(args.output).write_text(text)
     print(text)

@@ -1,22 +1,27 @@
-"""Every hpstudy benchmark in one run, side by side, into benchmarks/RESULTS.md.
+"""Every hpstudy benchmark, each section in its own processes, into benchmarks/RESULTS.md.
 
     python benchmarks/run.py [--quick] [--sections overhead memory startup ...] [--output FILE] [--keep DIR]
 
-Sections (each in its own process, under the KERAS_BACKEND it names):
-- overhead: wall time of a 1-trial hpstudy study vs a hand-written `model.fit` of the same model on the same
-  data for the same epochs, in one process (the trial's own seconds, and the whole run with its data loading,
-  validation builds and best-model save);
-- memory: VmRSS after each trial of one study in one process (benchmarks/memory.py); its 100 trials are also
-  the results folder the startup section reports on;
-- startup: `hpstudy --help` and `hpstudy report` of a 100-trial folder, and whether either imports TensorFlow;
+Sections (their children run under the KERAS_BACKEND they name):
+- overhead: an hpstudy trial against a hand-written `model.fit` of the same model and data, both whole
+  processes, alternating, the fit call timed the same way on both sides (benchmarks/overhead.py);
+- memory: VmRSS after each trial through `hpstudy run` (default and small memory allowance) and in a plain
+  Keras loop of the same models (benchmarks/memory.py); the small-allowance run's results folder is the one
+  the startup section reports on;
+- startup: `hpstudy --help`, and `hpstudy report` of that folder cold (importance computed) and cached,
+  alternating, and whether either imports TensorFlow;
 - tuners: epochs and seconds that hyperband, bayesian and random search (plain, and with each search.pruning
   rule), each with several seeds, need to come within 0.5 points of the best validation accuracy a full grid
   finds, on digits;
-- pipeline: images/s the input side feeds vs images/s a model trains at (benchmarks/pipeline.py);
+- pipeline: images/s the input side feeds vs images/s a model trains at, and decoding a CINIC-10-sized PNG
+  folder (benchmarks/pipeline.py);
 - backends: images/s of one plain_cnn trial under each installed Keras backend;
-- settings: images/s of plain_cnn for each train.precision, jit_compile and steps_per_execution.
-`--quick` makes every section tiny (a smoke test, about 3 minutes); the full run takes about 20 minutes on
-2 CPU cores.
+- settings: images/s of plain_cnn for each train.precision, jit_compile and steps_per_execution, in rounds;
+- confirm, serve, report_figures: benchmarks/confirm.py, serve.py and report_figures.py, each writing its own
+  benchmarks/<name>.md.
+A full run rewrites the sections it runs in RESULTS.md (keeping the others) and benchmarks/memory.md,
+pipeline.md and the scripts' files; `--quick` makes every section tiny (a smoke test whose numbers mean nothing)
+and writes its results into the work folder.
 """
 from __future__ import annotations
 
@@ -35,106 +40,37 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import common  # noqa: E402
+import overhead  # noqa: E402
 
-SECTIONS = ("overhead", "memory", "startup", "tuners", "pipeline", "backends", "settings")
+SECTIONS = ("overhead", "memory", "startup", "tuners", "pipeline", "backends", "settings", "confirm", "serve",
+            "report_figures")
+# The sections that run a script of their own, which writes benchmarks/<name>.md: its arguments per mode.
+SCRIPTS = {"full": {"confirm": ["--seeds", "5"], "serve": ["--trials", "100", "--repeats", "20"],
+                    "report_figures": ["--trials", "100", "--repeats", "5"]},
+           "quick": {"confirm": ["--seeds", "2", "--max-trials", "2", "--epochs", "1"],
+                     "serve": ["--trials", "6", "--repeats", "2"], "report_figures": ["--trials", "6", "--repeats", "1"]}}
 SIZES = {
-    "full": {"overhead_fit_s": 60, "overhead_epochs": 3, "memory_trials": 100, "tuner_axes": 3, "tuner_values": 3,
-             "tuner_epochs": 9, "pipeline_images": 4096, "pipeline_backends": ["tensorflow", "jax"],
-             "decode_images": 5000, "backend_images": 8192, "backend_epochs": 3, "settings_s": 8.0,
-             "settings_images": 32768, "settings_all": True, "settings_backends": ["tensorflow", "jax"], "help_runs": 5,
-             "report_runs": 3},
-    "quick": {"overhead_fit_s": 1.5, "overhead_epochs": 2, "memory_trials": 4, "tuner_axes": 2, "tuner_values": 2,
-              "tuner_epochs": 2, "pipeline_images": 256, "pipeline_backends": ["tensorflow"], "decode_images": 200,
-              "backend_images": 256, "backend_epochs": 2, "settings_s": 0.3, "settings_images": 1024,
-              "settings_all": False, "settings_backends": ["tensorflow"], "help_runs": 2, "report_runs": 1},
+    "full": {"overhead_fit_s": 15, "overhead_epochs": 3, "overhead_repeats": 4, "memory_trials": 50,
+             "memory_allowance_mib": 200, "tuner_axes": 3, "tuner_values": 3, "tuner_epochs": 9,
+             "pipeline_images": 2048, "pipeline_backends": ["tensorflow", "jax"], "pipeline_repeats": 3,
+             "decode_images": 270_000, "decode_repeats": 2, "backend_images": 8192, "backend_epochs": 3,
+             "settings_s": 5.0, "settings_repeats": 3, "settings_images": 32768, "settings_all": True,
+             "settings_backends": ["tensorflow", "jax"], "help_runs": 5, "report_runs": 3},
+    "quick": {"overhead_fit_s": 1.5, "overhead_epochs": 2, "overhead_repeats": 1, "memory_trials": 4,
+              "memory_allowance_mib": 200, "tuner_axes": 2, "tuner_values": 2, "tuner_epochs": 2,
+              "pipeline_images": 256, "pipeline_backends": ["tensorflow"], "pipeline_repeats": 2, "decode_images": 200,
+              "decode_repeats": 2, "backend_images": 256, "backend_epochs": 2, "settings_s": 0.3,
+              "settings_repeats": 2, "settings_images": 1024, "settings_all": False,
+              "settings_backends": ["tensorflow"], "help_runs": 2, "report_runs": 1},
 }
 BATCH = 64          # the study default
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 # ---------------------------------------------------------------- children: one section part each, JSON out
-def child_overhead(size: dict, work: Path) -> dict:
-    """A hand-written fit, then a 1-trial study of the same model and data, then the hand-written fit again."""
-    import keras
-    import keras_tuner as kt
-
-    from hpstudy.study import spec
-    from hpstudy.engine import checks, hypermodel, runner
-
-    epochs = size["overhead_epochs"]
-    # Calibrate the data size so that one hand-written fit takes about overhead_fit_s (and warm the process up).
-    x, y = common.random_images(1024)
-    calibrate = spec.from_dict({"name": "calibrate"})
-    model = hypermodel.SpecHyperModel(calibrate, (32, 32, 3), 10).build(kt.HyperParameters())
-    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-    rate = len(x) / (time.perf_counter() - start)
-    train = max(1024, int(size["overhead_fit_s"] * rate / epochs) // BATCH * BATCH)
-    npz = common.write_npz(work / "overhead.npz", train, max(256, train // 10), 512)
-    path = common.write_study(work, {"name": "overhead", "data": {"dataset": "npz", "data_dir": str(npz)},
-                                     "train": {"epochs": epochs, "batch_size": BATCH},
-                                     "search": {"tuner": "random", "max_trials": 1}})
-    study = spec.load(path)
-    dataset = hypermodel.load_data(study)
-    common.progress(f"overhead: {train:,} images x {epochs} epochs (calibrated at {rate:,.0f} images/s)")
-
-    def hand_written() -> dict:
-        keras.backend.clear_session()
-        start = time.perf_counter()
-        model = hypermodel.make_hypermodel(study, dataset).build(kt.HyperParameters())
-        built = time.perf_counter()
-        model.fit(dataset.train.x, dataset.train.y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0,
-                  validation_data=(dataset.validation.x, dataset.validation.y))
-        return {"build_s": built - start, "fit_s": time.perf_counter() - built}
-
-    phases = {**_time_phases(runner, ("load_data", "_make_tuner", "_save_best")), **_time_phases(checks, ("build_each",))}
-    first = hand_written()
-    common.progress(f"overhead: hand-written fit {first['fit_s']:.1f} s")
-    keras.backend.clear_session()
-    start = time.perf_counter()
-    layout = runner.run(study, results_dir=work / "results", overwrite=True, stream=io.StringIO())
-    run_s = time.perf_counter() - start
-    import pandas as pd
-    table = pd.read_csv(layout.root / "trials.csv")
-    trial_s = float(table.seconds.iloc[0])
-    common.progress(f"overhead: hpstudy run {run_s:.1f} s (trial {trial_s:.1f} s)")
-    second = hand_written()
-    common.progress(f"overhead: hand-written fit again {second['fit_s']:.1f} s")
-    return {"images": train, "val_images": len(dataset.validation.x), "epochs": epochs, "hand": [first, second],
-            "trial_s": trial_s, "run_s": run_s, "phases": phases, "status": str(table.status.iloc[0]),
-            "backend": keras.backend.backend()}
-
-
-def _time_phases(module, names) -> dict:
-    """Wrap module-level functions so each call's seconds add up in the returned dict (missing names skipped)."""
-    phases = {}
-    for name in names:
-        function = getattr(module, name, None)
-        if function is None:
-            continue
-
-        def timed(*args, _function=function, _name=name, **kwargs):
-            start = time.perf_counter()
-            try:
-                return _function(*args, **kwargs)
-            finally:
-                phases[_name] = phases.get(_name, 0.0) + time.perf_counter() - start
-        setattr(module, name, timed)
-    return phases
-
-
-def child_report_folder(size: dict, work: Path) -> dict:
-    """The memory section's study alone: a results folder of `memory_trials` trials for the startup section."""
-    import memory
-    return {"results": memory.measure(size["memory_trials"], work / "memory")["results"]}
-
-
 def child_memory(size: dict, work: Path) -> dict:
     import memory
-    result = memory.measure(size["memory_trials"], work / "memory")
-    result["cli"] = memory.measure_cli(size["memory_trials"], work / "memory", size.get("memory_allowance_mib", 200))
-    return result
+    return memory.measure(size["memory_trials"], work, size["memory_allowance_mib"])
 
 
 TUNER_SPACE = {"conv_layers": [1, 2, 3], "filters": [8, 16, 32], "learning_rate": [3e-4, 1e-3, 3e-3]}
@@ -298,7 +234,7 @@ def child_pipeline(size: dict, work: Path) -> dict:
 
 def child_decode(size: dict, work: Path) -> dict:
     import pipeline
-    return pipeline.measure_decode(size["decode_images"])
+    return pipeline.measure_decode(size["decode_images"], size["decode_repeats"])
 
 
 def child_backend(size: dict, work: Path) -> dict:
@@ -344,7 +280,9 @@ def settings_configs(every: bool = True) -> list[dict]:
 
 
 def child_settings(size: dict, work: Path) -> dict:
-    """images/s of plain_cnn (the default study model) under each setting, after compiling and warming up."""
+    """images/s of plain_cnn (the default study model) under each setting: every model built, compiled and warmed
+    up first, then `settings_repeats` rounds that time each in turn, so that other work on a shared CPU weighs on
+    every setting alike."""
     import keras
     import keras_tuner as kt
 
@@ -354,31 +292,43 @@ def child_settings(size: dict, work: Path) -> dict:
     x, y = common.random_images(size["settings_images"])
     rows = []
     for config in settings_configs(size["settings_all"]):
-        keras.backend.clear_session()
         study = spec.from_dict({"name": "settings", "train": {"batch_size": BATCH, **config}})
         model = hypermodel.SpecHyperModel(study, (32, 32, 3), 10).build(kt.HyperParameters())
-        rate = _steady_rate(model, x, y, size["settings_s"], config.get("steps_per_execution", 1))
-        rows.append({**config, "images_per_s": rate, "jit_resolved": bool(model.jit_compile)})
-        common.progress(f"settings ({keras.backend.backend()}): {config or 'defaults'} {rate:,.0f} images/s")
+        count = _warm_up(model, x, y, size["settings_s"], config.get("steps_per_execution", 1))
+        rows.append({"config": config, "model": model, "count": count, "rates": [],
+                     "jit_resolved": bool(model.jit_compile)})
     keras.config.set_dtype_policy("float32")
-    return {"backend": keras.backend.backend(), "rows": rows}
+    for index in range(size["settings_repeats"]):
+        for row in rows:
+            start = time.perf_counter()
+            row["model"].fit(x[:row["count"]], y[:row["count"]], batch_size=BATCH, epochs=1, verbose=0)
+            row["rates"].append(row["count"] / (time.perf_counter() - start))
+        common.progress(f"settings ({keras.backend.backend()}): round {index + 1}: "
+                        + ", ".join(f"{_setting_name(r['config'])} {r['rates'][-1]:,.0f}" for r in rows))
+    return {"backend": keras.backend.backend(), "seconds": size["settings_s"],
+            "rows": [{**r["config"], "images": r["count"], "rates": r["rates"], "jit_resolved": r["jit_resolved"]}
+                     for r in rows]}
 
 
-def _steady_rate(model, x, y, seconds: float, steps: int) -> float:
-    """Images/s of `model.fit` on a slice sized to take about `seconds`, after a compiling and a probing fit."""
-    chunk = BATCH * max(16, steps)
+def _warm_up(model, x, y, seconds: float, steps: int) -> int:
+    """A compiling fit and a probing one; returns the slice of `x` that one timed fit takes about `seconds` on.
+
+    The probe is 2 batches (or one call of `steps` batches): a setting that runs a thousand times slower than the
+    defaults (mixed_float16 under TensorFlow on some CPUs) then costs seconds, not minutes."""
+    chunk = BATCH * max(2, steps)
     model.fit(x[:chunk], y[:chunk], batch_size=BATCH, epochs=1, verbose=0)        # compile, warm up
     start = time.perf_counter()
     model.fit(x[:chunk], y[:chunk], batch_size=BATCH, epochs=1, verbose=0)
     probe = chunk / (time.perf_counter() - start)
-    count = min(len(x), max(chunk, int(probe * seconds) // chunk * chunk))
-    start = time.perf_counter()
-    model.fit(x[:count], y[:count], batch_size=BATCH, epochs=1, verbose=0)
-    return count / (time.perf_counter() - start)
+    return min(len(x), max(chunk, int(probe * seconds) // chunk * chunk))
 
 
-CHILDREN = {"overhead": child_overhead, "memory": child_memory, "report_folder": child_report_folder,
-            "tuners": child_tuners, "pipeline": child_pipeline,
+def _setting_name(config: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in config.items()) or "defaults"
+
+
+CHILDREN = {"overhead_setup": overhead.setup, "overhead_hand": overhead.hand, "overhead_trial": overhead.trial,
+            "memory": child_memory, "tuners": child_tuners, "pipeline": child_pipeline,
             "decode": child_decode, "backend": child_backend, "settings": child_settings}
 
 
@@ -387,13 +337,13 @@ class Runner:
     def __init__(self, mode: str, work: Path):
         self.mode, self.size, self.work = mode, SIZES[mode], work
 
-    def child(self, name: str, backend: str | None = "tensorflow", tag: str = "") -> dict:
-        folder = self.work / f"{name}{tag}"
+    def child(self, name: str, backend: str | None = "tensorflow", tag: str = "", folder: Path | None = None) -> dict:
+        folder = folder or self.work / f"{name}{tag}"
         folder.mkdir(parents=True, exist_ok=True)
         return common.run_child(Path(__file__), [name, self.mode, str(folder)], backend, self.work / "stderr.log")
 
     def overhead(self) -> dict:
-        return self.child("overhead")
+        return overhead.measure(lambda name: self.child(name, folder=self.work / "overhead"), self.size)
 
     def memory(self) -> dict:
         return self.child("memory")
@@ -401,15 +351,19 @@ class Runner:
     def startup(self, results: dict) -> dict:
         folder = results.get("memory", {}).get("results")
         if not folder or not Path(folder).exists():     # the section ran alone: make the folder now
-            folder = self.child("report_folder")["results"]
+            import memory
+            allowance = self.size["memory_allowance_mib"]
+            folder = memory.measure_cli(self.size["memory_trials"], self.work / "report_folder", allowance)["results"]
         return measure_startup(folder, self.size)
 
     def tuners(self) -> dict:
         return self.child("tuners")
 
     def pipeline(self) -> dict:
-        return {"backends": [self.child("pipeline", b, f"_{b}") for b in self.size["pipeline_backends"]
-                             if common.version(b)],
+        """`pipeline_repeats` rounds of each backend's measurement, alternating backends; then the PNG folder."""
+        backends = [b for b in self.size["pipeline_backends"] if common.version(b)]
+        rounds = [[self.child("pipeline", b, f"_{b}") for b in backends] for _ in range(self.size["pipeline_repeats"])]
+        return {"backends": [[part[i] for part in rounds] for i in range(len(backends))],
                 "decode": self.child("decode"), "images": self.size["pipeline_images"]}
 
     def backends(self) -> dict:
@@ -429,6 +383,18 @@ class Runner:
         return {"backends": [self.child("settings", b, f"_{b}") for b in self.size["settings_backends"]
                              if common.version(b)]}
 
+    def script(self, name: str) -> dict:
+        """A section with a script of its own: run it; a full run writes benchmarks/<name>.md, --quick a scratch file."""
+        output = HERE / f"{name}.md" if self.mode == "full" else self.work / f"{name}.md"
+        command = [sys.executable, str(HERE / f"{name}.py"), *SCRIPTS[self.mode][name], "--output", str(output)]
+        log = self.work / f"{name}.log"
+        with open(log, "w") as out:
+            code = subprocess.run(command, env={**os.environ, **common.QUIET}, stdout=out, stderr=subprocess.STDOUT).returncode
+        if code != 0:
+            raise RuntimeError(f"{' '.join(command[1:])} exited {code}:\n{log.read_text(errors='replace')[-2000:]}")
+        return {"command": " ".join(["python", f"benchmarks/{name}.py", *SCRIPTS[self.mode][name]]),
+                "output": str(output), "lines": Path(output).read_text().splitlines()}
+
 
 def cli_command() -> list[str]:
     """The `hpstudy` console script next to this Python, else `python -m hpstudy.cli`."""
@@ -442,24 +408,43 @@ PROBE = ("import sys\nfrom hpstudy.cli import main\ntry:\n    main(sys.argv[1:])
 
 
 def measure_startup(folder: str, size: dict) -> dict:
-    """Wall times of `hpstudy --help` and `hpstudy report FOLDER`, the modules each imported, its slowest imports."""
-    env = {**os.environ, **common.QUIET}
+    """Wall times of `hpstudy --help` and `hpstudy report FOLDER`, the modules each imported, its slowest imports.
+
+    The report runs cold (importance.json removed first: the importance ranking computed, scikit-learn imported,
+    the file saved again) and cached (reading that file back), alternating.
+    """
+    importance = Path(folder) / "importance.json"
     out = {"folder_trials": sum(1 for _ in (Path(folder) / "trials").iterdir())}
-    commands = (("help", ["--help"], size["help_runs"]), ("report", ["report", folder], size["report_runs"]))
-    for label, args, runs in commands:
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            subprocess.run(cli_command() + args, env=env, capture_output=True, check=True)
-            times.append(time.perf_counter() - start)
-        probe = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, *args], env=env,
-                               capture_output=True, text=True)
+    commands = {"help": (["--help"], None), "report_cold": (["report", folder], importance),
+                "report": (["report", folder], None)}
+    times = {label: [] for label in commands}
+    for _ in range(size["help_runs"]):
+        times["help"].append(_cli_seconds(["--help"]))
+    for _ in range(size["report_runs"]):
+        for label in ("report_cold", "report"):
+            args, remove = commands[label]
+            times[label].append(_cli_seconds(args, remove))
+    for label, (args, remove) in commands.items():
+        if remove is not None:
+            remove.unlink(missing_ok=True)
+        probe = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, *args],
+                               env={**os.environ, **common.QUIET}, capture_output=True, text=True)
         modules = eval(probe.stderr.split("PROBE ")[-1].strip())     # noqa: S307 - our own dict literal
-        out[label] = {"median_s": statistics.median(times), "min_s": min(times), "runs": runs,
-                      "imported": modules, "slowest_imports": slowest_imports(probe.stderr)}
-        common.progress(f"startup: {label} {statistics.median(times):.2f} s, TensorFlow imported: "
+        out[label] = {"median_s": statistics.median(times[label]), "min_s": min(times[label]),
+                      "max_s": max(times[label]), "runs": len(times[label]), "imported": modules,
+                      "slowest_imports": slowest_imports(probe.stderr)}
+        common.progress(f"startup: {label} {out[label]['median_s']:.2f} s, TensorFlow imported: "
                         f"{modules['tensorflow']}")
     return out
+
+
+def _cli_seconds(args: list[str], remove: Path | None = None) -> float:
+    """Wall time of one `hpstudy ARGS` process (after removing `remove`, when given)."""
+    if remove is not None:
+        remove.unlink(missing_ok=True)
+    start = time.perf_counter()
+    subprocess.run(cli_command() + args, env={**os.environ, **common.QUIET}, capture_output=True, check=True)
+    return time.perf_counter() - start
 
 
 def slowest_imports(importtime: str, top: int = 5) -> list[tuple[str, float]]:
@@ -475,65 +460,75 @@ def slowest_imports(importtime: str, top: int = 5) -> list[tuple[str, float]]:
 
 
 # ---------------------------------------------------------------- the report
-def render(results: dict, info: dict, mode: str, sections: list[str]) -> str:
-    lines = ["# hpstudy benchmarks", ""]
-    if mode == "quick":
+TITLE = ["# hpstudy benchmarks", "",
+         "Written by `python benchmarks/run.py`. Each section says when, on what machine and by which command it ran, "
+         "and how much of the CPU other processes used meanwhile; `--sections NAME ...` runs those sections again and "
+         "keeps the others as they were.", ""]
+
+
+def render_section(name: str, result: dict, info: dict, command: str) -> list[str]:
+    """One section of RESULTS.md: its heading, what it ran on and when, then its figures (or its failure)."""
+    lines = [f"## {name}", "", *common.machine_lines(info)[:2],
+             f"- Run: {result.get('_date', info['date'])}, `{command}`, {result.get('_seconds', 0):.0f} s; "
+             f"{common.shared_text(result.get('_cpu'))}", ""]
+    if "error" in result:
+        return lines + ["Failed:", "", "```", result["error"][-1500:], "```", ""]
+    return lines + RENDER[name](result) + [""]
+
+
+def merge_results(old: str, new: dict[str, list[str]], quick: bool) -> str:
+    """RESULTS.md: the `new` sections in place of theirs, every other section of `old` kept as it was (a section
+    from before sections carried their own run line gets the old file's machine, date and command lines)."""
+    header, kept, name = [], {}, None
+    for line in old.splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip()
+            kept[name] = [line]
+        elif name is None:
+            header.append(line)
+        else:
+            kept[name].append(line)
+    legacy = [line for line in header if line.startswith("- ")]
+    for name, lines in kept.items():
+        if legacy and not any(line.startswith("- Run:") for line in lines):
+            lines[1:1] = ["", *legacy]
+    kept.update(new)
+    order = [n for n in SECTIONS if n in kept] + [n for n in kept if n not in SECTIONS]
+    lines = list(TITLE)
+    if quick:
         lines += ["**Quick smoke run (`--quick`): tiny sizes to check that every section works. These are not "
                   "measurements; run `python benchmarks/run.py` for the numbers.**", ""]
-    lines += common.machine_lines(info)
-    lines += [f"- Command: `python benchmarks/run.py{' --quick' if mode == 'quick' else ''}"
-              f"{' --sections ' + ' '.join(sections) if list(sections) != list(SECTIONS) else ''}`; "
-              f"total {results.get('_total_s', 0) / 60:.1f} min", ""]
-    for name in SECTIONS:
-        if name not in results:
-            continue
-        lines += [f"## {name}", ""]
-        result = results[name]
-        if "error" in result:
-            lines += ["Failed:", "", "```", result["error"][-1500:], "```", ""]
-            continue
-        lines += RENDER[name](result) + ["", f"_{result.get('_seconds', 0):.0f} s._", ""]
-    return "\n".join(lines)
+    for name in order:
+        lines += [line for line in kept[name]]
+        if lines[-1] != "":
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def render_overhead(r: dict) -> list[str]:
-    hand = statistics.mean(h["fit_s"] for h in r["hand"])
-    phases = ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
-    return [f"One trial of the default plain_cnn, {r['images']:,} random CIFAR-shaped images, {r['epochs']} epochs, "
-            f"batch {BATCH}, {r['val_images']:,} validation images ({r['backend']} backend, one process).", "",
-            "| | seconds | / hand-written fit | target |", "|---|---:|---:|---:|",
-            f"| hand-written `model.fit` (mean of before and after) | {hand:.1f} | 1.00 | |",
-            f"| hpstudy trial (trials.csv `seconds`) | {r['trial_s']:.1f} | {r['trial_s'] / hand:.3f} | <= 1.05 |",
-            f"| hpstudy run, whole (`runner.run`) | {r['run_s']:.1f} | {r['run_s'] / hand:.3f} | |", "",
-            f"Hand-written fits: {', '.join(_fit_text(h) for h in r['hand'])}. "
-            f"Inside the run: {phases}; the tuner's search is the rest."]
-
-
-def _fit_text(hand: dict) -> str:
-    return f"{hand['fit_s']:.1f} s (+{hand['build_s']:.1f} s build)"
+    return overhead.render(r)
 
 
 def render_memory(r: dict) -> list[str]:
     import memory
-    s = memory.summary(r)
-    return [*memory.summary_lines(r), "", *memory.cli_lines(r["cli"]), "",
-            "| trials | first MiB | last MiB | max MiB | MiB/trial | MiB/trial, 2nd half | run s |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {s['trials']} | {s['first_mib']:,.0f} | {s['last_mib']:,.0f} | {s['max_mib']:,.0f} | "
-            f"{s['slope_mib_per_trial']:+.2f} | {s['slope_second_half']:+.2f} | {r['wall_s']:.0f} |", "",
-            "Per-trial table: benchmarks/memory.md (written by full runs and by `python benchmarks/memory.py`)."]
+    return memory.section_lines(r)
 
 
 def render_startup(r: dict) -> list[str]:
     rows = []
-    for label, target in (("help", 0.5), ("report", 1.5)):
+    report = f"hpstudy report (a {r['folder_trials']}-trial folder)"
+    for label, command, target in (("help", "hpstudy --help", 0.5),
+                                   ("report_cold", f"{report}, importance.json removed first", None),
+                                   ("report", f"{report}, importance.json cached", 1.5)):
         m = r[label]
-        command = "hpstudy --help" if label == "help" else f"hpstudy report (a {r['folder_trials']}-trial folder)"
         slow = ", ".join(f"{name} {s:.2f}" for name, s in m["slowest_imports"])
-        rows.append(f"| `{command}` | {m['median_s']:.2f} | {m['min_s']:.2f} | {m['runs']} | < {target} | "
+        rows.append(f"| `{command}` | {m['median_s']:.2f} | {m['min_s']:.2f}–{m.get('max_s', m['min_s']):.2f} | "
+                    f"{m['runs']} | {'' if target is None else f'< {target}'} | "
                     f"{'yes' if m['imported']['tensorflow'] else 'no'} | "
                     f"{'yes' if m['imported']['keras'] else 'no'} | {slow} |")
-    return ["| command | median s | min s | runs | target s | TensorFlow imported | Keras imported | "
+    return ["Each a whole process; the two reports alternate (the cold one computes the importance ranking and saves "
+            "importance.json again, which the cached one reads).", "",
+            "| command | median s | min–max s | runs | target s | TensorFlow imported | Keras imported | "
             "slowest imports (s, cumulative) |", "|---|---:|---:|---:|---:|---|---|---|", *rows]
 
 
@@ -625,8 +620,7 @@ def render_tuners(r: dict) -> list[str]:
 
 def render_pipeline(r: dict) -> list[str]:
     import pipeline
-    text = pipeline.render(r["backends"], r["decode"], r["images"]) if r["backends"] else "no backend\n"
-    return text.split("\n", 2)[2].rstrip().splitlines()        # without its title line
+    return pipeline.render_lines(r["backends"], r["decode"], r["images"]) if r["backends"] else ["no backend"]
 
 
 def render_backends(r: dict) -> list[str]:
@@ -648,21 +642,60 @@ def render_backends(r: dict) -> list[str]:
 
 
 def render_settings(r: dict) -> list[str]:
-    lines = ["images/s of the default plain_cnn (batch 64, random CIFAR-shaped images) after a compiling epoch, "
-             "one `train:` setting changed at a time from the defaults (float32, jit_compile auto, "
-             "steps_per_execution 1).", "",
-             "| backend | setting | images/s | vs defaults | XLA/jit on |", "|---|---|---:|---:|---|"]
-    for part in r["backends"]:
-        base = part["rows"][0]["images_per_s"]
+    parts = r["backends"]
+    repeats = len(parts[0]["rows"][0]["rates"]) if parts else 0
+    lines = [f"images/s of the default plain_cnn (batch {BATCH}, random CIFAR-shaped images), one `train:` setting "
+             "changed at a time from the defaults (float32, jit_compile auto, steps_per_execution 1). Every model is "
+             f"compiled and warmed up first; then {repeats} rounds time one epoch of each in turn (about "
+             f"{parts[0]['seconds'] if parts else 0:g} s each), so other work on the CPU weighs on all alike. "
+             "images/s as median (min–max) over the rounds; \"vs defaults\" is each round's ratio to the defaults "
+             "in the same round, median (min–max); \"every round\" says whether all rounds agree.", "",
+             "| backend | setting | images/s | vs defaults | every round | XLA/jit on |", "|---|---|---:|---:|---|---|"]
+    notes = []
+    for part in parts:
+        base = part["rows"][0]
         for row in part["rows"]:
-            setting = ", ".join(f"{k}: {v}" for k, v in row.items() if k not in ("images_per_s", "jit_resolved"))
-            lines.append(f"| {part['backend']} | {setting or 'defaults'} | {row['images_per_s']:,.0f} | "
-                         f"{row['images_per_s'] / base:.2f}x | {'yes' if row['jit_resolved'] else 'no'} |")
-    return lines
+            config = {k: v for k, v in row.items() if k not in ("images", "rates", "jit_resolved")}
+            ratios = [rate / b for rate, b in zip(row["rates"], base["rates"])]
+            agree = ("" if not config else "faster" if min(ratios) > 1 else "slower" if max(ratios) < 1
+                     else "mixed")
+            ratio = f"{overhead.spread(ratios, 3 if max(ratios) < 0.1 else 2)}x"
+            lines.append(f"| {part['backend']} | {_setting_name(config)} | {overhead.spread(row['rates'], 0)} | "
+                         f"{ratio} | {agree} | {'yes' if row['jit_resolved'] else 'no'} |")
+            if list(config) == ["jit_compile"] and row["jit_resolved"] == base["jit_resolved"]:
+                notes.append(f"Under {part['backend']}, `jit_compile: {config['jit_compile']}` resolves to what the "
+                             f"defaults do (XLA {'on' if base['jit_resolved'] else 'off'}): the two are the same "
+                             f"configuration, so their ratio, {ratio}, is this run's noise.")
+    return lines + (["", *notes] if notes else [])
+
+
+def render_script(r: dict) -> list[str]:
+    """A section with a script of its own: what it ran and where its figures are."""
+    name = Path(r["output"]).name
+    if Path(r["output"]).parent != HERE:
+        return [f"`{r['command']}` ran (its scratch output is not kept)."]
+    return [f"`{r['command']}` wrote [{name}]({name}) (its own date, machine and repeat count are there)."]
 
 
 RENDER = {"overhead": render_overhead, "memory": render_memory, "startup": render_startup, "tuners": render_tuners,
-          "pipeline": render_pipeline, "backends": render_backends, "settings": render_settings}
+          "pipeline": render_pipeline, "backends": render_backends, "settings": render_settings,
+          **{name: render_script for name in SCRIPTS["full"]}}
+
+
+def run_section(runner: Runner, name: str, results: dict) -> dict:
+    """One section, timed, with the CPU time other processes used meanwhile; a failure is kept as its message."""
+    date, cpu, start = common.machine()["date"], common.cpu_counters(), time.perf_counter()
+    try:
+        if name == "startup":
+            result = runner.startup(results)
+        elif name in SCRIPTS["full"]:
+            result = runner.script(name)
+        else:
+            result = getattr(runner, name)()
+    except Exception as err:  # noqa: BLE001 - one failed section must not lose the others
+        result = {"error": f"{type(err).__name__}: {err}"}
+    result.update(_date=date, _seconds=time.perf_counter() - start, _cpu=common.cpu_used(cpu))
+    return result
 
 
 def main() -> None:
@@ -671,43 +704,59 @@ def main() -> None:
         common.emit(CHILDREN[name](SIZES[mode], Path(folder)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of every section (~3 min)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of every section")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION",
                         help=f"run only these ({', '.join(SECTIONS)})")
-    parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--output", help="the results file (default: benchmarks/RESULTS.md; with --quick, a new file "
+                                         "in the work folder)")
     parser.add_argument("--keep", metavar="DIR", help="keep the studies and logs in DIR (default: a temporary folder)")
     args = parser.parse_args()
     mode = "quick" if args.quick else "full"
     sections = [s for s in SECTIONS if s in args.sections]
     work = Path(args.keep or tempfile.mkdtemp(prefix="hpstudy-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    runner, info, results = Runner(mode, work), common.machine(), {}
+    output = Path(args.output or (work / "RESULTS.md" if args.quick else HERE / "RESULTS.md"))
+    command = " ".join(["python benchmarks/run.py", *(["--quick"] if args.quick else []),
+                        *(["--sections", *sections] if sections != list(SECTIONS) else [])])
+    old = output.read_text() if output.exists() else ""
+    runner, info, results, rendered = Runner(mode, work), common.machine(), {}, {}
     started = time.perf_counter()
     print(f"hpstudy benchmarks ({mode}): {', '.join(sections)}; work folder {work}", flush=True)
     for name in sections:
         print(f"[{name}] ...", flush=True)
-        start = time.perf_counter()
-        try:
-            results[name] = getattr(runner, name)(results) if name == "startup" else getattr(runner, name)()
-        except Exception as err:  # noqa: BLE001 - one failed section must not lose the others
-            results[name] = {"error": f"{type(err).__name__}: {err}"}
-        results[name]["_seconds"] = time.perf_counter() - start
-        results["_total_s"] = time.perf_counter() - started
+        results[name] = run_section(runner, name, results)
         state = "FAILED" if "error" in results[name] else "done"
-        print(f"[{name}] {state} in {results[name]['_seconds']:.0f} s (total {results['_total_s'] / 60:.1f} min)",
-              flush=True)
-        Path(args.output).write_text(render(results, info, mode, sections))     # after each: a crash keeps them
-    if mode == "full" and "error" not in results.get("memory", {"error": ""}):
-        import memory
-        (HERE / "memory.md").write_text(memory.render(results["memory"], info))
+        print(f"[{name}] {state} in {results[name]['_seconds']:.0f} s (total "
+              f"{(time.perf_counter() - started) / 60:.1f} min)", flush=True)
+        rendered[name] = render_section(name, results[name], info, command)
+        output.write_text(merge_results(old, rendered, args.quick))     # after each: a crash keeps them
+    if mode == "full":
+        write_section_files(results, info)
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    print(Path(args.output).read_text())
+    print(output.read_text())
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     failed = [name for name in sections if "error" in results[name]]
     if failed:
-        print(f"failed sections: {', '.join(failed)} (see {args.output})", file=sys.stderr)
+        print(f"failed sections: {', '.join(failed)} (see {output})", file=sys.stderr)
         sys.exit(1)
+
+
+def _when(info: dict, result: dict) -> dict:
+    """`info` with the section's own start and the CPU time other processes took while it ran."""
+    return {**info, "date": result.get("_date", info["date"]), "shared": common.shared_text(result.get("_cpu"))}
+
+
+def write_section_files(results: dict, info: dict) -> None:
+    """A full run's memory and pipeline sections also rewrite benchmarks/memory.md and benchmarks/pipeline.md."""
+    import memory
+    import pipeline
+    if "error" not in results.get("memory", {"error": ""}):
+        r = results["memory"]
+        (HERE / "memory.md").write_text(memory.render(r, _when(info, r)))
+    if "error" not in results.get("pipeline", {"error": ""}):
+        r = results["pipeline"]
+        (HERE / "pipeline.md").write_text(pipeline.render(r["backends"], r["decode"], r["images"], _when(info, r)))
 
 
 if __name__ == "__main__":

@@ -34,18 +34,15 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
         memory_allowance_mib: float | None = None, role: Role | None = None) -> "Study":
     """Run a study's search, resuming its results folder if it exists; returns the finished Study.
 
-    `max_trials` and `epochs` override the study file; `overwrite` starts the folder over. With
-    `memory_allowance_mib` the search stops with FreshProcessNeeded (between trials, everything saved) once
-    the process has grown by more than that: call run again from a new process to continue. `role` makes this
+    `max_trials` and `epochs` override the study file (`epochs` also the epochs its train.overrides set);
+    `overwrite` starts the folder over. With `memory_allowance_mib` the search stops with FreshProcessNeeded
+    (between trials, everything saved) once the process has grown by more than that: call run again from a new
+    process to continue. `role` makes this
     process the chief or a worker of a distributed study (see `distributed_role`).
     """
     if not isinstance(study, StudySpec):
         study = spec_module.load(study)
-    if max_trials is not None or epochs is not None:     # checked like the file's own values
-        raw = study.to_dict()
-        raw["search"]["max_trials"] = raw["search"]["max_trials"] if max_trials is None else max_trials
-        raw["train"]["epochs"] = raw["train"]["epochs"] if epochs is None else epochs
-        study = spec_module.from_dict(raw, source=study.source)
+    study = with_flags(study, max_trials=max_trials, epochs=epochs)
     runner = import_quietly("hpstudy.engine.runner", verbose=verbose)
     layout = runner.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream,
                         memory_allowance_mib=memory_allowance_mib, role=role)
@@ -55,6 +52,22 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
         effects.importance(effects.completed(trials.read_trials(layout)), [t.name for t in study.tunables()],
                            cache=layout.importance)
     return Study(layout.root)
+
+
+def with_flags(study: StudySpec, *, max_trials: int | None = None, epochs: int | None = None) -> StudySpec:
+    """`study` with `hpstudy run`'s --max-trials and --epochs in place of its own search.max_trials and epochs
+    (train.epochs and the epochs its train.overrides set: every trial's), checked like the file's own values."""
+    if max_trials is None and epochs is None:
+        return study
+    raw = study.to_dict()
+    if max_trials is not None:
+        raw["search"]["max_trials"] = max_trials
+    if epochs is not None:
+        raw["train"]["epochs"] = epochs
+        for override in raw["train"]["overrides"]:
+            if "epochs" in override["set"]:
+                override["set"]["epochs"] = epochs
+    return spec_module.from_dict(raw, source=study.source)
 
 
 def confirm(path: str | Path, *, top: int | None = None, seeds: int | None = None, stream=None) -> dict:
@@ -119,8 +132,9 @@ class Study:
         return history
 
     def model(self, trial_id: int | str, *, dataset=None):
-        """Trial `trial_id`'s model at its best epoch, compiled (the best trial's is best.keras; another's is
-        rebuilt from its hyperparameters and keras-tuner's checkpoint). Completed trials only."""
+        """Trial `trial_id`'s model with its kept weights (search.checkpoint_epoch), compiled (the best trial's is
+        best.keras; another's is rebuilt from its hyperparameters and keras-tuner's checkpoint). Completed trials
+        only."""
         number = trials.completed_trial(self.layout, trial_id)
         models = import_quietly("hpstudy.results.models")
         if number == self.best.get("trial_id") and self.layout.best_model.exists():
@@ -197,10 +211,11 @@ def load_study(path: str | Path) -> Study:
 
 
 def load_best(path: str | Path, rank: int = 0):
-    """The `rank`-th best model of a study (0: the best, best.keras), compiled, at its trial's best epoch.
+    """The `rank`-th best model of a study (0: the best, best.keras), compiled, with its trial's kept weights (its
+    best epoch's, or its last's with search.checkpoint_epoch: last).
 
     Rank 0 is loaded in Keras's safe mode; a lower-ranked trial's model is rebuilt from its hyperparameters
-    and loaded with keras-tuner's checkpoint of its best epoch (the study's data is loaded when it
+    and loaded with keras-tuner's checkpoint (the study's data is loaded when it
     standardizes pixels: the statistics are not in the checkpoint).
     """
     layout = folder.open_folder(path)
@@ -272,11 +287,12 @@ def datasets(data_dir: str | None = None) -> tuple[Path, pd.DataFrame]:
     return catalog.cache_root(), catalog.listing(data_dir)
 
 
-def dataset_info(name: str, *, data_dir: str | None = None, image_size: int | None = None) -> tuple[str, str]:
+def dataset_info(name: str, *, data_dir: str | None = None, image_size: int | None = None,
+                 label_mode: str | None = None) -> tuple[str, str]:
     """(split sizes, images per class and split) of a dataset, as text."""
     from hpstudy import data
     from hpstudy.data import catalog
-    dataset = data.load(name, data_dir=data_dir, image_size=image_size, download=False)
+    dataset = data.load(name, data_dir=data_dir, image_size=image_size, download=False, label_mode=label_mode)
     return catalog.summary(dataset), catalog.class_counts(dataset).to_string()
 
 

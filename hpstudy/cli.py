@@ -41,7 +41,7 @@ def _add_run(commands) -> None:
     run.add_argument("study", help="the study file (YAML)")
     run.add_argument("--results-dir", default="results", help="parent of the study's results folder (default: results)")
     run.add_argument("--max-trials", type=_positive, help="override search.max_trials (raising it extends a study)")
-    run.add_argument("--epochs", type=_positive, help="override train.epochs")
+    run.add_argument("--epochs", type=_positive, help="override train.epochs (and the epochs train.overrides set)")
     run.add_argument("--overwrite", action="store_true", help="delete the study's results folder and start over")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow's logs and Keras's per-epoch lines")
     parallel = run.add_argument_group("distributed tuning (keras-tuner's chief and workers; see the README)")
@@ -141,9 +141,11 @@ def _add_data(commands) -> None:
     info.add_argument("--data-dir", help="where the data is (as data.data_dir in a study)")
     info.add_argument("--image-size", type=_image_size, help="resize image files to this square (as data.image_size: "
                       "folder and cinic10 only)")
+    info.add_argument("--label-mode", choices=("fine", "coarse"), help="cifar100's labels: fine (100 classes, the "
+                      "default) or coarse (20 superclasses), as data.label_mode")
     info.set_defaults(handler=_data_info)
     download = data_commands.add_parser("download", help="download a dataset (cinic10 comes from Kaggle)")
-    download.add_argument("name", help="a dataset name: cifar10 or cinic10")
+    download.add_argument("name", help="a dataset name: mnist, fashion_mnist, cifar10, cifar100 or cinic10")
     download.add_argument("--dest", help="download into this folder (default: the cache, see `hpstudy data list`)")
     download.add_argument("--slug", help="the Kaggle dataset (owner/name) to download cinic10 from")
     download.set_defaults(handler=_data_download)
@@ -254,7 +256,7 @@ def _confirm(args) -> int:
 def _validate(args) -> int:
     from hpstudy import api
     study, builds = api.validate(args.study)
-    searched = ", ".join(t.name for t in study.tunables()) or "none"
+    searched = ", ".join(t.name for t in study.tunables()) or "none (one configuration, trained in one trial)"
     print(f"{args.study}: valid; searched: {searched}; {builds} model build(s) checked")
     return 0
 
@@ -315,7 +317,8 @@ def _data_list(args) -> int:
 
 def _data_info(args) -> int:
     from hpstudy import api
-    summary, counts = api.dataset_info(args.name, data_dir=args.data_dir, image_size=args.image_size)
+    summary, counts = api.dataset_info(args.name, data_dir=args.data_dir, image_size=args.image_size,
+                                       label_mode=args.label_mode)
     print(summary)
     print(counts)
     return 0
@@ -342,8 +345,9 @@ def _export(args) -> int:
     from hpstudy import api
     done = api.export(args.path, args.to, rank=args.rank)
     shape = "x".join(str(n) for n in done.input_shape)
+    colour = "greyscale" if done.input_shape[-1] == 1 else "RGB"
     print(f"{done.file}: trial {done.trial_id} (rank {done.rank}); load it with keras.models.load_model; it takes "
-          f"raw 0..255 RGB images of {shape}, class order: {', '.join(map(str, done.class_names))}")
+          f"raw 0..255 {colour} images of {shape}, class order: {', '.join(map(str, done.class_names))}")
     return 0
 
 

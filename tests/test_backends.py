@@ -36,6 +36,7 @@ TENSORFLOW_ONLY = {
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_a_study_runs_without_tensorflow(tmp_path, backend):
     pytest.importorskip(backend, reason=f"the {backend} backend needs {backend} (jax is in the test extra; torch "

@@ -75,7 +75,8 @@ def test_settings_change_one_value_at_a_time():
     assert {"precision", "jit_compile", "steps_per_execution"} == {k for c in configs for k in c}
 
 
-@pytest.mark.parametrize("name", ["run", "memory", "gpu", "pipeline", "confirm", "serve", "report_figures"])
+@pytest.mark.parametrize("name", ["run", "memory", "gpu", "pipeline", "confirm", "serve", "report_figures",
+                                  "fashion_mnist_quick"])
 def test_scripts_answer_help(name):
     done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--help"], capture_output=True, text=True,
                           timeout=60)
@@ -86,6 +87,41 @@ def test_gpu_sh_parses_and_explains_itself():
     assert subprocess.run(["bash", "-n", str(BENCHMARKS / "gpu.sh")]).returncode == 0
     done = subprocess.run(["bash", str(BENCHMARKS / "gpu.sh")], capture_output=True, text=True)
     assert done.returncode == 2 and "fetch" in done.stderr and "run" in done.stderr
+
+
+def test_results_keep_the_sections_not_run_again():
+    run = script("run")
+    old = ("# hpstudy benchmarks\n\n- Machine: AMD EPYC, 2 cores\n- Date: 2026-11-21\n\n"
+           "## tuners\n\n| tuner | trials |\n|---|---:|\n| grid | 27 |\n\n## settings\n\nold settings\n")
+    new = {"settings": ["## settings", "", "- Run: today", "", "new settings", ""],
+           "overhead": ["## overhead", "", "- Run: today", "", "new overhead", ""]}
+    merged = run.merge_results(old, new, quick=False)
+    assert "old settings" not in merged and "new settings" in merged and "new overhead" in merged
+    assert merged.index("## overhead") < merged.index("## tuners") < merged.index("## settings")
+    tuners = merged[merged.index("## tuners"):merged.index("## settings")]
+    assert "| grid | 27 |" in tuners and "- Machine: AMD EPYC, 2 cores" in tuners and "- Date: 2026-11-21" in tuners
+    assert "- Date: 2026-11-21" not in merged[merged.index("## settings"):]
+    assert run.merge_results(merged, {}, quick=False) == merged
+
+
+def test_settings_say_faster_or_slower_only_when_every_round_agrees():
+    run = script("run")
+    rows = [{"images": 640, "rates": [100.0, 50.0, 80.0], "jit_resolved": False},
+            {"precision": "mixed_bfloat16", "images": 640, "rates": [150.0, 60.0, 90.0], "jit_resolved": False},
+            {"jit_compile": True, "images": 640, "rates": [90.0, 45.0, 70.0], "jit_resolved": True},
+            {"steps_per_execution": 4, "images": 640, "rates": [120.0, 40.0, 80.0], "jit_resolved": False}]
+    lines = run.render_settings({"backends": [{"backend": "tensorflow", "seconds": 5.0, "rows": rows}]})
+    table = {line.split(" | ")[1]: line for line in lines if line.startswith("| tensorflow")}
+    assert "| 80 (50–100) | 1.00 (1.00–1.00)x |  |" in table["defaults"]
+    assert "| faster |" in table["precision: mixed_bfloat16"] and "1.20 (1.12–1.50)x" in table["precision: mixed_bfloat16"]
+    assert "| slower |" in table["jit_compile: True"]
+    assert "| mixed |" in table["steps_per_execution: 4"]
+
+
+def test_spread_is_the_median_and_the_range():
+    overhead = script("overhead")
+    assert overhead.spread([3.0, 1.0, 2.0, 10.0]) == "2.5 (1.0–10.0)"
+    assert overhead.spread([1234.4], 0) == "1,234"
 
 
 def test_run_facts_count_configurations_proposed_again_and_pruned_winners(tmp_path):

@@ -75,12 +75,26 @@ def test_validate_good_study(tmp_path, capsys):
                                    name="bad")], "nowhere"),
     (lambda p: ["report", p / "nothing"], "not an hpstudy results folder"),
 ])
-def test_user_errors_exit_2_with_one_line(tmp_path, argv_of, fragment):
-    done = run_cli(*argv_of(tmp_path))
+def test_user_errors_exit_2_with_one_line(tmp_path, argv_of, fragment, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)             # a run's default --results-dir is relative
+    assert main([str(a) for a in argv_of(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpstudy: error: ") and fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_user_error_of_the_command_itself_is_exit_2_and_one_line(tmp_path):
+    """The cases above run in this process; this one runs the command (after Keras built the models it checks):
+    exit code 2, one line on stderr and nothing else (no traceback, no TensorFlow log line)."""
+    study = write_study(tmp_path, "name: x\nmodel: {padding: valid, kernel_size: 15, conv_layers: 2}\n", name="bad")
+    done = run_cli("run", study, "--results-dir", tmp_path / "results")
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("hpstudy: error: ") and fragment in lines[0], done.stderr
-    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"hpstudy: error: {study}: model.kernel_size: a 15x15 kernel"), \
+        done.stderr
+    assert done.stdout == ""
 
 
 def test_unwritable_report_output_is_a_user_error(finished_study, tmp_path, capsys):
@@ -93,6 +107,8 @@ def test_bad_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["run", "x.yaml", "--max-trials", "0"])
     assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("hpstudy run: error: argument --max-trials: expected a "
+                                                        "positive integer, got '0'")
 
 
 def test_results_dir_that_is_not_a_results_folder_is_never_deleted(tmp_path, capsys):
@@ -104,6 +120,7 @@ def test_results_dir_that_is_not_a_results_folder_is_never_deleted(tmp_path, cap
     assert (foreign / "tiny" / "thesis.tex").read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_run_prints_a_line_per_trial_and_the_best(tmp_path):
     done = run_cli("run", write_study(tmp_path), "--results-dir", tmp_path / "out", "--max-trials", "1")
     assert done.returncode == 0, done.stderr

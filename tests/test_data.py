@@ -4,6 +4,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import struct
 import tarfile
 
@@ -190,15 +191,20 @@ def test_subset_caps_each_split_deterministically(cifar):
     assert np.array_equal(loose.train.x, full.train.x) and np.array_equal(loose.test.x, full.test.x)
 
 
-@pytest.mark.parametrize("subset", [{"tarin": 3}, {"train": 0}, {"test": 2.5}, {"train": True}])
-def test_bad_subset_rejected(subset):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("subset, message", [
+    ({"tarin": 3}, "subset keys must be train, validation or test, got ['tarin']"),
+    ({"train": 0}, "subset.train must be a positive integer or None, got 0"),
+    ({"test": 2.5}, "subset.test must be a positive integer or None, got 2.5"),
+    ({"train": True}, "subset.train must be a positive integer or None, got True"),
+])
+def test_bad_subset_rejected(subset, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         data.load("digits", subset=subset)
 
 
 @pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5])
 def test_bad_validation_split_rejected(fraction):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(f"validation_split must be in (0, 1), got {fraction}")):
         data.load("digits", validation_split=fraction)
 
 
@@ -361,6 +367,115 @@ def test_cifar10_archive_escaping_its_folder_is_refused(tmp_path, env_dir, monke
     assert sorted(p.name for p in env_dir.iterdir()) == ["cifar-10-python.tar.gz"]
 
 
+# ---------------------------------------------------------------- cifar100
+
+FINE = [f"fine_{i}" for i in range(100)]
+COARSE = [f"coarse_{i}" for i in range(20)]
+PER_FINE = 10   # training images of each fine class; the test split has one
+
+
+def _cifar100_dict(n, seed):
+    """A train or test dict as in the official files: fine labels cycle through the 100 classes, coarse = fine // 5."""
+    rows = np.random.default_rng(seed).integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    fine = [i % 100 for i in range(n)]
+    return {b"filenames": [b"img_%d.png" % i for i in range(n)], b"batch_label": b"batch %d" % seed,
+            b"fine_labels": fine, b"coarse_labels": [f // 5 for f in fine], b"data": rows}
+
+
+def write_cifar100(parent):
+    """A small cifar-100-python folder (train, test, meta) under ``parent``, pickled as by Python 2; the folder."""
+    folder = parent / "cifar-100-python"
+    folder.mkdir(parents=True)
+    _dump(_cifar100_dict(100 * PER_FINE, 1), folder / "train")
+    _dump(_cifar100_dict(100, 2), folder / "test")
+    _dump({b"fine_label_names": [n.encode() for n in FINE], b"coarse_label_names": [n.encode() for n in COARSE]},
+          folder / "meta")
+    return folder
+
+
+def write_cifar100_archive(tmp_path):
+    """A cifar-100-python.tar.gz in the official layout; returns (path, sha256)."""
+    write_cifar100(tmp_path / "src100")
+    archive = tmp_path / "upstream100" / "cifar-100-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src100" / "cifar-100-python", arcname="cifar-100-python")
+    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cifar100(tmp_path):
+    return write_cifar100(tmp_path / "data100")
+
+
+@pytest.mark.parametrize("label_mode, names", [(None, FINE), ("fine", FINE), ("coarse", COARSE)])
+def test_cifar100_fine_and_coarse_labels(cifar100, label_mode, names):
+    ds = data.load("cifar100", data_dir=str(cifar100.parent), label_mode=label_mode)
+    assert ds.class_names == tuple(names) and ds.num_classes == len(names)
+    assert data.source("cifar100").class_count(label_mode) == len(names)
+    assert ds.input_shape == (32, 32, 3) and len(ds.test.y) == 100 and ds.split_off == ("validation",)
+    assert (len(ds.train.y), len(ds.validation.y)) == (900, 100)
+    fine = np.arange(100)
+    np.testing.assert_array_equal(ds.test.y, fine // 5 if label_mode == "coarse" else fine)
+    rows = _cifar100_dict(100, 2)[b"data"]
+    np.testing.assert_array_equal(ds.test.x[7], rows[7].reshape(3, 32, 32).transpose(1, 2, 0))
+
+
+def test_label_mode_is_refused_where_it_does_not_apply(cifar, cifar100):
+    with pytest.raises(DataError, match="data.label_mode: the cifar10 dataset has one set of labels"):
+        data.load("cifar10", data_dir=str(cifar), label_mode="coarse")
+    with pytest.raises(DataError, match="data.label_mode: 'medium' is not a labelling of cifar100; use fine or coarse"):
+        data.load("cifar100", data_dir=str(cifar100), label_mode="medium")
+
+
+def test_label_mode_in_a_study_file(tmp_path):
+    from hpstudy.errors import SpecError
+    from hpstudy.study import spec
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ndata: {dataset: cifar100, label_mode: coarse}\n")
+    assert spec.load(path).data.label_mode == "coarse"
+    path.write_text("name: s\ndata: {dataset: cifar100, label_mode: medium}\n")
+    with pytest.raises(SpecError, match="data.label_mode"):
+        spec.load(path)
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda f: _dump(_Evil("true"), f / "train"), "which a CIFAR-100 batch never contains"),
+    (lambda f: _dump({b"fine_label_names": [b"a"] * 99, b"coarse_label_names": [b"b"] * 20}, f / "meta"),
+     "b'fine_label_names' holds 99 names, not 100"),
+    (lambda f: _dump({b"data": np.zeros((100, 3072), np.uint8), b"coarse_labels": [0] * 100}, f / "test"),
+     "expected a dict with b'data' and b'fine_labels'"),
+    (lambda f: (f / "meta").unlink(), "the cifar-100-python folder must hold train, test, meta"),
+], ids=["malicious", "99-names", "no-fine-labels", "no-meta"])
+def test_bad_cifar100_files(cifar100, damage, fragment):
+    damage(cifar100)
+    with pytest.raises(DataError) as err:
+        data.load("cifar100", data_dir=str(cifar100))
+    message = str(err.value)
+    assert fragment in message and str(cifar100) in message and "cifar-100-python.tar.gz" in message, message
+
+
+def test_cifar100_download_checks_its_sha256(tmp_path, env_dir, monkeypatch):
+    archive, sha256 = write_cifar100_archive(tmp_path)
+    monkeypatch.setattr(data.cifar100, "CIFAR100_URL", archive.as_uri())
+    monkeypatch.setattr(data.cifar100, "CIFAR100_SHA256", "f" * 64)
+    with pytest.raises(DataError, match=f"expected SHA-256 f{{64}}, got {sha256}"):
+        data.load("cifar100")
+    assert not (env_dir / "cifar-100-python.tar.gz").exists()
+    monkeypatch.setattr(data.cifar100, "CIFAR100_SHA256", sha256)
+    assert data.load("cifar100", label_mode="coarse").num_classes == 20
+    assert sorted(p.name for p in env_dir.iterdir()) == ["cifar-100-python", "cifar-100-python.tar.gz"]
+    assert data.source("cifar100").locate(None) == (str(env_dir / "cifar-100-python"), True)
+
+
+def test_cifar100_checksum_is_the_one_keras_publishes():
+    """keras.datasets.cifar100 checks the same archive against this SHA-256 (a typo would fail every download)."""
+    import inspect
+    from keras.src.datasets import cifar100 as keras_cifar100
+    assert data.cifar100.CIFAR100_SHA256 in inspect.getsource(keras_cifar100)
+    assert data.cifar100.CIFAR100_URL in inspect.getsource(keras_cifar100)
+
+
 # ---------------------------------------------------------------- digits
 
 def test_digits():
@@ -397,19 +512,19 @@ def test_digits_subset():
 
 # ---------------------------------------------------------------- registry
 
-@pytest.mark.parametrize("name", ["cifar", "CIFAR10", "mnist"])
+@pytest.mark.parametrize("name", ["cifar", "CIFAR10", "svhn"])
 def test_unknown_dataset(name):
     with pytest.raises(DataError) as err:
         data.load(name)
     msg = str(err.value)
     assert "cifar10" in msg and "digits" in msg and repr(name) in msg
-    if name != "mnist":
+    if name != "svhn":
         assert "did you mean 'cifar10'" in msg
 
 
 def test_register_twice_is_an_error(monkeypatch):
     monkeypatch.setattr(data.core, "DATASETS", dict(data.DATASETS))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="dataset 'digits' is already registered"):
         data.register("digits")(lambda **kw: None)
 
 
@@ -436,7 +551,8 @@ def test_registered_loader_with_own_validation(monkeypatch):
 
 
 def test_split_rejects_wrong_dtypes():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("Split.x must be uint8 (N, H, W, 3) or (N, H, W, 1), "
+                                                   "got float32 (2, 4, 4, 3)")):
         data.Split(np.zeros((2, 4, 4, 3), np.float32), np.zeros(2, np.int64))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("Split.y must be int64 (2,), got int64 (3,)")):
         data.Split(np.zeros((2, 4, 4, 3), np.uint8), np.zeros(3, np.int64))

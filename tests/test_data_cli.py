@@ -17,8 +17,9 @@ import pytest
 import hpstudy
 from hpstudy import cli, data
 from tests.conftest import write_study
-from tests.test_data import write_archive, write_cifar
+from tests.test_data import COARSE, write_archive, write_cifar, write_cifar100, write_cifar100_archive
 from tests.test_data_files import CINIC_CLASSES, write_tree
+from tests.test_data_mnist import md5s, write_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,8 @@ def test_data_list_shows_each_dataset_where_and_whether_present(capsys, cache):
     code, out, _ = run_cli(capsys, "data", "list")
     assert code == 0 and str(cache) in out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
-    assert rows == {"cifar10": "no", "cinic10": "no", "digits": "yes", "folder": "no", "npz": "no"}
+    assert rows == {"cifar10": "no", "cifar100": "no", "cinic10": "no", "digits": "yes", "fashion_mnist": "no",
+                    "folder": "no", "mnist": "no", "npz": "no"}
     write_cifar(cache)
     _, out, _ = run_cli(capsys, "data", "list")
     assert any(line.startswith("cifar10") and " yes " in line and "cifar-10-batches-py" in line
@@ -89,6 +91,9 @@ def test_data_info_digits_counts_every_image(capsys):
     (["data", "download", "digits"], "digits: nothing to download"),
     (["data", "download", "cifar10", "--slug", "a/b"], "--slug: only for cinic10"),
     (["data", "info", "folder"], "needs data.data_dir"),
+    (["data", "info", "fashion_mnist"], "run `hpstudy data download fashion_mnist`"),
+    (["data", "info", "cifar100"], "run `hpstudy data download cifar100`"),
+    (["data", "info", "mnist", "--label-mode", "coarse"], "data.label_mode: the mnist dataset has one set of labels"),
 ])
 def test_data_command_errors_are_one_line(capsys, cache, argv, fragment):
     code, out, err = run_cli(capsys, *argv)
@@ -103,6 +108,26 @@ def test_data_download_cifar10(capsys, cache, tmp_path, monkeypatch):
     code, out, _ = run_cli(capsys, "data", "download", "cifar10", "--dest", str(tmp_path / "here"))
     assert code == 0 and f"ready in {tmp_path / 'here' / 'cifar-10-batches-py'}" in out
     assert data.load("cifar10", data_dir=str(tmp_path / "here"), download=False).train.x.shape[1:] == (32, 32, 3)
+
+
+def test_data_download_fashion_mnist_and_cifar100_then_info(capsys, cache, tmp_path, monkeypatch):
+    write_mnist(tmp_path / "upstream")
+    monkeypatch.setattr(data.mnist, "FASHION_MNIST_URL", (tmp_path / "upstream").as_uri() + "/")
+    monkeypatch.setattr(data.mnist, "FASHION_MNIST_MD5", md5s(tmp_path / "upstream"))
+    archive, sha256 = write_cifar100_archive(tmp_path)
+    monkeypatch.setattr(data.cifar100, "CIFAR100_URL", archive.as_uri())
+    monkeypatch.setattr(data.cifar100, "CIFAR100_SHA256", sha256)
+    code, out, err = run_cli(capsys, "data", "download", "fashion_mnist", "--dest", str(tmp_path / "fm"))
+    assert code == 0 and f"fashion_mnist: ready in {tmp_path / 'fm'}" in out, err
+    code, out, _ = run_cli(capsys, "data", "info", "fashion_mnist", "--data-dir", str(tmp_path / "fm"))
+    assert code == 0 and "fashion_mnist: 10 classes, images 28x28x1 uint8" in out
+    assert "splits: train 90, validation 10, test 20" in out and "Ankle boot" in out
+    code, out, err = run_cli(capsys, "data", "download", "cifar100")
+    assert code == 0 and f"ready in {cache / 'cifar-100-python'}" in out, err
+    code, out, _ = run_cli(capsys, "data", "info", "cifar100", "--label-mode", "coarse")
+    assert code == 0 and "cifar100: 20 classes, images 32x32x3 uint8" in out and COARSE[19] in out
+    _, out, _ = run_cli(capsys, "data", "list")
+    assert any(line.startswith("cifar100") and " yes " in line for line in out.splitlines()), out
 
 
 def test_data_download_cinic10_then_info(capsys, kaggle_zip, cache):
@@ -224,10 +249,12 @@ def test_cinic10_slug_downloads_into_the_cache(capsys, kaggle_zip, cache):
     assert data.load("cinic10", download=False).num_classes == 10
 
 
-@pytest.mark.parametrize("name", ["cifar10", "cinic10"])
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "mnist", "cinic10"])
 def test_download_destination_that_is_a_file(capsys, kaggle_zip, tmp_path, monkeypatch, name):
     calls, _ = kaggle_zip
     monkeypatch.setattr(data.cifar10, "CIFAR10_URL", (tmp_path / "unreachable.tar.gz").as_uri())
+    monkeypatch.setattr(data.cifar100, "CIFAR100_URL", (tmp_path / "unreachable.tar.gz").as_uri())
+    monkeypatch.setattr(data.mnist, "MNIST_URL", (tmp_path / "unreachable").as_uri() + "/")
     afile = tmp_path / "afile"
     afile.write_text("a file")
     for dest in (afile, afile / "below"):
@@ -299,19 +326,26 @@ def test_unreadable_data_is_a_one_line_error(cache, tmp_path, locked):
     shut = tmp_path / "shut"                        # cannot be entered: everything below is out of reach
     write_tree(shut / "imgs", ["a", "b"], 2)
     write_cifar(shut)
+    write_cifar100(shut)
+    write_mnist(shut / "mnist")
     np.savez(shut / "d.npz", x_train=np.zeros((2, 8, 8, 3), np.uint8), y_train=np.arange(2))
     closed = tmp_path / "closed"                    # a folder that cannot be listed itself
     for split in ("train", "valid", "test"):
         write_tree(closed / split, ["a", "b"], 2)
     (tmp_path / "d.npz").write_bytes((shut / "d.npz").read_bytes())
     write_tree(tmp_path / "imgs", ["a", "b"], 3)
-    locked(shut, closed, tmp_path / "d.npz", tmp_path / "imgs" / "b" / "img001.png")
+    write_mnist(tmp_path / "idx")
+    labels = tmp_path / "idx" / "train-labels-idx1-ubyte.gz"
+    locked(shut, closed, tmp_path / "d.npz", tmp_path / "imgs" / "b" / "img001.png", labels)
     cases = {
         ("info", "folder", "--data-dir", str(shut / "imgs")): [str(shut / "imgs"), "cannot read it (Permission denied)"],
         ("info", "folder", "--data-dir", str(closed)): [str(closed), "cannot read it (Permission denied)"],
         ("info", "cinic10", "--data-dir", str(shut / "x")): [str(shut / "x"), "Permission denied"],
         ("info", "cinic10", "--data-dir", str(closed)): [str(closed), "Permission denied"],
         ("info", "cifar10", "--data-dir", str(shut)): [str(shut), "Permission denied"],
+        ("info", "cifar100", "--data-dir", str(shut)): [str(shut), "Permission denied"],
+        ("info", "mnist", "--data-dir", str(shut / "mnist")): [str(shut / "mnist"), "Permission denied"],
+        ("info", "mnist", "--data-dir", str(tmp_path / "idx")): [f"{labels}: cannot read it (Permission denied)"],
         ("info", "npz", "--data-dir", str(shut / "d.npz")): [str(shut / "d.npz"), "Permission denied"],
         ("info", "npz", "--data-dir", str(tmp_path / "d.npz")): [str(tmp_path / "d.npz"), "Permission denied"],
         ("list", "--data-dir", str(shut / "imgs")): [str(shut / "imgs"), "Permission denied", "permissions"],

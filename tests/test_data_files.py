@@ -1,6 +1,7 @@
 """Tests for the image-file datasets (folder, cinic10), the decoded cache and npz, on real files in tmp_path."""
 
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -249,7 +250,8 @@ def test_registration_and_image_size_forms():
     assert images.image_size_pair(None) is None and images.image_size_pair(8) == (8, 8)
     assert images.image_size_pair((4, 6)) == (4, 6)
     for bad in (0, -3, True, (4,), (4, 0), "8"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=re.escape(f"image_size must be a positive integer or (height, width), "
+                                                       f"got {bad!r}")):
             images.image_size_pair(bad)
 
 

@@ -113,6 +113,7 @@ def test_inference_model_drops_training_only_layers():
     np.testing.assert_allclose(_predict(out, x), keras.ops.convert_to_numpy(model(x, training=False)), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_export_loads_with_plain_keras(finished_study, test_split, tmp_path, capsys):
     folder, _ = finished_study
     target = tmp_path / "model.keras"

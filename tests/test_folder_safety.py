@@ -65,6 +65,7 @@ def test_a_results_folder_with_a_foreign_file_inside_is_not_deleted(finished, tm
     assert _tree(folder) == before
 
 
+@pytest.mark.slow
 def test_overwrite_deletes_links_inside_but_never_what_they_point_to(finished, tmp_path):
     folder = _copy(finished, tmp_path)
     outside = tmp_path / "precious"
@@ -93,6 +94,7 @@ def test_overwrite_refuses_a_linked_folder_and_the_folder_one_stands_in(finished
     assert _tree(real) == before
 
 
+@pytest.mark.slow
 def test_a_folder_older_than_the_marker_is_overwritten_when_its_spec_is_this_study(finished, tmp_path, capsys):
     folder = _copy(finished, tmp_path)
     (folder / ".hpstudy").unlink()
@@ -106,6 +108,7 @@ def test_a_folder_older_than_the_marker_is_overwritten_when_its_spec_is_this_stu
     assert (folder / ".hpstudy").is_file()
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_folder_is_refused_at_once_naming_the_first(tmp_path, capsys):
     text = TINY.format(name="busy").replace("epochs: 2", "epochs: 60")
     study = write_study(tmp_path, text, name="busy")

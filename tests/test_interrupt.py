@@ -41,6 +41,7 @@ def _press_ctrl_c_when(started, delay: float, presses: int, ended: threading.Eve
     return thread
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moments", [[(0.0, 1), (0.05, 1), (0.15, 1), (0.3, 2), (0.6, 1)]])
 def test_ctrl_c_at_any_moment_stops_with_130_and_the_trial_is_run_again(tmp_path, capsys, moments):
     study = write_study(tmp_path, STUDY, name="sigint")

@@ -313,11 +313,11 @@ def test_empty_dest_is_filled(fake, env_creds, tmp_path):
 def test_crash_mid_extract_leaves_no_dest(fake, env_creds, tmp_path, monkeypatch):
     def crash(self, path=None, *args, **kwargs):
         Path(path, "train").mkdir()
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("pressed while unpacking")
     dest = tmp_path / "data" / "cinic10"
     with monkeypatch.context() as m:
         m.setattr(zipfile.ZipFile, "extractall", crash)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt, match="pressed while unpacking"):
             kaggle.download_dataset(SLUG, dest)
     assert sorted(p.name for p in dest.parent.iterdir()) == [".cinic10.download"]  # zip kept, to unpack again
     assert_layout(kaggle.download_dataset(SLUG, dest))

@@ -133,6 +133,25 @@ def test_deep_cnn_variant_alone_is_the_seed_net(variant, params, dense, batch_no
     assert [d.rate for d in layers_of(model, keras.layers.Dropout)] == dropouts
 
 
+# Seed 001 prints each of its three batch norms as "BatchNorm2d(20, eps=1e-05, momentum=0.1, affine=False,
+# track_running_stats=True)" (and 48, then BatchNorm1d(256)): PyTorch's momentum 0.1 is Keras's 0.9.
+SEED_BN = {"bn_epsilon": 1e-5, "bn_momentum": 0.9, "bn_affine": False}
+
+
+def test_deep_cnn_batch_norm_takes_the_seeds_settings():
+    seed = models.build("deep_cnn", (32, 32, 3), 10, **SEED_BN)
+    norms = layers_of(seed, keras.layers.BatchNormalization)
+    assert [n.epsilon for n in norms] == pytest.approx([1e-5] * 3) and [n.momentum for n in norms] == [0.9] * 3
+    assert not any(n.center or n.scale for n in norms)
+    # affine=False: no gamma or beta; the seed's printed layers count 138,848 + 314,394 (see above), and each norm
+    # keeps a moving mean and variance of its 20, 48 and 256 channels, not trained.
+    assert trainable(seed) == 138_848 + 314_394 == seed.count_params() - 2 * (20 + 48 + 256)
+    default = layers_of(models.build("deep_cnn", (32, 32, 3), 10), keras.layers.BatchNormalization)
+    assert [(n.epsilon, n.momentum, n.center) for n in default] == [(1e-3, 0.99, False)] * 3    # Keras's; affine=False
+    affine = models.build("deep_cnn", (32, 32, 3), 10, bn_affine=True)
+    assert trainable(affine) == 138_848 + 314_394 + 2 * (20 + 48 + 256)      # a gamma and a beta per channel
+
+
 def test_deep_cnn_explicit_values_override_the_variants_seed_values():
     simple = models.build("deep_cnn", (32, 32, 3), 10, variant="simple", batch_norm=True, dropout=0.5)
     assert len(layers_of(simple, keras.layers.BatchNormalization)) == 3     # after conv1, conv2 and fc1

@@ -72,6 +72,7 @@ def test_model_errors_of_a_searched_builder_name_its_section():
         build_each(study, (32, 32, 3), 10)
 
 
+@pytest.mark.slow
 def test_family_search_end_to_end_leaves_inactive_options_blank(tmp_path):
     path = write_study(tmp_path, FAMILIES.format(name="fam"), name="fam")
     study = hpstudy.run(path, results_dir=tmp_path / "results")
@@ -84,7 +85,9 @@ def test_family_search_end_to_end_leaves_inactive_options_blank(tmp_path):
         assert "Total params" in (folder / "summary.txt").read_text()
         assert row.flops > 0 and row.params > 0
         record = json.loads((folder / "execution_0.json").read_text())
-        assert (record["flops"], record["params"]) == (row.flops, row.params)
+        assert (record["flops"], record["params"], record["trainable_params"]) == (row.flops, row.params,
+                                                                                   row.trainable_params)
+        assert row.trainable_params == row.params       # neither net has batch norm or frozen layers
     best = hpstudy.load_best(study.path)
     assert isinstance(best.loss, training.SmoothedSparseCrossentropy)
     assert facts.flops(best) == study.trials.set_index("trial_id").loc[study.best["trial_id"], "flops"]
@@ -97,6 +100,18 @@ def test_flops_counted_by_hand():
     assert facts.flops(body) == expected
     off = {"standardize": False, "flip": True, "crop_padding": 2, "translate": 0.0, "cutout": 0}
     assert facts.flops(preprocess.wrap(body, off)) == expected, "nested models are counted through"
+
+
+@pytest.mark.parametrize("name, options, params, trainable", [
+    # Seed 001's deep net: its three batch norms (affine=False) hold 2 * (20 + 48 + 256) moving statistics only.
+    ("deep_cnn", {}, 453_890, 453_242),
+    # Seed 001's ResNet-18 (torchvision's): the seed's 11,181,642 are the trainable ones, 2 * 4,800 statistics more.
+    ("resnet", {"depth": 18, "stem": "imagenet"}, 11_191_242, 11_181_642),
+])
+def test_params_count_every_weight_and_trainable_params_what_trains(name, options, params, trainable):
+    off = {"standardize": False, "flip": True, "crop_padding": 0, "translate": 0.0, "cutout": 0}
+    model = preprocess.wrap(models.build(name, (32, 32, 3), 10, **options), off)   # as a trial's recorder sees it
+    assert (model.count_params(), facts.trainable_params(model)) == (params, trainable)
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
@@ -124,6 +139,7 @@ def test_list_models_reads_every_builder_signature(capsys):
     assert "did you mean 'vgg'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_transfer_with_a_fine_tune_phase_end_to_end(tmp_path):
     path = write_study(tmp_path, """
         name: ft

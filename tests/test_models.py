@@ -21,16 +21,71 @@ def test_builder_builds_and_trains_one_step(name):
     assert model.output_shape == (None, 10)
 
 
+# Options that make each builder create every kind of layer it has (a projection shortcut, a dense head, ...).
+EVERY_LAYER = {"plain_cnn": {"convs_per_layer": 2, "batch_norm": True}, "vgg": {"blocks": 2},
+               "all_cnn": {"pooling": "max", "filters": 8}, "lenet5": {}, "deep_cnn": {}, "resnet": {"depth": 20},
+               "resnet9": {"width": 0.125},
+               "transfer": {"backbone": "vgg16", "weights": None, "trainable_layers": 0, "dense_units": 8}}
+
+
+def test_every_builder_is_listed_for_the_initializer_check():
+    assert sorted(EVERY_LAYER) == sorted(models.BUILDERS)
+    assert all("kernel_initializer" in models.options(name) for name in models.BUILDERS)
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_LAYER))
+def test_kernel_initializer_reaches_every_layer_the_builder_creates(name):
+    # lecun_uniform is no builder's default: a layer left at Keras's own default (glorot_uniform) would show.
+    model = models.build(name, (32, 32, 3), 10, **EVERY_LAYER[name], kernel_initializer="lecun_uniform")
+    # The transfer backbone's layers are keras.applications' (their weights are loaded), and its frozen RGB-to-BGR
+    # conv is set to a fixed permutation: neither starts from an initializer the study chooses.
+    layers = [layer for layer in model.layers if layer.name not in ("backbone", "rgb_to_bgr")]
+    kernels = [layer for layer in layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    # The softmax classifier included (all_cnn has none: its last 1x1 conv gives the logits).
+    assert len(kernels) >= 2 and (kernels[-1].name == "predictions") == (name != "all_cnn")
+    for layer in kernels:
+        assert keras.initializers.serialize(layer.kernel_initializer)["class_name"] == "LecunUniform", layer.name
+    assert not [layer.name for layer in layers if hasattr(layer, "kernel_initializer") and layer not in kernels]
+
+
+def layers_of(model, *kinds):
+    return [layer for layer in model.layers if isinstance(layer, kinds)]
+
+
 @pytest.mark.parametrize("options", [
     {"conv_layers": 3, "convs_per_layer": 2, "batch_norm": True, "head": "gap", "dropout": 0.3},
     {"padding": "valid", "pooling": "avg", "kernel_initializer": "he_uniform", "activation": "elu"},
-    {"pooling": "none", "conv_layers": 1, "kernel_size": 5},
+    {"pooling": "none", "conv_layers": 1, "kernel_size": 5, "filters": 6, "dense_units": 12},
 ])
-def test_plain_cnn_options(options):
+def test_plain_cnn_options_reach_its_layers(options):
     model = models.build("plain_cnn", (32, 32, 3), 10, **options)
+    o = {name: default for name, (_, default) in models.options("plain_cnn").items()} | options
+    initializer = type(keras.initializers.get(o["kernel_initializer"])).__name__
+    convs = layers_of(model, keras.layers.Conv2D)
+    assert len(convs) == o["conv_layers"] * o["convs_per_layer"]
+    for index, conv in enumerate(convs):
+        config = conv.get_config()
+        assert config["kernel_size"] == (o["kernel_size"],) * 2 and config["padding"] == o["padding"]
+        assert config["kernel_initializer"]["class_name"] == initializer
+        assert config["use_bias"] is not o["batch_norm"]
+        assert conv.filters == round(o["filters"] * o["filters_growth"] ** (index // o["convs_per_layer"]))
+    activations = layers_of(model, keras.layers.Activation)
+    assert [layer.get_config()["activation"] for layer in activations] == [o["activation"]] * len(convs)
+    assert len(layers_of(model, keras.layers.BatchNormalization)) == (len(convs) if o["batch_norm"] else 0)
+    pools = layers_of(model, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+    kind = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D, "none": None}[o["pooling"]]
+    assert [type(layer) for layer in pools] == ([kind] * o["conv_layers"] if kind else [])
+    dense = layers_of(model, keras.layers.Dense)
+    if o["head"] == "gap":
+        assert len(layers_of(model, keras.layers.GlobalAveragePooling2D)) == 1 and len(dense) == 1
+    else:
+        assert len(layers_of(model, keras.layers.Flatten)) == 1 and len(dense) == 2
+        hidden = dense[0].get_config()
+        assert hidden["units"] == o["dense_units"] and hidden["activation"] == o["activation"]
+    assert all(layer.get_config()["kernel_initializer"]["class_name"] == initializer for layer in dense)
+    dropouts = [layer.rate for layer in layers_of(model, keras.layers.Dropout)]
+    assert dropouts == ([o["dropout"]] * (o["conv_layers"] + (o["head"] == "dense")) if o["dropout"] else [])
     assert model.output_shape == (None, 10)
-    has_bn = any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
-    assert has_bn == options.get("batch_norm", False)
 
 
 def test_kernel_larger_than_feature_map_is_a_model_error():

@@ -18,6 +18,7 @@ def _outputs(cell, kind):
     return [o for o in cell.outputs if o.output_type == kind]
 
 
+@pytest.mark.slow
 def test_a_study_run_in_a_notebook_shows_an_html_bar_and_an_html_summary(tmp_path):
     study = tmp_path / "tiny.yaml"
     study.write_text("# Does dropout help a tiny CNN?\n" + TINY.format(name="tiny"))

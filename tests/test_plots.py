@@ -33,14 +33,14 @@ def not_blank(png: bytes) -> None:
     with Image.open(io.BytesIO(png)) as image:
         pixels = np.asarray(image.convert("L"), dtype=float)
     assert pixels.shape[0] > 200 and pixels.shape[1] > 300
-    assert pixels.var() > 0
+    assert pixels.var() > 0, "a single colour"
     assert (pixels < 200).mean() > 0.01, "hardly anything drawn"
 
 
 def test_the_blank_check_can_fail():
     buffer = io.BytesIO()
     Image.new("RGB", (600, 400), "white").save(buffer, format="PNG")
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="a single colour"):
         not_blank(buffer.getvalue())
 
 
@@ -170,7 +170,7 @@ def test_pareto_front_is_the_trials_nothing_beats():
 def test_a_single_trial_has_no_history_parallel_or_pareto(made):
     one = StudyReport("one", "one", "val_accuracy", made.effects, table=made.table.head(1), scales=made.scales)
     for name in ("plot_history", "plot_parallel", "plot_pareto"):
-        with pytest.raises(plots.NothingToPlot):
+        with pytest.raises(plots.NothingToPlot, match=r"^one: .* needs? 2 completed trials"):
             getattr(plots, name)(one)
 
 

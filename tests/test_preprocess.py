@@ -112,6 +112,7 @@ def test_defaults_are_no_augmentation():
     assert {k: getattr(PreprocessSpec(), k) for k in OFF} == OFF
 
 
+@pytest.mark.slow
 def test_a_search_over_augmentation_runs_end_to_end(tmp_path):
     import hpstudy
     from tests.conftest import TINY, write_study

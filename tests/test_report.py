@@ -113,6 +113,23 @@ def test_trials_table_of_a_finished_study(finished_study):
     assert table.test_accuracy.notna().sum() == 1 and pd.notna(table.test_accuracy[0])
 
 
+def test_a_folder_from_before_trainable_params_reads_and_reports_them_as_missing(finished_study, tmp_path, capsys):
+    folder, _ = finished_study
+    copy = tmp_path / "old"
+    shutil.copytree(folder, copy)
+    for record in copy.glob("trials/*/execution_*.json"):     # as an hpstudy that did not record them wrote it
+        execution = json.loads(record.read_text())
+        assert execution.pop("trainable_params") == execution["params"]
+        record.write_text(json.dumps(execution))
+    table = raw_trials(copy)
+    assert table.trainable_params.isna().all() and table.params.notna().all()
+    assert main(["report", str(copy), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"\|\s*params\s*\|", text) and "trainable_params" not in text    # blank: left out
+    assert main(["report", str(folder), "--format", "markdown"]) == 0
+    assert "trainable_params" in capsys.readouterr().out
+
+
 def test_gap_top_and_sort_on_six_trials(six_study):
     raw = raw_trials(six_study)
     table = tables.trials_table([six_study])
@@ -174,14 +191,57 @@ def test_every_line_carries_a_verdict_and_states_a_number_only_for_an_effect(six
     assert "Noise floor not measured" in fx.noise_note
 
 
-def test_importance_ranks_every_hyperparameter_reproducibly(six_study):
-    first = tables.build([six_study]).studies[0].effects
-    again = tables.build([six_study]).studies[0].effects
-    assert sorted(first.importance.hyperparameter) == sorted(TUNED)
-    assert first.importance.importance.is_monotonic_decreasing
-    assert first.importance.share.sum() == pytest.approx(1.0) or first.importance.share.sum() == 0
-    pd.testing.assert_frame_equal(first.importance, again.importance)
-    assert "permutation importance" in first.importance_note and "RandomForestRegressor" in first.importance_note
+def test_importance_ranks_every_hyperparameter(six_study):
+    fx = tables.build([six_study]).studies[0].effects
+    assert sorted(fx.importance.hyperparameter) == sorted(TUNED)
+    assert fx.importance.importance.is_monotonic_decreasing
+    assert fx.importance.share.sum() == pytest.approx(1.0) or fx.importance.share.sum() == 0
+    assert "permutation importance" in fx.importance_note and "RandomForestRegressor" in fx.importance_note
+
+
+def planted_trials(folder, count=32, seed=0):
+    """Replace a results folder's trials with `count` written by keras-tuner's own Trial.save: dropout 0.5 costs
+    0.3 of val_accuracy, flip and batch size are drawn at random and do nothing, plus noise of sd 0.01."""
+    import keras_tuner as kt
+    shutil.rmtree(folder / "tuner")
+    shutil.rmtree(folder / "trials")
+    for name in ("best.json", "importance.json", "trials.csv"):
+        (folder / name).unlink(missing_ok=True)
+    rng = np.random.default_rng(seed)
+    for number in range(count):
+        hp = kt.HyperParameters()
+        hp.Choice("model.dropout", [0.0, 0.5])
+        hp.Boolean("preprocess.flip")
+        hp.Choice("train.batch_size", [4, 8])
+        hp.values.update({"model.dropout": [0.0, 0.5][number % 2], "preprocess.flip": bool(rng.integers(2)),
+                          "train.batch_size": int(rng.choice([4, 8]))})
+        score = 0.9 - 0.6 * hp.values["model.dropout"] + rng.normal(0, 0.01)
+        trial = kt.engine.trial.Trial(hp, trial_id=f"{number:02d}", status="COMPLETED")
+        trial.metrics.register("val_accuracy", direction="max")
+        trial.metrics.update("val_accuracy", score, step=0)
+        trial.score, trial.best_step = score, 0
+        (folder / "tuner" / f"trial_{number:02d}").mkdir(parents=True)
+        trial.save(str(folder / "tuner" / f"trial_{number:02d}" / "trial.json"))
+
+
+def test_importance_finds_a_planted_effect_and_recomputes_the_same_ranking(six_study, tmp_path):
+    folder = tmp_path / "planted"
+    shutil.copytree(six_study, folder)
+    planted_trials(folder)
+    assert len(read_trials(open_folder(folder))) == 32
+    first = tables.build([folder]).studies[0].effects.importance
+    ranked = first.set_index("hyperparameter")
+    assert list(first.hyperparameter)[0] == "model.dropout"
+    # The planted effect's interval lies above both noise hyperparameters' intervals, which reach down to 0.
+    assert ranked.loc["model.dropout", "ci95 low"] > ranked.drop("model.dropout")["ci95 high"].max()
+    assert (ranked.drop("model.dropout")["ci95 low"] <= 0.001).all()
+    assert ranked.loc["model.dropout", "share"] > 0.9
+    cache = folder / "importance.json"
+    assert cache.is_file()
+    cache.unlink()                                    # computed again from the trials, not read back
+    again = tables.build([folder]).studies[0].effects.importance
+    assert cache.is_file()
+    pd.testing.assert_frame_equal(first, again)
 
 
 def test_too_few_trials_gives_no_ranking(finished_study):
@@ -336,12 +396,10 @@ def test_cli_reports_a_running_study(running_study, capsys):
 
 
 # ---------------------------------------------------------------- the command line
-def test_bad_sort_is_exit_2_with_one_line(finished_study):
+def test_bad_sort_is_exit_2_with_one_line(finished_study, capsys):
     folder, _ = finished_study
-    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "report", str(folder), "--sort", "speed"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
+    assert main(["report", str(folder), "--sort", "speed"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hpstudy: error: --sort speed: unknown column; one of trial_id")
     assert "seconds" in lines[0]
 
@@ -351,6 +409,8 @@ def test_bad_top_is_exit_2(finished_study, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["report", str(folder), "--top", "0"])
     assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("hpstudy report: error: argument --top: expected a positive "
+                                                        "integer, got '0'")
 
 
 def test_top_and_sort_through_the_cli(six_study, capsys):

@@ -100,6 +100,7 @@ window.addEventListener("load", () => {
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BROWSER is None, reason="no chromium installed (CI installs Debian's)")
 def test_html_report_renders_in_a_real_browser(html_report, tmp_path):
     _, out = html_report

@@ -1,6 +1,8 @@
 """`resnet` (from scratch) and `transfer` (ImageNet backbones): build, train a step, save, load, freeze."""
+import importlib
 import re
 import socket
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -8,11 +10,51 @@ import pytest
 
 from hpstudy import models
 from hpstudy.errors import ModelError, SpecError
-from hpstudy.models.backbones import BACKBONES, imagenet_preprocessing, weights_file
+from hpstudy.models.backbones import (BACKBONES, freeze, imagenet_preprocessing, load_backbone, weights_file,
+                                       weights_folder)
 from hpstudy.engine.training import unfreeze_backbone
 from hpstudy.study.schema import Failer, check_value
 
 RAW = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")   # uint8-range pixels
+GCS = "https://storage.googleapis.com"     # where keras.applications downloads ImageNet weights from
+
+
+@pytest.fixture
+def no_weights_reachable(tmp_path, monkeypatch):
+    """What a machine with no cached weights and no network sees, online or not: Keras's cache is an empty folder
+    and every weights URL of keras.applications points at a local port where connections are refused."""
+    # Keras reads KERAS_HOME once, at import: its cache is pointed at the folder directly, so that weights cached
+    # in ~/.keras cannot make a call succeed; the environment variable names the folder in the message.
+    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    for proxy in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))            # bound and never listening: nothing else takes the port meanwhile
+    unreachable = f"http://127.0.0.1:{refusing.getsockname()[1]}"
+    for name in ("vgg16", "resnet", "xception", "efficientnet", "mobilenet_v2"):
+        module = importlib.import_module(f"keras.src.applications.{name}")
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, str) and value.startswith(GCS):
+                monkeypatch.setattr(module, attr, unreachable + value[len(GCS):])
+    yield unreachable
+    refusing.close()
+
+
+def write_imagenet_weights(folder: Path, backbone: str, size: int) -> list:
+    """`backbone`'s keras.applications model at `size` pixels with seeded random weights, saved in `folder` under
+    the name keras.applications reads and in the format of the published files (Keras 2's HDF5 weights);
+    returns the weights written."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+    make = getattr(keras.applications, BACKBONES[backbone].constructor)
+    model = make(include_top=False, weights=None, input_shape=(size, size, 3))
+    rng = np.random.default_rng(7)
+    model.set_weights([rng.uniform(0.1, 1.0, w.shape).astype(w.dtype) for w in model.get_weights()])
+    folder.mkdir(parents=True, exist_ok=True)
+    with h5py.File(folder / weights_file(backbone, size)[0], "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return model.get_weights()
 
 
 def train_step(model) -> float:
@@ -64,7 +106,7 @@ def test_resnet_width_scales_filters():
 # ---------------------------------------------------------------- transfer
 # A frozen backbone keeps the big ones fast: no gradients flow through it.
 @pytest.mark.parametrize("backbone, trainable_layers", [
-    ("vgg16", 4), ("mobilenetv2", "all"), ("resnet50", 1), ("xception", 0), ("efficientnetb2", 0),
+    ("vgg16", 4), ("mobilenetv2", "all"), ("resnet50", 1), ("resnet50v2", 1), ("xception", 0), ("efficientnetb2", 0),
 ])
 def test_transfer_trains_one_step_from_scratch(backbone, trainable_layers):
     spec = BACKBONES[backbone]
@@ -76,7 +118,7 @@ def test_transfer_trains_one_step_from_scratch(backbone, trainable_layers):
 
 
 @pytest.mark.parametrize("backbone, module", [
-    ("vgg16", "vgg16"), ("resnet50", "resnet50"), ("xception", "xception"),
+    ("vgg16", "vgg16"), ("resnet50", "resnet50"), ("resnet50v2", "resnet_v2"), ("xception", "xception"),
     ("efficientnetb2", "efficientnet"), ("mobilenetv2", "mobilenet_v2"),
 ])
 def test_in_model_preprocessing_matches_keras(backbone, module):
@@ -95,18 +137,97 @@ def test_efficientnet_normalizes_inside_its_own_model():
     assert isinstance(normalize, keras.layers.Normalization)
 
 
-@pytest.mark.parametrize("trainable_layers, names", [
-    (0, []),
-    (1, ["block5_conv3"]),
-    (4, ["block4_conv3", "block5_conv1", "block5_conv2", "block5_conv3"]),
-    ("all", [f"block{b}_conv{c}" for b, n in enumerate((2, 2, 3, 3, 3), 1) for c in range(1, n + 1)]),
+VGG16_CONVS = [f"block{b}_conv{c}" for b, n in enumerate((2, 2, 3, 3, 3), 1) for c in range(1, n + 1)]
+VGG16_PARAMS = 14_714_688
+
+
+# What the last N layers train, layer by layer, as the transfer docstring and the README list it: (count, N, the
+# backbone layers that learn, their trainable parameters). VGG16 has 19 layers (its input layer included), 13 with
+# weights; 20 is more than either.
+@pytest.mark.parametrize("count, trainable_layers, learning, params", [
+    ("layers", 0, [], 0),
+    ("layers", 1, [], 0),                                       # block5_pool: the Keras idiom's "last layer"
+    ("layers", 4, ["block5_conv1", "block5_conv2", "block5_conv3"], 7_079_424),
+    ("layers", 20, VGG16_CONVS, VGG16_PARAMS),
+    ("layers", "all", VGG16_CONVS, VGG16_PARAMS),
+    ("weighted_layers", 0, [], 0),
+    ("weighted_layers", 1, ["block5_conv3"], 2_359_808),
+    ("weighted_layers", 4, ["block4_conv3", "block5_conv1", "block5_conv2", "block5_conv3"], 9_439_232),
+    ("weighted_layers", 20, VGG16_CONVS, VGG16_PARAMS),
+    ("weighted_layers", "all", VGG16_CONVS, VGG16_PARAMS),
 ])
-def test_trainable_layers_count_layers_with_weights(trainable_layers, names):
+def test_vgg16_last_n_layers_layer_by_layer(count, trainable_layers, learning, params):
     model = models.build("transfer", (32, 32, 3), 10, backbone="vgg16", weights=None,
-                         trainable_layers=trainable_layers)
+                         trainable_layers=trainable_layers, trainable_count=count)
     backbone = model.get_layer("backbone")
-    assert [layer.name for layer in backbone.layers if layer.trainable_weights] == names
-    assert len(model.trainable_weights) == 2 * len(names) + 2   # kernel and bias each, and the classifier's
+    assert len(backbone.layers) == 19
+    assert [layer.name for layer in backbone.layers if layer.trainable and layer.trainable_weights] == learning
+    assert trainable_count(backbone) == params
+    assert trainable_count(model) == params + 512 * 10 + 10          # and the classifier
+    if count == "layers" and trainable_layers != "all":     # the idiom: exactly base.layers[-N:] keep trainable
+        flagged = [layer.name for layer in backbone.layers if layer.trainable]
+        assert flagged == [layer.name for layer in backbone.layers[max(0, len(backbone.layers) - trainable_layers):]]
+
+
+def test_trainable_count_defaults_to_the_keras_idiom():
+    assert models.options("transfer")["trainable_count"][1] == "layers"
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    """One transfer ResNet50 at 32x32 (no weights); each test freezes its backbone afresh."""
+    return models.build("transfer", (32, 32, 3), 10, backbone="resnet50", weights=None, trainable_layers=0)
+
+
+def refreeze(model, trainable_layers, count):
+    backbone = model.get_layer("backbone")
+    for layer in backbone.layers:
+        layer.trainable = True
+    freeze(backbone, trainable_layers, count)
+    return backbone
+
+
+RESNET50_LAST = ["conv5_block3_2_conv", "conv5_block3_2_bn", "conv5_block3_3_conv", "conv5_block3_3_bn"]
+
+
+# ResNet50: 175 layers, 106 with weights (53 convs and 53 batch norms); the last 4 are conv, batch norm, add, ReLU.
+@pytest.mark.parametrize("count, trainable_layers, learning, params", [
+    ("layers", 0, [], 0),
+    ("layers", 1, [], 0),                                       # conv5_block3_out, a ReLU
+    ("layers", 4, RESNET50_LAST[2:], 1_050_624 + 4_096),        # and conv5_block3_add, conv5_block3_out
+    ("layers", 176, 106, 23_534_592),
+    ("weighted_layers", 1, RESNET50_LAST[3:], 4_096),
+    ("weighted_layers", 4, RESNET50_LAST, 2_359_808 + 1_024 + 1_050_624 + 4_096),
+    ("weighted_layers", 107, 106, 23_534_592),
+    ("weighted_layers", "all", 106, 23_534_592),
+])
+def test_resnet50_last_n_layers_layer_by_layer(resnet50, count, trainable_layers, learning, params):
+    backbone = refreeze(resnet50, trainable_layers, count)
+    assert len(backbone.layers) == 175
+    names = [layer.name for layer in backbone.layers if layer.trainable and layer.trainable_weights]
+    assert (len(names) if isinstance(learning, int) else names) == learning
+    assert trainable_count(backbone) == params
+    if count == "layers" and trainable_layers in (1, 4):
+        flagged = [layer.name for layer in backbone.layers if layer.trainable]
+        assert flagged == [layer.name for layer in backbone.layers[-trainable_layers:]]
+
+
+@pytest.mark.parametrize("count, trainable_layers, inference", [
+    ("layers", 1, True),                # nothing with weights trains: every batch norm keeps its statistics
+    ("layers", 4, False),               # conv5_block3_3_bn trains: it normalizes by the batch in training
+])
+def test_a_trainable_batch_norm_among_the_last_n_normalizes_by_the_batch(resnet50, count, trainable_layers,
+                                                                        inference):
+    # The backbone is called with training=False, which Keras 3 overrides with fit's training=True: what keeps a
+    # batch norm's statistics is its being frozen, as in the Keras idiom without training=False.
+    backbone = refreeze(resnet50, trainable_layers, count)
+    before = [keras.ops.convert_to_numpy(w) for w in backbone.non_trainable_weights]
+    frozen_output = resnet50(RAW, training=False)
+    same = np.allclose(resnet50(RAW, training=True), frozen_output, atol=1e-6)
+    assert same == inference
+    after = [keras.ops.convert_to_numpy(w) for w in backbone.non_trainable_weights]
+    moved = any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert moved == (not inference)     # only a trainable batch norm re-estimates its moving statistics
 
 
 @pytest.mark.parametrize("trainable_layers, inference", [(0, True), ("all", False), (1000, False)])
@@ -119,17 +240,27 @@ def test_only_frozen_batch_norm_stays_in_inference_mode(trainable_layers, infere
     assert same == inference
 
 
-def test_trainable_layers_default_trains_from_scratch_all_and_imagenet_none(monkeypatch):
+def test_trainable_layers_default_trains_from_scratch_all_and_imagenet_none(no_weights_reachable):
     assert models.options("transfer")["trainable_layers"][1] is None
     scratch = models.build("transfer", (32, 32, 3), 10, backbone="mobilenetv2", weights=None, input_size=32)
     backbone = scratch.get_layer("backbone")
     assert all(layer.trainable for layer in backbone.layers)
     assert not np.allclose(scratch(RAW, training=True), scratch(RAW, training=False), atol=1e-6)   # batch norm trains
-    # Offline there are no ImageNet weights: hand the builder a random backbone as if it had loaded them.
-    load = models.transfer.load_backbone
-    monkeypatch.setattr(models.transfer, "load_backbone", lambda backbone, weights, size: load(backbone, None, size))
-    pretrained = models.build("transfer", (32, 32, 3), 10, backbone="vgg16", weights="imagenet")
+    write_imagenet_weights(Path(weights_folder()), "mobilenetv2", 96)
+    pretrained = models.build("transfer", (32, 32, 3), 10, backbone="mobilenetv2", weights="imagenet", input_size=96)
     assert len(pretrained.trainable_weights) == 2                                       # only the classifier
+
+
+def test_imagenet_weights_are_loaded_from_the_file_keras_applications_reads(tmp_path, no_weights_reachable):
+    # MobileNetV2: keras.applications checks no hash of its weights file, so a file written here in the published
+    # format is what it loads. The other backbones' files carry an md5 only the published file has (a file that
+    # differs is fetched again), so their loading is the same call with another constructor and file name.
+    assert weights_folder() == f"{tmp_path}/models"
+    written = write_imagenet_weights(tmp_path / "models", "mobilenetv2", 96)
+    backbone = load_backbone("mobilenetv2", "imagenet", 96)
+    assert backbone.name == "backbone" and backbone.input_shape == (None, 96, 96, 3)
+    loaded = backbone.get_weights()
+    assert len(loaded) == len(written) and all(np.array_equal(a, b) for a, b in zip(loaded, written))
 
 
 def test_more_trainable_layers_than_the_backbone_has_train_them_all():
@@ -188,27 +319,15 @@ def test_mobilenet_weights_file_follows_the_input_size():
     assert weights_file("mobilenetv2", 32)[0].endswith("_1.0_224_no_top.h5")
 
 
-def _online() -> bool:
-    try:
-        socket.create_connection(("storage.googleapis.com", 443), timeout=3).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
-def test_missing_imagenet_weights_offline_name_the_file_to_place(backbone, tmp_path, monkeypatch):
-    if _online():
-        pytest.skip("online: keras.applications would download the weights instead of failing")
-    # Keras reads KERAS_HOME once, at import: point its cache at an empty folder directly, so that weights
-    # cached in ~/.keras cannot make the call succeed; the environment variable names the folder in the message.
-    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+def test_missing_imagenet_weights_name_the_file_to_place(backbone, tmp_path, no_weights_reachable):
     size = BACKBONES[backbone].default_size
     name, url = weights_file(backbone, size)
     with pytest.raises(ModelError, match=re.escape(f"download {name} from {url} into {tmp_path}/models/")) as caught:
         models.build("transfer", (32, 32, 3), 10, backbone=backbone)
-    assert url in str(caught.value.__cause__)   # the URL keras.applications itself tried
+    # keras.applications itself tried the file the message names, at the address it was given instead of GCS.
+    assert f"URL fetch failure on {no_weights_reachable}{url[len(GCS):]}" in str(caught.value.__cause__)
+    assert re.search(rf"cannot load the ImageNet weights of {backbone} \(.*Connection refused\); ", str(caught.value))
     assert "weights: null" in str(caught.value) and "\n" not in str(caught.value)
 
 

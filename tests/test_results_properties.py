@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hpstudy import cli
+from tests.conftest import examples
 
 FILES = ["best.json", "tuner/trial_0001/trial.json", "trials/1/execution_0.json"]
 # The real key names of those files, so that drawn objects look like them.
@@ -49,7 +50,7 @@ def _replaced(data, path, value):
     return out
 
 
-SETTINGS = dict(max_examples=40, deadline=None, derandomize=True,
+SETTINGS = dict(max_examples=examples(40), deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 

@@ -221,10 +221,13 @@ def test_only_another_host_than_loopback_is_warned_about(live, capsys):
     assert err.startswith("warning: hpstudy serve listens on http://0.0.0.0:") and "no password" in err
 
 
+@pytest.mark.slow
 def test_the_command_serves_without_tensorflow_and_ctrl_c_ends_it_quietly(live):
     source, folder = live
     finish_trial(source, folder, "1")
+    # Ctrl-C as in a terminal, even where the suite itself runs as a background job (which ignores SIGINT).
     code = ("import os, signal, sys, threading, time, urllib.request\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "from hpstudy.serve import server\n"
             "opened, real = [], server.open_server\n"
             "server.open_server = lambda *a, **k: opened.append(real(*a, **k)) or opened[-1]\n"
@@ -263,9 +266,15 @@ def test_planned_trials_and_epochs(tmp_path):
     study = spec.loads("name: s\ntrain: {epochs: {tune: choice, values: [2, 4]}, fine_tune_epochs: 1}\n")
     assert watch.planned_epochs(study, {"train.epochs": 4}) == 5
     assert watch.planned_epochs(study, {"tuner/epochs": 7}) == 7
+    assert planned("{tuner: random}", model="{dropout: 0.5}") == 1 == planned("{tuner: grid}", model="{}")
+    overridden = spec.loads("name: s\nmodel: {dropout: {tune: choice, values: [0.0, 0.5]}}\ntrain:\n  epochs: 5\n"
+                            "  overrides: [{when: {model.dropout: 0.5}, set: {epochs: 1, fine_tune_epochs: 2}}]\n")
+    assert watch.planned_epochs(overridden, {"model.dropout": 0.5}) == 3
+    assert watch.planned_epochs(overridden, {"model.dropout": 0.0}) == 5
 
 
 # ---------------------------------------------------------------- the page in a real browser
+@pytest.mark.slow
 @pytest.mark.skipif(BROWSER is None, reason="no chromium installed (CI installs Debian's)")
 def test_the_page_shows_a_trial_that_finished_after_it_was_first_loaded(live):
     source, folder = live

@@ -63,12 +63,22 @@ def test_float32_resets_a_previous_studys_policy():
 
 
 @pytest.mark.parametrize("jit_compile", [False, True, "auto"])
-def test_jit_compile_reaches_compile(jit_compile):
+def test_jit_compile_reaches_compile(jit_compile, monkeypatch):
+    passed = []
+    compile_ = keras.Model.compile
+
+    def recorded(self, *args, **kwargs):     # Keras's compile, run as it is; only its argument is kept
+        passed.append(kwargs.get("jit_compile"))
+        return compile_(self, *args, **kwargs)
+    monkeypatch.setattr(keras.Model, "compile", recorded)
     # Without translate: Keras's RandomTranslation cannot be XLA-compiled (Keras then turns jit_compile off).
     model, history = train_one_epoch(preprocess={**EVERY_LAYER, "translate": 0.0}, jit_compile=jit_compile)
     assert np.isfinite(history["loss"][0])
-    if jit_compile != "auto":
-        assert model.jit_compile is jit_compile
+    assert passed == [jit_compile]
+    # auto is Keras's choice (README): XLA under JAX, under TensorFlow only with a GPU, never under torch.
+    gpu = bool(keras.distribution.list_devices("gpu"))
+    auto = {"tensorflow": gpu, "jax": True, "torch": False}[keras.backend.backend()]
+    assert model.jit_compile is (auto if jit_compile == "auto" else jit_compile)
 
 
 def test_steps_per_execution_reaches_compile():

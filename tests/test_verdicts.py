@@ -43,15 +43,14 @@ def known(tmp_path_factory):
     return study
 
 
-def _report(study):
-    out = subprocess.run([sys.executable, "-m", "hpstudy.cli", "report", str(study.path), "--format", "json"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+def _report(study, capsys):
+    assert main(["report", str(study.path), "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
 
 
-def test_a_true_effect_is_an_effect_and_true_nulls_are_within_noise(known):
-    report = _report(known)
+@pytest.mark.slow
+def test_a_true_effect_is_an_effect_and_true_nulls_are_within_noise(known, capsys):
+    report = _report(known, capsys)
     by = {}
     for record in report["effects"]:
         by.setdefault(record["hyperparameter"], []).append(record)
@@ -67,6 +66,7 @@ def test_a_true_effect_is_an_effect_and_true_nulls_are_within_noise(known):
     assert by["train.lr_min"][0]["value"] == "per 10x"        # a slope on the log scale it was searched on
 
 
+@pytest.mark.slow
 def test_the_report_states_only_what_holds(known, tmp_path):
     assert main(["report", str(known.path), "--output", str(tmp_path / "r.md"), "--best", "0"]) == 0
     text = (tmp_path / "r.md").read_text()
@@ -80,9 +80,10 @@ def test_the_report_states_only_what_holds(known, tmp_path):
     assert "### The question: model.head" in text
 
 
-def test_the_report_opens_with_the_answer(known, tmp_path):
+@pytest.mark.slow
+def test_the_report_opens_with_the_answer(known, tmp_path, capsys):
     """A true effect is the finding, the true nulls are named within noise, the best trial's seed interval shown."""
-    answer = _report(known)["answer"]
+    answer = _report(known, capsys)["answer"]
     assert answer["findings"][0].startswith("model.head gap vs dense: val_accuracy -") and len(answer["findings"]) == 1
     assert sorted(answer["within_noise"]) == ["train.lr_decay_factor", "train.lr_min"]
     best = known.best
@@ -96,6 +97,7 @@ def test_the_report_opens_with_the_answer(known, tmp_path):
     assert "- **Within noise (not findings):** train.lr_decay_factor, train.lr_min." in head
 
 
+@pytest.mark.slow
 def test_every_figure_of_a_confirmed_study(known):
     """A real random search with seed repeats: every figure has something to show, and the learning rate floor
     searched log is drawn on a log axis with its adjusted slope."""
@@ -110,6 +112,7 @@ def test_every_figure_of_a_confirmed_study(known):
     assert len(repeats.get_xticklabels()) == 2        # confirm: top 2
 
 
+@pytest.mark.slow
 def test_repeats_are_recorded_with_their_seeds_and_summarized_in_best_json(known):
     repeats = known.repeats
     assert len(repeats) == 4 and repeats.groupby("trial_id").seed.nunique().eq(2).all()
@@ -127,6 +130,7 @@ def test_repeats_are_recorded_with_their_seeds_and_summarized_in_best_json(known
         assert config["score_ci95"][0] <= config["score_mean"] <= config["score_ci95"][1]
 
 
+@pytest.mark.slow
 def test_confirm_resumes_after_a_kill(known, tmp_path):
     folder = tmp_path / "known"
     shutil.copytree(known.path, folder)
@@ -183,6 +187,7 @@ def test_statistics_against_hand_computed_values():
     assert statistics.verdict(None, None, None) == statistics.TOO_FEW
 
 
+@pytest.mark.slow
 def test_the_same_study_and_seed_give_the_same_trials_table_but_for_wall_time(tmp_path):
     """On the CPU with TensorFlow (as the README claims): each trial seeds its weights and data order from
     search.seed and its number, so two runs, one in this process and one in another, agree in every column but

@@ -1,9 +1,9 @@
 """Splits, datasets, the dataset registry and ``load``: splitting and per-class caps.
 
-Images are uint8 arrays of shape (N, H, W, 3) and labels int64 arrays of shape (N,). A raw
-loader (registered with ``@register``) returns train and, where the dataset has them, its own
-validation and test splits; ``load`` splits off what is missing (stratified, seeded) and
-applies per-class caps.
+Images are uint8 arrays of shape (N, H, W, C), C 3 (RGB) or 1 (greyscale: MNIST, Fashion-MNIST), and
+labels int64 arrays of shape (N,). A raw loader (registered with ``@register``) returns train and,
+where the dataset has them, its own validation and test splits; ``load`` splits off what is missing
+(stratified, seeded) and applies per-class caps.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from hpstudy.study.schema import close_match
 # eq=False: the generated __eq__ would compare arrays and raise "truth value is ambiguous".
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One split of a dataset: images ``x`` (uint8, N×H×W×3) and labels ``y`` (int64, N)."""
+    """One split of a dataset: images ``x`` (uint8, N×H×W×C, C 3 or 1) and labels ``y`` (int64, N)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -32,8 +32,8 @@ class Split:
     def __post_init__(self):
         # Catch a buggy loader here rather than deep inside Keras.
         x, y = self.x, self.y
-        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"Split.x must be uint8 (N, H, W, 3), got {x.dtype} {x.shape}")
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3):
+            raise ValueError(f"Split.x must be uint8 (N, H, W, 3) or (N, H, W, 1), got {x.dtype} {x.shape}")
         if y.dtype != np.int64 or y.shape != x.shape[:1]:
             raise ValueError(f"Split.y must be int64 ({len(x)},), got {y.dtype} {y.shape}")
 
@@ -56,7 +56,7 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple:
-        """Shape of one image, (H, W, 3)."""
+        """Shape of one image, (H, W, C)."""
         return tuple(self.train.x.shape[1:])
 
     @property
@@ -70,8 +70,9 @@ class Source:
     """A registered dataset: its raw loader and what is known about it without loading it.
 
     ``loader(*, data_dir, download, seed, image_size)`` returns ``(train, val, test, class_names)``
-    with ``val`` / ``test`` None when the dataset has no such split of its own. ``locate(data_dir)``
-    returns where the data is (or would be) and whether it is there.
+    with ``val`` / ``test`` None when the dataset has no such split of its own; a dataset with
+    ``label_modes`` (mode -> number of classes, the first the default) also gets ``label_mode``.
+    ``locate(data_dir)`` returns where the data is (or would be) and whether it is there.
     """
 
     name: str
@@ -82,6 +83,17 @@ class Source:
     num_classes: int | None
     download: Callable[..., Path] | None = None  # download(dest, **options) (dest None: the cache); None: not needed
     resizes: bool = False           # whether the loader honours image_size (image files do; arrays do not)
+    label_modes: dict[str, int] | None = None   # e.g. cifar100's {"fine": 100, "coarse": 20}; None: one labelling
+
+    def label_mode_of(self, label_mode: str | None) -> str | None:
+        """``label_mode``, or the default one (the first of ``label_modes``; None for a dataset with one labelling)."""
+        return label_mode or next(iter(self.label_modes or {}), None)
+
+    def class_count(self, label_mode: str | None = None) -> int | None:
+        """The number of classes with ``label_mode`` (None: the default mode); None when set by the data."""
+        if self.label_modes is None:
+            return self.num_classes
+        return self.label_modes[self.label_mode_of(label_mode)]
 
 
 DATASETS: dict[str, Source] = {}
@@ -95,7 +107,8 @@ def at_data_dir(data_dir: str | None, want: str = "folder") -> tuple[str, bool]:
 
 
 def register(name: str, *, locate: Callable = at_data_dir, input_shape: tuple | None = (32, 32, 3),
-             num_classes: int | None = 10, download: Callable | None = None, resizes: bool = False):
+             num_classes: int | None = 10, download: Callable | None = None, resizes: bool = False,
+             label_modes: dict[str, int] | None = None):
     """Decorator adding a raw loader to DATASETS under ``name``; a name is registered once."""
 
     def decorate(loader: Callable) -> Callable:
@@ -105,7 +118,7 @@ def register(name: str, *, locate: Callable = at_data_dir, input_shape: tuple | 
         doc = (loader.__doc__ or "").strip().splitlines()
         DATASETS[name] = Source(name, loader, locate, doc[0].rstrip(".") if doc else "",
                                 None if input_shape is None else tuple(input_shape), num_classes, download,
-                                resizes)
+                                resizes, label_modes)
         return loader
 
     return decorate
@@ -154,13 +167,28 @@ def check_image_size(name: str, image_size: int | None) -> None:
                         f"{', '.join(resizing)}: remove it")
 
 
+def check_label_mode(name: str, label_mode: str | None) -> None:
+    """Refuse ``label_mode`` for a dataset with one labelling, or one it does not have (a DataError naming
+    data.label_mode)."""
+    modes = source(name).label_modes
+    if label_mode is None or (modes and label_mode in modes):
+        return
+    if modes:
+        raise DataError(f"data.label_mode: {label_mode!r} is not a labelling of {name}; use "
+                        f"{' or '.join(modes)}")
+    having = sorted(n for n, s in DATASETS.items() if s.label_modes)
+    raise DataError(f"data.label_mode: the {name} dataset has one set of labels; label_mode applies to "
+                    f"{', '.join(having)}: remove it")
+
+
 def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.1, test_split: float = 0.2,
          subset: dict | None = None, seed: int = 0, download: bool = True,
-         image_size: int | None = None) -> Dataset:
+         image_size: int | None = None, label_mode: str | None = None) -> Dataset:
     """Load dataset ``name``; split off validation and test when it has none; apply per-class caps.
 
     ``validation_split`` and ``test_split`` are fractions of the training images, used only for a
-    split the dataset does not have. ``image_size`` (a square's side) resizes image-file datasets.
+    split the dataset does not have. ``image_size`` (a square's side) resizes image-file datasets;
+    ``label_mode`` picks the labels of a dataset that has several (cifar100: fine or coarse).
     """
     src = source(name)
     for key, fraction in (("validation_split", validation_split), ("test_split", test_split)):
@@ -168,9 +196,11 @@ def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.
             raise ValueError(f"{key} must be in (0, 1), got {fraction!r}")
     caps = _check_subset(subset)
     check_image_size(name, image_size)
+    check_label_mode(name, label_mode)
+    labels = {"label_mode": src.label_mode_of(label_mode)} if src.label_modes else {}
     with readable():  # a folder or file that cannot be read, wherever the loader meets it
         train, val, test, class_names = src.loader(data_dir=data_dir, download=download, seed=seed,
-                                                   image_size=image_size)
+                                                   image_size=image_size, **labels)
     _check_classes(quoted(data_dir) if data_dir else name, train, class_names)
     split_off = tuple(what for what, split in (("test", test), ("validation", val)) if split is None)
     if test is None:

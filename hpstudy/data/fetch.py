@@ -18,14 +18,20 @@ from hpstudy.data.paths import kind
 from hpstudy.errors import DataError
 
 
-def fetch(url: str, dest: Path, md5: str) -> Path:
-    """Download ``url`` to ``dest`` (checked against ``md5``) unless a good copy is there."""
+# A checksum names its algorithm by its length: the sites publish MD5 (32 hex digits) or SHA-256 (64).
+_ALGORITHMS = {32: ("md5", "MD5"), 64: ("sha256", "SHA-256")}
+
+
+def fetch(url: str, dest: Path, checksum: str) -> Path:
+    """Download ``url`` to ``dest`` (checked against ``checksum``, an MD5 or SHA-256 hex digest) unless a good
+    copy is there."""
     dest = Path(dest)
-    if dest.is_file() and md5_of(dest) == md5:
+    algorithm, label = _ALGORITHMS[len(checksum)]
+    if dest.is_file() and digest_of(dest, algorithm) == checksum:
         return dest
     # Write to .part and rename only once verified, so ``dest`` is never a partial file.
     part = dest.with_suffix(dest.suffix + ".part")
-    digest = hashlib.md5(usedforsecurity=False)
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     make_folder(dest.parent)
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
@@ -37,9 +43,9 @@ def fetch(url: str, dest: Path, md5: str) -> Path:
         reason = getattr(e, "reason", None) or e
         raise DataError(f"cannot download {url} ({reason}); download it by hand and save it "
                         f"as {dest}") from e
-    if digest.hexdigest() != md5:
+    if digest.hexdigest() != checksum:
         part.unlink(missing_ok=True)
-        raise DataError(f"{url}: checksum mismatch: expected MD5 {md5}, got {digest.hexdigest()}; "
+        raise DataError(f"{url}: checksum mismatch: expected {label} {checksum}, got {digest.hexdigest()}; "
                         f"try again, or download it by hand and save it as {dest}")
     try:
         os.replace(part, dest)
@@ -50,9 +56,9 @@ def fetch(url: str, dest: Path, md5: str) -> Path:
     return dest
 
 
-def md5_of(path: Path) -> str:
-    """The MD5 hex digest of a file, read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
+def digest_of(path: Path, algorithm: str = "md5") -> str:
+    """The hex digest of a file by ``algorithm`` ("md5", "sha256"), read in chunks."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)

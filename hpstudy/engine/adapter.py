@@ -232,7 +232,8 @@ class StudyTunerBase:
         _reloaded(tuner_file, super().reload)
 
     def checkpoint_file(self, trial_id) -> str:
-        """The file of a trial's best-epoch weights (1.4: Tuner._get_checkpoint_fname)."""
+        """The file of a trial's kept weights, its best epoch's unless search.checkpoint_epoch is last (1.4:
+        Tuner._get_checkpoint_fname; SaveBestEpoch writes it at the end of each better epoch)."""
         return self._get_checkpoint_fname(trial_id)
 
 

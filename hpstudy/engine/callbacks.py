@@ -83,6 +83,21 @@ class CosineDecay:
         return self.floor + (self.base - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+class KeepLastEpoch(keras.callbacks.Callback):
+    """`search.checkpoint_epoch: last`: write the weights of the last epoch run over the trial's checkpoint when
+    training ends. keras-tuner's own checkpoint writes the best epoch's at each epoch's end and nothing at the end
+    of training, so these are the weights kept (after a fine-tune phase: those of its last epoch; with several
+    executions: those of the last execution)."""
+
+    def __init__(self, checkpoint: str):
+        super().__init__()
+        self.checkpoint = checkpoint
+
+    def on_train_end(self, logs=None):
+        """Save the model's weights as they are now, at the end of its last epoch."""
+        self.model.save_weights(self.checkpoint)
+
+
 class TrialRecorder(keras.callbacks.Callback):
     """Writes one execution's per-epoch history (CSV), its wall time and model facts (JSON) into the trial's
     folder; the model's summary once per trial. Epochs are counted from 1, as Keras prints them."""
@@ -106,6 +121,8 @@ class TrialRecorder(keras.callbacks.Callback):
         self.rows = []
         self.started = time.perf_counter()
         self.epochs_run = 0
+        # Counted before the first epoch: a fine-tune phase makes more of the model trainable later.
+        self.trainable_params = facts.trainable_params(self.model)
         if self.execution == 0:
             files.write_text(self.layout.summary(self.trial_id), facts.summary(self.model))
 
@@ -121,7 +138,8 @@ class TrialRecorder(keras.callbacks.Callback):
         files.write_json(self.layout.execution(self.trial_id, self.execution), {
             "execution": self.execution, "epochs_run": self.epochs_run,
             "seconds": round(time.perf_counter() - self.started, 3),
-            "params": int(self.model.count_params()), "flops": facts.flops(self.model),
+            "params": int(self.model.count_params()), "trainable_params": self.trainable_params,
+            "flops": facts.flops(self.model),
             "history": self.history.name, "worker": os.environ.get("KERASTUNER_TUNER_ID"),
             # The last epoch's metrics: with early stopping restoring the best epoch, the only trace of overfitting.
             "last": {k: v for k, v in (self.rows[-1] if self.rows else {}).items() if k not in ("epoch", "seconds")}})

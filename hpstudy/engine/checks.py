@@ -15,7 +15,7 @@ from hpstudy import models
 from hpstudy.engine import adapter, parallel, preprocess, training
 from hpstudy.errors import DataError, ModelError, SpecError
 from hpstudy.study import spec as spec_module
-from hpstudy.study.schema import close_match, shown
+from hpstudy.study.schema import close_match, describe, shown
 from hpstudy.study.spec import StudySpec, Tune
 
 # Tuner arguments hpstudy sets itself from the study file; the rest of a signature may go in search.options.
@@ -46,6 +46,7 @@ def check(study: StudySpec) -> StudySpec:
         raise study.error("data.dataset", str(err)) from None
     try:
         data_module.core.check_image_size(study.data.dataset, study.data.image_size)
+        data_module.core.check_label_mode(study.data.dataset, study.data.label_mode)
     except DataError as err:
         raise SpecError(f"{study.source}: {err}") from None
     study = dataclasses.replace(study, model=_check_model(study))
@@ -74,31 +75,60 @@ def _check_model(study: StudySpec) -> spec_module.ModelSpec:
     return dataclasses.replace(model, options=options if searched else options[model.builder])
 
 
+def _check_option(study: StudySpec, allowed: dict[str, inspect.Parameter], key: str, value) -> None:
+    """One of search.options: an argument of the tuner that hpstudy leaves to the study, of its default's type."""
+    if key in _SET_IN_STUDY:
+        raise study.error(f"search.options.{key}", f"set by hpstudy from {_SET_IN_STUDY[key]}; give it there")
+    if key not in allowed:
+        raise study.error(f"search.options.{key}", f"not an argument of the {study.search.tuner} tuner"
+                                                   f"{close_match(key, allowed)}; allowed: {', '.join(allowed)}")
+    default = allowed[key].default
+    kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default), (int, float))
+    if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
+        expected = "a number" if float in kinds else "true or false" if bool in kinds else "an integer"
+        if default is not None:
+            expected += f" like the default {str(default).lower() if isinstance(default, bool) else shown(default)}"
+        raise study.error(f"search.options.{key}", f"expected {expected}; got {describe(value)}")
+
+
 def _check_search(study: StudySpec) -> None:
     search = study.search
     allowed = tuner_arguments(search.tuner)
     for key, value in search.options.items():
-        if key in _SET_IN_STUDY:
-            raise study.error(f"search.options.{key}", f"set by hpstudy from {_SET_IN_STUDY[key]}; give it there")
-        if key not in allowed:
-            raise study.error(f"search.options.{key}", f"not an argument of the {search.tuner} tuner"
-                                                       f"{close_match(key, allowed)}; allowed: {', '.join(allowed)}")
-        default = allowed[key].default
-        kinds = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default), (int, float))
-        if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
-            raise study.error(f"search.options.{key}", f"expected {'a number' if float in kinds else kinds[0].__name__}"
-                                                       f" like the default {default!r}; got {shown(value)}")
-    if search.tuner == "hyperband" and isinstance(study.train.epochs, Tune):
+        _check_option(study, allowed, key, value)
+    if search.tuner == "hyperband":
+        _check_hyperband(study)
+    stopping = study.callbacks.early_stopping
+    if search.checkpoint_epoch == "last" and stopping is not None and stopping.restore_best_weights:
+        raise study.error("search.checkpoint_epoch", "last keeps the weights of the last epoch run, but "
+                                                     "callbacks.early_stopping.restore_best_weights: true replaces "
+                                                     "them by its best epoch's; set restore_best_weights: false")
+    if not study.tunables() and (search.max_trials or 1) > 1:
+        raise study.error("search.max_trials", f"{search.max_trials}: nothing is searched, so the study is one "
+                                               "configuration, trained in one trial; repeat it over seeds with "
+                                               "search.confirm, or remove max_trials")
+
+
+def _check_hyperband(study: StudySpec) -> None:
+    """What a Hyperband search decides itself (each trial's epochs, the number of trials) is not in the study."""
+    if isinstance(study.train.epochs, Tune):
         raise study.error("train.epochs", "hyperband decides each trial's epochs itself; give a fixed number "
                                           "(it becomes search.options.max_epochs)")
-    if search.tuner == "hyperband" and search.max_trials is not None:
+    if study.search.max_trials is not None:
         raise study.error("search.max_trials", "hyperband sets the number of trials itself from search.options "
                                                "max_epochs, factor and hyperband_iterations; remove max_trials")
-    if search.tuner == "hyperband" and study.train.fine_tune_epochs:
+    if study.train.fine_tune_epochs:
         raise study.error("train.fine_tune_epochs", "hyperband sets each trial's epochs itself; a fine-tune phase "
                                                     "needs random, grid or bayesian search")
-    if search.tuner == "grid" and not study.tunables():
-        raise study.error("search.tuner", "a grid search needs at least one searched value (a mapping with tune:)")
+    for i, override in enumerate(study.train.overrides):
+        for key in ("epochs", "fine_tune_epochs"):
+            if override.set.get(key):
+                raise study.error(f"train.overrides[{i}].set.{key}", "hyperband decides each trial's epochs "
+                                                                     "itself; an override cannot set them")
+    if not study.tunables():
+        raise study.error("search.tuner", "hyperband compares configurations by training many of them briefly; "
+                                          "nothing is searched here (one configuration): use grid, random or "
+                                          "bayesian, which train it in one trial")
 
 
 def validation_builds(study: StudySpec) -> list[tuple[str, dict]]:
@@ -160,7 +190,8 @@ def build_each(study: StudySpec, input_shape: tuple, num_classes: int, *, pretra
             # Without Python's garbage collection each time (seconds in a large process): once, after the loop.
             keras.backend.clear_session(free_memory=False)
     gc.collect()
-    if study.train.fine_tune_epochs and not backbones:
+    fine_tune = study.train.fine_tune_epochs or any(o.set.get("fine_tune_epochs") for o in study.train.overrides)
+    if fine_tune and not backbones:
         raise study.error("train.fine_tune_epochs", f"a fine-tune phase unfreezes a pretrained backbone; no model of "
                                                     f"{', '.join(study.model.builders())} has one (builder transfer "
                                                     f"does)")

@@ -114,7 +114,8 @@ def _repeat(study: StudySpec, hypermodel, hp, dataset, number: str, seed: int) -
         record.update(status="FAILED", message=f"{(diverged or ['the objective'])[0]} was never finite; the "
                                                "repeat diverged")
     else:
-        model.set_weights(tracker.weights)
+        if study.search.checkpoint_epoch == "best":     # else the weights stay the last epoch's
+            model.set_weights(tracker.weights)
         test = model.evaluate(dataset.test.x, dataset.test.y, verbose=0, return_dict=True)
         record.update(test_loss=float(test["loss"]), test_accuracy=float(test["accuracy"]))
     record["seconds"] = round(time.perf_counter() - started, 3)

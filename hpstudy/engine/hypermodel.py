@@ -15,7 +15,7 @@ import keras_tuner as kt
 from hpstudy import data as data_module
 from hpstudy import models
 from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine import interrupt, preprocess, pruning, training
+from hpstudy.engine import interrupt, parallel, preprocess, pruning, training
 from hpstudy.errors import DataError, ResultsError
 from hpstudy.results import files, trials
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
@@ -64,10 +64,18 @@ class SpecHyperModel(kt.HyperModel):
         self.augment_seed = study.data.seed
 
     def values(self, hp) -> dict:
-        """This trial's builder, its options, and preprocess and train values: fixed as written, searched from `hp`."""
-        def value(v):
+        """This trial's builder, its options, and preprocess and train values: fixed as written, searched from `hp`,
+        then the train settings of the study's overrides that match the trial's searched values."""
+        searched = {}       # the trial's active searched values, by dotted name
+
+        def value(v, active=True):
             """A fixed value as written, a searched one declared in `hp`."""
-            return declare(hp, v) if isinstance(v, Tune) else v
+            if not isinstance(v, Tune):
+                return v
+            found = declare(hp, v)
+            if active:
+                searched[v.name] = found
+            return found
         model = self.study.model
         builder = value(model.builder)
         if isinstance(model.builder, Tune):
@@ -75,7 +83,7 @@ class SpecHyperModel(kt.HyperModel):
             # whole space (and samples each builder's options) but only the chosen builder's are active.
             for name in model.builders():
                 with hp.conditional_scope(model.builder.name, [name]):
-                    options = {k: value(v) for k, v in model.options_of(name).items()}
+                    options = {k: value(v, name == builder) for k, v in model.options_of(name).items()}
                 if name == builder:
                     chosen = options
         else:
@@ -83,13 +91,16 @@ class SpecHyperModel(kt.HyperModel):
         out = {"builder": builder, "model": chosen}
         for section in ("preprocess", "train"):
             fixed = getattr(self.study, section)
-            out[section] = {f.name: value(getattr(fixed, f.name)) for f in dataclasses.fields(fixed)}
+            out[section] = {f.name: value(getattr(fixed, f.name)) for f in dataclasses.fields(fixed)
+                            if f.name != "overrides"}
+        out["train"].update(self.study.train.overridden(searched))
         return out
 
     def build(self, hp):
         """The trial's model: precision set, the builder's body behind the study's preprocessing, compiled."""
         values = self.values(hp)
         training.set_precision(values["train"]["precision"])     # before any layer exists: layers keep it
+        parallel.before_build(self.study.train.distribution)
         body = models.build(values["builder"], self.input_shape, self.num_classes, **values["model"])
         model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.augment_seed,
                                 raw_pixels=values["builder"] in models.RAW_PIXELS)
@@ -132,7 +143,7 @@ def load_data(study: StudySpec) -> data_module.Dataset:
         return data_module.load(spec.dataset, data_dir=spec.data_dir, validation_split=spec.validation_split,
                                 test_split=spec.test_split, image_size=spec.image_size, seed=spec.seed,
                                 subset=dataclasses.asdict(spec.subset) if spec.subset else None,
-                                download=spec.download)
+                                download=spec.download, label_mode=spec.label_mode)
     except DataError as err:
         raise DataError(f"{study.source}: data: {err}") from None
 
@@ -142,10 +153,11 @@ def data_shape(study: StudySpec) -> tuple[tuple, int]:
     source = data_module.source(study.data.dataset)
     size = study.data.image_size
     shape = (size, size, 3) if size else source.input_shape
-    if shape is None or source.num_classes is None:
+    classes = source.class_count(study.data.label_mode)
+    if shape is None or classes is None:
         dataset = load_data(study)
         return dataset.input_shape, dataset.num_classes
-    return shape, source.num_classes
+    return shape, classes
 
 
 def make_hypermodel(study: StudySpec, dataset: data_module.Dataset | None = None) -> SpecHyperModel:
@@ -176,11 +188,11 @@ def trial_hyperparameters(layout: Layout, trial_id) -> kt.HyperParameters:
 
 
 def load_checkpoint(model: keras.Model, checkpoint) -> keras.Model:
-    """`model` (freshly built) with a trial's best-epoch weights loaded; a ResultsError naming the checkpoint when
+    """`model` (freshly built) with a trial's kept weights loaded; a ResultsError naming the checkpoint when
     it is missing, corrupt (h5py cannot open it) or holds the weights of another model."""
     if not os.path.isfile(checkpoint):
         what = "is a folder, not a file" if os.path.isdir(checkpoint) else "is missing"
-        raise files.damaged(checkpoint, f"{what} (the trial's best-epoch weights)")
+        raise files.damaged(checkpoint, f"{what} (the trial's kept weights)")
     with warnings.catch_warnings():
         # The checkpoint holds optimizer slots the freshly built model has not created yet.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")

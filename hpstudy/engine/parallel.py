@@ -13,12 +13,17 @@ def check(distribution: str | None) -> str | None:
 
 
 def tuner_arguments(distribution: str | None) -> dict:
-    """What the tuner needs for `distribution`; under JAX, Keras's global distribution is set here instead."""
-    if distribution != "mirrored":
+    """What the tuner needs for `distribution`: under TensorFlow, the strategy keras-tuner builds and fits each
+    trial's model in (under JAX, `before_build` sets Keras's distribution instead)."""
+    if distribution != "mirrored" or keras.backend.backend() != "tensorflow":
         return {}
-    if keras.backend.backend() == "tensorflow":
-        # TensorFlow-only code: keras-tuner builds and fits each trial's model inside this strategy's scope.
-        import tensorflow as tf
-        return {"distribution_strategy": tf.distribute.MirroredStrategy()}
-    keras.distribution.set_distribution(keras.distribution.DataParallel())
-    return {}
+    # TensorFlow-only code: keras-tuner builds and fits each trial's model inside this strategy's scope.
+    import tensorflow as tf
+    return {"distribution_strategy": tf.distribute.MirroredStrategy()}
+
+
+def before_build(distribution: str | None) -> None:
+    """Under JAX, make Keras's distribution data-parallel for the model about to be built. Set anew for each
+    model: the keras.backend.clear_session that keras-tuner calls before each build resets it."""
+    if distribution == "mirrored" and keras.backend.backend() == "jax":
+        keras.distribution.set_distribution(keras.distribution.DataParallel())

@@ -133,7 +133,9 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
         kwargs.setdefault("max_epochs", study.train.epochs)
         total = None
     else:
-        kwargs["max_trials"] = search.max_trials or (None if search.tuner == "grid" else DEFAULT_MAX_TRIALS)
+        # Nothing searched: one configuration, one trial (keras-tuner's oracles would only retry the same values).
+        default = 1 if not study.tunables() else None if search.tuner == "grid" else DEFAULT_MAX_TRIALS
+        kwargs["max_trials"] = search.max_trials or default
         total = kwargs["max_trials"]
     done = int(trials.read_trials(layout).status.isin([*adapter.ENDED, trials.PRUNED]).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
@@ -155,8 +157,8 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
 
 
 def _save_best(tuner, layout: Layout, dataset) -> None:
-    """Evaluate the best trial's model once on the test split and save it (skipped if already done). A pruned
-    trial is the best only when no trial completed."""
+    """Evaluate the best trial's model (its kept weights: search.checkpoint_epoch) once on the test split and save
+    it (skipped if already done). A pruned trial is the best only when no trial completed."""
     best = [t for t in pruning.best_trials(tuner.oracle, layout, 1) if t.status == "COMPLETED"]
     if not best:
         return
@@ -179,12 +181,16 @@ def _save_best(tuner, layout: Layout, dataset) -> None:
         with contextlib.suppress(OSError):
             layout.best_model_tmp.unlink(missing_ok=True)
         raise
+    best_epoch, checkpoint_epoch = trials.epoch_from_step(trial.best_step), tuner.study.search.checkpoint_epoch
     files.write_json(layout.best, {
         "results_format": FORMAT,
         "trial_id": number,
         "objective": tuner.oracle.objective.name,
         "score": trial.score,
-        "best_epoch": trials.epoch_from_step(trial.best_step),
+        "best_epoch": best_epoch,
+        # Which weights best.keras and test_* are of (the score is the objective at best_epoch either way).
+        "checkpoint_epoch": checkpoint_epoch,
+        "weights_epoch": trials.weights_epoch(layout, number, checkpoint_epoch, best_epoch),
         "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
         "test_loss": float(test["loss"]),
         "test_accuracy": float(test["accuracy"]),

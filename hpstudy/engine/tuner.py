@@ -70,6 +70,8 @@ class StudyTuner:
         files.write_json(starts_file, starts + 1)
         recorder = callbacks_module.TrialRecorder(self.layout, trial_number(trial.trial_id))
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), recorder]
+        if self.study.search.checkpoint_epoch == "last":
+            kwargs["callbacks"].append(callbacks_module.KeepLastEpoch(self.checkpoint_file(trial.trial_id)))
         if self.study.search.pruning is not None:     # after the recorder: the epoch is on disk when it decides
             kwargs["callbacks"].append(pruning.Pruner(self.study.search.pruning, self.layout,
                                                       trial_number(trial.trial_id), self.study.search.objective))

@@ -32,8 +32,9 @@ def all_cnn(
     """All-CNN-C (Springenberg et al. 2015): convolutions only, global average pooling, softmax.
 
     Two stages of three 3x3 convs (`filters`, then twice as many) that halve the feature map at their
-    end: with `strided` (the paper) the third conv has stride 2; with `max` (seed 004's YGNet,
-    the paper's ConvPool-CNN-C) it has stride 1 and a 3x3 stride-2 max-pool follows. Then a 3x3
+    end: with `strided` (the paper) the third conv has stride 2; with `max` it has stride 1 and a 3x3 stride-2
+    max-pool follows (the paper's ConvPool-CNN-C: hpstudy's reading of seed 004's YGNet, which says only "I've
+    used max-pooling instead of making it a fully convolutional network"). Then a 3x3
     'valid' conv and a 1x1 conv of 2 * `filters`, a 1x1 conv to one map per class, global average
     pooling and softmax. Dropout: `input_dropout` on the input, `dropout` after each halving.
     The defaults are the paper's model: 1,369,738 parameters for 32x32x3 and 10 classes, with either pooling.
@@ -84,10 +85,11 @@ def lenet5(
     """LeNet-5 (LeCun et al. 1998): two 5x5 convs with 2x2 pooling, dense 120 and 84, softmax.
 
     The convolutions are unpadded, so 32x32 images need no padding (the smallest is 16x16); `dropout`
-    follows each convolution's activation, as in seed 004. The defaults are LeCun's widths with seed
-    004's ReLU and max-pooling: 62,006 parameters for 32x32x3 and 10 classes (61,706 for 32x32x1).
-    The 1998 net is `activation: tanh, pooling: avg`; seed 004's modified LeNet-5 (395,006 parameters)
-    is `conv1_filters: 32, conv2_filters: 64, dense1_units: 200, dense2_units: 100, dropout: 0.2`.
+    follows each convolution's activation. The defaults are LeCun's widths with ReLU and max-pooling (hpstudy's
+    choice): 62,006 parameters for 32x32x3 and 10 classes (61,706 for 32x32x1). The 1998 net is
+    `activation: tanh, pooling: avg`. Seed 004 says only "LeNet-5 has around ~395k learnable parameters.";
+    `conv1_filters: 32, conv2_filters: 64, dense1_units: 200, dense2_units: 100, dropout: 0.2` is hpstudy's
+    choice of widths with that count (395,006).
     """
     side = min(input_shape[:2])
     if (side - 4) // 2 - 4 < 2:
@@ -102,4 +104,4 @@ def lenet5(
     x = keras.layers.Flatten()(x)
     for units in (dense1_units, dense2_units):
         x = keras.layers.Dense(units, activation=activation, kernel_initializer=kernel_initializer)(x)
-    return keras.Model(inputs, classifier(x, num_classes), name="lenet5")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name="lenet5")

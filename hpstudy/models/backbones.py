@@ -27,6 +27,8 @@ BACKBONES: dict[str, Backbone] = {
     "vgg16": Backbone("VGG16", "caffe", 32, 32, _GCS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "resnet50": Backbone("ResNet50", "caffe", 32, 32,
                          _GCS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet50v2": Backbone("ResNet50V2", "tf", 32, 32,
+                           _GCS + "resnet/resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "xception": Backbone("Xception", "tf", 71, 71,
                          _GCS + "xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "efficientnetb2": Backbone("EfficientNetB2", "builtin", 32, 32,
@@ -95,12 +97,16 @@ def load_backbone(backbone: str, weights: Optional[str], size: int) -> keras.Mod
     return model
 
 
-def freeze(backbone: keras.Model, trainable_layers: Union[int, str]) -> None:
-    """Freeze all but the last `trainable_layers` layers of `backbone` that have trainable weights."""
+def freeze(backbone: keras.Model, trainable_layers: Union[int, str], count: str = "layers") -> None:
+    """Freeze all but the last `trainable_layers` layers of `backbone`; "all" freezes nothing.
+
+    `count` says which layers are counted: "layers" counts every layer, as the Keras idiom
+    `for layer in base.layers[-N:]: layer.trainable = True` does (its input layer, poolings, activations and
+    additions included, so the last N may hold no weights at all); "weighted_layers" counts only the layers
+    that have trainable weights (conv, dense, batch norm), so N is always N layers that learn.
+    """
     if trainable_layers == "all":
         return
-    # Counting only layers with weights makes N mean N layers that learn, whatever the backbone: counting all
-    # layers, "the last layer" of VGG16 would be its max-pooling layer, and the last 4 of ResNet50 one conv + BN.
-    weighted = [layer for layer in backbone.layers if layer.trainable_weights]
-    for layer in weighted[:max(0, len(weighted) - trainable_layers)]:
+    layers = backbone.layers if count == "layers" else [layer for layer in backbone.layers if layer.trainable_weights]
+    for layer in layers[:max(0, len(layers) - trainable_layers)]:
         layer.trainable = False

@@ -69,10 +69,11 @@ def pixels(input_shape) -> keras.KerasTensor:
     return keras.Input(shape=input_shape, name="pixels")
 
 
-def classifier(x, num_classes: int):
-    """The softmax layer every builder ends with."""
+def classifier(x, num_classes: int, initializer: str):
+    """The softmax layer every builder ends with, its kernel drawn from the builder's `kernel_initializer`."""
     # float32 output keeps the softmax stable under mixed precision.
-    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=initializer, dtype="float32",
+                              name="predictions")(x)
 
 
 def conv_block(x, filters: int, kernel_size: int, *, strides: int = 1, padding: str = "same", batch_norm: bool,

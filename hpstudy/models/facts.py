@@ -8,6 +8,12 @@ import keras
 _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
+def trainable_params(model: keras.Model) -> int:
+    """The number of trainable weights of `model`: what training changes. `model.count_params()` counts every
+    weight, the batch norm moving statistics and frozen layers included."""
+    return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))
+
+
 def flops(model: keras.Model) -> int:
     """Floating-point operations of one forward pass of one image (2 per multiply-add).
 

@@ -51,4 +51,4 @@ def resnet9(
     x = keras.layers.Rescaling(FEATURE_SCALE, name="feature_scale")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    return keras.Model(inputs, classifier(x, num_classes), name="resnet9")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name="resnet9")

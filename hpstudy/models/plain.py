@@ -34,7 +34,10 @@ def plain_cnn(
 
     Each of the `conv_layers` layers is `convs_per_layer` convolutions (`filters`, times
     `filters_growth` per layer) with optional batch norm, then pooling and dropout. The head is
-    `dense` (flatten, a `dense_units` layer, dropout) or `gap` (global average pooling).
+    `dense` (flatten, a `dense_units` layer, dropout) or `gap` (global average pooling). The
+    CIFAR10ModelTester project names only what it varied ("Gradually added convolutional layers, experimented with
+    filter sizes.", dropout, batch normalization, global average pooling); these options and their defaults are
+    hpstudy's.
     """
     inputs = x = pixels(input_shape)
     size = min(input_shape[:2])
@@ -57,4 +60,4 @@ def plain_cnn(
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
     x = head_layers(x, head, dense_units, dropout, activation, kernel_initializer)
-    return keras.Model(inputs, classifier(x, num_classes), name="plain_cnn")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name="plain_cnn")

@@ -8,8 +8,8 @@ import keras
 from hpstudy.models.core import Initializer, classifier, conv_block, pixels, register
 from hpstudy.study.schema import Fraction, Range
 
-# depth -> (blocks per stage, stage widths). 18/34 are the ImageNet ResNets (seed 001's ResNet-18 is torchvision's,
-# with the ImageNet stem); 6n+2 are the CIFAR ResNets of the paper's section 4.2: three stages of n blocks, 16-32-64.
+# depth -> (blocks per stage, stage widths). 18/34 are the ImageNet ResNets (as torchvision's, with the ImageNet
+# stem); 6n+2 are the CIFAR ResNets of the paper's section 4.2: three stages of n blocks, 16-32-64.
 STAGES: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
     18: ((2, 2, 2, 2), (64, 128, 256, 512)),
     34: ((3, 4, 6, 3), (64, 128, 256, 512)),
@@ -36,8 +36,9 @@ def resnet(
     global average pooling, `dropout`, softmax. `depth` 20-110: three stages of (depth-2)/6 blocks, 16-32-64
     filters; 18 and 34: four stages of [2,2,2,2] / [3,4,6,3] blocks, 64-128-256-512 filters. `width` multiplies
     every filter count. Where a block changes shape, its shortcut is a 1x1 conv projection with batch norm
-    (option B of the paper). Seed 001's ResNet-18 (torchvision's) is `depth: 18, stem: imagenet`: 11,181,642
-    parameters for 10 classes; with the CIFAR stem, 11,173,962.
+    (option B of the paper). torchvision's resnet18 is `depth: 18, stem: imagenet`: 11,181,642 parameters for 10
+    classes (with the CIFAR stem, 11,173,962); seed 001 says only "ResNet18", "The famous build-in architecture",
+    and reading it as torchvision's is hpstudy's choice.
     """
     blocks, widths = STAGES[depth]
     widths = tuple(max(1, round(width * w)) for w in widths)
@@ -54,7 +55,7 @@ def resnet(
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    return keras.Model(inputs, classifier(x, num_classes), name=f"resnet{depth}")
+    return keras.Model(inputs, classifier(x, num_classes, kernel_initializer), name=f"resnet{depth}")
 
 
 def conv_bn(x, filters: int, kernel_size: int, strides: int, initializer: str, name: str, activation=None):

@@ -37,6 +37,7 @@ class Answer:
     within_noise: list[str] = field(default_factory=list)
     too_few: list[str] = field(default_factory=list)
     pruned: int = 0                                     # trials search.pruning stopped (shown, never estimated)
+    searched: bool = True                               # False: one configuration, nothing searched (a baseline)
 
     def test_line(self) -> str:
         """The best configuration's test accuracy, with its seed interval where it was confirmed."""
@@ -53,6 +54,9 @@ class Answer:
 
     def finding_lines(self) -> list[str]:
         """The findings (at most SHOWN_FINDINGS), then what was within noise and what had too few trials."""
+        if not self.searched:
+            return ["Nothing searched: one configuration (a baseline), so there are no effects and no importance "
+                    "to estimate."]
         out = [f"Finding: {line}" for line in self.findings[:SHOWN_FINDINGS]]
         if len(self.findings) > SHOWN_FINDINGS:
             out.append(f"... and {len(self.findings) - SHOWN_FINDINGS} more effects (see the details below).")
@@ -84,9 +88,10 @@ class Answer:
 
 
 # ---------------------------------------------------------------- building
-def question_text(comment: str, asks, objective: str) -> str:
+def question_text(comment: str, asks, objective: str, searched: bool = True) -> str:
     """The study's question: the "Question:" of its opening comment, else that comment's first sentence; then
-    the scientific hyperparameters it names; without either, a question made from what was searched."""
+    the scientific hyperparameters it names; without either, a question made from what was searched (or, with
+    nothing `searched`, what the one configuration reaches)."""
     text = " ".join(comment.split())
     asked = re.search(r"Question:\s*(.+?\?)(?:\s|$)", text) or re.search(r"Question:\s*(.+?[.!])(?:\s|$)", text)
     sentence = re.match(r"(.+?[.?!])(?:\s|$)", text)
@@ -97,6 +102,8 @@ def question_text(comment: str, asks, objective: str) -> str:
     if asks:
         verb = "does" if len(asks) == 1 else "do"
         return f"How {verb} {', '.join(asks)} change {objective}, each at its best setting of the others?"
+    if not said and not searched:
+        return f"What {objective} does this one configuration reach (nothing searched: a baseline)?"
     return said or f"Which of the searched configurations gives the best {objective}?"
 
 
@@ -157,7 +164,8 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
     effects, `comment` its study file's opening comment."""
     names = [t.name for t in study.tunables()]
     best = best or _best_from_table(table, names, fx.minimize)
-    answer = Answer(name, question_text(comment, study.question, fx.objective), fx.objective, list(study.question))
+    answer = Answer(name, question_text(comment, study.question, fx.objective, bool(names)), fx.objective,
+                    list(study.question), searched=bool(names))
     if best.get("trial_id") is not None:
         values = best.get("hyperparameters") or {}
         shown = ", ".join(f"{k}={verdicts.show(v)}" for k, v in values.items()) or "(nothing searched)"

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 SECONDS = {"seconds"}
-COUNTS = {"params", "flops", "best_epoch", "epochs_run", "count", "n", "n reference", "seeds", "trials", "support"}
+COUNTS = {"params", "trainable_params", "flops", "best_epoch", "epochs_run", "count", "n", "n reference", "seeds",
+          "trials", "support"}
 SMALL = {"importance", "std"}       # the importance ranking: squared errors, often below 0.001
 
 

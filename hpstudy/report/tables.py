@@ -188,7 +188,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_COUNTS = {"best_epoch", "epochs_run", "params", "flops", "count", "pruned", "pruned_at_epoch"}
+_COUNTS = {"best_epoch", "epochs_run", "params", "trainable_params", "flops", "count", "pruned", "pruned_at_epoch"}
 
 
 def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
@@ -220,7 +220,8 @@ def evaluate_best(paths: list, figures: Path, top: int) -> list[BestModel]:
                 pictures["learning curves of the best trials"] = found.learning_curves_png
             sections.append(BestModel(
                 f"{Path(path).name}: best model {model.rank + 1} (trial {model.trial_id}), test accuracy "
-                f"{model.test_accuracy:.4f}, per-class precision, recall and F1",
+                f"{model.test_accuracy:.4f} with the weights of epoch {model.weights_epoch} (its "
+                f"{model.checkpoint_epoch}), per-class precision, recall and F1",
                 model.report, {k: v for k, v in pictures.items() if v}))
     return sections
 

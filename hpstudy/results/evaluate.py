@@ -5,7 +5,8 @@
     ev.models[0].confusion_png, ev.models[0].samples_png, ev.learning_curves_png
 
 A trial's model is rebuilt from its stored hyperparameters and loaded with keras-tuner's
-checkpoint of its best epoch (rank 0 is best.keras itself). This module imports Keras: the API
+checkpoint: its best epoch's weights, or its last epoch's with search.checkpoint_epoch: last
+(rank 0 is best.keras itself). This module imports Keras: the API
 imports it lazily.
 """
 from __future__ import annotations
@@ -36,6 +37,8 @@ class ModelEvaluation:
     rank: int
     trial_id: str
     score: float | None               # the objective at the trial's best epoch (validation)
+    weights_epoch: int | None         # the epoch (from 1) whose weights were evaluated
+    checkpoint_epoch: str             # which epoch the study keeps: "best" or "last" (search.checkpoint_epoch)
     test_loss: float
     test_accuracy: float
     report: pd.DataFrame              # rows: each class, then accuracy, macro avg, weighted avg
@@ -188,9 +191,13 @@ def evaluate(path: str | Path, figures: str | Path, *, top: int = 3, samples: in
         confusion = confusion_table(test.y, predicted, class_names)
         stem = f"rank{rank}_trial{number}"
         score = table.loc[number, "score"] if number in table.index else None
+        best_epoch = table.loc[number, "best_epoch"] if number in table.index else None
+        best_epoch = None if best_epoch is None or pd.isna(best_epoch) else int(best_epoch)
         name = f"rank {rank}: trial {number}"
         evaluations.append(ModelEvaluation(
             rank=rank, trial_id=number, score=None if score is None or pd.isna(score) else float(score),
+            weights_epoch=trials.weights_epoch(layout, number, study.search.checkpoint_epoch, best_epoch),
+            checkpoint_epoch=study.search.checkpoint_epoch,
             test_loss=float(scores["loss"]), test_accuracy=float(scores["accuracy"]),
             report=classification_table(test.y, predicted, class_names), confusion=confusion, predicted=predicted,
             confusion_png=plot_confusion(confusion, figures / f"confusion_{stem}.png", name),

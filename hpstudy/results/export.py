@@ -1,7 +1,8 @@
 """Models for use without hpstudy: `export` writes one of a study's best models as a .keras file that plain
-Keras loads (`keras.models.load_model(file)`, hpstudy never imported). It takes raw 0..255 RGB pixels, the
-normalization inside, and the training-only layers (augmentation, cutout: identity at inference) left out, so
-it holds only Keras's built-in layers. Imports Keras: the API imports this module lazily.
+Keras loads (`keras.models.load_model(file)`, hpstudy never imported). It takes raw 0..255 pixels (RGB, or one
+grey channel for MNIST-like data), the normalization inside, and the training-only layers (augmentation,
+cutout: identity at inference) left out, so it holds only Keras's built-in layers. Imports Keras: the API
+imports this module lazily.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@
                            summary.txt (the model), failure.txt (why it failed), starts.json (starts not finished),
                            pruned.json (search.pruning stopped it: the epoch, the rule, the reason, the trials compared)
       trials.csv           the trials table, rewritten after every trial
-      best.keras           the best trial's model (best epoch), loadable with plain Keras
+      best.keras           the best trial's model (kept epoch), loadable with plain Keras
       best.json            which trial that is, its hyperparameters and test-set metrics
       importance.json      the report's importance ranking of these trials (a cache)
       repeats/<n>/         seed_<seed>.json: one seed repeat of trial n's configuration (search.confirm)
@@ -29,7 +29,7 @@ from pathlib import Path
 # builder's model; 3, best.json's best_epoch counts from 1 (format-2 folders are still read).
 FORMAT = 3
 TUNER_TRIAL_FILE = "trial.json"           # keras-tuner's record of a trial, in tuner/trial_<id>/
-CHECKPOINT = "checkpoint.weights.h5"      # keras-tuner's weights of a trial's best epoch, in tuner/trial_<id>/
+CHECKPOINT = "checkpoint.weights.h5"      # keras-tuner's weights of a trial's kept epoch, in tuner/trial_<id>/
 CHIEF = "chief"                           # the chief's name among the workers' files
 
 

@@ -1,6 +1,6 @@
-"""The models of a study's trials, compiled, at their best epoch: the best trial's is best.keras (loaded in
-Keras's safe mode); another completed trial's is rebuilt from its hyperparameters and loaded with keras-tuner's
-checkpoint. Imports Keras: the API imports this module lazily.
+"""The models of a study's trials, compiled, with their kept weights (search.checkpoint_epoch: best or last):
+the best trial's is best.keras (loaded in Keras's safe mode); another completed trial's is rebuilt from its
+hyperparameters and loaded with keras-tuner's checkpoint. Imports Keras: the API imports this module lazily.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _layout(path: str | Path | Layout) -> Layout:
 
 
 def load_best(path: str | Path | Layout, rank: int = 0) -> keras.Model:
-    """The `rank`-th best model of a study (0: the best, best.keras), compiled, at its trial's best epoch."""
+    """The `rank`-th best model of a study (0: the best, best.keras), compiled, with its trial's kept weights (its
+    best epoch's, or its last's with search.checkpoint_epoch: last)."""
     layout = _layout(path)
     if rank != 0:
         return trial_model(layout, trials.trial_at_rank(layout, rank))
@@ -55,8 +56,8 @@ def load_model_file(file: Path) -> keras.Model:
 
 
 def trial_model(path: str | Path | Layout, trial_id, *, dataset=None) -> keras.Model:
-    """Trial `trial_id`'s model at its best epoch, compiled: rebuilt from the trial's hyperparameters and
-    loaded with keras-tuner's checkpoint. `dataset` (the study's, from `hypermodel.load_data`) saves loading
+    """Trial `trial_id`'s model with its kept weights (search.checkpoint_epoch), compiled: rebuilt from the
+    trial's hyperparameters and loaded with keras-tuner's checkpoint. `dataset` (the study's, from `hypermodel.load_data`) saves loading
     the data again when the study standardizes pixels (the statistics are not in the checkpoint)."""
     layout = _layout(path)
     number = trials.completed_trial(layout, trial_id)

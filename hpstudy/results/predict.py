@@ -40,11 +40,14 @@ def read_image(file: str | Path):
 
 
 def to_array(image, input_shape: tuple) -> np.ndarray:
-    """An RGB Pillow image resized (bilinear) to the model's (height, width, 3) input as uint8 pixels."""
+    """An RGB Pillow image resized (bilinear) to the model's (height, width, channels) input as uint8 pixels:
+    made greyscale (Pillow's ITU-R 601-2 luma) for a model of one channel (MNIST, Fashion-MNIST)."""
     from PIL import Image
     height, width = int(input_shape[0]), int(input_shape[1])
     if image.size != (width, height):
         image = image.resize((width, height), Image.BILINEAR)
+    if input_shape[-1] == 1:
+        return np.asarray(image.convert("L"), dtype=np.uint8)[..., None]
     return np.asarray(image, dtype=np.uint8)
 
 

@@ -17,6 +17,7 @@ from hpstudy.results.files import NUMBER
 from hpstudy.results.folder import results_format, study_of
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.lock import in_use
+from hpstudy.study import overrides
 
 # Keras's names of the metrics of every trial, as in the history files and a study's objective.
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -29,12 +30,14 @@ REPEAT_COLUMNS = ("trial_id", "seed", "status", "score", "best_epoch", "epochs_r
 # The shapes of the JSON files read here (dotted key -> allowed types; None: null allowed; a key may be absent).
 _METRIC = (*NUMBER, None)
 BEST_FIELDS = {"results_format": int, "trial_id": str, "objective": str, "score": _METRIC, "best_epoch": (int, None),
+               "checkpoint_epoch": str, "weights_epoch": (int, None),
                "hyperparameters": dict, "test_loss": _METRIC, "test_accuracy": _METRIC, "class_names": list,
                "confirmed": dict}
 TUNER_TRIAL_FIELDS = {"trial_id": (str, int), "status": str, "hyperparameters": dict, "hyperparameters.values": dict,
                       "hyperparameters.space": list, "metrics": dict, "metrics.metrics": dict, "score": _METRIC,
                       "best_step": (int, None), "message": (str, None)}
-EXECUTION_FIELDS = {"epochs_run": int, "seconds": NUMBER, "params": (int, None), "flops": (int, None),
+EXECUTION_FIELDS = {"epochs_run": int, "seconds": NUMBER, "params": (int, None), "trainable_params": (int, None),
+                    "flops": (int, None),
                     "last": (dict, None), **{f"last.{name}": _METRIC for name in METRICS}}
 PRUNED_FIELDS = {"epoch": int, "rule": str, "reason": str, "objective": str, "value": NUMBER, "threshold": NUMBER,
                  "compared": list}
@@ -104,23 +107,26 @@ def status_of(layout: Layout, trial: dict) -> str | None:
 
 
 def read_trials(layout: Layout) -> pd.DataFrame:
-    """The trials table: one row per trial, hyperparameters under their dotted names, metrics under Keras's
-    names at the best epoch (the objective's name is its column) and at the last epoch run (`last_` and the
-    name, averaged over executions), `best_epoch` counted from 1 as in the history files; `pruned_at_epoch` and
-    `pruned_reason` for the trials search.pruning stopped (status PRUNED)."""
-    tuned = [t.name for t in study_of(layout).tunables()]
+    """The trials table: one row per trial, hyperparameters under their dotted names (then each train key the
+    study's overrides set, `train.<key>`, as that trial trained with it), metrics under Keras's names at the best
+    epoch (the objective's name is its column) and at the last epoch run (`last_` and the name, averaged over
+    executions), `best_epoch` counted from 1 as in the history files; `pruned_at_epoch` and `pruned_reason` for
+    the trials search.pruning stopped (status PRUNED)."""
+    study = study_of(layout)
+    tuned = [t.name for t in study.tunables()]
     best = read_best(layout)
     rows = []
     for trial_file, trial in _tuner_trials(layout):
         try:
-            rows.append(_row(layout, trial, tuned, best))
+            rows.append(_row(layout, trial, tuned, best, study.train))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:   # a shape no check foresaw
             raise files.damaged(trial_file, f"is corrupt (unexpected content: {type(err).__name__}: {err})") from None
-    columns = ["trial_id", "status", *tuned, "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
-               "test_loss", "test_accuracy", "seconds", "params", "flops", "message", "pruned_at_epoch",
-               "pruned_reason"]
+    settings = [*tuned, *_overridden_columns(study.train)]
+    columns = ["trial_id", "status", *settings, "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
+               "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message",
+               "pruned_at_epoch", "pruned_reason"]
     table = pd.DataFrame(rows, columns=columns)
-    for name in tuned:   # integers stay integers next to the blanks of trials where a knob was inactive
+    for name in settings:   # integers stay integers next to the blanks of trials where a knob was inactive
         known = table[name].dropna()
         if len(known) and all(isinstance(v, int) and not isinstance(v, bool) for v in known):
             table[name] = table[name].astype("Int64")
@@ -165,14 +171,29 @@ def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame |
     return history
 
 
+def weights_epoch(layout: Layout, trial_id, checkpoint_epoch: str, best_epoch: int | None) -> int | None:
+    """The epoch (from 1) whose weights trial `trial_id` kept: its best (`best_epoch`), or with
+    search.checkpoint_epoch `last` the last epoch of its last execution (None when it has no history)."""
+    if checkpoint_epoch == "best":
+        return best_epoch
+    history = read_history(layout, trial_id, max(0, len(layout.executions(trial_id)) - 1))
+    return int(history["epoch"].iloc[-1]) if history is not None and len(history) else None
+
+
 def epoch_from_step(step) -> int | None:
     """keras-tuner's best step (an epoch index from 0) as an epoch counted from 1, as progress and curves do."""
     return step + 1 if isinstance(step, int) and not isinstance(step, bool) else None
 
 
-def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
+def _overridden_columns(train) -> list[str]:
+    """The columns of the train keys the study's overrides set: each trial's own value of them."""
+    return [f"train.{key}" for key in overrides.keys(train.overrides)]
+
+
+def _row(layout: Layout, trial: dict, tuned: list[str], best: dict, train) -> dict:
     trial_id = trial_number(trial["trial_id"])
     values = trial.get("hyperparameters", {}).get("values", {})
+    own = train.overridden(values)
     executions = [r for path in layout.executions(trial_id)
                   if (r := files.read_record(path, dict, EXECUTION_FIELDS)) is not None]
     is_best = best.get("trial_id") == trial_id
@@ -182,6 +203,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
         "trial_id": trial_id,
         "status": status,
         **{name: values.get(name) for name in tuned},
+        **{column: own.get(column[6:], getattr(train, column[6:])) for column in _overridden_columns(train)},
         "score": trial.get("score"),
         "best_epoch": epoch_from_step(trial.get("best_step")),
         "epochs_run": max((r["epochs_run"] for r in executions if r.get("epochs_run") is not None), default=None),
@@ -191,6 +213,8 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict) -> dict:
         "test_accuracy": best.get("test_accuracy") if is_best else None,
         "seconds": round(sum(r.get("seconds") or 0 for r in executions), 3) if executions else None,
         "params": executions[0].get("params") if executions else None,
+        # None in a folder written before it was recorded
+        "trainable_params": executions[0].get("trainable_params") if executions else None,
         "flops": executions[0].get("flops") if executions else None,
         "message": failure_reason(trial.get("message") or files.read_text(layout.failure(trial_id))),
         "pruned_at_epoch": pruned.get("epoch"),

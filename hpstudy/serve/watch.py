@@ -50,8 +50,11 @@ def open_study(path) -> Layout:
 # ---------------------------------------------------------------- what the study plans
 def planned_trials(study) -> int | None:
     """The trials the search runs: search.max_trials, the grid's size (at most max_trials), or the default of
-    random and bayesian search; None where the tuner decides (hyperband) or the grid cannot be counted."""
+    random and bayesian search (1 when nothing is searched); None where the tuner decides (hyperband) or the grid
+    cannot be counted."""
     search = study.search
+    if not study.tunables():        # one configuration: one trial, whatever the tuner
+        return 1
     if search.tuner == "hyperband":
         return None
     if search.tuner != "grid":
@@ -99,10 +102,13 @@ def planned_epochs(study, values: dict) -> int | None:
     """The epochs a trial with hyperparameter `values` runs at most (early stopping may end it sooner)."""
     if isinstance(values.get("tuner/epochs"), int):           # hyperband's own
         return values["tuner/epochs"]
-    def value(name, given):
-        return values.get(name) if isinstance(given, Tune) else given
-    epochs = value("train.epochs", study.train.epochs)
-    fine_tune = value("train.fine_tune_epochs", study.train.fine_tune_epochs)
+    own = study.train.overridden(values)
+
+    def value(key):
+        given = getattr(study.train, key)
+        return values.get(f"train.{key}") if isinstance(given, Tune) else own.get(key, given)
+    epochs = value("epochs")
+    fine_tune = value("fine_tune_epochs")
     return epochs + (fine_tune if isinstance(fine_tune, int) else 0) if isinstance(epochs, int) else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -45,9 +46,11 @@ class Range:
 
 def _g(bound) -> str:
     try:
-        return f"{bound:g}"
+        short = f"{bound:g}"
     except OverflowError:   # a searched range's bound: an integer beyond 1.8e308
         return shown(bound)
+    # 1e+06 is exact; 4.29497e+09 (a seed's bound, 4294967294) is not: an integer is then written out.
+    return str(bound) if isinstance(bound, int) and float(short) != bound else short
 
 
 Positive = Annotated[int, Range(1, 1_000_000)]
@@ -169,14 +172,15 @@ def parse_dataclass(fail, raw: dict, cls, path: str, tunable: bool):
     hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     reject_unknown(fail, raw, names, path)
-    values = {name: check_value(fail, f"{path}.{name}", raw[name], hints[name], tunable and not _is_fixed(hints[name]))
+    values = {name: check_value(fail, f"{path}.{name}", raw[name], hints[name], tunable and not is_fixed(hints[name]))
               for name in names if name in raw}
     return cls(**values)
 
 
-def _is_fixed(ann) -> bool:
+def is_fixed(ann) -> bool:
+    """Whether a field's annotation marks it FIXED: one setting for the whole study, never searched."""
     if typing.get_origin(ann) in (Union, types.UnionType):
-        return any(_is_fixed(a) for a in typing.get_args(ann))
+        return any(is_fixed(a) for a in typing.get_args(ann))
     return typing.get_origin(ann) is Annotated and any(isinstance(m, Fixed) for m in typing.get_args(ann)[1:])
 
 
@@ -235,7 +239,8 @@ def _expected(base, rng) -> str:
     if typing.get_origin(base) is Union:
         return " or ".join(_expected(*_unwrap(member)[:2]) for member in typing.get_args(base))
     if typing.get_origin(base) is Literal:
-        return "one of " + ", ".join(map(str, typing.get_args(base)))
+        words = typing.get_args(base)
+        return ("one of " if len(words) > 1 else "") + ", ".join(map(str, words))
     name = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}.get(base, "a value")
     return f"{name} {rng}" if rng else name
 
@@ -254,7 +259,13 @@ def _check_scalar(fail, key: str, value, base, rng):
         if isinstance(value, (list, dict)):
             if not all(isinstance(v, (str, int, float, bool)) for v in (value if isinstance(value, list) else value.values())):
                 raise fail(key, "lists and mappings here may only hold plain values")
+            members = value if isinstance(value, list) else value.values()
+            if any(_beyond_floats(v) for v in members):
+                raise fail(key, "a value is too large to be a number (beyond 1.8e308)")
             return tuple(value) if isinstance(value, list) else value
+        if _beyond_floats(value):
+            # No builder or tuner argument takes one, and past 4,300 digits it could not be written to spec.yaml.
+            raise fail(key, f"too large to be a number (beyond 1.8e308); got {shown(value)}")
         return value
     ok = {
         bool: isinstance(value, bool),
@@ -273,15 +284,20 @@ def _check_scalar(fail, key: str, value, base, rng):
     if base is dict:    # search.options: keyword arguments, each a plain value (checked by name later)
         return {k: check_value(fail, f"{key}.{k}", v, Any, tunable=False) for k, v in value.items()}
     if base is float:
-        try:
-            value = float(value)
-        except OverflowError:   # an integer beyond 1.8e308
-            value = math.inf if value > 0 else -math.inf
+        if _beyond_floats(value):
+            raise fail(key, f"{'must be ' + str(rng) if rng else 'too large to be a number (beyond 1.8e308)'}; "
+                            f"got {shown(value)}")
+        value = float(value)
         if not math.isfinite(value):
             raise fail(key, f"expected a finite number; got {value}")
     if rng is not None and not rng.allows(value):
         raise fail(key, f"must be {rng}; got {shown(value)}")
     return value
+
+
+def _beyond_floats(value) -> bool:
+    """Whether `value` is an integer no float can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max
 
 
 def _looks_numeric(text: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
 
+from hpstudy.study import overrides as overrides_module
 from hpstudy.study import yamlfile
 from hpstudy.errors import SpecError
 from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative, NonNegativeFloat,
@@ -40,6 +41,7 @@ class DataSpec:
     validation_split: OpenFraction = 0.1    # split off train (stratified, seeded) unless the dataset has its own
     test_split: OpenFraction = 0.2          # split off train first, unless the dataset has its own test split
     image_size: Optional[Annotated[int, Range(8, 1024)]] = None  # folder, cinic10: resize images to this square
+    label_mode: Optional[Literal["fine", "coarse"]] = None   # cifar100: fine (100 classes, the default) or coarse (20)
     subset: Optional[Subset] = None
     seed: Seed = 0                          # seeds the splits, the subset and the augmentation
     download: bool = True                   # allow fetching a dataset that is not on disk
@@ -95,6 +97,12 @@ class TrainSpec:
     precision: Annotated[Literal["float32", "mixed_float16", "mixed_bfloat16"], FIXED] = "float32"
     jit_compile: Annotated[Union[bool, Literal["auto"]], FIXED] = "auto"    # XLA: auto lets Keras decide per backend
     steps_per_execution: Annotated[int, Range(1, 10_000), FIXED] = 1     # batches per compiled call
+    # Train settings of their own for the trials whose searched values match (a tuple of overrides.Override).
+    overrides: Annotated[tuple, FIXED] = ()
+
+    def overridden(self, values: dict) -> dict:
+        """The settings `overrides` give the trial whose searched values are `values` (dotted names)."""
+        return overrides_module.applied(self.overrides, values)
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,8 @@ class SearchSpec:
     seed: Seed = 0
     max_failed_trials: Positive = 5         # the study stops after this many failed trials (NaN loss, error, OOM)
     keep_checkpoints: Union[Positive, Literal["all"]] = 3   # keep the weights of the best k trials only
+    # Which epoch's weights a trial keeps (its score stays the objective at its best epoch either way).
+    checkpoint_epoch: Literal["best", "last"] = "best"
     options: dict = field(default_factory=dict)  # the tuner's own arguments (checked against keras-tuner)
     confirm: Optional[ConfirmSpec] = None   # seed repeats of the best configurations; `{}` for top 3, 5 seeds
     pruning: Optional[PruningSpec] = None   # stop hopeless trials early; `{}` for the median rule's defaults
@@ -252,13 +262,18 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
             raise fail(key, f"must be a mapping; got {describe(value)}")
         if cls is ModelSpec:
             sections[key] = _parse_model(fail, value)
+        elif cls is TrainSpec:    # its overrides are checked against the whole study, below
+            sections[key] = parse_dataclass(fail, {k: v for k, v in value.items() if k != "overrides"}, cls, key,
+                                            tunable=True)
         else:
             sections[key] = parse_dataclass(fail, value, cls, key, tunable=key in TUNABLE_SECTIONS)
     if "\0" in (sections["data"].data_dir or ""):    # the OS refuses such a path with a ValueError, not an OSError
         raise fail("data.data_dir", "a path cannot hold the NUL character (\\0)")
     sections["search"] = _check_pruning(fail, sections["search"])
     study = StudySpec(name=name, **sections, source=source)
-    return dataclasses.replace(study, question=_parse_question(fail, raw.get("question"), study))
+    train = dataclasses.replace(study.train, overrides=overrides_module.parse(
+        fail, (raw.get("train") or {}).get("overrides"), study))
+    return dataclasses.replace(study, train=train, question=_parse_question(fail, raw.get("question"), study))
 
 
 def check_options(spec: StudySpec, path: str, raw: dict, params: dict[str, tuple[Any, Any]]) -> dict:

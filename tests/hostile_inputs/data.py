@@ -1,6 +1,8 @@
 """Datasets: npz files (huge declared arrays, deflated members, wild labels, odd zip members), image folders
-(special files, decompression bombs, one class, names that would split a line), loaded by `hpstudy data info`
+(special files, decompression bombs, one class, names that would split a line), MNIST's IDX files (forged
+headers, broken gzips, a gzip bomb, disagreeing files) and CIFAR-100's pickles, loaded by `hpstudy data info`
 (which reads the data without training)."""
+import gzip
 import io
 import os
 import socket
@@ -11,7 +13,9 @@ import zlib
 import numpy as np
 
 from tests.hostile_inputs import case
+from tests.test_data import _dump, _Evil, write_cifar100
 from tests.test_data_files import pattern, write_png
+from tests.test_data_mnist import idx_bytes, write_mnist
 
 X = np.zeros((30, 8, 8, 3), np.uint8)
 Y = np.arange(30) % 2
@@ -283,3 +287,83 @@ def _(ctx):
     root = tree(ctx)
     (root / os.fsdecode(b"cat") / os.fsdecode(b"\xff.png")).write_text("not an image")
     return info("folder", root)
+
+
+# ---------------------------------------------------------------- MNIST's IDX files, CIFAR-100's pickles
+
+def idx_folder(ctx, name=None, body=None, dataset="fashion_mnist"):
+    """`hpstudy data info` on a folder of the four gzipped IDX files, ``name`` (without .gz) replaced by the
+    gzip of ``body`` (or removed, for ``body`` None with a name)."""
+    folder = ctx.tmp / "idx"
+    write_mnist(folder, gz=True)
+    if name is not None:
+        (folder / f"{name}.gz").unlink()
+        if body is not None:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(body))
+    return info(dataset, folder)
+
+
+@case("idx_header_declares_terabytes", "TB")
+def _(ctx):
+    header = b"\0\0\x08\x03" + struct.pack(">3I", 2 ** 32 - 1, 2 ** 16, 2 ** 16)
+    return idx_folder(ctx, "train-images-idx3-ubyte", header)
+
+
+@case("idx_gzip_cut_short", "corrupt gzip (EOFError")
+def _(ctx):
+    argv = idx_folder(ctx)
+    path = ctx.tmp / "idx" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-100])
+    return argv
+
+
+@case("idx_gzip_bomb_after_the_labels", "holds more bytes than its header declares")
+def _(ctx):
+    argv = idx_folder(ctx)
+    with gzip.GzipFile(ctx.tmp / "idx" / "t10k-labels-idx1-ubyte.gz", "wb") as stream:
+        stream.write(idx_bytes(np.arange(20, dtype=np.uint8) % 10))
+        stream.write(bytes(1 << 26))        # 64 MB of zeros in 64 kB: never inflated
+    return argv
+
+
+@case("idx_not_an_idx_file", "not an IDX file")
+def _(ctx):
+    return idx_folder(ctx, "train-labels-idx1-ubyte", b"PK\x03\x04 a zip where an IDX file goes")
+
+
+@case("idx_labels_of_another_split", "labels but train-images-idx3-ubyte.gz holds")
+def _(ctx):
+    return idx_folder(ctx, "train-labels-idx1-ubyte", idx_bytes(np.arange(20, dtype=np.uint8) % 10))
+
+
+@case("idx_label_200", "label 200")
+def _(ctx):
+    return idx_folder(ctx, "t10k-labels-idx1-ubyte", idx_bytes(np.full(20, 200, np.uint8)), dataset="mnist")
+
+
+@case("idx_file_is_a_named_pipe", "named pipe")
+def _(ctx):
+    argv = idx_folder(ctx, "t10k-images-idx3-ubyte")
+    os.mkfifo(ctx.tmp / "idx" / "t10k-images-idx3-ubyte")
+    return argv
+
+
+@case("idx_folder_named_like_a_file", "train-labels-idx1-ubyte.gz: is a folder")
+def _(ctx):
+    argv = idx_folder(ctx, "train-labels-idx1-ubyte")
+    (ctx.tmp / "idx" / "train-labels-idx1-ubyte.gz").mkdir()
+    return argv
+
+
+@case("idx_folder_name_with_a_newline", "\\nhpstudy: error: forged")
+def _(ctx):
+    folder = ctx.tmp / "idx\nhpstudy: error: forged"
+    folder.mkdir()
+    return info("mnist", folder)
+
+
+@case("cifar100_pickle_that_runs_code", "refused to load")
+def _(ctx):
+    folder = write_cifar100(ctx.tmp)
+    _dump(_Evil(f"touch {ctx.tmp / 'pwned'}"), folder / "meta")
+    return info("cifar100", folder)
