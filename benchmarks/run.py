@@ -195,8 +195,7 @@ def child_tuners(size: dict, work: Path) -> dict:
             "rank_correlation": early_rank_correlation(Path(grid["path"]), size["tuner_epochs"]),
             "searched": list(tuner_space(size)), "configs": size["tuner_values"] ** size["tuner_axes"],
             "pruning": {rule: tuner_study(size, "random", 0, rule)["search"]["pruning"] for rule in TUNER_PRUNING},
-            "bayesian_initial": BAYESIAN_INITIAL, "cap": TUNER_EPOCH_CAP,
-            "date": common.machine()["date"]}
+            "bayesian_initial": BAYESIAN_INITIAL, "cap": TUNER_EPOCH_CAP}
 
 
 def run_facts(root, grid_root, target: float) -> dict | None:
@@ -571,7 +570,7 @@ def render_tuners(r: dict) -> list[str]:
     best = r["target"] + 0.005
     reach = tuner_reach(grid, r["target"])
     seeds = max(len(runs) for runs in r["runs"].values())
-    lines = [f"Measured {r['date'][:10]} (`--sections tuners`). Digits, {r['configs']} configurations "
+    lines = [f"Digits, {r['configs']} configurations "
              f"({' x '.join(r['searched'])}) at up to {r['epochs']} epochs, half the images for validation, every "
              f"trial from the same initial weights; target: a trial that was not pruned within 0.5 points of the "
              f"grid's best validation accuracy {best:.4f}. Each other tuner ran with {seeds} "
@@ -603,7 +602,7 @@ def render_tuners(r: dict) -> list[str]:
     lines += ["", f"The full grid: {grid_epochs} epochs, {sum(row['seconds'] for row in grid):.0f} s of training "
                   f"({r['grid']['wall_s']:.0f} s wall). Means and spreads are over the runs that reached the target; "
                   "epochs per run counts every run, reached or not. Epoch counts do not depend on the machine's "
-                  "load; seconds do (the CPU was shared with other work).", "",
+                  "load; seconds do (the Run line says how busy the CPU was).", "",
               "Spearman rank correlation, over the grid's trials, of the best val_accuracy by epoch e with the best "
               "over all epochs: " + ", ".join(f"e={e}: {rho:.2f}" for e, rho in r["rank_correlation"].items())
               + " (what a pruner, or Hyperband's first rungs, compare on).", "",
