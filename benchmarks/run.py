@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import shutil
 import statistics
@@ -86,7 +87,8 @@ TUNER_PRUNING = {"median": {"rule": "median", "min_trials": 3},
                  "successive_halving": {"rule": "successive_halving", "min_trials": 3}}
 BAYESIAN_INITIAL = 3        # random trials before the Gaussian process (keras-tuner's default: 3 x 3 axes = 9)
 TUNER_EPOCH_CAP = 0.4       # a run stops once it has spent this share of the full grid's epochs: not reached
-SIZES["full"].update(tuner_seeds=3, tuner_variants=TUNER_VARIANTS)           # runs per tuner, and which tuners
+TUNER_GOAL = 0.2            # a pruned search's median epochs to the target, as a share of the grid's
+SIZES["full"].update(tuner_seeds=5, tuner_variants=TUNER_VARIANTS)           # runs per tuner, and which tuners
 SIZES["quick"].update(tuner_seeds=1, tuner_variants=[("random", "median"), ("bayesian", "successive_halving"),
                                                      ("hyperband", None)])
 
@@ -553,13 +555,16 @@ def _spread(values: list[float], digits: int = 0) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
 
 
-def tuner_summary(runs: list[dict], target: float, grid_epochs: int) -> dict:
-    """Over one tuner's runs (one per seed): how many reached the target, epochs, seconds and trials to it, the
-    epochs as a share of the full grid's, and the pruned trials per run."""
-    reached = [r for r in (tuner_reach(run["rows"], target) for run in runs) if r]
-    return {"runs": len(runs), "reached": len(reached), "epochs": [r["epochs"] for r in reached],
-            "share": [r["epochs"] / grid_epochs for r in reached], "seconds": [r["seconds"] for r in reached],
-            "trials": [r["trials"] for r in reached],
+def tuner_summary(runs: list[dict], target: float) -> dict:
+    """Over one tuner's runs (one per seed): how many reached the target, the median epochs to it over every run,
+    epochs, seconds and trials to it over the runs that reached it, and the pruned trials and epochs per run."""
+    reaches = [tuner_reach(run["rows"], target) for run in runs]
+    reached = [r for r in reaches if r]
+    # Every run counted, one that never reached as infinitely many epochs (it stopped at the cap): the median
+    # does not leave out the runs that failed, as a mean over the reached ones does.
+    median = statistics.median(r["epochs"] if r else math.inf for r in reaches)
+    return {"runs": len(runs), "reached": len(reached), "median": median, "epochs": [r["epochs"] for r in reached],
+            "seconds": [r["seconds"] for r in reached], "trials": [r["trials"] for r in reached],
             "pruned": [sum(row.get("status") == "PRUNED" for row in run["rows"]) for run in runs],
             "spent": [sum(row["epochs"] for row in run["rows"]) for run in runs]}
 
@@ -582,21 +587,27 @@ def render_tuners(r: dict) -> list[str]:
              + "; ".join(f"{k} {v}" for k, v in r["pruning"].items()) + " (the other keys at their defaults).", "",
              f"{sum(row['val_accuracy'] >= r['target'] - 1e-9 for row in grid if row['val_accuracy'] is not None)} "
              f"of the {len(grid)} configurations reach the target when trained to the end.", "",
-             "| tuner | reached | epochs to target, mean ± sd (min-max) | of the grid's epochs | trials to target | "
+             f"| tuner | reached | median epochs to target, every run | of the grid's epochs (goal: pruned "
+             f"<= {TUNER_GOAL:.0%}) | epochs to target, runs that reached: mean ± sd (min-max) | trials to target | "
              "seconds to target | pruned trials per run | epochs per run | per run: trials (distinct configurations; "
              "pruned that would have reached) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-             f"| grid | {'1/1' if reach else '0/1'} | {reach['epochs'] if reach else '-'} | "
-             f"{reach['epochs'] / grid_epochs:.0%} | {reach['trials'] if reach else '-'} | "
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+             f"| grid | {'1/1' if reach else '0/1'} | {reach['epochs']} | {reach['epochs'] / grid_epochs:.0%} | "
+             f"{reach['epochs']} | {reach['trials']} | "
              f"{reach['seconds']:.0f} | 0 | {grid_epochs} | {len(grid)} ({len(grid)}; 0) |"]
     for label, runs in r["runs"].items():
-        s = tuner_summary(runs, r["target"], grid_epochs)
-        share = _spread([100 * x for x in s["share"]]) + " %" if s["share"] else "-"
+        s = tuner_summary(runs, r["target"])
         facts = [run.get("facts") or run_facts(run.get("path", ""), r["grid"].get("path", ""), r["target"]) or {}
                  for run in runs]
         tried = ", ".join(f"{len(run['rows'])} ({f.get('distinct', '?')}; {f.get('pruned_winners', '?')})"
                           for run, f in zip(runs, facts))
-        lines.append(f"| {label} | {s['reached']}/{s['runs']} | {_spread(s['epochs'])} | {share} | "
+        if s["median"] == math.inf:
+            median = f"not reached (> {r['cap'] * grid_epochs:.0f}) | > {r['cap']:.0%}"
+        else:
+            median = f"{s['median']:.0f} | {s['median'] / grid_epochs:.0%}"
+        if "+" in label:
+            median += " met" if s["median"] <= TUNER_GOAL * grid_epochs else " missed"
+        lines.append(f"| {label} | {s['reached']}/{s['runs']} | {median} | {_spread(s['epochs'])} | "
                      f"{_spread(s['trials'], 1)} | {_spread(s['seconds'])} | {_spread(s['pruned'], 1)} | "
                      f"{_spread(s['spent'])} | {tried} |")
     lines += ["", f"The full grid: {grid_epochs} epochs, {sum(row['seconds'] for row in grid):.0f} s of training "

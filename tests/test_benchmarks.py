@@ -28,9 +28,11 @@ def test_tuner_reach_counts_epochs_and_seconds_in_trial_order():
     # A pruned trial's epochs are spent, but its truncated score never counts as reaching the target.
     pruned = [{**rows[0], "status": "PRUNED", "val_accuracy": 0.99}, {**rows[2], "status": "COMPLETED"}]
     assert run.tuner_reach(pruned, 0.965) == {"trials": 2, "epochs": 12, "seconds": 8.0}
-    summary = run.tuner_summary([{"rows": pruned}, {"rows": rows[:2]}], 0.965, grid_epochs=24)
-    assert summary["reached"] == 1 and summary["epochs"] == [12] and summary["share"] == [0.5]
+    summary = run.tuner_summary([{"rows": pruned}, {"rows": rows[:2]}], 0.965)
+    assert summary["reached"] == 1 and summary["epochs"] == [12] and summary["median"] == float("inf")
     assert summary["pruned"] == [1, 0] and summary["spent"] == [12, 4]
+    # The median counts every run: two of three reached it, so it is the larger of their two counts.
+    assert run.tuner_summary([{"rows": pruned}, {"rows": rows[:2]}, {"rows": rows}], 0.965)["median"] == 13
 
 
 def test_every_tuner_searches_the_same_space():
