@@ -212,6 +212,13 @@ def test_the_report_marks_pruned_trials_and_leaves_them_out_of_the_estimates(med
     assert "pruned (cut short; not estimated)" in labels
 
 
+def test_the_best_models_section_marks_a_pruned_trial(median_run, tmp_path):
+    from hpstudy.report import tables
+    study, _ = median_run
+    titles = [section.title for section in tables.evaluate_best([study.path], tmp_path, top=4)]
+    assert [", pruned at epoch 2)" in title for title in titles] == [False] * 3 + [True], titles
+
+
 def test_a_pruned_trial_is_the_best_only_when_no_trial_completed(median_run, tmp_path):
     from hpstudy.report import tables
     study, study_path = median_run
