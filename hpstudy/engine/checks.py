@@ -121,9 +121,10 @@ def _check_pruning(study: StudySpec) -> None:
                                             "so there is no other trial to compare it with; remove pruning")
     longest = _most_epochs(study.train)
     if pruning.warmup_epochs >= longest:
-        raise study.error("search.pruning.warmup_epochs", f"{pruning.warmup_epochs}: no trial runs more than "
-                                                          f"{longest} epoch{'s' * (longest > 1)} and none is stopped at its last, so "
-                                                          f"pruning would stop nothing; give fewer than {longest}")
+        epochs = f"{longest} epoch{'s' * (longest > 1)}"
+        raise study.error("search.pruning.warmup_epochs", f"{pruning.warmup_epochs}: no trial runs more than {epochs} "
+                                                          "and none is stopped at its last, so pruning would stop "
+                                                          f"nothing; give fewer than {longest}")
     given = "" if max_trials is not None else " (its default)"
     if max_trials is None and study.search.tuner != "grid":
         max_trials = DEFAULT_MAX_TRIALS
