@@ -123,7 +123,10 @@ def tuner_study(size: dict, tuner: str, seed: int = 0, rule: str | None = None) 
     if tuner == "bayesian":
         study["search"]["options"] = {"num_initial_points": BAYESIAN_INITIAL}
     if rule:
-        study["search"]["pruning"] = {**TUNER_PRUNING[rule], "warmup_epochs": max(1, size["tuner_epochs"] // 3)}
+        pruning = {**TUNER_PRUNING[rule], "warmup_epochs": max(1, size["tuner_epochs"] // 3)}
+        # A quick run has too few trials for that min_trials (refused: it would stop nothing): as many as it has.
+        pruning["min_trials"] = min(pruning["min_trials"], study["search"]["max_trials"] - (rule == "median"))
+        study["search"]["pruning"] = pruning
     return study
 
 

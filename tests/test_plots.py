@@ -180,3 +180,19 @@ def test_study_plot_methods_return_figures(finished_study):
         labelled(getattr(study, method)())
     with pytest.raises(hpstudy.HpstudyError, match="no seed repeats"):
         study.plot_repeats()
+
+
+def test_the_adjusted_estimates_stay_drawn_when_a_value_only_pruned_trials_had_comes_first(made):
+    table = made.table
+    pruned = table.iloc[:2].assign(trial_id=["90", "91"], status="PRUNED", score=0.1, **{"model.head": "aaa"})
+    table = pd.concat([table, pruned], ignore_index=True)      # "aaa" sorts before "dense": the first value drawn
+    names = [e.name for e in made.effects.effects]
+    fx = effects_module.effects(table, names, "val_accuracy", ranges={"train.learning_rate": "log"})
+    study = StudyReport("made", "made", "val_accuracy", fx, table=table, layout=None, scales=made.scales)
+    head = plots.plot_effects(study).axes[1]
+    assert [t.get_text() for t in head.get_xticklabels()] == ["aaa", "dense", "gap"]
+    gap = next(c for c in fx.effects[1].contrasts if c.value == "gap")
+    dense_mean = fx.effects[1].table.set_index("value")["mean"]["dense"]
+    bars = [line for line in head.lines if line.get_marker() == "D"]
+    assert bars and bars[0].get_ydata()[0] == pytest.approx(dense_mean + gap.difference)
+    assert "adjusted, 95% interval (vs dense)" in head.get_legend_handles_labels()[1]

@@ -154,6 +154,43 @@ def test_a_pruned_trial_keeps_its_best_epoch_weights(median_run):
     assert accuracy == pytest.approx(float(study.trials.set_index("trial_id").loc["3", "score"]), abs=1e-6)
 
 
+def test_a_trial_whose_fit_ends_anyway_is_not_pruned(median_run, tmp_path):
+    import keras
+    study, _ = median_run
+    root = tmp_path / "median"
+    shutil.copytree(study.path, root)
+    layout = open_folder(root)
+    layout.pruned("3").unlink()
+
+    def pruned_at(stopped_by_early_stopping: bool):
+        pruner = pruning.Pruner(hpstudy.load_spec(layout.spec).search.pruning, layout, "3", "val_accuracy")
+        pruner.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+        pruner.set_params({"epochs": 3})
+        pruner.model.stop_training = False          # as fit sets it
+        pruner.on_epoch_end(0, {"val_accuracy": 0.0})
+        pruner.model.stop_training = stopped_by_early_stopping     # set by a callback before it, at epoch 2
+        pruner.on_epoch_end(1, {"val_accuracy": 0.0})
+        return pruner.pruned_at
+    assert pruned_at(True) is None and not layout.pruned("3").exists()     # it completed: early stopping ended it
+    assert pruned_at(False) == 2 and json.loads(layout.pruned("3").read_text())["compared"] == ["0", "1", "2"]
+
+
+def test_a_rule_that_could_stop_nothing_is_refused_and_override_epochs_count():
+    from hpstudy.engine import checks
+    from hpstudy.errors import SpecError
+    text = MEDIAN.format(name="reach", rates="0.01, 0.001", pruning="warmup_epochs: 5, min_trials: 1")
+    with pytest.raises(SpecError, match=r"warmup_epochs: 5: no trial runs more than 3 epochs"):
+        checks.check(spec_module.loads(text))
+    # A trial an override gives 6 epochs can be stopped at epoch 5.
+    longer = text.replace("  batch_size: 32\n", "  batch_size: 32\n  overrides: [{when: {train.learning_rate: 0.01}, "
+                                                "set: {epochs: 6}}]\n")
+    assert checks.check(spec_module.loads(longer)).search.pruning.warmup_epochs == 5
+    with pytest.raises(SpecError, match=r"min_trials: 5: the median rule acts once 5 other trials have completed, "
+                                        r"but search.max_trials is 2"):
+        checks.check(spec_module.loads(MEDIAN.format(name="few", rates="0.01, 0.001", pruning="min_trials: 5")
+                                       .replace("tuner: grid", "tuner: random\n  max_trials: 2")))
+
+
 def test_the_report_marks_pruned_trials_and_leaves_them_out_of_the_estimates(median_run):
     from hpstudy.report import pages, plots_trials, tables
     study, _ = median_run
@@ -173,6 +210,13 @@ def test_the_report_marks_pruned_trials_and_leaves_them_out_of_the_estimates(med
     figure = plots_trials.plot_history(report.studies[0])
     labels = {text.get_text() for ax in figure.axes if ax.get_legend() for text in ax.get_legend().get_texts()}
     assert "pruned (cut short; not estimated)" in labels
+
+
+def test_the_best_models_section_marks_a_pruned_trial(median_run, tmp_path):
+    from hpstudy.report import tables
+    study, _ = median_run
+    titles = [section.title for section in tables.evaluate_best([study.path], tmp_path, top=4)]
+    assert [", pruned at epoch 2)" in title for title in titles] == [False] * 3 + [True], titles
 
 
 def test_a_pruned_trial_is_the_best_only_when_no_trial_completed(median_run, tmp_path):

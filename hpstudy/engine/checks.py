@@ -28,6 +28,7 @@ _SET_IN_STUDY = {"max_trials": "search.max_trials", "seed": "search.seed", "exec
                  "search.executions_per_trial", "max_consecutive_failed_trials": "search.max_failed_trials",
                  "distribution_strategy": "train.distribution", "objective": "search.objective"}
 MAX_VALIDATION_BUILDS = 32
+DEFAULT_MAX_TRIALS = 10           # random and bayesian search, when the study gives no search.max_trials
 
 
 # ---------------------------------------------------------------- tuners
@@ -107,6 +108,44 @@ def _check_search(study: StudySpec) -> None:
         raise study.error("search.max_trials", f"{search.max_trials}: nothing is searched, so the study is one "
                                                "configuration, trained in one trial; repeat it over seeds with "
                                                "search.confirm, or remove max_trials")
+    if search.pruning is not None:
+        _check_pruning(study)
+
+
+def _check_pruning(study: StudySpec) -> None:
+    """A pruning rule that could never stop a trial is refused: with nothing to compare a trial with, no epoch
+    to stop it at (never at its last), or fewer trials than the rule waits for."""
+    pruning, max_trials = study.search.pruning, study.search.max_trials
+    if not study.tunables():
+        raise study.error("search.pruning", "nothing is searched here (one configuration, trained in one trial), "
+                                            "so there is no other trial to compare it with; remove pruning")
+    longest = _most_epochs(study.train)
+    if pruning.warmup_epochs >= longest:
+        epochs = f"{longest} epoch{'s' * (longest > 1)}"
+        raise study.error("search.pruning.warmup_epochs", f"{pruning.warmup_epochs}: no trial runs more than {epochs} "
+                                                          "and none is stopped at its last, so pruning would stop "
+                                                          f"nothing; give fewer than {longest}")
+    given = "" if max_trials is not None else " (its default)"
+    if max_trials is None and study.search.tuner != "grid":
+        max_trials = DEFAULT_MAX_TRIALS
+    # median: min_trials completed trials besides the one it looks at; successive_halving: this one included.
+    median = pruning.rule == "median"
+    most = None if max_trials is None else max_trials - median
+    if most is not None and pruning.min_trials > most:
+        waits = "other trials have completed" if median else "trials, this one included, have reached a rung"
+        fix = f"give at most {most}, or more trials" if most else "give more trials"
+        raise study.error("search.pruning.min_trials", f"{pruning.min_trials}: the {pruning.rule} rule acts once "
+                                                       f"{pruning.min_trials} {waits}, but search.max_trials is "
+                                                       f"{max_trials}{given}, so it would stop nothing; {fix}")
+
+
+def _most_epochs(train) -> int:
+    """The most epochs a trial can run: the largest train.epochs, then fine_tune_epochs, any trial can have
+    (searched values and train.overrides included)."""
+    def largest(key: str) -> int:
+        values = [getattr(train, key), *(o.set[key] for o in train.overrides if key in o.set)]
+        return max(max(_sample_values(v)) if isinstance(v, Tune) else v for v in values)
+    return largest("epochs") + largest("fine_tune_epochs")
 
 
 def _check_hyperband(study: StudySpec) -> None:

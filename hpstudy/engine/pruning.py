@@ -164,7 +164,9 @@ class Pruner(keras.callbacks.Callback):
         """Record the epoch's objective; where the rule looks (never at a fit's last epoch), maybe stop."""
         self.values.append(float((logs or {}).get(self.objective, math.nan)))
         number = epoch + 1
-        if self.pruned_at is not None or number >= self.params.get("epochs", 0) or not is_due(self.spec, number):
+        # A fit that ends here anyway (early stopping, the NaN guard, before this in the callbacks) is not cut short.
+        ending = self.model.stop_training or number >= self.params.get("epochs", 0)
+        if self.pruned_at is not None or ending or not is_due(self.spec, number):
             return
         value = best_so_far(self.values, self.minimize)[-1]
         others = other_trials(self.layout, self.trial_id, self.objective, self.minimize)

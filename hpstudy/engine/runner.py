@@ -23,7 +23,7 @@ from hpstudy.results import files, folder, trials
 from hpstudy.results.layout import FORMAT, Layout, trial_number
 from hpstudy.study.spec import StudySpec
 
-DEFAULT_MAX_TRIALS = 10           # random and bayesian, when the study gives none
+DEFAULT_MAX_TRIALS = checks.DEFAULT_MAX_TRIALS
 
 
 # ---------------------------------------------------------------- the search

@@ -65,8 +65,9 @@ def _levels_panel(ax, effect, table: pd.DataFrame, cut: pd.DataFrame) -> None:
     means = effect.table.set_index("value")["mean"]
     ax.scatter([position[v] for v in means.index if v in position], [means[v] for v in means.index if v in position],
                marker="_", s=400, color="black", label="raw mean", zorder=3)
-    reference = levels[0]
     for contrast in effect.contrasts:
+        # Its own reference, not the first value drawn: that may be one only pruned trials had (no mean).
+        reference = contrast.reference
         if contrast.value not in position or contrast.difference is None or reference not in means:
             continue
         estimate = means[reference] + contrast.difference

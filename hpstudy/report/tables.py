@@ -218,8 +218,9 @@ def evaluate_best(paths: list, figures: Path, top: int) -> list[BestModel]:
             pictures = {"confusion matrix": model.confusion_png, "test images, true and predicted": model.samples_png}
             if model.rank == 0 and found.learning_curves_png:
                 pictures["learning curves of the best trials"] = found.learning_curves_png
+            pruned = "" if model.pruned_at_epoch is None else f", pruned at epoch {model.pruned_at_epoch}"
             sections.append(BestModel(
-                f"{Path(path).name}: best model {model.rank + 1} (trial {model.trial_id}), test accuracy "
+                f"{Path(path).name}: best model {model.rank + 1} (trial {model.trial_id}{pruned}), test accuracy "
                 f"{model.test_accuracy:.4f} with the weights of epoch {model.weights_epoch} (its "
                 f"{model.checkpoint_epoch}), per-class precision, recall and F1",
                 model.report, {k: v for k, v in pictures.items() if v}))

@@ -46,6 +46,7 @@ class ModelEvaluation:
     predicted: np.ndarray = field(repr=False)   # predicted class of each test image
     confusion_png: Path | None = None
     samples_png: Path | None = None
+    pruned_at_epoch: int | None = None  # where search.pruning stopped the trial (ranked after every completed one)
 
 
 @dataclass
@@ -193,6 +194,7 @@ def evaluate(path: str | Path, figures: str | Path, *, top: int = 3, samples: in
         score = table.loc[number, "score"] if number in table.index else None
         best_epoch = table.loc[number, "best_epoch"] if number in table.index else None
         best_epoch = None if best_epoch is None or pd.isna(best_epoch) else int(best_epoch)
+        pruned_at = table.loc[number, "pruned_at_epoch"] if number in table.index else None
         name = f"rank {rank}: trial {number}"
         evaluations.append(ModelEvaluation(
             rank=rank, trial_id=number, score=None if score is None or pd.isna(score) else float(score),
@@ -202,7 +204,8 @@ def evaluate(path: str | Path, figures: str | Path, *, top: int = 3, samples: in
             report=classification_table(test.y, predicted, class_names), confusion=confusion, predicted=predicted,
             confusion_png=plot_confusion(confusion, figures / f"confusion_{stem}.png", name),
             samples_png=plot_samples(test.x[:shown], test.y[:shown], predicted[:shown], class_names,
-                                     figures / f"samples_{stem}.png", name)))
+                                     figures / f"samples_{stem}.png", name),
+            pruned_at_epoch=None if pruned_at is None or pd.isna(pruned_at) else int(pruned_at)))
         del model
     histories = {f"trial {number}": history for number in ranked[:top]
                  if (history := trials.read_history(layout, number)) is not None}
