@@ -88,7 +88,7 @@ TUNER_PRUNING = {"median": {"rule": "median", "min_trials": 3},
 BAYESIAN_INITIAL = 3        # random trials before the Gaussian process (keras-tuner's default: 3 x 3 axes = 9)
 TUNER_EPOCH_CAP = 0.4       # a run stops once it has spent this share of the full grid's epochs: not reached
 TUNER_GOAL = 0.2            # a pruned search's median epochs to the target, as a share of the grid's
-SIZES["full"].update(tuner_seeds=5, tuner_variants=TUNER_VARIANTS)           # runs per tuner, and which tuners
+SIZES["full"].update(tuner_seeds=3, tuner_variants=TUNER_VARIANTS)           # runs per tuner, and which tuners
 SIZES["quick"].update(tuner_seeds=1, tuner_variants=[("random", "median"), ("bayesian", "successive_halving"),
                                                      ("hyperband", None)])
 
