@@ -92,6 +92,7 @@ search:
 """
 
 
+@pytest.mark.slow
 def test_an_override_is_what_its_trials_train_with_record_repeat_and_rebuild(tmp_path):
     path = write_study(tmp_path, OVERRIDDEN.format(name="ov"), name="ov")
     study = hpstudy.run(path, results_dir=tmp_path / "results")

@@ -239,6 +239,7 @@ def test_a_pruned_trial_is_the_best_only_when_no_trial_completed(median_run, tmp
     assert ranked_trials(layout)[0] == best
 
 
+@pytest.mark.slow
 def test_successive_halving_stops_trials_outside_the_top_of_their_rung(tmp_path):
     text = MEDIAN.format(name="halving", rates="0.01, 0.003, 0.0000001, 0.000001",
                          pruning="rule: successive_halving, warmup_epochs: 1, min_trials: 3, reduction_factor: 2")
@@ -251,6 +252,7 @@ def test_successive_halving_stops_trials_outside_the_top_of_their_rung(tmp_path)
     assert json.loads(study.layout.pruned("3").read_text())["compared"] == ["0", "1", "2"]
 
 
+@pytest.mark.slow
 def test_a_killed_run_with_fresh_process_restarts_decides_as_one_run_did(median_run, tmp_path):
     reference, _ = median_run
     study_path = write_study(tmp_path, median_study("median"), name="median")
@@ -274,6 +276,7 @@ def test_a_killed_run_with_fresh_process_restarts_decides_as_one_run_did(median_
     pd.testing.assert_frame_equal(resumed[columns], reference.trials[columns])
 
 
+@pytest.mark.slow
 def test_workers_prune_from_each_others_curves(tmp_path):
     rates = "0.01, 0.003, 0.0000001, 0.0000003, 0.000001, 0.0000002"
     text = MEDIAN.format(name="workers", rates=rates, pruning="rule: median, warmup_epochs: 2, min_trials: 2")

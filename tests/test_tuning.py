@@ -205,6 +205,7 @@ ONE = TINY.replace("dropout: {{tune: choice, values: [0.0, 0.5]}}", "batch_norm:
                                                                                              "epochs: 1")
 
 
+@pytest.mark.slow
 def test_one_fixed_configuration_is_one_trial_confirmed_resumed_and_reported(tmp_path, capsys):
     text = ONE.format(name="baseline") + "  confirm: {top: 1, seeds: 2}\n"
     path = write_study(tmp_path, text, name="baseline")
@@ -236,6 +237,7 @@ LAST = ONE.replace("epochs: 1", "epochs: 3\n  learning_rate: 0.3").replace("batc
     "batch_norm: true", "dropout: 0.0") + "  objective: val_loss\n  checkpoint_epoch: last\n"
 
 
+@pytest.mark.slow
 def test_checkpoint_epoch_last_keeps_and_evaluates_the_last_epochs_weights(tmp_path):
     from hpstudy.engine.hypermodel import load_data
     from hpstudy.results import evaluate, models as results_models

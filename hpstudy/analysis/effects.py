@@ -89,22 +89,23 @@ class Effects:
         return [e.sentence for e in self.effects]
 
 
-def completed(trials: pd.DataFrame) -> pd.DataFrame:
-    """The COMPLETED trials with a finite score (score as float)."""
+def _with_status(trials: pd.DataFrame, status: str) -> pd.DataFrame:
+    """The trials of one status with a finite score (score as float), in the table's order."""
     score = pd.to_numeric(trials["score"], errors="coerce").astype(float)
-    keep = (trials["status"] == "COMPLETED") & np.isfinite(score)
+    keep = (trials["status"] == status) & np.isfinite(score)
     table = trials[keep].copy()
     table["score"] = score[keep]
     return table.reset_index(drop=True)
+
+
+def completed(trials: pd.DataFrame) -> pd.DataFrame:
+    """The COMPLETED trials with a finite score (score as float)."""
+    return _with_status(trials, "COMPLETED")
 
 
 def pruned_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """The PRUNED trials with a finite score (score as float), in the table's order."""
-    score = pd.to_numeric(trials["score"], errors="coerce").astype(float)
-    keep = (trials["status"] == "PRUNED") & np.isfinite(score)
-    table = trials[keep].copy()
-    table["score"] = score[keep]
-    return table.reset_index(drop=True)
+    return _with_status(trials, "PRUNED")
 
 
 def with_pruned(table: pd.DataFrame, stopped: pd.DataFrame, name: str) -> pd.DataFrame:
