@@ -108,10 +108,15 @@ def pruned_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return _with_status(trials, "PRUNED")
 
 
+def _pruned_counts(stopped: pd.DataFrame, name: str) -> pd.Series:
+    """How many pruned trials had each value of `name` (inactive ones under INACTIVE)."""
+    return stopped[name].astype(object).where(stopped[name].notna(), INACTIVE).value_counts(sort=False)
+
+
 def with_pruned(table: pd.DataFrame, stopped: pd.DataFrame, name: str) -> pd.DataFrame:
     """A value table (see value_table) with a `pruned` column: how many pruned trials had each value (a value
     only pruned trials had gets a row of its own, with a count of 0)."""
-    counts = stopped[name].astype(object).where(stopped[name].notna(), INACTIVE).value_counts(sort=False)
+    counts = _pruned_counts(stopped, name)
     extra = [v for v in counts.index if v not in set(table["value"])]
     table = pd.concat([table, pd.DataFrame({"value": extra, "count": 0})], ignore_index=True) if extra else table
     table["pruned"] = table["value"].map(lambda v: int(counts.get(v, 0)))
@@ -123,7 +128,7 @@ def pruned_note(stopped: pd.DataFrame, name: str) -> str:
     """Where a hyperparameter's pruned trials were, in words ("" without any)."""
     if not len(stopped):
         return ""
-    counts = stopped[name].astype(object).where(stopped[name].notna(), INACTIVE).value_counts(sort=False)
+    counts = _pruned_counts(stopped, name)
     ordered = sorted(counts.items(), key=lambda item: _value_key(item[0]))
     where = ", ".join(f"{verdicts.show(value)}: {int(n)}" for value, n in ordered)
     return f" (pruned trials, left out of the estimate: {where})"

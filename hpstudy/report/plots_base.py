@@ -41,20 +41,23 @@ def objective_label(objective: str, minimize: bool) -> str:
     return f"{objective} ({unit}, {'lower' if minimize else 'higher'} is better)"
 
 
+def in_trial_order(table: pd.DataFrame) -> pd.DataFrame:
+    """`table`'s rows by trial number (not as text: trial 10 after trial 9)."""
+    return table.sort_values("trial_id", key=lambda ids: ids.astype(int), kind="stable").reset_index(drop=True)
+
+
 def done(study) -> pd.DataFrame:
     """The study's completed trials with a finite score (float), in trial order."""
     if study.table is None:
         raise NothingToPlot(f"{study.name}: no trials table")
-    table = completed(study.table)
-    return table.sort_values("trial_id", key=lambda ids: ids.astype(int), kind="stable").reset_index(drop=True)
+    return in_trial_order(completed(study.table))
 
 
 def stopped(study) -> pd.DataFrame:
     """The study's pruned trials with a finite score (float), in trial order: drawn marked, never estimated."""
     if study.table is None:
         return pd.DataFrame(columns=["trial_id", "score"])
-    table = pruned_trials(study.table)
-    return table.sort_values("trial_id", key=lambda ids: ids.astype(int), kind="stable").reset_index(drop=True)
+    return in_trial_order(pruned_trials(study.table))
 
 
 def ranked(study) -> pd.DataFrame:

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.errors import ResultsError
-from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, best_so_far, done, legend, new_figure, numbers,
-                                       objective_label, ranked, stopped)
+from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, best_so_far, done, in_trial_order, legend,
+                                       new_figure, numbers, objective_label, ranked, stopped)
 from hpstudy.results.trials import read_history
 
 COSTS = (("params", "parameters (count, log scale)"), ("flops", "FLOPs per image (log scale)"),
@@ -27,7 +27,7 @@ def plot_history(study):
     minimize = study.effects.minimize
     both = pd.concat([table.assign(_cut=False), cut.assign(_cut=True)], ignore_index=True) if len(cut) else \
         table.assign(_cut=False)
-    both = both.sort_values("trial_id", key=lambda ids: ids.astype(int), kind="stable").reset_index(drop=True)
+    both = in_trial_order(both)
     spent = numbers(both["seconds"]).fillna(0).cumsum().to_numpy()
     kept = ~both["_cut"].to_numpy(dtype=bool)
     number = both["trial_id"].astype(int).to_numpy()
