@@ -6,7 +6,8 @@ Both sides are whole processes started the same way (`python benchmarks/run.py -
 - hand-written: the study's data loaded and its model built with hpstudy's own functions (so the arrays and
   the model are the same), then `model.fit` with the validation data, `model.evaluate` on the test split and
   `model.save`: what a minimal training script does;
-- hpstudy: `hpstudy run` of a 1-trial random search of that model and data (`hpstudy.cli.main`).
+- hpstudy: `hpstudy run` of a 1-trial random search of that model and data (`hpstudy.cli.main`, with the
+  process's objects frozen as the command freezes them).
 
 The fit is timed the same way on both sides: `keras.Model.fit` is wrapped in each process, so both figures are
 the whole `fit` call (hpstudy's callbacks and keras-tuner's checkpoints included). The trial's own `seconds`
@@ -16,6 +17,7 @@ compiling the model, the trial's records, keras-tuner's files, the trials table.
 """
 from __future__ import annotations
 
+import gc
 import statistics
 import sys
 import time
@@ -106,22 +108,27 @@ def trial(size: dict, work: Path) -> dict:
     phases = {name: [] for name in ("load_data", "build_each", "_make_tuner", "_save_best")}
     for name in phases:
         _timed(checks if name == "build_each" else runner, name, phases[name])
-    begun, spans = [], []
+    begun, spans, trial_builds = [], [], []       # trial_builds: inside the trial (not _save_best's rebuild)
     begin, end = StudyTuner.on_trial_begin, StudyTuner.on_trial_end
 
     def on_trial_begin(self, one):
-        begun.append(time.perf_counter())
+        begun.append((time.perf_counter(), len(builds)))
         begin(self, one)
 
     def on_trial_end(self, one):
         end(self, one)
-        spans.append(time.perf_counter() - begun[-1])
+        start, builds_before = begun[-1]
+        spans.append(time.perf_counter() - start)
+        trial_builds.extend(builds[builds_before:])
     StudyTuner.on_trial_begin, StudyTuner.on_trial_end = on_trial_begin, on_trial_end
+    # The objects this process holds are frozen, as `hpstudy run`'s own process freezes them once Keras is in
+    # (hpstudy.lazy.freeze_after_keras): Keras is already imported here, by the timing above.
+    gc.freeze()
     code = cli.main(["run", str(work / "overhead.yaml"), "--results-dir", str(work / "results"), "--overwrite"])
     if code != 0:
         raise SystemExit(f"hpstudy run exited {code}")
     table = pd.read_csv(work / "results" / "overhead" / "trials.csv")
-    return {"fit_s": sum(fits), "fits": len(fits), "build_s": sum(builds), "trial_span_s": sum(spans),
+    return {"fit_s": sum(fits), "fits": len(fits), "build_s": sum(trial_builds), "trial_span_s": sum(spans),
             "trial_seconds": float(table.seconds.iloc[0]), "status": str(table.status.iloc[0]),
             "phases": {name: sum(times) for name, times in phases.items()}}
 

@@ -360,10 +360,14 @@ def _predict(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (2 for anything the user can fix)."""
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
+    """Run the command line; returns the exit code (2 for anything the user can fix). `own_process`: the process is
+    the command's, not a caller's (entry), so hpstudy.lazy.freeze_after_keras applies."""
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if own_process:
+        from hpstudy import api
+        api.freeze_after_keras()
     try:
         return args.handler(args)
     except HpstudyError as err:
@@ -384,7 +388,7 @@ _skip_teardown: list[int] = []
 
 def entry() -> None:
     """The `hpstudy` command's entry point: `main`, then exit with its code."""
-    code = main()
+    code = main(own_process=True)
     if _skip_teardown:
         sys.stdout.flush()
         sys.stderr.flush()

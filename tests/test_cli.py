@@ -34,6 +34,19 @@ def test_report_does_not_import_tensorflow(finished_study):
     assert done.stdout.startswith("## The answer\n") and "| trial_id" in done.stdout
 
 
+@pytest.mark.slow
+def test_the_commands_own_process_freezes_what_it_holds_once_keras_is_imported(tmp_path):
+    from hpstudy import lazy
+    study = write_study(tmp_path)
+    # The command's process: its objects, the frameworks', are frozen once Keras is in (none before, for --help).
+    code = ("import gc, sys\nfrom hpstudy.cli import main\n"
+            f"assert main(['validate', {str(study)!r}], own_process=True) == 0\n"
+            "assert 'keras' in sys.modules and gc.get_freeze_count() > 100_000, gc.get_freeze_count()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert main(["validate", str(study)]) == 0 and not lazy._freeze      # a caller's process: never
+
+
 @pytest.mark.parametrize("fmt", ["markdown", "csv", "json"])
 def test_report_formats(finished_study, fmt, tmp_path, capsys):
     folder, _ = finished_study

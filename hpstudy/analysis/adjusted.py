@@ -57,10 +57,14 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def labelled(values: pd.Series) -> pd.Series:
+    """A hyperparameter's values, each trial where it was inactive (missing) as INACTIVE."""
+    return values.astype(object).where(values.notna(), INACTIVE)
+
+
 def levels_of(values: pd.Series, order_key) -> list:
     """The distinct values of a hyperparameter (inactive as its own), in the report's order."""
-    labelled = values.astype(object).where(values.notna(), INACTIVE)
-    return sorted(pd.unique(labelled), key=order_key)
+    return sorted(pd.unique(labelled(values)), key=order_key)
 
 
 @dataclass
@@ -85,11 +89,11 @@ def _columns(trials: pd.DataFrame, name: str, *, slope: bool, log: bool, order_k
         if not active.all():
             out.append(_Column(name, INACTIVE, (~active).to_numpy(dtype=float), int((~active).sum()), None))
         return out
-    labelled = values.astype(object).where(values.notna(), INACTIVE)
+    labels = labelled(values)
     levels = levels_of(values, order_key)
     reference = levels[0]
-    n_reference = int((labelled == reference).sum())
-    return [_Column(name, level, (labelled == level).to_numpy(dtype=float), int((labelled == level).sum()),
+    n_reference = int((labels == reference).sum())
+    return [_Column(name, level, (labels == level).to_numpy(dtype=float), int((labels == level).sum()),
                     n_reference, reference) for level in levels[1:]]
 
 

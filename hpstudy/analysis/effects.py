@@ -110,7 +110,7 @@ def pruned_trials(trials: pd.DataFrame) -> pd.DataFrame:
 
 def _pruned_counts(stopped: pd.DataFrame, name: str) -> pd.Series:
     """How many pruned trials had each value of `name` (inactive ones under INACTIVE)."""
-    return stopped[name].astype(object).where(stopped[name].notna(), INACTIVE).value_counts(sort=False)
+    return adjusted.labelled(stopped[name]).value_counts(sort=False)
 
 
 def with_pruned(table: pd.DataFrame, stopped: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -159,7 +159,7 @@ def value_table(trials: pd.DataFrame, name: str, *, minimize: bool) -> pd.DataFr
     """The objective per value of hyperparameter `name` over `trials` (already completed()):
     value, count, mean, best, and the generalization gaps (mean train - validation accuracy) at the best epoch
     (`gap`) and the last (`last_gap`) when the accuracies are known."""
-    frame = pd.DataFrame({"value": trials[name].astype(object).where(trials[name].notna(), INACTIVE),
+    frame = pd.DataFrame({"value": adjusted.labelled(trials[name]),
                           "score": trials["score"].astype(float),
                           "gap": gap(trials), "last_gap": gap(trials, "last_")})
     grouped = frame.groupby("value", sort=False)
@@ -270,7 +270,7 @@ def _encode(values: pd.Series) -> np.ndarray:
         numbers = pd.to_numeric(values, errors="coerce").astype(float)
         low = numbers.min() if numbers.notna().any() else 0.0
         return numbers.fillna(low - 1.0).to_numpy().reshape(-1, 1)
-    labels = values.astype(object).where(values.notna(), INACTIVE).map(str)
+    labels = adjusted.labelled(values).map(str)
     return pd.get_dummies(labels).to_numpy(dtype=float)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.analysis import statistics
-from hpstudy.analysis.adjusted import INACTIVE, Contrast
+from hpstudy.analysis.adjusted import INACTIVE, Contrast, labelled
 
 
 def show(value) -> str:
@@ -67,10 +67,10 @@ def isolation(done: pd.DataFrame, name: str, *, minimize: bool, summaries: pd.Da
     """The scientific hyperparameter `name` compared at its best nuisance setting (the Tuning Playbook's
     isolation view): per value, the best trial with that value, its score, and where it was confirmed its
     seed repeats' mean, std and 95% interval."""
-    labelled = done[name].astype(object).where(done[name].notna(), INACTIVE)
+    labels = labelled(done[name])
     rows = []
-    for value in sorted(pd.unique(labelled), key=order_key):
-        group = done[labelled == value]
+    for value in sorted(pd.unique(labels), key=order_key):
+        group = done[labels == value]
         best = group.loc[group["score"].idxmin() if minimize else group["score"].idxmax()]
         row = {name: show(value), "trials": len(group), "best trial": best["trial_id"], "best score": best["score"],
                "seed mean": None, "seed std": None, "seed 95% interval": None, "seeds": None}

@@ -12,7 +12,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 
-from hpstudy.analysis.adjusted import INACTIVE, levels_of
+from hpstudy.analysis.adjusted import INACTIVE, labelled, levels_of
 from hpstudy.analysis.effects import value_key as _value_key
 from hpstudy.report.plots_base import (PRUNED_STYLE, VERDICT_COLOURS, NothingToPlot, done, label_of, legend,
                                        new_figure, numbers, objective_label, stopped)
@@ -59,8 +59,8 @@ def _levels_panel(ax, effect, table: pd.DataFrame, cut: pd.DataFrame) -> None:
     for trials, style in ((table, {"s": 14, "alpha": 0.6, "color": "#1f77b4", "label": "a trial"}),
                           (cut, PRUNED_STYLE)):
         if len(trials):
-            labelled = trials[effect.name].astype(object).where(trials[effect.name].notna(), INACTIVE)
-            x = labelled.map(position).to_numpy(dtype=float) + rng.uniform(-JITTER, JITTER, len(trials))
+            x = (labelled(trials[effect.name]).map(position).to_numpy(dtype=float)
+                 + rng.uniform(-JITTER, JITTER, len(trials)))
             ax.scatter(x, trials["score"], **style)
     means = effect.table.set_index("value")["mean"]
     ax.scatter([position[v] for v in means.index if v in position], [means[v] for v in means.index if v in position],
@@ -120,8 +120,7 @@ def _axis(values: pd.Series, scale: str | None):
     levels = levels_of(values, _value_key)
     spots = np.linspace(0, 1, len(levels)) if len(levels) > 1 else np.array([0.5])
     where = dict(zip(levels, spots))
-    labelled = values.astype(object).where(values.notna(), INACTIVE)
-    return labelled.map(where).to_numpy(dtype=float), [(where[v], label_of(v)) for v in levels]
+    return labelled(values).map(where).to_numpy(dtype=float), [(where[v], label_of(v)) for v in levels]
 
 
 def plot_parallel(study):
