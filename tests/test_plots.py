@@ -140,13 +140,13 @@ def test_parallel_coordinates_label_every_value_of_a_choice(made):
     assert len(ax.collections[0].get_paths()) == len(made.table)
 
 
-def test_importance_bars_carry_the_bootstrap_interval(made):
+def test_importance_bars_carry_the_held_out_interval(made):
     table = made.effects.importance
     assert (table["ci95 low"] <= table["ci95 high"]).all()
     # dense_units is inactive exactly when head is gap: the forest may split on either for the same information
     assert table["hyperparameter"].iloc[0] in ("model.head", "model.dense_units")
     ax = plots.plot_importance(made).axes[0]
-    assert "95% bootstrap interval over trials" in ax.get_legend_handles_labels()[1]
+    assert "95% held-out interval (cross-fitted)" in ax.get_legend_handles_labels()[1]
     assert [t.get_text() for t in ax.get_yticklabels()][::-1] == list(table["hyperparameter"])   # most important on top
 
 

@@ -164,7 +164,7 @@ def plot_parallel(study):
 
 # ---------------------------------------------------------------- importance
 def plot_importance(study):
-    """The importance ranking as bars (most important on top), with its 95% bootstrap interval over trials where
+    """The importance ranking as bars (most important on top), with its 95% held-out interval where
     computed (else ± the std over shuffles)."""
     table = study.effects.importance
     if table is None or not len(table):
@@ -174,7 +174,7 @@ def plot_importance(study):
     value = table["importance"].to_numpy(dtype=float)
     if {"ci95 low", "ci95 high"} <= set(table.columns) and table["ci95 low"].notna().all():
         low, high = table["ci95 low"].to_numpy(dtype=float), table["ci95 high"].to_numpy(dtype=float)
-        what = "95% bootstrap interval over trials"
+        what = "95% held-out interval (cross-fitted)"
     else:
         spread = table["std"].to_numpy(dtype=float)
         low, high = value - spread, value + spread

@@ -1,0 +1,48 @@
+"""The statistics core of `analysis.effects` on synthetic trials tables whose true effects are known: the
+importance ranking, the family of findings, runs that did not train, the four verdict words, slopes over the
+searched range, robust intervals, aliasing and the reference. No Keras; each test takes seconds."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpstudy.analysis import effects
+
+
+def _table(rng, n=40, **columns):
+    """A trials table of `n` completed trials with the given hyperparameter columns (callables of rng, n)."""
+    table = pd.DataFrame({name: make(rng, n) for name, make in columns.items()})
+    table.insert(0, "trial_id", [str(i) for i in range(n)])
+    table.insert(1, "status", "COMPLETED")
+    return table
+
+
+def _head_and_batch(seed=0, n=40):
+    rng = np.random.default_rng(seed)
+    table = _table(rng, n, **{"model.head": lambda r, k: r.choice(["gap", "dense"], k),
+                              "train.batch_size": lambda r, k: r.choice([32, 64], k)})
+    table["score"] = 0.9 - 0.3 * (table["train.batch_size"] == 64) + rng.normal(0, 0.02, n)
+    return table
+
+
+@pytest.mark.parametrize("order", [["model.head", "train.batch_size"], ["train.batch_size", "model.head"]])
+def test_importance_goes_to_the_hyperparameter_that_matters_whatever_the_order(order):
+    """A string choice listed first has two encoded columns: the next hyperparameter's columns start after both
+    (counting arrays instead gave batch_size a share of 0.17 in the first order, 0.999 in the second)."""
+    table = effects.importance(_head_and_batch(), order).set_index("hyperparameter")
+    assert table.loc["train.batch_size", "share"] > 0.9
+    assert table.loc["train.batch_size", "ci95 low"] > 0
+    assert table.loc["model.head", "ci95 low"] <= 0 <= table.loc["model.head", "ci95 high"]
+
+
+def test_an_irrelevant_hyperparameter_s_importance_interval_includes_zero():
+    """Under no effect at all, held-out intervals include zero for most irrelevant hyperparameters (in-sample
+    bootstrap intervals lay above zero for 87-99% of them)."""
+    inside = []
+    for seed in range(8):
+        rng = np.random.default_rng(100 + seed)
+        table = _table(rng, 40, a=lambda r, k: r.choice(["x", "y"], k), b=lambda r, k: r.choice([1, 2], k),
+                       c=lambda r, k: r.uniform(0, 1, k))
+        table["score"] = 0.5 + rng.normal(0, 0.02, 40)
+        ranked = effects.importance(table, ["a", "b", "c"], random_state=seed)
+        inside += list((ranked["ci95 low"] <= 0) & (ranked["ci95 high"] >= 0))
+    assert np.mean(inside) >= 0.8, inside
