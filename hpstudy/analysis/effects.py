@@ -202,7 +202,7 @@ def spearman(trials: pd.DataFrame, name: str) -> float | None:
     return None if not math.isfinite(rho) else float(rho)
 
 
-def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
+def ranking(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
                cache: Path | None = None) -> pd.DataFrame | None:
     """Grouped permutation importance of a random forest (see the module's doc) over `trials` (already
     completed()); None with fewer than MIN_TRIALS trials or no hyperparameters.
@@ -297,13 +297,15 @@ def _encode(values: pd.Series) -> np.ndarray:
 
 
 def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
-            repeats: pd.DataFrame | None = None, importance_cache: Path | None = None) -> Effects:
+            repeats: pd.DataFrame | None = None, importance_cache: Path | None = None,
+            importance: bool = True) -> Effects:
     """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
 
     `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted as slopes (per tenfold
     where sampled log); numbers with more than adjusted.MAX_LEVELS values are too; `question`: the scientific ones,
     compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
-    noise floor; `importance_cache`: see `importance`."""
+    noise floor; `importance_cache`: see `importance`; `importance=False` leaves the ranking out (the forests
+    take about a second; a simulation of many studies needs only the verdicts)."""
     minimize = is_minimized(objective)
     done, stopped = completed(trials), pruned_trials(trials)
     result = Effects(objective=objective, minimize=minimize, trials=len(done), pruned=len(stopped))
@@ -326,8 +328,10 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
                                      spearman(done, name) if numeric else None, mine, sentence))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
-    result.importance = importance(done, names, cache=importance_cache)
-    if result.importance is not None:
+    result.importance = ranking(done, names, cache=importance_cache) if importance else None
+    if not importance:
+        result.importance_note = "importance not computed (importance=False)"
+    elif result.importance is not None:
         result.importance_note = IMPORTANCE_METHOD
     elif not names:
         result.importance_note = "no tuned hyperparameters"
@@ -335,3 +339,6 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
         result.importance_note = (f"too few trials for an importance ranking ({len(done)} completed; "
                                   f"at least {MIN_TRIALS} needed)")
     return result
+
+
+importance = ranking        # its public name; inside `effects` the keyword `importance` shadows it

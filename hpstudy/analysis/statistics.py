@@ -74,11 +74,12 @@ def difference(a, b) -> Difference | None:
     return Difference(diff, (float(low), float(high)), float(test.pvalue), (len(a), len(b)))
 
 
-def verdict(diff: float | None, ci95, noise_floor: float | None) -> str:
-    """`effect` when the interval excludes zero and the difference exceeds the noise floor (where it was
-    measured); `within noise` otherwise; `too few trials` when there is no interval."""
+def verdict(diff: float | None, ci95, noise_floor: float | None, p_family: float | None = None) -> str:
+    """`effect` when the interval excludes zero, the family-adjusted p-value (where given, see
+    adjusted.family) is below 1 - LEVEL, and the difference exceeds the noise floor (where it was measured);
+    `within noise` otherwise; `too few trials` when there is no interval."""
     if diff is None or ci95 is None or not all(math.isfinite(v) for v in ci95):
         return TOO_FEW
-    excludes_zero = ci95[0] > 0 or ci95[1] < 0
+    excludes_zero = (ci95[0] > 0 or ci95[1] < 0) and (p_family is None or p_family < 1 - LEVEL)
     beyond_noise = noise_floor is None or abs(diff) > noise_floor
     return EFFECT if excludes_zero and beyond_noise else WITHIN_NOISE
