@@ -159,14 +159,17 @@ def test_effects_match_the_trials_computed_independently(six_study):
     assert [e.name for e in fx.effects] == TUNED
     for effect in fx.effects:
         assert effect.numeric
-        for row in effect.table.itertuples(index=False):
-            matching = raw[raw[effect.name].astype(float) == float(row.value)]
-            assert row.count == len(matching)
-            assert row.mean == pytest.approx(matching.score.astype(float).mean())
-            assert row.best == pytest.approx(matching.score.astype(float).max())
-            assert row.gap == pytest.approx((matching.accuracy - matching.val_accuracy).mean())
-        x = raw[effect.name].astype(float).rank()
-        y = raw.score.astype(float).rank()
+        for row in effect.table.to_dict("records"):
+            matching = raw[raw[effect.name].astype(float) == float(row["value"])]
+            learnt = matching[matching.trained.fillna(True).astype(bool)]     # the runs that trained
+            assert row["count"] == len(learnt) and row["count"] + row.get("did not train", 0) == len(matching)
+            if len(learnt):
+                assert row["mean"] == pytest.approx(learnt.score.astype(float).mean())
+                assert row["best"] == pytest.approx(learnt.score.astype(float).max())
+                assert row["gap"] == pytest.approx((learnt.accuracy - learnt.val_accuracy).mean())
+        learnt = raw[raw.trained.fillna(True).astype(bool)]
+        x = learnt[effect.name].astype(float).rank()
+        y = learnt.score.astype(float).rank()
         expected = np.corrcoef(x, y)[0, 1]
         if np.isfinite(expected):
             assert effect.spearman == pytest.approx(expected)
@@ -381,7 +384,7 @@ def test_a_running_study_is_reported(running_study):
     assert list(built.trials.status[-2:]) != ["COMPLETED"] * 2                   # unfinished trials last
     assert set(built.trials.status[:6]) == {"COMPLETED"}
     fx = built.studies[0].effects
-    assert fx.trials == 6 and sum(e.table["count"].sum() for e in fx.effects) == 6 * len(TUNED)
+    assert fx.trials == 6 and sum(e.table["count"].sum() for e in fx.effects) == (6 - fx.untrained) * len(TUNED)
     for fmt in report.FORMATS:
         assert report.render(built, fmt)
     text = report.render(built, "markdown")

@@ -47,13 +47,15 @@ class Contrast:
     note: str = ""                  # why there is no number, when there is none
     p_value: float | None = None    # the contrast's own p-value (the model's t test)
     p_family: float | None = None   # Holm-adjusted over every estimated contrast of the study (see `family`)
+    outcome: str = "score"          # what differs: the score, or training.OUTCOME (the share that did not train)
 
     def as_record(self) -> dict:
         """The contrast as `hpstudy report --format json` writes it."""
         return {"hyperparameter": self.hyperparameter, "value": _plain(self.value),
                 "reference": _plain(self.reference), "difference": self.difference,
                 "ci95": list(self.ci95) if self.ci95 else None, "n": self.n, "n_reference": self.n_reference,
-                "verdict": self.verdict, "note": self.note, "p_value": self.p_value, "p_family": self.p_family}
+                "verdict": self.verdict, "note": self.note, "p_value": self.p_value, "p_family": self.p_family,
+                "outcome": self.outcome}
 
 
 def _plain(value):
@@ -68,6 +70,11 @@ def labelled(values: pd.Series) -> pd.Series:
 def levels_of(values: pd.Series, order_key) -> list:
     """The distinct values of a hyperparameter (inactive as its own), in the report's order."""
     return sorted(pd.unique(labelled(values)), key=order_key)
+
+
+def reference_of(labels: pd.Series, order_key):
+    """The value every other value of a hyperparameter is compared with: its first in the report's order."""
+    return sorted(pd.unique(labels), key=order_key)[0]
 
 
 @dataclass

@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpstudy.analysis import adjusted, repeats as repeats_module, verdicts
+from hpstudy.analysis import adjusted, repeats as repeats_module, training as training_module, verdicts
 from hpstudy.analysis.adjusted import INACTIVE, Contrast
 from hpstudy.results.files import read_json, write_json
-from hpstudy.results.trials import is_minimized
+from hpstudy.results.trials import TRAINED_MARGIN, is_minimized, trained
 
 MIN_TRIALS = 4              # below this, an importance ranking would be noise
 FOLDS, TREES = 5, 100       # the importance's cross-fitting: each trial is predicted by a forest that never saw it
@@ -60,11 +60,18 @@ class Effect:
     spearman: float | None         # Spearman rank correlation of value and score (numeric, >= 2 values)
     contrasts: list[Contrast]      # adjusted for the other hyperparameters, each with its interval and verdict
     sentence: str
+    training: training_module.Training | None = None   # its runs that did not train, where some did not
+
+    @property
+    def outcomes(self) -> list[Contrast]:
+        """Its score contrasts, then those of the share of runs that did not train."""
+        return [*self.contrasts, *(self.training.contrasts if self.training else [])]
 
     @property
     def verdict(self) -> str:
-        """effect, within noise, or too few trials (see verdicts.verdict_of)."""
-        return verdicts.verdict_of(self.contrasts)
+        """Its word over its score and training contrasts (see verdicts.verdict_of): a hyperparameter that keeps
+        runs from training changes the result even where too few of its runs trained to compare their scores."""
+        return verdicts.verdict_of(self.outcomes)
 
 
 @dataclass
@@ -74,6 +81,8 @@ class Effects:
     objective: str
     minimize: bool
     trials: int                                   # completed trials with a finite score
+    untrained: int = 0                            # of those, the runs that did not train (left out of the effects)
+    training: list = field(default_factory=list)  # training.Training per hyperparameter ([]: every run trained)
     pruned: int = 0                               # pruned trials, left out of every estimate (see the module's doc)
     effects: list[Effect] = field(default_factory=list)
     importance: pd.DataFrame | None = None        # IMPORTANCE_COLUMNS, most important first
@@ -85,8 +94,9 @@ class Effects:
     question: dict[str, pd.DataFrame] = field(default_factory=dict)   # scientific hyperparameter -> isolation
 
     def contrasts(self) -> list[Contrast]:
-        """Every hyperparameter's contrasts, in order."""
-        return [c for e in self.effects for c in e.contrasts]
+        """Every hyperparameter's contrasts, in order, each hyperparameter's score contrasts before its contrasts
+        of the share of runs that did not train (`outcome`)."""
+        return [c for e in self.effects for c in e.outcomes]
 
     def sentences(self) -> list[str]:
         """One plain-language line per hyperparameter, each with its verdict (see `verdicts.line`)."""
@@ -124,6 +134,19 @@ def with_pruned(table: pd.DataFrame, stopped: pd.DataFrame, name: str) -> pd.Dat
     extra = [v for v in counts.index if v not in set(table["value"])]
     table = pd.concat([table, pd.DataFrame({"value": extra, "count": 0})], ignore_index=True) if extra else table
     table["pruned"] = table["value"].map(lambda v: int(counts.get(v, 0)))
+    order = sorted(range(len(table)), key=lambda i: _value_key(table["value"].iloc[i]))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def with_untrained(table: pd.DataFrame, failed) -> pd.DataFrame:
+    """A value table (over the runs that trained) with a `did not train` column where some runs did not (`failed`:
+    the hyperparameter's training.Training); a value none of whose runs trained gets a row with a count of 0."""
+    if failed is None:
+        return table
+    counts = failed.table.set_index("value")["did not train"]
+    extra = [v for v in counts.index if v not in set(table["value"])]
+    table = pd.concat([table, pd.DataFrame({"value": extra, "count": 0})], ignore_index=True) if extra else table
+    table["did not train"] = table["value"].map(lambda v: int(counts.get(v, 0)))
     order = sorted(range(len(table)), key=lambda i: _value_key(table["value"].iloc[i]))
     return table.iloc[order].reset_index(drop=True)
 
@@ -298,17 +321,27 @@ def _encode(values: pd.Series) -> np.ndarray:
 
 def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
             repeats: pd.DataFrame | None = None, importance_cache: Path | None = None,
-            importance: bool = True) -> Effects:
+            importance: bool = True, classes: int | None = None) -> Effects:
     """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
 
     `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted as slopes (per tenfold
     where sampled log); numbers with more than adjusted.MAX_LEVELS values are too; `question`: the scientific ones,
     compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
     noise floor; `importance_cache`: see `importance`; `importance=False` leaves the ranking out (the forests
-    take about a second; a simulation of many studies needs only the verdicts)."""
+    take about a second; a simulation of many studies needs only the verdicts); `classes`: the dataset's class
+    count, which decides the `trained` column (results.trials.trained) where the table has none.
+
+    Runs that did not train (`trained` False) are left out of the score effects, the value tables and the
+    importance, and reported per value apart (`training`, see analysis.training)."""
     minimize = is_minimized(objective)
-    done, stopped = completed(trials), pruned_trials(trials)
-    result = Effects(objective=objective, minimize=minimize, trials=len(done), pruned=len(stopped))
+    if classes is not None and "trained" not in trials:
+        trials = trials.assign(trained=trained(trials, classes))
+    everything, stopped = completed(trials), pruned_trials(trials)
+    learnt = training_module.trained_mask(everything)
+    done = everything[learnt].reset_index(drop=True)
+    result = Effects(objective=objective, minimize=minimize, trials=len(everything), pruned=len(stopped),
+                     untrained=int((~learnt).sum()))
+    result.training = training_module.training(everything, names, order_key=_value_key, margin=TRAINED_MARGIN)
     repeats = repeats if repeats is not None and len(repeats) else None
     floor, dof = repeats_module.noise_floor(repeats) if repeats is not None else (None, 0)
     summaries = repeats_module.summaries(repeats) if repeats is not None else None
@@ -318,14 +351,17 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     searched = {name: (name in ranges or (is_numeric(done[name]) and done[name].nunique() > adjusted.MAX_LEVELS),
                        ranges.get(name) == "log") for name in names}
     found = adjusted.contrasts(done, searched, noise_floor=floor, order_key=_value_key) if len(done) else []
+    failed = {t.name: t for t in result.training}
     for name in names:
-        table = value_table(done, name, minimize=minimize)
-        numeric = is_numeric(done[name])
+        table = with_untrained(value_table(done, name, minimize=minimize), failed.get(name))
+        numeric = is_numeric(everything[name])
         mine = [c for c in found if c.hyperparameter == name]
         only = table["value"].iloc[0] if len(table) == 1 else None
         sentence = verdicts.line(name, mine, objective, only=only) + pruned_note(stopped, name)
+        if name in failed:
+            sentence += "; " + failed[name].sentence.split(": ", 1)[1]
         result.effects.append(Effect(name, numeric, with_pruned(table, stopped, name) if len(stopped) else table,
-                                     spearman(done, name) if numeric else None, mine, sentence))
+                                     spearman(done, name) if numeric else None, mine, sentence, failed.get(name)))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
     result.importance = ranking(done, names, cache=importance_cache) if importance else None

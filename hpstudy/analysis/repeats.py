@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from hpstudy.analysis import statistics
+from hpstudy.analysis.training import trained_mask
 from hpstudy.results.trials import is_minimized
 
 
@@ -25,10 +26,12 @@ def summaries(repeats: pd.DataFrame) -> pd.DataFrame:
 
 def noise_floor(repeats: pd.DataFrame) -> tuple[float | None, int]:
     """The pooled seed-to-seed standard deviation of the objective over every confirmed configuration, and its
-    degrees of freedom ((None, 0) without a configuration of two completed repeats)."""
+    degrees of freedom ((None, 0) without a configuration of two completed repeats). A repeat that did not train
+    (its `trained` column False: a diverged seed) is left out: one such repeat set the floor above 0.1 in about
+    half of the studies that had one, and every verdict would then have rested on it."""
     if not len(repeats):
         return None, 0
-    done = repeats[repeats.status == "COMPLETED"]
+    done = repeats[(repeats.status == "COMPLETED") & trained_mask(repeats)]
     return statistics.pooled_std(group["score"] for _, group in done.groupby("trial_id"))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 LEVEL = 0.95                 # every interval hpstudy shows is a 95% interval
 EFFECT, WITHIN_NOISE, TOO_FEW = "effect", "within noise", "too few trials"
+NEGLIGIBLE, UNDETERMINED = "negligible", "undetermined"
 VERDICTS = (EFFECT, WITHIN_NOISE, TOO_FEW)
 
 

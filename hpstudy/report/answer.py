@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from hpstudy.analysis import effects as effects_module
-from hpstudy.analysis import statistics, verdicts
+from hpstudy.analysis import statistics, training, verdicts
+from hpstudy.results.trials import TRAINED_MARGIN
 
 SHOWN_FINDINGS = 3          # the answer names this many effects; the details below list them all
 
@@ -37,6 +38,9 @@ class Answer:
     within_noise: list[str] = field(default_factory=list)
     too_few: list[str] = field(default_factory=list)
     pruned: int = 0                                     # trials search.pruning stopped (shown, never estimated)
+    untrained: int = 0                                  # completed runs that did not train (analysis.training)
+    runs: int = 0                                       # completed runs
+    training: list[str] = field(default_factory=list)   # hyperparameters whose values differ in runs that trained
     searched: bool = True                               # False: one configuration, nothing searched (a baseline)
 
     def test_line(self) -> str:
@@ -63,6 +67,14 @@ class Answer:
         if not self.findings:
             out.append(f"No finding: no searched hyperparameter changed {self.objective} beyond the noise in "
                        "these trials.")
+        out += [f"Finding: {line}" for line in self.training]
+        if self.untrained and not self.training:
+            out.append(f"Did not train: {self.untrained} of {self.runs} runs ({training.RULE.format(margin=TRAINED_MARGIN)}"
+                       "), not shown to depend on any hyperparameter; the effects are estimated on the runs that "
+                       "trained.")
+        elif self.untrained:
+            out.append(f"Did not train: {self.untrained} of {self.runs} runs; the effects are estimated on the runs "
+                       "that trained.")
         if self.within_noise:
             out.append(f"Within noise (not findings): {', '.join(self.within_noise)}.")
         if self.too_few:
@@ -84,7 +96,8 @@ class Answer:
                 "test_accuracy": self.test_accuracy, "seed_test_accuracy_mean": self.seed_mean,
                 "seed_test_accuracy_ci95": self.seed_interval, "seeds": self.seeds, "seed_note": self.seed_note,
                 "findings": list(self.findings), "within_noise": list(self.within_noise),
-                "too_few_trials": list(self.too_few), "pruned": self.pruned}
+                "too_few_trials": list(self.too_few), "pruned": self.pruned, "did_not_train": self.untrained,
+                "runs": self.runs, "training_findings": list(self.training)}
 
 
 # ---------------------------------------------------------------- building
@@ -179,7 +192,8 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
     else:
         answer.best = "none yet: no trial has completed"
     answer.findings, answer.within_noise, answer.too_few = _findings(fx)
-    answer.pruned = fx.pruned
+    answer.pruned, answer.untrained, answer.runs = fx.pruned, fx.untrained, fx.trials
+    answer.training = [t.sentence for t in fx.training if t.verdict == statistics.EFFECT]
     return answer
 
 

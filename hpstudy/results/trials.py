@@ -24,6 +24,10 @@ METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 LAST_METRICS = tuple(f"last_{name}" for name in METRICS)     # the same at the last epoch run
 PRUNED = "PRUNED"                  # hpstudy's status of a trial search.pruning stopped (keras-tuner's: COMPLETED)
 SCORED = ("COMPLETED", PRUNED)     # the statuses with a score and best-epoch weights
+# A run "trained" when its validation accuracy at the best epoch beats chance (1 / classes) by TRAINED_MARGIN:
+# below that a classifier learnt nothing (a diverged or stuck run), and its score is an outcome of its own, not a
+# point on the same curve as the runs that learnt (analysis.effects leaves such runs out of the score effects).
+TRAINED_MARGIN = 0.05
 REPEAT_COLUMNS = ("trial_id", "seed", "status", "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
                   "test_loss", "test_accuracy", "seconds", "message")
 
@@ -122,15 +126,38 @@ def read_trials(layout: Layout) -> pd.DataFrame:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:   # a shape no check foresaw
             raise files.damaged(trial_file, f"is corrupt (unexpected content: {type(err).__name__}: {err})") from None
     settings = [*tuned, *_overridden_columns(study.train)]
-    columns = ["trial_id", "status", *settings, "score", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
+    columns = ["trial_id", "status", *settings, "score", "trained", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message",
                "pruned_at_epoch", "pruned_reason"]
     table = pd.DataFrame(rows, columns=columns)
+    table["trained"] = trained(table, class_count(study, best))
     for name in settings:   # integers stay integers next to the blanks of trials where a knob was inactive
         known = table[name].dropna()
         if len(known) and all(isinstance(v, int) and not isinstance(v, bool) for v in known):
             table[name] = table[name].astype("Int64")
     return table.sort_values("trial_id", key=lambda ids: ids.astype(int)).reset_index(drop=True)
+
+
+def class_count(study, best: dict) -> int | None:
+    """The number of classes of a study's dataset: best.json's class names, else the dataset's registered count
+    (None where neither says, e.g. a folder dataset still searching)."""
+    names = best.get("class_names")
+    if isinstance(names, list) and len(names) >= 2:
+        return len(names)
+    from hpstudy.data import core
+
+    known = core.DATASETS.get(study.data.dataset)
+    return known.class_count(study.data.label_mode) if known is not None else None
+
+
+def trained(table: pd.DataFrame, classes: int | None) -> pd.Series:
+    """Per run whether it trained (see TRAINED_MARGIN): True or False where its validation accuracy and the class
+    count are known, else missing (a missing value counts as trained)."""
+    accuracy = pd.to_numeric(table.get("val_accuracy", pd.Series(index=table.index, dtype=float)),
+                             errors="coerce").astype(float)
+    if not classes or classes < 2:
+        return pd.Series(pd.NA, index=table.index, dtype="boolean")
+    return (accuracy > 1 / classes + TRAINED_MARGIN).astype("boolean").where(accuracy.notna(), pd.NA)
 
 
 def write_table(layout: Layout) -> pd.DataFrame:
@@ -235,6 +262,8 @@ def read_repeats(layout: Layout) -> pd.DataFrame:
     """Every seed repeat of the study's confirmed configurations, one row each (see `engine.confirm`)."""
     rows = [r for path in layout.repeat_files() if (r := files.read_record(path, dict, REPEAT_FIELDS)) is not None]
     table = pd.DataFrame([{k: r.get(k) for k in REPEAT_COLUMNS} for r in rows], columns=list(REPEAT_COLUMNS))
+    if len(table):
+        table.insert(4, "trained", trained(table, class_count(study_of(layout), read_best(layout))))
     if len(table):
         table["trial_id"] = table["trial_id"].astype(str)
     return table
