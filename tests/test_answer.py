@@ -38,13 +38,14 @@ def test_only_effects_are_findings_and_the_rest_is_named_as_such():
     fx = effects.effects(trials, names, "val_accuracy")
     found = answer.answer_of("c", _study(*names, question=["model.head"]), {}, trials, fx)
     assert len(found.findings) == 1 and found.findings[0].startswith("model.head gap vs dense: val_accuracy -0.")
-    assert found.within_noise == ["train.batch_size"] and found.too_few == []
+    assert [n.split(" (about")[0] for n in found.undetermined] == ["train.batch_size"] and found.too_few == []
+    assert found.negligible == []                  # no noise floor measured: nothing can be shown negligible
     best = trials.loc[trials.score.idxmax()]
     assert found.best_trial == best.trial_id and found.score == pytest.approx(best.score)
     assert found.best.startswith(f"model.head=dense, train.batch_size={best['train.batch_size']} (trial ")
     lines = found.lines()
     assert lines[0] == "Question: How does model.head change val_accuracy, each at its best setting of the others?"
-    assert "Within noise (not findings): train.batch_size." in lines
+    assert any(l.startswith("Undetermined (intervals too wide to say, not findings): train.batch_size (about ") for l in lines)
     assert not any(line.startswith("Finding: train.batch_size") for line in lines)
     assert "not measured yet" in found.test_line()
 

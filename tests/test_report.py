@@ -187,8 +187,8 @@ def test_every_line_carries_a_verdict_and_states_a_number_only_for_an_effect(six
             assert shown in effect.sentence
             if contrast.verdict == statistics.EFFECT:
                 assert f"val_accuracy {contrast.difference:+.3f}" in shown
-            elif contrast.verdict == statistics.WITHIN_NOISE:
-                assert "within noise" in shown and contrast.ci95[0] <= 0 <= contrast.ci95[1]
+            elif contrast.verdict in (statistics.UNDETERMINED, statistics.NEGLIGIBLE):
+                assert contrast.verdict in shown and "within noise" not in shown
             else:
                 assert "too few trials" in shown and contrast.difference is None
     assert "Noise floor not measured" in fx.noise_note
@@ -314,10 +314,13 @@ def test_every_format_renders(six_study, fmt, tmp_path, capsys):
         verdict = {}
         for e in found["effects"]:
             verdict.setdefault(e["hyperparameter"], set()).add(e["verdict"])
-        named = [line.split()[0] for line in answer["findings"]] + answer["within_noise"] + answer["too_few_trials"]
+        open_ = [name.split(" (about")[0] for name in answer["undetermined"]] + answer["negligible"]
+        trained = [line.split(":")[0] for line in answer["training_findings"]]
+        named = [line.split()[0] for line in answer["findings"]] + open_ + answer["too_few_trials"]
+        named += [name for name in trained if name not in named]
         assert sorted(named) == sorted(TUNED)          # every searched hyperparameter, each said once
         assert all("effect" in verdict[line.split()[0]] for line in answer["findings"])
-        assert all("effect" not in verdict[name] for name in answer["within_noise"] + answer["too_few_trials"])
+        assert all("effect" not in verdict[name] for name in open_ + answer["too_few_trials"])
     elif fmt == "csv":
         assert text.splitlines()[0].startswith("trial_id,status,model.dropout,preprocess.flip,train.batch_size,score")
         assert len(text.splitlines()) == 9

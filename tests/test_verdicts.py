@@ -49,7 +49,7 @@ def _report(study, capsys):
 
 
 @pytest.mark.slow
-def test_a_true_effect_is_an_effect_and_true_nulls_are_within_noise(known, capsys):
+def test_a_true_effect_is_an_effect_and_true_nulls_are_not(known, capsys):
     report = _report(known, capsys)
     by = {}
     for record in report["effects"]:
@@ -60,7 +60,7 @@ def test_a_true_effect_is_an_effect_and_true_nulls_are_within_noise(known, capsy
     assert high < 0 and head["difference"] < -report["noise_floor"]       # GAP is worse, beyond the seed noise
     assert head["n"] + head["n_reference"] == 10
     for null in ("train.lr_decay_factor", "train.lr_min"):
-        assert [r["verdict"] for r in by[null]] == [statistics.WITHIN_NOISE], by[null]
+        assert [r["verdict"] for r in by[null]] in ([statistics.UNDETERMINED], [statistics.NEGLIGIBLE]), by[null]
         low, high = by[null][0]["ci95"]
         assert low < 0 < high
     assert by["train.lr_min"][0]["value"] == "per 10x"        # a slope on the log scale it was searched on
@@ -72,20 +72,21 @@ def test_the_report_states_only_what_holds(known, tmp_path):
     text = (tmp_path / "r.md").read_text()
     summary = text[text.index("### Summary"):text.index("### Effects, adjusted")]
     head = next(line for line in summary.splitlines() if line.startswith("- model.head"))
-    assert "gap vs dense: val_accuracy -" in head and "95% interval" in head and "within noise" not in head
+    assert "gap vs dense: val_accuracy -" in head and "95% interval" in head and "undetermined" not in head
     for null in ("train.lr_decay_factor", "train.lr_min"):
         line = next(line for line in summary.splitlines() if line.startswith(f"- {null}"))
-        assert "within noise" in line
+        assert "undetermined" in line or "negligible" in line
     assert "Noise floor: the seed-to-seed standard deviation of val_accuracy is" in summary
     assert "### The question: model.head" in text
 
 
 @pytest.mark.slow
 def test_the_report_opens_with_the_answer(known, tmp_path, capsys):
-    """A true effect is the finding, the true nulls are named within noise, the best trial's seed interval shown."""
+    """A true effect is the finding, the true nulls are named as not findings, the best trial's seed interval."""
     answer = _report(known, capsys)["answer"]
     assert answer["findings"][0].startswith("model.head gap vs dense: val_accuracy -") and len(answer["findings"]) == 1
-    assert sorted(answer["within_noise"]) == ["train.lr_decay_factor", "train.lr_min"]
+    named = [n.split(" (about")[0] for n in answer["undetermined"]] + answer["negligible"]
+    assert sorted(named) == ["train.lr_decay_factor", "train.lr_min"]
     best = known.best
     assert answer["best_trial"] == best["trial_id"] and answer["test_accuracy"] == best["test_accuracy"]
     mine = next(c for c in best["confirmed"]["configurations"] if c["trial_id"] == best["trial_id"])
@@ -94,7 +95,8 @@ def test_the_report_opens_with_the_answer(known, tmp_path, capsys):
     head = (tmp_path / "r.md").read_text().split("\n\n| trial_id")[0]
     assert head.startswith("## The answer\n\n- **Question:** How does model.head change val_accuracy")
     assert "- **Finding:** model.head gap vs dense" in head and "over 2 new seeds" in head
-    assert "- **Within noise (not findings):** train.lr_decay_factor, train.lr_min." in head
+    assert "- **Undetermined (intervals too wide to say, not findings):** train.lr_" in head or \
+        "- **Negligible (whole interval within the smallest effect that matters):** train.lr_" in head
 
 
 @pytest.mark.slow
@@ -162,8 +164,9 @@ def test_a_confounded_design_makes_no_false_claim():
     assert raw[32] - raw[64] > 0.3                              # what a marginal mean would report
     found = effects.effects(trials, ["model.head", "train.batch_size"], "val_accuracy")
     verdict = {e.name: e.verdict for e in found.effects}
-    assert verdict == {"model.head": statistics.EFFECT, "train.batch_size": statistics.WITHIN_NOISE}
-    assert "within noise" in found.effects[1].sentence
+    assert verdict == {"model.head": statistics.EFFECT, "train.batch_size": statistics.UNDETERMINED}
+    assert "undetermined" in found.effects[1].sentence and "more trials per value would settle it" in \
+        found.effects[1].sentence
 
 
 def test_too_few_trials_are_said_so():
@@ -181,9 +184,13 @@ def test_statistics_against_hand_computed_values():
     assert (summary.n, summary.mean, summary.std) == (3, 2.0, 1.0)
     assert summary.ci95 == pytest.approx((2 - 4.302653 / 3 ** 0.5, 2 + 4.302653 / 3 ** 0.5), rel=1e-5)
     assert statistics.pooled_std([[1.0, 3.0], [2.0, 2.0, 5.0]]) == (pytest.approx(((2 + 6) / 3) ** 0.5), 3)
-    assert statistics.verdict(0.1, (0.05, 0.15), 0.2) == statistics.WITHIN_NOISE     # smaller than the noise
-    assert statistics.verdict(0.3, (0.25, 0.35), 0.2) == statistics.EFFECT
-    assert statistics.verdict(0.3, (-0.1, 0.7), None) == statistics.WITHIN_NOISE
+    assert statistics.verdict(0.1, (0.05, 0.15), 0.2) == statistics.EFFECT           # excludes zero: the floor
+    assert statistics.verdict(0.1, (0.05, 0.15), 0.2, p_family=0.2) == statistics.NEGLIGIBLE   # not after Holm, small
+    assert statistics.verdict(0.01, (-0.05, 0.07), 0.1) == statistics.NEGLIGIBLE     # all within +-0.1
+    assert statistics.verdict(0.01, (-0.05, 0.15), 0.1) == statistics.UNDETERMINED   # reaches past the floor
+    assert statistics.verdict(0.3, (-0.1, 0.7), None) == statistics.UNDETERMINED     # no smallest effect known
+    assert statistics.more_trials(0.1, (-0.1, 0.3), 8, None) == 24          # half-width 0.2 -> 0.1: 4x the trials
+    assert statistics.decimals((0.00001, 0.00003)) == 6 and statistics.decimals((-0.2, 0.3)) == 3
     assert statistics.verdict(None, None, None) == statistics.TOO_FEW
 
 

@@ -47,6 +47,7 @@ class Contrast:
     note: str = ""                  # why there is no number, when there is none
     p_value: float | None = None    # the contrast's own p-value (the model's t test)
     p_family: float | None = None   # Holm-adjusted over every estimated contrast of the study (see `family`)
+    more: int | None = None         # undetermined: roughly how many more trials per value would settle it
     outcome: str = "score"          # what differs: the score, or training.OUTCOME (the share that did not train)
 
     def as_record(self) -> dict:
@@ -55,6 +56,7 @@ class Contrast:
                 "reference": _plain(self.reference), "difference": self.difference,
                 "ci95": list(self.ci95) if self.ci95 else None, "n": self.n, "n_reference": self.n_reference,
                 "verdict": self.verdict, "note": self.note, "p_value": self.p_value, "p_family": self.p_family,
+                "more_trials_per_value": self.more,
                 "outcome": self.outcome}
 
 
@@ -107,10 +109,10 @@ def _columns(trials: pd.DataFrame, name: str, *, slope: bool, log: bool, order_k
                     n_reference, reference) for level in levels[1:]]
 
 
-def contrasts(trials: pd.DataFrame, searched: dict, *, noise_floor: float | None = None,
+def contrasts(trials: pd.DataFrame, searched: dict, *, smallest: float | None = None,
               order_key=str) -> list[Contrast]:
     """The adjusted contrasts of every hyperparameter in `searched` (name -> (fitted as a slope, searched on a
-    log scale)) over `trials` (completed, with a float `score`), each with its verdict (see statistics.verdict)."""
+    log scale)) over `trials` (completed, with a float `score`), each with its verdict (see statistics.verdict; `smallest`: the smallest effect that matters)."""
     import statsmodels.api as sm
 
     columns = [c for name, (slope, log) in searched.items()
@@ -137,10 +139,10 @@ def contrasts(trials: pd.DataFrame, searched: dict, *, noise_floor: float | None
             continue
         tests.append((len(out), float(fit.pvalues[index])))
         out.append(_contrast(column, estimate, (low, high), statistics.TOO_FEW))
-    return family(out, tests, noise_floor)
+    return family(out, tests, smallest)
 
 
-def family(out: list[Contrast], tests: list[tuple[int, float]], noise_floor: float | None) -> list[Contrast]:
+def family(out: list[Contrast], tests: list[tuple[int, float]], smallest: float | None) -> list[Contrast]:
     """Each estimated contrast (`tests`: its position in `out`, its p-value) with its verdict after Holm's
     step-down over all of them: a study with 9 contrasts has 9 chances of a 5% error, and without a family
     control 20-32% of studies with no true effect printed a finding."""
@@ -151,8 +153,10 @@ def family(out: list[Contrast], tests: list[tuple[int, float]], noise_floor: flo
     adjusted_p = multipletests([p for _, p in tests], alpha=1 - statistics.LEVEL, method="holm")[1]
     for (i, p), held in zip(tests, adjusted_p):
         c = out[i]
-        out[i] = dataclasses.replace(c, p_value=p, p_family=float(held),
-                                     verdict=statistics.verdict(c.difference, c.ci95, noise_floor, float(held)))
+        word = statistics.verdict(c.difference, c.ci95, smallest, float(held))
+        n = min(c.n, c.n_reference) if c.n_reference is not None else c.n
+        more = statistics.more_trials(c.difference, c.ci95, n, smallest) if word == statistics.UNDETERMINED else None
+        out[i] = dataclasses.replace(c, p_value=p, p_family=float(held), verdict=word, more=more)
     return out
 
 

@@ -321,7 +321,7 @@ def _encode(values: pd.Series) -> np.ndarray:
 
 def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
             repeats: pd.DataFrame | None = None, importance_cache: Path | None = None,
-            importance: bool = True, classes: int | None = None) -> Effects:
+            importance: bool = True, classes: int | None = None, smallest_effect: float | None = None) -> Effects:
     """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
 
     `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted as slopes (per tenfold
@@ -329,7 +329,9 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
     noise floor; `importance_cache`: see `importance`; `importance=False` leaves the ranking out (the forests
     take about a second; a simulation of many studies needs only the verdicts); `classes`: the dataset's class
-    count, which decides the `trained` column (results.trials.trained) where the table has none.
+    count, which decides the `trained` column (results.trials.trained) where the table has none;
+    `smallest_effect`: the smallest difference that matters (default: the noise floor, where measured), below
+    which a difference whose whole interval lies is `negligible`.
 
     Runs that did not train (`trained` False) are left out of the score effects, the value tables and the
     importance, and reported per value apart (`training`, see analysis.training)."""
@@ -350,7 +352,8 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     ranges = ranges or {}
     searched = {name: (name in ranges or (is_numeric(done[name]) and done[name].nunique() > adjusted.MAX_LEVELS),
                        ranges.get(name) == "log") for name in names}
-    found = adjusted.contrasts(done, searched, noise_floor=floor, order_key=_value_key) if len(done) else []
+    smallest = smallest_effect if smallest_effect is not None else floor
+    found = adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key) if len(done) else []
     failed = {t.name: t for t in result.training}
     for name in names:
         table = with_untrained(value_table(done, name, minimize=minimize), failed.get(name))

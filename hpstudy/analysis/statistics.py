@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 
 LEVEL = 0.95                 # every interval hpstudy shows is a 95% interval
-EFFECT, WITHIN_NOISE, TOO_FEW = "effect", "within noise", "too few trials"
-NEGLIGIBLE, UNDETERMINED = "negligible", "undetermined"
-VERDICTS = (EFFECT, WITHIN_NOISE, TOO_FEW)
+# The four words a difference can get, each true of its interval (see `verdict`). A hyperparameter gets the first
+# of them any of its contrasts has, in this order (verdicts.verdict_of).
+EFFECT, UNDETERMINED, NEGLIGIBLE, TOO_FEW = "effect", "undetermined", "negligible", "too few trials"
+VERDICTS = (EFFECT, UNDETERMINED, NEGLIGIBLE, TOO_FEW)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,14 @@ def pooled_std(groups) -> tuple[float | None, int]:
     return (math.sqrt(squares / dof), dof) if dof else (None, 0)
 
 
+def std_interval(std: float, dof: int) -> tuple[float, float]:
+    """The chi-square 95% interval of a standard deviation estimated with `dof` degrees of freedom: how far a
+    noise floor from few repeats may be off (with 4 dof, by a factor of 0.6 to 2.9)."""
+    from scipy import stats
+    tail = (1 - LEVEL) / 2
+    return (std * math.sqrt(dof / stats.chi2.ppf(1 - tail, dof)), std * math.sqrt(dof / stats.chi2.ppf(tail, dof)))
+
+
 @dataclass(frozen=True)
 class Difference:
     """The difference of two samples' means (a - b), with Welch's 95% interval and p-value."""
@@ -75,12 +84,36 @@ def difference(a, b) -> Difference | None:
     return Difference(diff, (float(low), float(high)), float(test.pvalue), (len(a), len(b)))
 
 
-def verdict(diff: float | None, ci95, noise_floor: float | None, p_family: float | None = None) -> str:
-    """`effect` when the interval excludes zero, the family-adjusted p-value (where given, see
-    adjusted.family) is below 1 - LEVEL, and the difference exceeds the noise floor (where it was measured);
-    `within noise` otherwise; `too few trials` when there is no interval."""
+def verdict(diff: float | None, ci95, smallest: float | None, p_family: float | None = None) -> str:
+    """`effect` when the interval excludes zero and the family-adjusted p-value (where given, see
+    adjusted.family) is below 1 - LEVEL; `negligible` when the whole interval lies within +-`smallest` (the
+    smallest effect that matters: the noise floor where measured); `undetermined` otherwise (the interval is too
+    wide to say either); `too few trials` when there is no interval."""
     if diff is None or ci95 is None or not all(math.isfinite(v) for v in ci95):
         return TOO_FEW
-    excludes_zero = (ci95[0] > 0 or ci95[1] < 0) and (p_family is None or p_family < 1 - LEVEL)
-    beyond_noise = noise_floor is None or abs(diff) > noise_floor
-    return EFFECT if excludes_zero and beyond_noise else WITHIN_NOISE
+    if (ci95[0] > 0 or ci95[1] < 0) and (p_family is None or p_family < 1 - LEVEL):
+        return EFFECT
+    if smallest is not None and -smallest < ci95[0] and ci95[1] < smallest:
+        return NEGLIGIBLE
+    return UNDETERMINED
+
+
+def more_trials(diff: float, ci95, n: int, smallest: float | None) -> int | None:
+    """Roughly how many more trials per value would settle an undetermined difference at the observed spread:
+    the interval's half-width shrinks as 1/sqrt(n), and it settles once narrower than the difference (an effect)
+    or than the room between the difference and +-`smallest` (negligible), whichever comes first. None when
+    neither can happen (a zero difference without a smallest effect)."""
+    half = (ci95[1] - ci95[0]) / 2
+    target = max(abs(diff), (smallest - abs(diff)) if smallest else 0.0)
+    if target <= 0 or half <= 0 or n < 1:
+        return None
+    return max(1, math.ceil(n * (half / target) ** 2 - n))
+
+
+def decimals(ci95) -> int:
+    """Decimals that show an interval to about two significant digits of its width (at least 3): never
+    `+0.000` for an interval that is not zero."""
+    width = abs(ci95[1] - ci95[0]) if ci95 else 0.0
+    if not width or not math.isfinite(width):
+        return 3
+    return int(min(12, max(3, 1 - math.floor(math.log10(width)))))

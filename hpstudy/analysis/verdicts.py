@@ -1,7 +1,7 @@
 """What a report says in words: one line per hyperparameter with its verdict, the noise floor, and the
 scientific hyperparameters each at its best nuisance setting. A difference is stated with its size and interval
-only when it is an effect; otherwise the line says "within noise" or "too few trials", so that nothing that is not
-a finding reads like one. No Keras."""
+with its word: effect, undetermined (with roughly how many more trials would settle it), negligible or too few
+trials, so that nothing that is not a finding reads like one. No Keras."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,21 +18,31 @@ def show(value) -> str:
     return str(value)
 
 
+def number(value: float, ci95) -> str:
+    """A difference with as many decimals as its interval needs (statistics.decimals), sign shown."""
+    return f"{value:+.{statistics.decimals(ci95)}f}"
+
+
 def _interval(ci) -> str:
-    return f"95% interval {ci[0]:+.3f} to {ci[1]:+.3f}"
+    return f"95% interval {number(ci[0], ci)} to {number(ci[1], ci)}"
 
 
 def contrast_text(contrast: Contrast, objective: str) -> str:
-    """One contrast in words: `value vs reference` (or `per 10x`), then its verdict."""
+    """One contrast in words: `value vs reference` (or a range's), then its verdict word."""
     what = (f"{show(contrast.value)} vs {show(contrast.reference)}" if contrast.n_reference is not None
             else (contrast.value if contrast.value != INACTIVE else "inactive vs active"))
     count = f"n={contrast.n}" + (f" vs {contrast.n_reference}" if contrast.n_reference is not None else "")
+    outcome = objective if contrast.outcome == "score" else f"share of runs that {contrast.outcome}"
     if contrast.verdict == statistics.TOO_FEW:
         note = contrast.note if contrast.note.startswith("n=") else f"{contrast.note}; {count}"
         return f"{what}: too few trials ({note})"
-    if contrast.verdict == statistics.WITHIN_NOISE:
-        return f"{what}: within noise ({contrast.difference:+.3f}, {_interval(contrast.ci95)}; {count})"
-    return f"{what}: {objective} {contrast.difference:+.3f} ({_interval(contrast.ci95)}; {count})"
+    size = f"{number(contrast.difference, contrast.ci95)}, {_interval(contrast.ci95)}; {count}"
+    if contrast.verdict == statistics.EFFECT:
+        return f"{what}: {outcome} {size.replace(', 95%', ' (95%', 1)})"
+    if contrast.verdict == statistics.UNDETERMINED:
+        more = (f"; about {contrast.more} more trials per value would settle it" if contrast.more else "")
+        return f"{what}: undetermined ({size}{more})"
+    return f"{what}: negligible ({size})"
 
 
 def line(name: str, contrasts: list[Contrast], objective: str, *, only: object = None) -> str:
@@ -44,8 +54,8 @@ def line(name: str, contrasts: list[Contrast], objective: str, *, only: object =
 
 
 def verdict_of(contrasts: list[Contrast]) -> str:
-    """A hyperparameter's verdict: an effect if any of its contrasts is one, else within noise if any could be
-    estimated, else too few trials."""
+    """A hyperparameter's verdict: the first word of statistics.VERDICTS any of its contrasts has (an effect if
+    any is one; undetermined if any is; negligible only when every estimated contrast is), else too few trials."""
     verdicts = {c.verdict for c in contrasts}
     for candidate in statistics.VERDICTS:
         if candidate in verdicts:
@@ -58,8 +68,11 @@ def noise_note(floor: float | None, dof: int, configurations: int, objective: st
     if floor is None:
         return ("Noise floor not measured: no configuration has two seed repeats (search.confirm, or "
                 "`hpstudy confirm`). Verdicts rest on the trials' scatter around the model alone.")
-    return (f"Noise floor: the seed-to-seed standard deviation of {objective} is {floor:.4f} (pooled over "
-            f"{configurations} confirmed configurations, {dof} degrees of freedom); an effect must exceed it.")
+    low, high = statistics.std_interval(floor, dof)
+    return (f"Noise floor: the seed-to-seed standard deviation of {objective} is {floor:.4g} (95% interval "
+            f"{low:.3g} to {high:.3g}; pooled over {configurations} confirmed configurations, {dof} degrees of "
+            "freedom, repeats that did not train left out); a difference whose whole interval lies within "
+            "+- the floor is negligible.")
 
 
 def isolation(done: pd.DataFrame, name: str, *, minimize: bool, summaries: pd.DataFrame | None,

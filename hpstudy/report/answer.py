@@ -1,7 +1,7 @@
 """The answer a report opens with, one per study: the question the study asks, its best configuration in one line,
 that configuration's test accuracy (with its seed interval where it was confirmed), and the findings: the
-hyperparameters whose verdict is an effect, largest first, then those within noise or with too few trials, named
-as such and never as findings. Rendered here in every format the report has. No Keras.
+hyperparameters whose verdict is an effect, largest first, then those undetermined, negligible or with too few
+trials, named as such and never as findings. Rendered here in every format the report has. No Keras.
 """
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ class Answer:
     seeds: int | None = None
     seed_note: str = ""                                 # what the repeats say of the best against the runner-up
     findings: list[str] = field(default_factory=list)   # effects, largest first
-    within_noise: list[str] = field(default_factory=list)
+    undetermined: list[str] = field(default_factory=list)   # "name (about N more trials per value)"
+    negligible: list[str] = field(default_factory=list)
     too_few: list[str] = field(default_factory=list)
     pruned: int = 0                                     # trials search.pruning stopped (shown, never estimated)
     untrained: int = 0                                  # completed runs that did not train (analysis.training)
@@ -57,7 +58,8 @@ class Answer:
         return text + (f". {self.seed_note}." if self.seed_note else ".")
 
     def finding_lines(self) -> list[str]:
-        """The findings (at most SHOWN_FINDINGS), then what was within noise and what had too few trials."""
+        """The findings (at most SHOWN_FINDINGS), then what was undetermined, negligible, and had too few
+        trials."""
         if not self.searched:
             return ["Nothing searched: one configuration (a baseline), so there are no effects and no importance "
                     "to estimate."]
@@ -65,8 +67,8 @@ class Answer:
         if len(self.findings) > SHOWN_FINDINGS:
             out.append(f"... and {len(self.findings) - SHOWN_FINDINGS} more effects (see the details below).")
         if not self.findings:
-            out.append(f"No finding: no searched hyperparameter changed {self.objective} beyond the noise in "
-                       "these trials.")
+            out.append(f"No finding: no searched hyperparameter was shown to change {self.objective} in these "
+                       "trials (after Holm's control over all of the study's contrasts).")
         out += [f"Finding: {line}" for line in self.training]
         if self.untrained and not self.training:
             out.append(f"Did not train: {self.untrained} of {self.runs} runs ({training.RULE.format(margin=TRAINED_MARGIN)}"
@@ -75,8 +77,11 @@ class Answer:
         elif self.untrained:
             out.append(f"Did not train: {self.untrained} of {self.runs} runs; the effects are estimated on the runs "
                        "that trained.")
-        if self.within_noise:
-            out.append(f"Within noise (not findings): {', '.join(self.within_noise)}.")
+        if self.undetermined:
+            out.append(f"Undetermined (intervals too wide to say, not findings): {', '.join(self.undetermined)}.")
+        if self.negligible:
+            out.append(f"Negligible (whole interval within the smallest effect that matters): "
+                       f"{', '.join(self.negligible)}.")
         if self.too_few:
             out.append(f"Too few trials to say: {', '.join(self.too_few)}.")
         if self.pruned:
@@ -95,7 +100,8 @@ class Answer:
                 "best": self.best, "best_trial": self.best_trial, "score": self.score,
                 "test_accuracy": self.test_accuracy, "seed_test_accuracy_mean": self.seed_mean,
                 "seed_test_accuracy_ci95": self.seed_interval, "seeds": self.seeds, "seed_note": self.seed_note,
-                "findings": list(self.findings), "within_noise": list(self.within_noise),
+                "findings": list(self.findings), "undetermined": list(self.undetermined),
+                "negligible": list(self.negligible),
                 "too_few_trials": list(self.too_few), "pruned": self.pruned, "did_not_train": self.untrained,
                 "runs": self.runs, "training_findings": list(self.training)}
 
@@ -124,20 +130,26 @@ def _size(contrast) -> float:
     return abs(contrast.difference) if contrast.difference is not None else 0.0
 
 
-def _findings(fx: effects_module.Effects) -> tuple[list[str], list[str], list[str]]:
-    """(effect lines, largest first; names within noise; names with too few trials)."""
-    found, noise, few = [], [], []
+def _findings(fx: effects_module.Effects) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(effect lines, largest first; undetermined names, each with roughly how many more trials per value would
+    settle it; negligible names; names with too few trials)."""
+    found, open_, small, few = [], [], [], []
     for effect in fx.effects:
         if effect.verdict == statistics.EFFECT:
             real = sorted((c for c in effect.contrasts if c.verdict == statistics.EFFECT), key=_size, reverse=True)
+            if not real:        # an effect on whether runs train only: its finding is the training line
+                continue
             more = f" (and {len(real) - 1} more of its values)" if len(real) > 1 else ""
             found.append((_size(real[0]), f"{effect.name} {verdicts.contrast_text(real[0], fx.objective)}{more}"))
-        elif effect.verdict == statistics.WITHIN_NOISE:
-            noise.append(effect.name)
+        elif effect.verdict == statistics.UNDETERMINED:
+            needed = [c.more for c in effect.outcomes if c.verdict == statistics.UNDETERMINED and c.more]
+            open_.append(effect.name + (f" (about {max(needed)} more trials per value)" if needed else ""))
+        elif effect.verdict == statistics.NEGLIGIBLE:
+            small.append(effect.name)
         else:
             few.append(effect.name)
     found.sort(key=lambda pair: pair[0], reverse=True)
-    return [text for _, text in found], noise, few
+    return [text for _, text in found], open_, small, few
 
 
 def _best_from_table(table: pd.DataFrame, names: list[str], minimize: bool) -> dict:
@@ -191,7 +203,7 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
         _seed_line(answer, best.get("confirmed") or {})
     else:
         answer.best = "none yet: no trial has completed"
-    answer.findings, answer.within_noise, answer.too_few = _findings(fx)
+    answer.findings, answer.undetermined, answer.negligible, answer.too_few = _findings(fx)
     answer.pruned, answer.untrained, answer.runs = fx.pruned, fx.untrained, fx.trials
     answer.training = [t.sentence for t in fx.training if t.verdict == statistics.EFFECT]
     return answer

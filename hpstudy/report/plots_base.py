@@ -15,7 +15,8 @@ from hpstudy.errors import HpstudyError
 
 DPI = 90                                        # PNGs of about 1000 x 400 pixels: readable, small, fast
 PRUNED_STYLE = {"marker": "x", "s": 18, "alpha": 0.7, "color": "#7f7f7f", "label": "pruned (cut short; not estimated)"}
-VERDICT_COLOURS = {statistics.EFFECT: "#d62728", statistics.WITHIN_NOISE: "#555555", statistics.TOO_FEW: "#aaaaaa"}
+VERDICT_COLOURS = {statistics.EFFECT: "#d62728", statistics.UNDETERMINED: "#ff7f0e", statistics.NEGLIGIBLE: "#555555",
+                   statistics.TOO_FEW: "#aaaaaa"}
 
 
 class NothingToPlot(HpstudyError):

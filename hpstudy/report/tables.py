@@ -249,9 +249,10 @@ def effects_table(fx: effects_module.Effects) -> pd.DataFrame:
     rows = [{"hyperparameter": c.hyperparameter, "value": verdicts.show(c.value),
              "reference": "" if c.reference is None else verdicts.show(c.reference), "difference": c.difference,
              "ci95 low": c.ci95[0] if c.ci95 else None, "ci95 high": c.ci95[1] if c.ci95 else None, "n": c.n,
-             "n reference": c.n_reference, "verdict": c.verdict} for c in fx.contrasts()]
+             "n reference": c.n_reference, "verdict": c.verdict, "p (Holm)": c.p_family,
+             "outcome": c.outcome} for c in fx.contrasts()]
     return pd.DataFrame(rows, columns=["hyperparameter", "value", "reference", "difference", "ci95 low", "ci95 high",
-                                       "n", "n reference", "verdict"])
+                                       "n", "n reference", "verdict", "p (Holm)", "outcome"])
 
 
 def repeats_table(fx: effects_module.Effects) -> pd.DataFrame | None:
@@ -282,8 +283,11 @@ def sections(study: StudyReport) -> list[Section]:
     out = [Section(_heading(study), level=2),
            Section("Summary", [*fx.sentences(), fx.noise_note] if fx.effects else ["(no tuned hyperparameters)"]),
            Section("Effects, adjusted for the other hyperparameters",
-                   [f"{adjusted.METHOD} Differences are in {fx.objective}; a verdict is an effect only when the "
-                    "interval excludes zero and the difference exceeds the noise floor where it was measured."],
+                   [f"{adjusted.METHOD} Differences are in {fx.objective} (rows with outcome 'did not train': in the "
+                    "share of runs that did not train). effect: the interval excludes zero after Holm's control "
+                    "over the study's contrasts; negligible: the whole interval lies within +- the smallest effect "
+                    "that matters (the noise floor); undetermined: neither (more trials needed); too few trials: "
+                    "no interval."],
                    effects_table(fx))]
     if (repeats := repeats_table(fx)) is not None:
         out.append(Section("Seed repeats of the best configurations", [fx.noise_note], repeats))
