@@ -241,10 +241,16 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     """The report of results folders `paths` as text in `format`. Markdown and html written to `output` show
     every study's figures (`plots.figures`: markdown links PNGs in `<output>_figures/`, html embeds them), and
     `best` models of each study are evaluated on the test split (default: 1 for those, else 0), their figures
-    next to `output`. Writing the text to `output` is the caller's."""
+    next to `output`. The text is returned, and written to `output` when given (replaced whole, never through a
+    link, never onto a results folder's records: `results.outputs`)."""
     from hpstudy.report import pages, tables
+    from hpstudy.results import outputs
     if output and not Path(output).parent.is_dir():   # before any (slow) evaluation
         raise HpstudyError(f"{output}: cannot write the report (no folder {Path(output).parent})")
+    if output:       # before any work: never onto a results folder's records, never through a link
+        outputs.check(output, "the report")
+        outputs.check(Path(output).with_name(Path(output).stem + "_figures"), "the report's figures",
+                      folder=True)
     built = tables.build(paths, sort=sort, top=top)
     best = best if best is not None else int(bool(output) and format in ("markdown", "html"))
     if best < 0 or (best and (not output or format not in ("markdown", "html"))):
@@ -259,6 +265,8 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     text = pages.render(built, format)
     if best and format == "markdown":
         text += "\n" + pages.best_models_markdown(built, Path(output).parent)
+    if output:
+        outputs.write_text(output, text, "the report")
     return text
 
 

@@ -267,12 +267,6 @@ def _report(args) -> int:
                       output=args.output)
     if not args.output:
         sys.stdout.write(text)
-        return 0
-    try:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as err:
-        raise HpstudyError(f"{args.output}: cannot write the report ({err.strerror})") from None
     return 0
 
 

@@ -14,7 +14,7 @@ LAYERS = [
     ("hpstudy.study",),
     ("hpstudy.data", "hpstudy.models"),
     ("hpstudy.results.layout", "hpstudy.results.files", "hpstudy.results.lock", "hpstudy.results.folder",
-     "hpstudy.results.trials"),
+     "hpstudy.results.trials", "hpstudy.results.outputs"),
     ("hpstudy.analysis",),
     ("hpstudy.engine",),
     ("hpstudy.results.models", "hpstudy.results.evaluate", "hpstudy.results.export", "hpstudy.results.predict"),

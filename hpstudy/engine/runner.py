@@ -174,12 +174,13 @@ def _save_best(tuner, layout: Layout, dataset) -> None:
     test = model.evaluate(dataset.test.x, dataset.test.y, verbose=0, return_dict=True)
     # Create the optimizer's slots so the saved file matches what loading it builds (else Keras warns).
     model.optimizer.build(model.trainable_variables)
+    tmp = files.temporary_beside(layout.best_model, ".tmp.keras")
     try:
-        model.save(layout.best_model_tmp)
-        files.replace(layout.best_model_tmp, layout.best_model)
+        model.save(tmp)
+        files.replace(tmp, layout.best_model)
     except BaseException:
         with contextlib.suppress(OSError):
-            layout.best_model_tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         raise
     best_epoch, checkpoint_epoch = trials.epoch_from_step(trial.best_step), tuner.study.search.checkpoint_epoch
     files.write_json(layout.best, {

@@ -17,7 +17,7 @@ from hpstudy.analysis import effects as effects_module
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
 from hpstudy.report import answer as answer_module
-from hpstudy.results import folder
+from hpstudy.results import folder, outputs
 from hpstudy.results.layout import Layout
 from hpstudy.results.trials import is_minimized, read_best, read_repeats, read_trials
 from hpstudy.study.spec import opening_comment
@@ -201,9 +201,7 @@ def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
         for name, caption, png in plots.named_figures(study, top=top):
             file = None
             if folder is not None:
-                file = Path(folder) / where / f"{name}.png"
-                file.parent.mkdir(parents=True, exist_ok=True)
-                file.write_bytes(png)
+                file = outputs.write_bytes(Path(folder) / where / f"{name}.png", png, "a figure")
             study.figures.append(Figure(caption, png, file))
 
 

@@ -24,18 +24,31 @@ DAMAGED = "the results folder is damaged: restore the file from a copy, or start
 
 def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader (or a crash) sees the old file or the new one, never half."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` atomically (see `write_text`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with no_room_is_one_line(path):
         # A name of its own: the workers of a distributed study write the same files at the same time.
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
             replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def temporary_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A new empty file of hpstudy's own beside `path`, for a writer that needs a file name (Keras's model.save):
+    made anew, so a link planted at a fixed temporary name is never written through. Rename it onto `path`."""
+    handle, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).stem}.", suffix=suffix)
+    os.close(handle)
+    return Path(tmp)
 
 
 def replace(tmp: Path, path: Path) -> None:

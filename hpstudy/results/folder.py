@@ -86,7 +86,8 @@ def _check_is_ours(layout: Layout) -> None:
 def _clear(layout: Layout, study: spec_module.StudySpec) -> None:
     """--overwrite: delete everything hpstudy wrote in the folder (the lock stays), but only once the folder is
     proven its own: its marker, or (a folder written before the marker) a spec.yaml of this very study; and
-    nothing inside that hpstudy does not write. Symbolic links are deleted, never followed."""
+    nothing inside, at any depth, that hpstudy does not write (`Layout.first_foreign`). Symbolic links with
+    hpstudy's names are deleted, never followed."""
     root = layout.root
     refuse = f"{root}: --overwrite refused, so nothing was deleted"
     if root.is_symlink():
@@ -94,11 +95,9 @@ def _clear(layout: Layout, study: spec_module.StudySpec) -> None:
                            "folder as --results-dir, or delete it yourself")
     if Path.cwd().resolve().is_relative_to(root.resolve()):
         raise ResultsError(f"{refuse}: it holds the current directory; run from outside it")
-    owned = layout.owned_names()
-    foreign = sorted(p.name for p in root.iterdir() if p.name not in owned and not Layout.is_temporary(p.name))
-    if foreign:
-        shown = ", ".join(repr(name) for name in foreign[:3]) + (f" and {len(foreign) - 3} more" if foreign[3:] else "")
-        raise ResultsError(f"{refuse}: it holds {shown}, which hpstudy did not write; move them away or use "
+    foreign = layout.first_foreign()
+    if foreign is not None:
+        raise ResultsError(f"{refuse}: it holds {str(foreign)!r}, which hpstudy did not write; move it away or use "
                            "another --results-dir")
     if not (layout.marker.is_file() or _holds_a_study(layout, study.name)):
         raise ResultsError(f"{refuse}: nothing proves hpstudy wrote it (no {layout.marker.name} marker, and its "

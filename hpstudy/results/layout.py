@@ -22,8 +22,10 @@ Every file hpstudy writes here is written to a temporary name and renamed into p
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 # Bumped when what a folder holds changes meaning: 2, normalization and augmentation moved in front of the
 # builder's model; 3, best.json's best_epoch counts from 1 (format-2 folders are still read).
@@ -33,8 +35,21 @@ CHECKPOINT = "checkpoint.weights.h5"      # keras-tuner's weights of a trial's k
 CHIEF = "chief"                           # the chief's name among the workers' files
 
 
-_TOP_LEVEL = ("spec", "env", "tuner", "trials", "table", "best_model", "best", "tensorboard", "importance", "workers", "repeats",
-              "repeats_table", "marker", "lock")
+# Below the top, what hpstudy (and keras-tuner for it) writes, as patterns of paths relative to the folder.
+_OWNED_FILES = re.compile("|".join((
+    r"trials/\d+/(history_\d+\.csv|execution_\d+\.json|summary\.txt|failure\.txt|pruned\.json|starts\.json)",
+    r"repeats/\d+/seed_\d+\.json",
+    r"workers/[^/]+\.json",                                  # heartbeats and chief.json
+    r"tuner/[^/]+\.json",                                    # the oracle's and each tuner's state
+    r"tuner/trial_\d+/(trial\.json|build_config\.json|checkpoint[^/]*)",
+    r"tensorboard/\d+/execution\d+/((train|validation)/)?events\.out\.tfevents\.[^/]+",
+)))
+_OWNED_FOLDERS = re.compile(r"trials/\d+|repeats/\d+|tuner/trial_\d+|tensorboard/\d+(/execution\d+(/(train|validation))?)?")
+
+
+_TOP_FOLDERS = ("tuner", "trials", "tensorboard", "workers", "repeats")
+_TOP_FILES = ("spec", "env", "table", "best_model", "best", "importance", "repeats_table", "marker", "lock")
+_TOP_LEVEL = _TOP_FOLDERS + _TOP_FILES
 
 
 def trial_number(trial_id) -> str:
@@ -55,7 +70,6 @@ class Layout:
     trials = property(lambda self: self.root / "trials")
     table = property(lambda self: self.root / "trials.csv")
     best_model = property(lambda self: self.root / "best.keras")
-    best_model_tmp = property(lambda self: self.root / ".best.tmp.keras")
     best = property(lambda self: self.root / "best.json")
     tensorboard = property(lambda self: self.root / "tensorboard")
     importance = property(lambda self: self.root / "importance.json")
@@ -73,7 +87,45 @@ class Layout:
     def is_temporary(name: str) -> bool:
         """Whether `name` is one of the temporary files hpstudy writes before renaming them into place."""
         return name.startswith(".") and (name.endswith(".tmp") or name.endswith(".tmp.keras"))
+
     chief_state = property(lambda self: self.workers / f"{CHIEF}.json")
+
+    def is_owned(self, relative: PurePath, *, folder: bool) -> bool:
+        """Whether `relative` (a path inside the results folder) is a name hpstudy, or keras-tuner for it, writes
+        there, as a folder (`folder`) or as a file: what `--overwrite` and a trial's restart may delete."""
+        parts = PurePath(relative).parts
+        if len(parts) == 1:
+            top = {getattr(self, name).name for name in (_TOP_FOLDERS if folder else _TOP_FILES)}
+            return parts[0] in top or (not folder and self.is_temporary(parts[0]))
+        path = "/".join(parts)
+        if folder:
+            return _OWNED_FOLDERS.fullmatch(path) is not None
+        inside = "/".join(parts[:-1])
+        in_owned_folder = inside in _TOP_FOLDERS or _OWNED_FOLDERS.fullmatch(inside) is not None
+        return _OWNED_FILES.fullmatch(path) is not None or (in_owned_folder and self.is_temporary(parts[-1]))
+
+    def first_foreign(self, folder: Path | None = None) -> PurePath | None:
+        """The first path below `folder` (default: the whole results folder; in sorted order, links never
+        followed) that is not a name hpstudy writes there, or None when every entry is hpstudy's. A folder that
+        cannot be listed is returned too: nothing in it can be proven."""
+        folder = Path(folder or self.root)
+        here = folder.relative_to(self.root)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            return here
+        for entry in entries:
+            path = here / entry.name
+            if entry.is_symlink():          # judged by its name, never followed: deleting it deletes the link only
+                owned = self.is_owned(path, folder=False) or self.is_owned(path, folder=True)
+            else:
+                owned = self.is_owned(path, folder=entry.is_dir())
+            found = None if not owned else \
+                self.first_foreign(Path(entry.path)) if entry.is_dir(follow_symlinks=False) else None
+            if not owned or found is not None:
+                return path if not owned else found
+        return None
+
 
     # ------------------------------------------------------------ hpstudy's files of one trial
     def trial(self, trial_id) -> Path:
