@@ -22,6 +22,7 @@ import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
 from keras_tuner.src.distribute import utils as dist_utils      # 1.4: the role read from KERASTUNER_* variables
 
+from hpstudy.engine import design
 from hpstudy.engine.distributed.roles import DEFAULT_CHIEF_TIMEOUT
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, layout as layout_module, trials as trials_module
@@ -268,6 +269,7 @@ TUNERS = {
     "grid": (kt.Tuner, ResumableGridSearchOracle),
     "hyperband": (kt.Hyperband, kt.oracles.HyperbandOracle),   # its run_trial sets each trial's epochs
     "bayesian": (kt.Tuner, kt.oracles.BayesianOptimizationOracle),
+    "design": (kt.Tuner, design.DesignOracle),                  # the question balanced, the rest quasi-random
 }
 
 

@@ -137,6 +137,8 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
         default = 1 if not study.tunables() else None if search.tuner == "grid" else DEFAULT_MAX_TRIALS
         kwargs["max_trials"] = search.max_trials or default
         total = kwargs["max_trials"]
+    if search.tuner == "design":
+        kwargs["question"] = study.question
     done = int(trials.read_trials(layout).status.isin([*adapter.ENDED, trials.PRUNED]).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
     hypermodel = make_hypermodel(study, dataset)

@@ -126,7 +126,7 @@ class PruningSpec:
 @dataclass(frozen=True)
 class SearchSpec:
     """The `search` section: the tuner, its objective and budget, failure and checkpoint limits."""
-    tuner: Literal["random", "grid", "hyperband", "bayesian"] = "random"
+    tuner: Literal["random", "grid", "hyperband", "bayesian", "design"] = "random"   # design: see engine.design
     objective: Metric = "val_accuracy"
     max_trials: Optional[Positive] = None   # None: the whole grid (grid), 10 (random, bayesian)
     executions_per_trial: Positive = 1
@@ -312,7 +312,7 @@ def _check_pruning(fail, search: SearchSpec) -> SearchSpec:
         return search
     if search.tuner == "hyperband":
         raise fail("search.pruning", "hyperband prunes by itself (its brackets stop trials early); use pruning "
-                                     "with the random, grid or bayesian tuner, or remove it")
+                                     "with the random, grid, bayesian or design tuner, or remove it")
     if search.executions_per_trial > 1:
         raise fail("search.pruning", "needs search.executions_per_trial: 1 (a trial's curve is then one fit, "
                                      "which the rule can compare epoch by epoch)")
