@@ -1,5 +1,6 @@
 """search.tuner: design: the question's values balanced by design, the nuisance hyperparameters quasi-random within
 each; one plan whatever stops, resumes or shares the search."""
+import json
 import math
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import keras_tuner as kt
 import pytest
 
 import hpstudy
+import hpstudy.api
 from hpstudy.cli import main
 from hpstudy.engine.design import DesignOracle, cell_order, levels
 from tests.conftest import TINY, write_study
@@ -111,3 +113,47 @@ def test_a_design_study_shared_by_two_workers_stays_balanced(tmp_path):
                            "--workers", "2"], capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-3000:]
     assert Counter(_values(tmp_path / "shared")) == {0.0: 3, 0.5: 3}
+
+
+class _AnsweredAfter:
+    """The stopping rule's contract (engine.answered.Answered): check() is a reason to stop, or None."""
+
+    def __init__(self, calls):
+        self.calls, self.asked = calls, 0
+
+    def check(self):
+        self.asked += 1
+        return "answered: every question decisive (model.head: effect)" if self.asked >= self.calls else None
+
+
+def test_until_answered_is_asked_between_rounds_and_stops_the_search_for_good(tmp_path):
+    oracle = _oracle(tmp_path, question=("model.head",), name="u")
+    oracle.until = _AnsweredAfter(calls=2)
+    _drawn(oracle, 4)                                          # rounds of 2: asked before trial 2 (go on)
+    assert oracle.until.asked == 1 and oracle.stopped_because is None
+    for _ in range(2):                                         # before trial 4: answered, and stays so
+        assert oracle.create_trial("tuner0").status == "STOPPED"
+    assert oracle.until.asked == 2 and oracle.stopped_because.startswith("answered") and len(oracle.trials) == 4
+
+
+UNTIL = DESIGN.replace("tuner: design", "tuner: design\n  until: answered")
+
+
+@pytest.mark.slow
+def test_until_answered_ends_with_one_line_that_agrees_with_the_report(tmp_path, capsys):
+    study = write_study(tmp_path, UNTIL.format(name="until", trials=4), name="until")
+    assert main(["run", str(study), "--results-dir", str(tmp_path)]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("search ")][-1]
+    report = json.loads(hpstudy.api.report([tmp_path / "until"], format="json"))
+    verdict = {e["hyperparameter"]: e["verdict"] for e in report["effects"]}["model.dropout"]
+    if verdict in ("effect", "negligible"):
+        assert line.startswith("search ") and "answered: every question decisive" in line, line
+    else:
+        assert line == (f"search stopped: search.max_trials (4) spent with the question not answered "
+                        f"(model.dropout: {verdict}); more trials may settle it"), line
+
+
+def test_until_answered_needs_the_design_and_a_designs_question_is_not_changed_on_resume(tmp_path, capsys):
+    study = write_study(tmp_path, TINY.format(name="r").replace("seed: 1", "seed: 1\n  until: answered"), name="r")
+    assert main(["validate", str(study)]) == 2
+    assert "search.until: answered: stops a design study" in capsys.readouterr().err

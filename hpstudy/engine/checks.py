@@ -100,6 +100,9 @@ def _check_search(study: StudySpec) -> None:
         _check_option(study, allowed, key, value)
     if search.tuner == "hyperband":
         _check_hyperband(study)
+    if search.until is not None and search.tuner != "design":
+        raise study.error("search.until", f"{search.until}: stops a design study between its balanced rounds; "
+                                          "use it with tuner: design")
     if search.tuner == "design" and not study.question:
         raise study.error("search.tuner", "design balances the trials over the hyperparameters the study asks "
                                           "about; name them in question: (e.g. question: [model.head]), or use the "

@@ -57,9 +57,12 @@ def sobol_point(index: int, dimensions: int, seed: int) -> np.ndarray:
 class DesignOracle(kt.Oracle):
     """Balanced scientific cells, quasi-random nuisance within each (see the module's docstring)."""
 
-    def __init__(self, objective=None, max_trials=None, seed=None, question=(), bins=DEFAULT_BINS, **kwargs):
+    def __init__(self, objective=None, max_trials=None, seed=None, question=(), bins=DEFAULT_BINS, until=None,
+                 **kwargs):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
         self.question, self.bins = tuple(question), int(bins)
+        # search.until: answered (an engine.answered.Answered): asked before each round; its reason once it stops.
+        self.until, self.stopped_because = until, None
 
     def cells(self) -> tuple[list, list[tuple]]:
         """(the scientific hyperparameters' levels, the cells in the order a round visits them)."""
@@ -94,8 +97,14 @@ class DesignOracle(kt.Oracle):
         return hps.values
 
     def populate_space(self, trial_id):
-        """keras-tuner's call for a new trial's values: the plan's trial number `trial_id`."""
-        return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": self.plan(int(trial_id))}
+        """keras-tuner's call for a new trial's values: the plan's trial number `trial_id`; no more trials once
+        `until` finds the question answered at the start of a round."""
+        index = int(trial_id)
+        if self.until is not None and self.stopped_because is None and index and index % len(self.cells()[1]) == 0:
+            self.stopped_because = self.until.check()
+        if self.stopped_because is not None:
+            return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+        return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": self.plan(index)}
 
     def get_state(self):
         """keras-tuner's state, with the design's question and bins (checked on reload)."""

@@ -18,7 +18,7 @@ from hpstudy.study import spec as spec_module
 # Keys a study may change without starting over: more trials extend the search; the limits apply from now on;
 # the question and the seed repeats change what is reported and confirmed, not what was searched.
 RESUMABLE_CHANGES = ("search.max_trials", "search.max_failed_trials", "search.keep_checkpoints", "search.confirm",
-                     "question")
+                     "search.until", "question")
 # Formats this version resumes: 2 differs from 3 only in how best.json counts epochs, which the readers convert.
 RESUMABLE_FORMATS = (2, FORMAT)
 
@@ -165,8 +165,10 @@ def _check_same_study(layout: Layout, study: spec_module.StudySpec) -> None:
         old = spec_module.from_dict(old, source=str(layout.spec)).to_dict()
     except HpstudyError:
         pass
+    # A design's plan is made from its question: changing the question would unbalance the trials already run.
+    resumable = [r for r in RESUMABLE_CHANGES if not (r == "question" and study.search.tuner == "design")]
     changed = [k for k in spec_module.changed_keys(old, study.to_dict())
-               if not any(k == r or k.startswith(r + ".") for r in RESUMABLE_CHANGES)]
+               if not any(k == r or k.startswith(r + ".") for r in resumable)]
     if changed:
         raise ResultsError(
             f"{layout.root}: holds a study that differs from {study.source} in {', '.join(changed)}; "

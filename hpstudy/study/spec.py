@@ -138,6 +138,7 @@ class SearchSpec:
     options: dict = field(default_factory=dict)  # the tuner's own arguments (checked against keras-tuner)
     confirm: Optional[ConfirmSpec] = None   # seed repeats of the best configurations; `{}` for top 3, 5 seeds
     pruning: Optional[PruningSpec] = None   # stop hopeless trials early; `{}` for the median rule's defaults
+    until: Optional[Literal["answered"]] = None   # design only: stop once every question's verdict is decisive
 
 
 @dataclass(frozen=True)
