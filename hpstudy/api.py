@@ -10,7 +10,7 @@ import pandas as pd
 from hpstudy import options
 from hpstudy.engine.distributed.roles import Role, from_flags
 from hpstudy.errors import HpstudyError, ResultsError
-from hpstudy.lazy import freeze_after_keras, import_quietly
+from hpstudy.lazy import freeze_after_keras, import_quietly, quiet_frameworks
 from hpstudy.results import folder, trials
 from hpstudy.results.lock import FolderLock
 from hpstudy.study import spec as spec_module
@@ -20,7 +20,7 @@ __all__ = ["load_spec", "run", "Study", "load_study", "load_best", "confirm", "v
            "distributed_role",
            "report", "serve", "export", "predict", "describe_models", "datasets", "dataset_info", "download",
            "image_size",
-           "Role", "import_quietly", "freeze_after_keras"]
+           "Role", "import_quietly", "freeze_after_keras", "quiet_frameworks"]
 
 distributed_role = from_flags      # the Role of `hpstudy run --role ...` flags (see engine.distributed.roles)
 

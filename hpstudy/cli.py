@@ -61,7 +61,13 @@ def _add_confirm(commands) -> None:
                          "study's search.confirm.top, else 3)")
     confirm.add_argument("--seeds", type=parser_type(options.seeds, "--seeds"), metavar="N", help="new seeds for each (default: the "
                          "study's search.confirm.seeds, else 5)")
+    _add_verbose(confirm)
     confirm.set_defaults(handler=_confirm)
+
+
+def _add_verbose(command) -> None:
+    command.add_argument("--verbose", action="store_true", help="show TensorFlow's, absl's and scipy's log lines "
+                         "and warnings (silenced by default)")
 
 
 def _add_validate(commands) -> None:
@@ -86,6 +92,7 @@ def _add_report(commands) -> None:
                         "split: per-class precision/recall/F1, confusion matrix, predictions, learning curves "
                         "(figures in <output>_figures/; default 1 for markdown and html written with --output, "
                         "else 0)")
+    _add_verbose(report)
     report.set_defaults(handler=_report)
 
 
@@ -134,6 +141,7 @@ def _add_export(commands) -> None:
     export.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
     export.add_argument("--rank", type=parser_type(options.rank, "--rank"), default=0, help="0: the best trial (default), 1: the second best, ...")
     export.add_argument("--to", required=True, metavar="FILE", help="the model file to write (ends in .keras)")
+    _add_verbose(export)
     export.set_defaults(handler=_export)
 
 
@@ -143,6 +151,7 @@ def _add_predict(commands) -> None:
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...; any size)")
     predict.add_argument("--top", type=parser_type(options.positive, "--top"), default=3, help="the most probable classes to show (default: 3)")
     predict.add_argument("--rank", type=parser_type(options.rank, "--rank"), default=0, help="0: the best trial (default), 1: the second best, ...")
+    _add_verbose(predict)
     predict.set_defaults(handler=_predict)
 
 
@@ -326,6 +335,7 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     if own_process:
         from hpstudy import api
         api.freeze_after_keras()
+        api.quiet_frameworks(getattr(args, "verbose", False))
     try:
         return args.handler(args)
     except HpstudyError as err:
