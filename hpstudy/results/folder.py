@@ -126,7 +126,7 @@ def _holds_a_study(layout: Layout, name: str | None = None) -> bool:
 def results_format(layout: Layout) -> int:
     """The results format a folder was written in (env.json; 1 before it was recorded, this one before
     env.json exists: it is written right after `prepare`)."""
-    env = files.read_record(layout.env, dict, {"results_format": int})
+    env = files.read_record(layout.env, dict, {"results_format": int}, root=layout.root)
     return env.get("results_format", 1) if env is not None else FORMAT
 
 
@@ -143,10 +143,10 @@ def _saved_study(layout: Layout) -> dict:
     """The study a results folder holds (its spec.yaml) as a mapping, or a ResultsError naming the file, nothing
     changed, and the ways out."""
     try:
-        old = yaml.safe_load(layout.spec.read_bytes().decode("utf-8"))
+        old = yaml.safe_load((files.read_bytes(layout.spec, "study file", root=layout.root) or b"").decode("utf-8"))
         what = None if isinstance(old, dict) else f"a YAML {type(old).__name__}, not the mapping of a study"
-    except IsADirectoryError:
-        what = "a folder, not a file"
+    except files.Refused as err:
+        what = err.reason.removeprefix("is ")
     except OSError as err:
         what = f"cannot be read: {err.strerror or err}"
     except UnicodeDecodeError:
@@ -184,5 +184,10 @@ def open_folder(path: str | Path) -> Layout:
 
 
 def study_of(layout: Layout) -> spec_module.StudySpec:
-    """The resolved study stored in a results folder."""
+    """The resolved study stored in a results folder (its spec.yaml, never read through a link out of it)."""
+    if os.path.lexists(layout.spec):
+        try:
+            files.resolve_inside(layout.spec, layout.root)
+        except files.Refused as err:
+            raise files.damaged(layout.spec, err.reason) from None
     return spec_module.load(layout.spec)

@@ -18,14 +18,19 @@
       .hpstudy             the marker that proves hpstudy made this folder (the only kind --overwrite deletes)
       .hpstudy.lock        held (fcntl.flock) by the run that uses the folder, so no second run can
 
-Every file hpstudy writes here is written to a temporary name and renamed into place (`files`).
+Every file hpstudy writes here is written to a temporary name and renamed into place (`files`). The folders listed
+here are listed by `Layout`, which never follows a link out of the results folder and names a broken link or a link
+loop (`files.resolve_inside`) instead of passing over it.
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+
+from hpstudy.results import files
 
 # Bumped when what a folder holds changes meaning: 2, normalization and augmentation moved in front of the
 # builder's model; 3, best.json's best_epoch counts from 1 (format-2 folders are still read).
@@ -142,7 +147,7 @@ class Layout:
 
     def executions(self, trial_id) -> list[Path]:
         """The execution records a trial has, in order."""
-        return sorted(self.trial(trial_id).glob("execution_*.json"))
+        return self.entries(self.trial(trial_id), "execution_*.json")
 
     def summary(self, trial_id) -> Path:
         """The trial's model summary (text)."""
@@ -169,21 +174,52 @@ class Layout:
         def order(path):
             seed = path.stem[len("seed_"):]
             return (int(path.parent.name) if path.parent.name.isdigit() else -1, int(seed) if seed.isdigit() else -1)
-        return sorted(self.repeats.glob("*/seed_*.json"), key=order)
+        return sorted((file for folder in self.entries(self.repeats, "*") if folder.is_dir()     # notes beside: not ours
+                       for file in self.entries(folder, "seed_*.json")), key=order)
 
     def heartbeat(self, worker: str) -> Path:
         """A worker's heartbeat file (JSON)."""
         return self.workers / f"{worker}.json"
 
+    def entries(self, folder: Path, pattern: str) -> list[Path]:
+        """The entries of `folder` (a folder of this results folder) whose names match `pattern`, sorted; a
+        ResultsError naming the folder, or an entry, that is a broken symbolic link, a link loop or a link out of
+        the results folder, rather than passing over it (or listing what lies outside)."""
+        try:
+            if not os.path.lexists(folder):
+                return []
+            what = files.not_a_file(os.stat(files.resolve_inside(folder, self.root)).st_mode)
+            if what != "a folder":
+                raise files.Refused(f"is {what or 'a file'}, not a folder")
+            names = sorted(name for name in os.listdir(folder) 
+                           if fnmatch.fnmatchcase(name, pattern) and not name.startswith("."))   # as glob: no hidden
+        except files.Refused as err:
+            raise files.damaged(folder, err.reason) from None
+        except OSError as err:
+            raise files.damaged(folder, f"cannot be listed ({err.strerror or err})") from None
+        for name in names:
+            if os.path.islink(folder / name):
+                try:
+                    files.resolve_inside(folder / name, self.root)
+                except files.Refused as err:
+                    raise files.damaged(folder / name, err.reason) from None
+        return [folder / name for name in names]
+
     # ------------------------------------------------------------ keras-tuner's files of one trial
     def tuner_trials(self) -> list[Path]:
         """keras-tuner's trial records (trial_<id>/trial.json), in the order of their folders' names."""
-        return sorted(self.tuner.glob(f"trial_*/{TUNER_TRIAL_FILE}"))
+        found = []
+        for folder in self.entries(self.tuner, "trial_*"):
+            if not folder.is_dir():         # a trial that would vanish from every table: named instead
+                raise files.damaged(folder, f"is {files.not_a_file(os.stat(folder).st_mode) or 'a file'}, not a folder")
+            if os.path.lexists(folder / TUNER_TRIAL_FILE):
+                found.append(folder / TUNER_TRIAL_FILE)
+        return found
 
     def tuner_trial(self, trial_id) -> Path | None:
         """keras-tuner's folder of one trial (its id padded to any width: trial_0007), or None."""
         number = trial_number(trial_id)
-        for folder in sorted(self.tuner.glob("trial_*")):
+        for folder in self.entries(self.tuner, "trial_*"):
             suffix = folder.name[len("trial_"):]
             if suffix.isdigit() and trial_number(suffix) == number:
                 return folder

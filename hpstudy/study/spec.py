@@ -203,14 +203,11 @@ def opening_comment(path: str | Path) -> str:
     when it has none or cannot be read. A results folder's spec.yaml keeps it: the report's question."""
     lines = []
     try:
-        if not Path(path).is_file():        # no FIFO or device is read here
-            return ""
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.lstrip().startswith("#") or len(lines) >= 40:
-                    break
-                lines.append(line.strip().lstrip("#").strip())
-    except (OSError, UnicodeDecodeError, ValueError):
+        for line in yamlfile.read(Path(path)).splitlines():     # no FIFO or device is read, nor past the cap
+            if not line.lstrip().startswith("#") or len(lines) >= 40:
+                break
+            lines.append(line.strip().lstrip("#").strip())
+    except SpecError:
         return ""
     return "\n".join(line[:300] for line in lines).strip()
 
@@ -218,13 +215,7 @@ def opening_comment(path: str | Path) -> str:
 def load(path: str | Path) -> StudySpec:
     """Read and validate a study file; raises SpecError naming the file, the key and what is allowed."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such study file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"{path}: cannot read the study file ({err.__class__.__name__}: {err})") from None
-    return loads(text, source=str(path))
+    return loads(yamlfile.read(path), source=str(path))
 
 
 def loads(text: str, *, source: str = "<study>") -> StudySpec:
