@@ -83,11 +83,11 @@ def read_csv(source, **options):
 
 def markdown_text(value) -> str:
     """A value for markdown (a table cell or a line): ANSI escape sequences dropped, HTML's `&`, `<`, `>` as
-    entities (no tag ever reaches a renderer), `|` escaped (a cell never splits), a line break as <br> (a row never
-    breaks), and any other control character written as its escape."""
+    entities (no tag ever reaches a renderer), `|` escaped (a cell never splits), `$` escaped (GitHub's math never
+    starts), a line break as <br> (a row never breaks), and any other control character written as its escape."""
     text = _ANSI.sub("", str(value))
     # Backslashes first: a `\` before a `|` must not turn the `\|` written for the pipe into an escaped backslash.
-    text = html.escape(text.replace("\\", "\\\\"), quote=False).replace("|", r"\|")
+    text = html.escape(text.replace("\\", "\\\\"), quote=False).replace("|", r"\|").replace("$", r"\$")
     return "<br>".join(terminal_text(part).replace("\t", " ") for part in _NEWLINES.split(text))
 
 

@@ -162,8 +162,8 @@ def test_markdown_escapes_html_pipes_line_breaks_and_controls(hostile, tmp_path)
     assert not CONTROL.search(text)
     assert not re.search(r"<(?!br>)[a-z/!]", text), re.findall(r"<[^>]*>", text)  # no tag but the line breaks
     _markdown_rows_are_whole(text)
-    assert "&lt;b&gt;pooling&lt;/b&gt; \\| matter" in text                       # the question
-    assert "=1+1\\|&lt;b&gt;$5-$10 bills&lt;/b&gt;<br>" in text                 # a recorded value
+    assert "&lt;b&gt;pooling&lt;/b&gt; \\| matter for \\$5-\\$10 bills" in text     # the question
+    assert "=1+1\\|&lt;b&gt;\\$5-\\$10 bills&lt;/b&gt;<br>" in text             # a recorded value
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "line<br>break" in text     # class names
     assert "red" in text and "osc" in text and "\\x1b" not in text           # ANSI sequences dropped whole
 
