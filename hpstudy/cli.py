@@ -344,9 +344,8 @@ def _rank(text: str) -> int:
 def _export(args) -> int:
     from hpstudy import api
     done = api.export(args.path, args.to, rank=args.rank)
-    shape = "x".join(str(n) for n in done.input_shape)
+    shape, names = "x".join(str(n) for n in done.input_shape), one_line(", ".join(map(str, done.class_names)))
     colour = "greyscale" if done.input_shape[-1] == 1 else "RGB"
-    names = one_line(", ".join(map(str, done.class_names)))       # from best.json: a folder may come from anyone
     print(f"{one_line(done.file)}: trial {done.trial_id} (rank {done.rank}); load it with keras.models.load_model; "
           f"it takes raw 0..255 {colour} images of {shape}, class order: {names}")
     return 0
