@@ -9,7 +9,7 @@ import os
 import sys
 
 from hpstudy import __version__, options
-from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line
+from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line, terminal_text
 from hpstudy.options import parser_type
 
 DEFAULT_MEMORY_ALLOWANCE_MIB = 2048
@@ -252,7 +252,7 @@ def _report(args) -> int:
     text = api.report(args.paths, format=args.format, sort=args.sort, top=args.top, best=args.best,
                       output=args.output)
     if not args.output:
-        sys.stdout.write(text)
+        sys.stdout.write(terminal_text(text))      # on a terminal, no escape sequence from a value is acted on
     return 0
 
 
@@ -290,8 +290,8 @@ def _data_info(args) -> int:
     from hpstudy import api
     summary, counts = api.dataset_info(args.name, data_dir=args.data_dir, image_size=args.image_size,
                                        label_mode=args.label_mode)
-    print(summary)
-    print(counts)
+    print(terminal_text(summary))                   # class names from the user's folders or arrays
+    print(terminal_text(counts))
     return 0
 
 
@@ -305,19 +305,19 @@ def _data_download(args) -> int:
 def _export(args) -> int:
     from hpstudy import api
     done = api.export(args.path, args.to, rank=args.rank)
-    shape = "x".join(str(n) for n in done.input_shape)
+    shape, names = "x".join(str(n) for n in done.input_shape), one_line(", ".join(map(str, done.class_names)))
     colour = "greyscale" if done.input_shape[-1] == 1 else "RGB"
-    print(f"{done.file}: trial {done.trial_id} (rank {done.rank}); load it with keras.models.load_model; it takes "
-          f"raw 0..255 {colour} images of {shape}, class order: {', '.join(map(str, done.class_names))}")
+    print(f"{one_line(done.file)}: trial {done.trial_id} (rank {done.rank}); load it with keras.models.load_model; "
+          f"it takes raw 0..255 {colour} images of {shape}, class order: {names}")
     return 0
 
 
 def _predict(args) -> int:
     from hpstudy import api
     for prediction in api.predict(args.path, args.images, top=args.top, rank=args.rank):
-        print(prediction.file)
-        for name, probability in prediction.top:
-            print(f"  {probability:.4f}  {name}")
+        print(one_line(prediction.file))
+        for name, probability in prediction.top:        # class names from a best.json that may come from anyone
+            print(f"  {probability:.4f}  {one_line(name)}")
     return 0
 
 

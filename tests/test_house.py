@@ -10,7 +10,7 @@ import hpstudy
 PACKAGE = Path(hpstudy.__file__).parent
 # The README's layering, lowest first: a module imports modules of its own layer or of lower ones only.
 LAYERS = [
-    ("hpstudy.errors", "hpstudy.lazy"),
+    ("hpstudy.errors", "hpstudy.lazy", "hpstudy.text"),
     ("hpstudy.study", "hpstudy.options"),
     ("hpstudy.data", "hpstudy.models"),
     ("hpstudy.results.layout", "hpstudy.results.files", "hpstudy.results.lock", "hpstudy.results.folder",

@@ -27,6 +27,7 @@ from hpstudy.errors import ResultsError
 from hpstudy.results import files, folder, trials
 from hpstudy.results.layout import Layout
 from hpstudy.study.spec import StudySpec
+from hpstudy.text import one_line
 
 DEFAULT_TOP, DEFAULT_SEEDS = 3, 5       # `hpstudy confirm` on a study whose file sets no search.confirm
 
@@ -91,8 +92,8 @@ def _repeat_configuration(study: StudySpec, layout: Layout, hypermodel, dataset,
             files.write_json(layout.repeat(number, seed), record)
             shown = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == "COMPLETED"
                      else f"FAILED: {record['message']}")
-            print(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s", file=stream,
-                  flush=True)
+            print(one_line(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s"),
+                  file=stream, flush=True)
 
 
 def _repeat(study: StudySpec, hypermodel, hp, dataset, number: str, seed: int) -> dict:

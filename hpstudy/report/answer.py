@@ -13,6 +13,7 @@ import pandas as pd
 
 from hpstudy.analysis import effects as effects_module
 from hpstudy.analysis import statistics, verdicts
+from hpstudy.text import markdown_text
 
 SHOWN_FINDINGS = 3          # the answer names this many effects; the details below list them all
 
@@ -191,8 +192,9 @@ def _label(line: str) -> tuple[str, str]:
 
 def markdown(answer: Answer, several: bool = False) -> str:
     """The answer as markdown: a heading and one bullet per line, each led by its label in bold."""
-    title = f"## The answer: {answer.study}" if several else "## The answer"
-    bullets = [f"- **{head}:** {rest}" if head else f"- {rest}" for head, rest in map(_label, answer.lines())]
+    title = f"## The answer: {markdown_text(answer.study)}" if several else "## The answer"
+    bullets = [f"- **{markdown_text(head)}:** {markdown_text(rest)}" if head else f"- {markdown_text(rest)}"
+               for head, rest in map(_label, answer.lines())]
     return "\n".join([title, "", *bullets, ""])
 
 

@@ -26,6 +26,7 @@ from hpstudy.engine.hypermodel import load_data  # noqa: E402
 from hpstudy.errors import ResultsError  # noqa: E402
 from hpstudy.results import folder, outputs, trials  # noqa: E402
 from hpstudy.results.models import model_at_rank  # noqa: E402
+from hpstudy.text import literal_figure  # noqa: E402
 
 SAMPLES = 25                            # test images in a samples grid
 MAX_ANNOTATED_CLASSES = 20              # confusion matrices with more classes get no numbers in their cells
@@ -158,6 +159,7 @@ def plot_learning_curves(histories: dict[str, pd.DataFrame], file: Path) -> Path
 
 
 def _save(fig, file: Path) -> Path:
+    literal_figure(fig)              # class names are drawn as written, never as mathtext
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

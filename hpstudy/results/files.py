@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from hpstudy.errors import DiskFull, ResultsError
+from hpstudy.text import json_ready
 
 NUMBER = (int, float)        # a JSON number (bool is refused apart: it is an int to Python)
 # What a write that found no room fails with: the disk full, a quota, or the process's file-size limit; h5py
@@ -103,8 +104,9 @@ def no_room_is_one_line(where: Path):
 
 
 def write_json(path: Path, data) -> None:
-    """Write `data` as indented JSON, atomically."""
-    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """Write `data` as indented standard JSON, atomically: NaN and infinities are written as null (JSON has no
+    NaN; Python's `NaN` token is refused by most readers)."""
+    write_text(path, json.dumps(json_ready(data), indent=2, default=str, allow_nan=False) + "\n")
 
 
 class Refused(OSError):

@@ -19,6 +19,7 @@ from hpstudy.results.folder import results_format, study_of
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.lock import in_use
 from hpstudy.study import overrides
+from hpstudy.text import csv_text, read_csv
 
 # Keras's names of the metrics of every trial, as in the history files and a study's objective.
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -40,7 +41,7 @@ TUNER_TRIAL_FIELDS = {"trial_id": (str, int), "status": str, "hyperparameters": 
 EXECUTION_FIELDS = {"epochs_run": int, "seconds": NUMBER, "params": (int, None), "trainable_params": (int, None),
                     "flops": (int, None),
                     "last": (dict, None), **{f"last.{name}": _METRIC for name in METRICS}}
-PRUNED_FIELDS = {"epoch": int, "rule": str, "reason": str, "objective": str, "value": NUMBER, "threshold": NUMBER,
+PRUNED_FIELDS = {"epoch": int, "rule": str, "reason": str, "objective": str, "value": _METRIC, "threshold": _METRIC,
                  "compared": list}
 REPEAT_FIELDS = {"trial_id": (str, int), "seed": int, "status": str, "score": _METRIC, "best_epoch": (int, None),
                  "epochs_run": (int, None), "seconds": _METRIC, "message": (str, None),
@@ -138,7 +139,7 @@ def read_trials(layout: Layout) -> pd.DataFrame:
 def write_table(layout: Layout) -> pd.DataFrame:
     """Rewrite trials.csv from the trial files; returns the table."""
     table = read_trials(layout)
-    files.write_text(layout.table, table.to_csv(index=False))
+    files.write_text(layout.table, csv_text(table))
     return table
 
 
@@ -166,7 +167,7 @@ def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame |
     if data is None:
         return None
     try:
-        history = pd.read_csv(io.BytesIO(data))
+        history = read_csv(io.BytesIO(data))
     except (OSError, ValueError) as err:
         reason = getattr(err, "strerror", None) or " ".join(str(err).split())[:120] or type(err).__name__
         raise files.damaged(path, f"is corrupt (not a CSV table of numbers: {reason})") from None
@@ -251,7 +252,7 @@ def read_repeats(layout: Layout) -> pd.DataFrame:
 def write_repeats(layout: Layout) -> pd.DataFrame:
     """Rewrite repeats.csv from the repeat files; returns the table."""
     table = read_repeats(layout)
-    files.write_text(layout.repeats_table, table.to_csv(index=False))
+    files.write_text(layout.repeats_table, csv_text(table))
     return table
 
 
