@@ -13,6 +13,7 @@ tests/test_calibration.py (the targets as assertions).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -247,18 +248,20 @@ def alias_counts(scenario: Scenario, trials: pd.DataFrame, repeats) -> dict:
     return out
 
 
-def simulate(scenario: Scenario, studies: int, seed: int, start: int = 0) -> dict:
+def simulate(scenario: Scenario, studies: int, seed: int, start: int = 0, importance_until: int | None = None) -> dict:
     """The summed counts of studies start..start+studies-1 of `scenario` (study i drawn from seed [seed, i]:
-    the same study whichever process runs it)."""
+    the same study whichever process runs it); importance is counted for the studies before `importance_until`
+    (default: all)."""
     total: dict = {}
-    with without_importance(skip=not scenario.importance):
-        for i in range(start, start + studies):
-            rng = np.random.default_rng([seed, _scenario_number(scenario), i])
-            trials, repeats = study(scenario, rng)
+    for i in range(start, start + studies):
+        rng = np.random.default_rng([seed, _scenario_number(scenario), i])
+        trials, repeats = study(scenario, rng)
+        ranked = scenario.importance and (importance_until is None or i < importance_until)
+        with without_importance(skip=not ranked):
             one = (alias_counts(scenario, trials, repeats) if scenario.alias
-                   else counts(scenario, analyse(scenario, trials, repeats)))
-            for key, value in one.items():
-                total[key] = total.get(key, 0) + value
+                   else counts(dataclasses.replace(scenario, importance=ranked), analyse(scenario, trials, repeats)))
+        for key, value in one.items():
+            total[key] = total.get(key, 0) + value
     return total
 
 
