@@ -105,6 +105,8 @@ def test_the_python_api_returns_the_json_records_and_prints_the_answer(tmp_path)
     assert str(found).startswith("Question: ") and "Finding: head gap vs dense" in str(found)
     assert found._repr_markdown_().startswith("## The answer")
     assert "<html" in found.render("html")
+    named = hpstudy.analyze(table, "value", hyperparameters=["params_head", "lr"], log=["lr"])   # either spelling
+    assert [r["hyperparameter"] for r in named.effects] == ["head", "lr"]
     # A CSV file and its repeats, by path.
     table.to_csv(tmp_path / "t.csv", index=False)
     pd.DataFrame({"trial_id": ["0", "0", "1", "1"], "seed": [1, 2, 1, 2], "value": [0.80, 0.81, 0.79, 0.80]}).to_csv(

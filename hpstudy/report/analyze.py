@@ -111,9 +111,12 @@ def hyperparameters_of(table: pd.DataFrame, objective: str, given=None, *, sourc
     """The hyperparameter columns: those `given` (each must be a column), else every column that is neither the
     objective nor bookkeeping or a metric (NOT_SEARCHED)."""
     if given:
+        given = [n[len(PREFIX):] if n.startswith(PREFIX) and n not in table else n for n in given]
         for name in given:
             if name not in table:
                 raise TableError(f"{source}: no column {name!r} (--hyperparameters); columns: {_columns(table)}")
+            if name == objective:
+                raise TableError(f"{source}: {name!r} is the objective, not a hyperparameter (--hyperparameters)")
         return list(given)
     names = [c for c in table.columns if c != objective and c not in NOT_SEARCHED
              and not str(c).startswith(NOT_SEARCHED_PREFIXES)]

@@ -88,3 +88,8 @@ def _repeats(ctx):
 @case("analyze-only-the-objective", "bad.csv: no hyperparameter columns besides 'val_accuracy'")
 def _no_hyperparameters(ctx):
     return ["analyze", _table(ctx, "trial_id,val_accuracy\n1,0.8\n2,0.7\n"), "--objective", "val_accuracy"]
+
+
+@case("analyze-objective-as-hyperparameter", "bad.csv: 'val_accuracy' is the objective, not a hyperparameter")
+def _objective_named(ctx):
+    return ["analyze", _table(ctx), "--objective", "val_accuracy", "--hyperparameters", "model.head,val_accuracy"]
