@@ -105,7 +105,7 @@ def test_the_python_api_returns_the_json_records_and_prints_the_answer(tmp_path)
     assert str(found).startswith("Question: ") and "Finding: head gap vs dense" in str(found)
     assert found._repr_markdown_().startswith("## The answer")
     assert "<html" in found.render("html")
-    named = hpstudy.analyze(table, "value", hyperparameters=["params_head", "lr"], log=["lr"])   # either spelling
+    named = hpstudy.analyze(table, "value", hyperparameters=["params_head", "lr"], log=["params_lr"])   # either
     assert [r["hyperparameter"] for r in named.effects] == ["head", "lr"]
     # A CSV file and its repeats, by path.
     table.to_csv(tmp_path / "t.csv", index=False)

@@ -161,6 +161,7 @@ def prepare_repeats(repeats: pd.DataFrame, objective: str, *, source: str = "rep
 
 
 def _names(values, what: str, names: list[str], source: str) -> list[str]:
+    values = [v[len(PREFIX):] if v.startswith(PREFIX) and v not in names else v for v in values]
     for name in values:
         if name not in names:
             raise TableError(f"{source}: {what} {name!r} is not one of the hyperparameters ({', '.join(names)})")
