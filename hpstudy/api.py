@@ -18,7 +18,7 @@ from hpstudy.study.spec import StudySpec
 
 __all__ = ["load_spec", "run", "Study", "load_study", "load_best", "confirm", "validate", "run_workers",
            "distributed_role",
-           "report", "serve", "export", "predict", "describe_models", "datasets", "dataset_info", "download",
+           "report", "analyze", "serve", "export", "predict", "describe_models", "datasets", "dataset_info", "download",
            "image_size",
            "Role", "import_quietly", "freeze_after_keras", "quiet_frameworks"]
 
@@ -281,6 +281,22 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     if output:
         outputs.write_text(output, text, "the report")
     return text
+
+
+def analyze(trials: pd.DataFrame | str | Path, objective: str, *, direction: str | None = None,
+            hyperparameters: list[str] | None = None, log=(), question=(),
+            repeats: pd.DataFrame | str | Path | None = None):
+    """The report's analysis of any tool's trials table (a DataFrame, or a CSV file): a column per hyperparameter,
+    `objective`'s column, optional `status` (rows other than COMPLETED are left out) and `trial_id`; `repeats`:
+    seed repeats as rows of trial_id, seed and the objective. Returns a `report.analyze.Analysis`: `.effects` are
+    the JSON report's effect records, `.render(format)` the report, `str()` its answer. No Keras is imported."""
+    from hpstudy.report import analyze as analyze_module
+    options = {"direction": direction, "hyperparameters": hyperparameters, "log": log, "question": question}
+    if isinstance(trials, (str, Path)):
+        return analyze_module.analyze_files(trials, objective, repeats=repeats, **options)
+    if isinstance(repeats, (str, Path)):
+        repeats = analyze_module.read_table(repeats)
+    return analyze_module.analyze(trials, objective, repeats=repeats, **options)
 
 
 def serve(paths: list, *, host: str = "127.0.0.1", port: int = 8765, stream=None) -> None:

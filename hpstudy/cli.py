@@ -1,6 +1,5 @@
-"""The `hpstudy` command: one handler per subcommand; `main(argv) -> exit code`.
-
-Nothing heavy is imported at module level, so `hpstudy --help` answers at once.
+"""The `hpstudy` command: one handler per subcommand (`analyze`'s flags and handler: report.analyze_cli);
+`main(argv) -> exit code`. Nothing heavy is imported at module level, so `hpstudy --help` answers at once.
 """
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ import sys
 from hpstudy import __version__, options
 from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line, terminal_text
 from hpstudy.options import parser_type
+from hpstudy.report import analyze_cli
 
 DEFAULT_MEMORY_ALLOWANCE_MIB = 2048
 _RESTARTED = "HPSTUDY_RESTARTED"
@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hpstudy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_run, _add_confirm, _add_validate, _add_report, _add_serve, _add_list, _add_data, _add_export,
-                _add_predict):
+                _add_predict, analyze_cli.add):
         add(commands)
     return parser
 
