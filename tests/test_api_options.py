@@ -83,6 +83,9 @@ FREE = {
     ("data info", "name"): "data.load names an unknown dataset, for both",
     ("data download", "name"): "data.download names an unknown dataset, for both",
     ("data download", "--dest"): "any folder",
+    **{("analyze", option): "api.analyze checks the table and the names against it, for both" for option in (
+        "TRIALS.csv", "--objective", "--direction", "--hyperparameters", "--log", "--question", "--repeats",
+        "--format")},
 }
 
 

@@ -11,10 +11,11 @@ PACKAGE = Path(hpstudy.__file__).parent
 # The README's layering, lowest first: a module imports modules of its own layer or of lower ones only.
 LAYERS = [
     ("hpstudy.errors", "hpstudy.lazy", "hpstudy.text"),
-    ("hpstudy.study", "hpstudy.options"),
+    # results.files (atomic writes, capped reads) needs nothing but errors and text: the study file is read by it too.
+    ("hpstudy.study", "hpstudy.options", "hpstudy.results.files"),
     ("hpstudy.data", "hpstudy.models"),
     ("hpstudy.results.layout", "hpstudy.results.files", "hpstudy.results.lock", "hpstudy.results.folder",
-     "hpstudy.results.trials", "hpstudy.results.outputs"),
+     "hpstudy.results.trials", "hpstudy.results.outputs", "hpstudy.results.space"),
     ("hpstudy.analysis",),
     ("hpstudy.engine",),
     ("hpstudy.results.models", "hpstudy.results.evaluate", "hpstudy.results.export", "hpstudy.results.predict"),
@@ -88,8 +89,10 @@ def test_no_import_cycle():
 
 
 def test_the_command_line_imports_only_the_api_errors_and_options():
-    # options: the rules of the options' values, which the parser checks with and the API too.
-    assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors", "hpstudy.options"}
+    # options: the rules of the options' values, which the parser checks with and the API too; analyze_cli: the
+    # analyze command's flags, which import nothing heavy until it runs.
+    assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors", "hpstudy.options",
+                                      "hpstudy.report.analyze_cli"}
 
 
 def test_only_the_adapter_touches_keras_tuner_internals():
