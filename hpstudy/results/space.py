@@ -39,9 +39,10 @@ def _allowed(tune: Tune, value) -> bool:
 
 
 def _same(value, choice) -> bool:
-    """Equal and of the same kind: 1 is not true, "0.5" is not 0.5."""
+    """Equal and of the same kind ("0.5" is not 0.5), but for keras-tuner's record of a choice of true/false, which
+    it keeps as 0 and 1."""
     if isinstance(value, bool) or isinstance(choice, bool):
-        return isinstance(value, bool) and isinstance(choice, bool) and value == choice
+        return isinstance(choice, bool) and type(value) in (bool, int) and value in (0, 1) and value == choice
     if isinstance(choice, (int, float)):
         return isinstance(value, (int, float)) and value == choice
     return type(value) is type(choice) and value == choice
