@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy import options
+from hpstudy.study import options
 from hpstudy.engine.distributed.roles import Role, from_flags
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import freeze_after_keras, import_quietly, quiet_frameworks

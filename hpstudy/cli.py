@@ -7,9 +7,10 @@ import argparse
 import os
 import sys
 
-from hpstudy import __version__, options
+from hpstudy import __version__
+from hpstudy.study import options
 from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line, terminal_text
-from hpstudy.options import parser_type
+from hpstudy.study.options import parser_type
 from hpstudy.report import analyze_cli
 
 DEFAULT_MEMORY_ALLOWANCE_MIB = 2048

@@ -1,4 +1,4 @@
-"""The Python API refuses what the command line refuses, in the same words (hpstudy.options holds the rules).
+"""The Python API refuses what the command line refuses, in the same words (hpstudy.study.options holds the rules).
 
 Every option of every command is walked from the argument parser itself, so an option added to the command line
 without a case here (a bad value, or the reason it has none) fails the first test.

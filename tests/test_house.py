@@ -12,7 +12,7 @@ PACKAGE = Path(hpstudy.__file__).parent
 LAYERS = [
     ("hpstudy.errors", "hpstudy.lazy", "hpstudy.text"),
     # results.files (atomic writes, capped reads) needs nothing but errors and text: the study file is read by it too.
-    ("hpstudy.study", "hpstudy.options", "hpstudy.results.files"),
+    ("hpstudy.study", "hpstudy.results.files"),
     ("hpstudy.data", "hpstudy.models"),
     ("hpstudy.results.layout", "hpstudy.results.files", "hpstudy.results.lock", "hpstudy.results.folder",
      "hpstudy.results.trials", "hpstudy.results.outputs", "hpstudy.results.space"),
@@ -91,7 +91,7 @@ def test_no_import_cycle():
 def test_the_command_line_imports_only_the_api_errors_and_options():
     # options: the rules of the options' values, which the parser checks with and the API too; analyze_cli: the
     # analyze command's flags, which import nothing heavy until it runs.
-    assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors", "hpstudy.options",
+    assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors", "hpstudy.study.options",
                                       "hpstudy.report.analyze_cli"}
 
 

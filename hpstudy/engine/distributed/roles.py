@@ -12,7 +12,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from hpstudy import options
+from hpstudy.study import options
 from hpstudy.errors import HpstudyError
 from hpstudy.results.layout import CHIEF
 
