@@ -274,14 +274,26 @@ def _encode(values: pd.Series) -> np.ndarray:
     return pd.get_dummies(labels).to_numpy(dtype=float)
 
 
+def of_study(study, trials: pd.DataFrame, repeats: pd.DataFrame | None = None, *,
+             importance_cache: Path | None = None, with_importance: bool = True) -> Effects:
+    """`effects` of every hyperparameter `study` (a StudySpec) searches, over its trials table, as its report
+    computes them: ranges fitted on their sampling scale, its question compared at its best nuisance settings."""
+    tunables = study.tunables()
+    return effects(trials, [t.name for t in tunables], study.search.objective, question=study.question,
+                   ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")}, repeats=repeats,
+                   importance_cache=importance_cache, with_importance=with_importance)
+
+
 def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
-            repeats: pd.DataFrame | None = None, importance_cache: Path | None = None) -> Effects:
+            repeats: pd.DataFrame | None = None, importance_cache: Path | None = None,
+            with_importance: bool = True) -> Effects:
     """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
 
     `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted as slopes (per tenfold
     where sampled log); numbers with more than adjusted.MAX_LEVELS values are too; `question`: the scientific ones,
     compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
-    noise floor; `importance_cache`: see `importance`."""
+    noise floor; `importance_cache`: see `importance`; `with_importance=False` leaves the ranking out (its forest
+    is most of the time taken, and verdicts do not use it)."""
     minimize = is_minimized(objective)
     done, stopped = completed(trials), pruned_trials(trials)
     result = Effects(objective=objective, minimize=minimize, trials=len(done), pruned=len(stopped))
@@ -304,9 +316,11 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
                                      spearman(done, name) if numeric else None, mine, sentence))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
-    result.importance = importance(done, names, cache=importance_cache)
+    result.importance = importance(done, names, cache=importance_cache) if with_importance else None
     if result.importance is not None:
         result.importance_note = IMPORTANCE_METHOD
+    elif not with_importance:
+        result.importance_note = "not computed"
     elif not names:
         result.importance_note = "no tuned hyperparameters"
     else:

@@ -25,12 +25,8 @@ class Answered:
 
     def question_verdicts(self) -> dict[str, str]:
         """Each question hyperparameter's verdict over the trials in the results folder now."""
-        table = trials_module.read_trials(self.layout)
-        tunables = self.study.tunables()
-        found = effects_module.effects(
-            table, [t.name for t in tunables], self.study.search.objective, question=self.study.question,
-            ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")},
-            repeats=trials_module.read_repeats(self.layout))
+        found = effects_module.of_study(self.study, trials_module.read_trials(self.layout),
+                                        trials_module.read_repeats(self.layout), with_importance=False)
         return {e.name: e.verdict for e in found.effects if e.name in self.study.question}
 
     def check(self) -> str | None:

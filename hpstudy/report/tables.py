@@ -136,9 +136,7 @@ def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
         label = study.name if names_seen.count(study.name) == 1 else str(path)    # same name twice: the folder
         objective = study.search.objective
         tunables = study.tunables()
-        found = effects_module.effects(table, [t.name for t in tunables], objective, question=study.question,
-                                       ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")},
-                                       repeats=read_repeats(layout), importance_cache=layout.importance)
+        found = effects_module.of_study(study, table, read_repeats(layout), importance_cache=layout.importance)
         scales = {t.name: t.sampling if t.kind in ("int", "float") else "choice" for t in tunables}
         studies.append(StudyReport(label, str(path), objective, found, answer_module.answer_of(
             label, study, read_best(layout), table, found, opening_comment(layout.spec)), table.copy(), layout,
