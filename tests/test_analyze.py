@@ -11,29 +11,9 @@ import pytest
 import hpstudy
 from hpstudy.cli import main
 from hpstudy.report import analyze as analyze_module
-from tests.conftest import write_study
+from tests.conftest import SIX, write_study
 
-CONFIRMED = """
-name: confirmed
-data:
-  dataset: digits
-  subset: {train: 12, validation: 4, test: 6}
-model:
-  builder: plain_cnn
-  conv_layers: 1
-  filters: 4
-  dense_units: 8
-  dropout: {tune: choice, values: [0.0, 0.5]}
-preprocess:
-  flip: {tune: choice, values: [false, true]}
-train:
-  epochs: 2
-  batch_size: {tune: choice, values: [4, 8]}
-search:
-  tuner: grid
-  seed: 1
-  confirm: {top: 2, seeds: 2}
-"""
+CONFIRMED = SIX.replace("name: six", "name: confirmed") + "  confirm: {top: 2, seeds: 2}\n"
 
 
 def _json(argv, capsys):

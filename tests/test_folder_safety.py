@@ -13,6 +13,7 @@ from hpstudy.cli import main
 from hpstudy.results.layout import Layout
 from hpstudy.results.lock import FolderLock
 from tests.conftest import TINY, write_study
+from tests.hostile_inputs.writes import plant
 
 
 def one_error_line(capsys) -> str:
@@ -151,15 +152,7 @@ def test_a_results_dir_that_is_a_file_or_read_only_is_one_line(tmp_path, capsys)
                                      "tuner/trial_0000/mine/", "tensorboard/0000/execution0/my.log", "workers/notes.txt"])
 def test_overwrite_refuses_a_foreign_file_at_any_depth_and_deletes_nothing(finished, tmp_path, capsys, foreign):
     folder = _copy(finished, tmp_path)
-    (folder / "repeats").mkdir(exist_ok=True)
-    (folder / "workers").mkdir(exist_ok=True)
-    (folder / "tensorboard" / "0000" / "execution0").mkdir(parents=True, exist_ok=True)
-    target = folder / foreign.rstrip("/")
-    if foreign.endswith("/"):
-        target.mkdir(parents=True)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("mine\n")
+    plant(folder, foreign)
     before = _tree(folder)
     study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
     assert main(["run", str(study), "--results-dir", str(folder.parent), "--overwrite"]) == 2

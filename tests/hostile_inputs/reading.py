@@ -80,30 +80,25 @@ def _folder(path: Path) -> None:
     (path / "inside.txt").write_text("a folder where a file was\n")
 
 
-# Each kind of special file: (name, make(path, ctx), the fragment of its line after the file's name).
-KINDS = [
-    ("fifo", lambda path, ctx: os.mkfifo(path), "is a named pipe (FIFO), not a file"),
-    ("socket", lambda path, ctx: _socket(path), "is a socket, not a file"),
-    ("dev_zero", lambda path, ctx: path.symlink_to("/dev/zero"),
-     "is a symbolic link out of the results folder (to /dev/zero)"),
-    ("broken_link", lambda path, ctx: path.symlink_to(path.parent / "nowhere"), "is a broken symbolic link"),
-    ("link_loop", lambda path, ctx: path.symlink_to(path.name), "is a symbolic link loop"),
-    ("link_out", lambda path, ctx: path.symlink_to(_outside(ctx) / "secret.json"),
-     "is a symbolic link out of the results folder"),
-    ("folder", lambda path, ctx: _folder(path), "is a folder, not a file"),
-]
-# The same kinds where a folder is read: a file's kinds are said of it "not a folder".
-FOLDER_KINDS = [
-    ("fifo", lambda path, ctx: os.mkfifo(path), "is a named pipe (FIFO), not a folder"),
-    ("socket", lambda path, ctx: _socket(path), "is a socket, not a folder"),
-    ("dev_zero", lambda path, ctx: path.symlink_to("/dev/zero"),
-     "is a symbolic link out of the results folder (to /dev/zero)"),
-    ("broken_link", lambda path, ctx: path.symlink_to(path.parent / "nowhere"), "is a broken symbolic link"),
-    ("link_loop", lambda path, ctx: path.symlink_to(path.name), "is a symbolic link loop"),
-    ("link_out", lambda path, ctx: path.symlink_to(_outside(ctx) / "sub"),
-     "is a symbolic link out of the results folder"),
-    ("file", lambda path, ctx: path.write_text("a file where a folder was\n"), "is a file, not a folder"),
-]
+def _kinds(noun: str, linked: str, wrong: tuple) -> list:
+    """Each kind of special entry where a `noun` ("file", "folder") is read: (name, make(path, ctx), the fragment
+    of its line after the entry's name); `linked` is what the link out points to, `wrong` the other kind of entry."""
+    return [
+        ("fifo", lambda path, ctx: os.mkfifo(path), f"is a named pipe (FIFO), not a {noun}"),
+        ("socket", lambda path, ctx: _socket(path), f"is a socket, not a {noun}"),
+        ("dev_zero", lambda path, ctx: path.symlink_to("/dev/zero"),
+         "is a symbolic link out of the results folder (to /dev/zero)"),
+        ("broken_link", lambda path, ctx: path.symlink_to(path.parent / "nowhere"), "is a broken symbolic link"),
+        ("link_loop", lambda path, ctx: path.symlink_to(path.name), "is a symbolic link loop"),
+        ("link_out", lambda path, ctx: path.symlink_to(_outside(ctx) / linked),
+         "is a symbolic link out of the results folder"),
+        wrong,
+    ]
+
+
+KINDS = _kinds("file", "secret.json", ("folder", lambda path, ctx: _folder(path), "is a folder, not a file"))
+FOLDER_KINDS = _kinds("folder", "sub", ("file", lambda path, ctx: path.write_text("a file where a folder was\n"),
+                                        "is a file, not a folder"))
 
 
 def _replaced(ctx, relative: str, make) -> Path:

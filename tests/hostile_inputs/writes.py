@@ -80,16 +80,22 @@ case("writes_export_through_a_link", "model.keras: is a symbolic link", check=no
     lambda ctx: ["export", _link_beside(ctx, "model.keras"), "--to", ctx.tmp / "model.keras"])
 
 
+def plant(root: Path, relative: str) -> Path:
+    """A user's file (or, for a `relative` ending in /, folder) at `relative` inside results folder `root`."""
+    path = root / relative.rstrip("/")
+    if relative.endswith("/"):
+        path.mkdir(parents=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("a user's notes\n")
+    return path
+
+
 def _foreign_inside(relative: str):
     def make(ctx):
         root = ctx.results()
         _outside(ctx)
-        path = root / relative.rstrip("/")
-        if relative.endswith("/"):
-            path.mkdir(parents=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("a user's notes\n")
+        plant(root, relative)
         _keep(ctx, root)
         return ["run", ctx.study_file(), "--results-dir", ctx.tmp / "results", "--overwrite"]
     return make
