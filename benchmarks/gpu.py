@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import common  # noqa: E402
+from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 
 PARTS = ("throughput", "torch", "trials")
 MODELS = {"plain_cnn": {}, "resnet": {"depth": 20}, "resnet9": {}}
@@ -203,9 +204,8 @@ def measure_trials(size: dict, work: Path) -> dict:
 
 
 def _completed(table: Path) -> int:
-    import pandas as pd
     try:
-        return int((pd.read_csv(table).status == "COMPLETED").sum())
+        return int((read_csv(table).status == "COMPLETED").sum())
     except (OSError, ValueError, AttributeError):
         return 0
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 
 BATCH = 64          # the study default
 
@@ -99,7 +100,6 @@ def hand(size: dict, work: Path) -> dict:
 def trial(size: dict, work: Path) -> dict:
     """Child: one `hpstudy run` process of the 1-trial study, with the time of its trial and of its phases."""
     fits, builds = _timed_builds_and_fits()
-    import pandas as pd
 
     from hpstudy import cli
     from hpstudy.engine import checks, runner
@@ -127,7 +127,7 @@ def trial(size: dict, work: Path) -> dict:
     code = cli.main(["run", str(work / "overhead.yaml"), "--results-dir", str(work / "results"), "--overwrite"])
     if code != 0:
         raise SystemExit(f"hpstudy run exited {code}")
-    table = pd.read_csv(work / "results" / "overhead" / "trials.csv")
+    table = read_csv(work / "results" / "overhead" / "trials.csv")
     return {"fit_s": sum(fits), "fits": len(fits), "build_s": sum(trial_builds), "trial_span_s": sum(spans),
             "trial_seconds": float(table.seconds.iloc[0]), "status": str(table.status.iloc[0]),
             "phases": {name: sum(times) for name, times in phases.items()}}

@@ -41,6 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import common  # noqa: E402
+from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 import overhead  # noqa: E402
 
 SECTIONS = ("overhead", "memory", "startup", "tuners", "pipeline", "backends", "settings", "confirm", "serve",
@@ -172,7 +173,7 @@ def child_tuners(size: dict, work: Path) -> dict:
         start = time.perf_counter()
         found = hpstudy.run(path, results_dir=work / "results", overwrite=True, stream=io.StringIO())
         wall = time.perf_counter() - start
-        table = pd.read_csv(found.path / "trials.csv")
+        table = read_csv(found.path / "trials.csv")
         rows = [{"status": r.status, "epochs": int(r.epochs_run) if r.epochs_run == r.epochs_run else 0,
                  "seconds": float(r.seconds) if r.seconds == r.seconds else 0.0,
                  "val_accuracy": float(r.val_accuracy) if r.val_accuracy == r.val_accuracy else None}
@@ -208,11 +209,10 @@ def run_facts(root, grid_root, target: float) -> dict | None:
     configurations its trials tried (fewer than its trials where the tuner proposed one again; Hyperband: the
     rounds that continue one), and how many of its pruned trials had a configuration that reaches the target
     when trained to the end (its score in the grid, from the same initial weights)."""
-    import pandas as pd
     table, grid = Path(root) / "trials.csv", Path(grid_root) / "trials.csv"
     if not table.exists() or not grid.exists():
         return None
-    trials, full = pd.read_csv(table), pd.read_csv(grid)
+    trials, full = read_csv(table), read_csv(grid)
     searched = [c for c in trials.columns if c.startswith(("model.", "train."))]
     winners = full[full["val_accuracy"] >= target - 1e-9][searched].drop_duplicates()
     pruned = trials[trials["status"] == "PRUNED"][searched].merge(winners, on=searched)
@@ -222,10 +222,9 @@ def run_facts(root, grid_root, target: float) -> dict | None:
 def early_rank_correlation(root: Path, epochs: int) -> dict[int, float]:
     """Over the grid's trials: Spearman's rank correlation of each trial's best val_accuracy by epoch e with its
     best over all epochs, for each e: how well an early epoch ranks the configurations a pruner compares."""
-    import pandas as pd
     from scipy.stats import spearmanr
     paths = sorted(root.glob("trials/*/history_0.csv"))
-    curves = [pd.read_csv(path)["val_accuracy"].cummax().to_numpy() for path in paths]
+    curves = [read_csv(path)["val_accuracy"].cummax().to_numpy() for path in paths]
     final = [curve[-1] for curve in curves]
     return {e: float(spearmanr([curve[min(e, len(curve)) - 1] for curve in curves], final).correlation)
             for e in range(1, epochs + 1)}
@@ -244,7 +243,6 @@ def child_decode(size: dict, work: Path) -> dict:
 def child_backend(size: dict, work: Path) -> dict:
     """One 1-trial plain_cnn study: images/s over the trial, and over its last epoch (compiled, warm)."""
     import keras
-    import pandas as pd
 
     import hpstudy
 
@@ -255,8 +253,8 @@ def child_backend(size: dict, work: Path) -> dict:
                                      "train": {"epochs": epochs, "batch_size": BATCH},
                                      "search": {"tuner": "random", "max_trials": 1}})
     study = hpstudy.run(path, results_dir=work / "results", overwrite=True, stream=io.StringIO())
-    trial = pd.read_csv(study.path / "trials.csv").iloc[0]
-    history = pd.read_csv(study.path / "trials" / "0" / "history_0.csv")
+    trial = read_csv(study.path / "trials.csv").iloc[0]
+    history = read_csv(study.path / "trials" / "0" / "history_0.csv")
     last = float(history.seconds.iloc[-1] - history.seconds.iloc[-2]) if len(history) > 1 else float("nan")
     return {"backend": keras.backend.backend(), "images": images, "epochs": epochs, "trial_s": float(trial.seconds),
             "trial_rate": epochs * images / float(trial.seconds), "last_epoch_rate": images / last,

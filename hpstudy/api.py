@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from hpstudy.study import options
 from hpstudy.engine.distributed.roles import Role, from_flags
 from hpstudy.errors import HpstudyError, ResultsError
-from hpstudy.lazy import freeze_after_keras, import_quietly
+from hpstudy.lazy import freeze_after_keras, import_quietly, quiet_frameworks
 from hpstudy.results import folder, trials
 from hpstudy.results.lock import FolderLock
 from hpstudy.study import spec as spec_module
@@ -17,9 +18,9 @@ from hpstudy.study.spec import StudySpec
 
 __all__ = ["load_spec", "run", "Study", "load_study", "load_best", "confirm", "validate", "run_workers",
            "distributed_role",
-           "report", "serve", "export", "predict", "describe_models", "datasets", "dataset_info", "download",
+           "report", "analyze", "serve", "export", "predict", "describe_models", "datasets", "dataset_info", "download",
            "image_size",
-           "Role", "import_quietly", "freeze_after_keras"]
+           "Role", "import_quietly", "freeze_after_keras", "quiet_frameworks"]
 
 distributed_role = from_flags      # the Role of `hpstudy run --role ...` flags (see engine.distributed.roles)
 
@@ -40,6 +41,7 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
     process to continue. `role` makes this
     process the chief or a worker of a distributed study (see `distributed_role`).
     """
+    max_trials, epochs = options.positive(max_trials, "--max-trials"), options.positive(epochs, "--epochs")
     if not isinstance(study, StudySpec):
         study = spec_module.load(study)
     study = with_flags(study, max_trials=max_trials, epochs=epochs)
@@ -74,6 +76,7 @@ def confirm(path: str | Path, *, top: int | None = None, seeds: int | None = Non
     """Train a finished study's top `top` configurations again with `seeds` new seeds each (defaults: the
     study's search.confirm, else 3 and 5), resuming the repeats already done; returns the summary best.json
     keeps (each configuration's intervals, the noise floor, whether the best is distinguishable)."""
+    top, seeds = options.positive(top, "--top"), options.seeds(seeds)
     layout = folder.open_folder(path)
     confirm_module = import_quietly("hpstudy.engine.confirm")
     with FolderLock(layout):             # it writes repeats and best.json: not while a run uses the folder
@@ -84,6 +87,11 @@ def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path
                 run_args: list[str] = (), worker_timeout: int | None = None) -> int:
     """Run a study with a chief and `workers` worker processes on this machine (`hpstudy run` flags in
     `run_args`); returns the chief's exit code. A bad study stops here, before any process starts."""
+    workers = options.positive(workers, "--workers")
+    if workers is None:
+        raise options.OptionError("--workers: expected a positive integer, got 'None'")
+    if worker_timeout is not None:      # checked as the chief will check it, before any process starts
+        from_flags("chief", worker_timeout=worker_timeout)
     from hpstudy.engine.distributed import launcher
     name = load_spec(study_path).name
     return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name,
@@ -218,20 +226,23 @@ def load_best(path: str | Path, rank: int = 0):
     and loaded with keras-tuner's checkpoint (the study's data is loaded when it
     standardizes pixels: the statistics are not in the checkpoint).
     """
+    rank = options.rank(rank)
     layout = folder.open_folder(path)
     if rank != 0:
-        trials.trial_at_rank(layout, rank)       # a wrong rank is told before Keras is imported
+        trials.trial_at_rank(layout, rank)       # a rank past the last is told before Keras is imported
     return import_quietly("hpstudy.results.models").load_best(layout, rank)
 
 
 def export(path: str | Path, to: str | Path, *, rank: int = 0):
     """Write the `rank`-th best model of a study to `to` (a .keras file) that plain Keras loads; returns what
     was written (file, trial, input shape, class names)."""
+    rank = options.rank(rank)
     return import_quietly("hpstudy.results.export").export(path, to, rank=rank)
 
 
 def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> list:
     """The `top` most probable classes of each image file by the `rank`-th best model of a study."""
+    images, top, rank = options.some(images, "IMAGE", "image files"), options.positive(top, "--top"), options.rank(rank)
     from hpstudy.results import predict as predict_module
     return predict_module.predict(path, images, top=top, rank=rank)
 
@@ -241,10 +252,18 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     """The report of results folders `paths` as text in `format`. Markdown and html written to `output` show
     every study's figures (`plots.figures`: markdown links PNGs in `<output>_figures/`, html embeds them), and
     `best` models of each study are evaluated on the test split (default: 1 for those, else 0), their figures
-    next to `output`. Writing the text to `output` is the caller's."""
+    next to `output`. The text is returned, and written to `output` when given (replaced whole, never through a
+    link, never onto a results folder's records: `results.outputs`)."""
+    paths, format = options.some(paths, "PATH", "results folders"), options.choice(format, "--format", options.FORMATS)
+    top, best = options.positive(top, "--top"), options.count(best, "--best")
     from hpstudy.report import pages, tables
+    from hpstudy.results import outputs
     if output and not Path(output).parent.is_dir():   # before any (slow) evaluation
         raise HpstudyError(f"{output}: cannot write the report (no folder {Path(output).parent})")
+    if output:       # before any work: never onto a results folder's records, never through a link
+        outputs.check(output, "the report")
+        outputs.check(Path(output).with_name(Path(output).stem + "_figures"), "the report's figures",
+                      folder=True)
     built = tables.build(paths, sort=sort, top=top)
     best = best if best is not None else int(bool(output) and format in ("markdown", "html"))
     if best < 0 or (best and (not output or format not in ("markdown", "html"))):
@@ -259,7 +278,25 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     text = pages.render(built, format)
     if best and format == "markdown":
         text += "\n" + pages.best_models_markdown(built, Path(output).parent)
+    if output:
+        outputs.write_text(output, text, "the report")
     return text
+
+
+def analyze(trials: pd.DataFrame | str | Path, objective: str, *, direction: str | None = None,
+            hyperparameters: list[str] | None = None, log=(), question=(),
+            repeats: pd.DataFrame | str | Path | None = None):
+    """The report's analysis of any tool's trials table (a DataFrame, or a CSV file): a column per hyperparameter,
+    `objective`'s column, optional `status` (rows other than COMPLETED are left out) and `trial_id`; `repeats`:
+    seed repeats as rows of trial_id, seed and the objective. Returns a `report.analyze.Analysis`: `.effects` are
+    the JSON report's effect records, `.render(format)` the report, `str()` its answer. No Keras is imported."""
+    from hpstudy.report import analyze as analyze_module
+    options = {"direction": direction, "hyperparameters": hyperparameters, "log": log, "question": question}
+    if isinstance(trials, (str, Path)):
+        return analyze_module.analyze_files(trials, objective, repeats=repeats, **options)
+    if isinstance(repeats, (str, Path)):
+        repeats = analyze_module.read_table(repeats)
+    return analyze_module.analyze(trials, objective, repeats=repeats, **options)
 
 
 def serve(paths: list, *, host: str = "127.0.0.1", port: int = 8765, stream=None) -> None:
@@ -267,6 +304,9 @@ def serve(paths: list, *, host: str = "127.0.0.1", port: int = 8765, stream=None
     progress, running trials with their curves so far, trials table and figures, refreshed as its trial files
     change. Read only (no lock taken, nothing written); a bad folder or a port in use is one HpstudyError, any
     host but loopback a warning on stderr. Says where it listens on `stream` (stdout)."""
+    paths, port = options.some(paths, "PATH", "results folders"), options.port(port)
+    if port is None:
+        raise options.OptionError("--port: expected a port in 0-65535, got 'None'")
     from hpstudy.serve import server
     server.serve(list(paths), host=host, port=port, stream=stream)
 
@@ -290,6 +330,8 @@ def datasets(data_dir: str | None = None) -> tuple[Path, pd.DataFrame]:
 def dataset_info(name: str, *, data_dir: str | None = None, image_size: int | None = None,
                  label_mode: str | None = None) -> tuple[str, str]:
     """(split sizes, images per class and split) of a dataset, as text."""
+    label_mode = options.choice(label_mode, "--label-mode", options.LABEL_MODES)
+    image_size = options.image_size(image_size)
     from hpstudy import data
     from hpstudy.data import catalog
     dataset = data.load(name, data_dir=data_dir, image_size=image_size, download=False, label_mode=label_mode)
@@ -305,5 +347,5 @@ def download(name: str, dest: str | None = None, *, slug: str | None = None) -> 
 
 
 def image_size(value) -> int:
-    """`value` checked as data.image_size is in a study file; a SpecError saying what is allowed."""
-    return spec_module.check_field(spec_module.DataSpec, "image_size", value, where="--image-size")
+    """`value` checked as data.image_size is in a study file; an OptionError saying what is allowed."""
+    return options.image_size(value)

@@ -1,6 +1,5 @@
-"""The `hpstudy` command: one handler per subcommand; `main(argv) -> exit code`.
-
-Nothing heavy is imported at module level, so `hpstudy --help` answers at once.
+"""The `hpstudy` command: one handler per subcommand (`analyze`'s flags and handler: report.analyze_cli);
+`main(argv) -> exit code`. Nothing heavy is imported at module level, so `hpstudy --help` answers at once.
 """
 from __future__ import annotations
 
@@ -9,20 +8,13 @@ import os
 import sys
 
 from hpstudy import __version__
-from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line
+from hpstudy.study import options
+from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line, terminal_text
+from hpstudy.study.options import parser_type
+from hpstudy.report import analyze_cli
 
 DEFAULT_MEMORY_ALLOWANCE_MIB = 2048
 _RESTARTED = "HPSTUDY_RESTARTED"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hpstudy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_run, _add_confirm, _add_validate, _add_report, _add_serve, _add_list, _add_data, _add_export,
-                _add_predict):
+                _add_predict, analyze_cli.add):
         add(commands)
     return parser
 
@@ -40,23 +32,24 @@ def _add_run(commands) -> None:
     run = commands.add_parser("run", help="run a study's search (resumes an existing results folder)")
     run.add_argument("study", help="the study file (YAML)")
     run.add_argument("--results-dir", default="results", help="parent of the study's results folder (default: results)")
-    run.add_argument("--max-trials", type=_positive, help="override search.max_trials (raising it extends a study)")
-    run.add_argument("--epochs", type=_positive, help="override train.epochs (and the epochs train.overrides set)")
+    run.add_argument("--max-trials", type=parser_type(options.positive, "--max-trials"), help="override search.max_trials (raising it extends a study)")
+    run.add_argument("--epochs", type=parser_type(options.positive, "--epochs"), help="override train.epochs (and the epochs train.overrides set)")
     run.add_argument("--overwrite", action="store_true", help="delete the study's results folder and start over")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow's logs and Keras's per-epoch lines")
     parallel = run.add_argument_group("distributed tuning (keras-tuner's chief and workers; see the README)")
-    parallel.add_argument("--workers", type=_positive, metavar="N", help="run N worker processes on this machine "
+    parallel.add_argument("--workers", type=parser_type(options.positive, "--workers"), metavar="N", help="run N worker processes on this machine "
                           "(spread over its GPUs, several per GPU when N is larger) with a chief")
-    parallel.add_argument("--role", choices=("chief", "worker"), help="this process's part in a study shared by "
+    parallel.add_argument("--role", type=parser_type(options.choice, "--role", options.ROLES),
+                          metavar=options.metavar(options.ROLES), help="this process's part in a study shared by "
                           "several machines")
     parallel.add_argument("--bind", metavar="HOST:PORT", help="chief: where to listen (default 127.0.0.1:7940; "
                           "another host is reachable by anyone on the network)")
     parallel.add_argument("--chief", metavar="HOST:PORT", help="worker: where the chief listens")
     parallel.add_argument("--worker-id", help="worker: its id, the same when it is restarted (default: "
                           "<hostname>-<$SLURM_PROCID or 0>)")
-    parallel.add_argument("--worker-timeout", type=_positive, metavar="SECONDS", help="chief: give a worker's "
+    parallel.add_argument("--worker-timeout", type=parser_type(options.positive, "--worker-timeout"), metavar="SECONDS", help="chief: give a worker's "
                           "trial to another after this long without its heartbeat (default 120)")
-    parallel.add_argument("--chief-timeout", type=_positive, metavar="SECONDS", help="worker: give up on a chief "
+    parallel.add_argument("--chief-timeout", type=parser_type(options.positive, "--chief-timeout"), metavar="SECONDS", help="worker: give up on a chief "
                           "it cannot reach after this long, saying every few seconds whom it waits for (default 600)")
     run.set_defaults(handler=_run)
 
@@ -65,18 +58,17 @@ def _add_confirm(commands) -> None:
     confirm = commands.add_parser("confirm", help="train a study's best configurations again with new seeds: "
                                   "their spread, the noise floor, whether the best is distinguishable")
     confirm.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
-    confirm.add_argument("--top", type=_positive, metavar="K", help="the best K configurations (default: the "
+    confirm.add_argument("--top", type=parser_type(options.positive, "--top"), metavar="K", help="the best K configurations (default: the "
                          "study's search.confirm.top, else 3)")
-    confirm.add_argument("--seeds", type=_at_least_two, metavar="N", help="new seeds for each (default: the "
+    confirm.add_argument("--seeds", type=parser_type(options.seeds, "--seeds"), metavar="N", help="new seeds for each (default: the "
                          "study's search.confirm.seeds, else 5)")
+    _add_verbose(confirm)
     confirm.set_defaults(handler=_confirm)
 
 
-def _at_least_two(text: str) -> int:
-    value = _positive(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected at least 2 seeds (one measures no spread), got {text!r}")
-    return value
+def _add_verbose(command) -> None:
+    command.add_argument("--verbose", action="store_true", help="show TensorFlow's, absl's and scipy's log lines "
+                         "and warnings (silenced by default)")
 
 
 def _add_validate(commands) -> None:
@@ -89,17 +81,19 @@ def _add_report(commands) -> None:
     report = commands.add_parser("report", help="tables of one or more studies' trials and each "
                                  "hyperparameter's effect")
     report.add_argument("paths", nargs="+", metavar="PATH", help="results folder(s), e.g. results/quickstart")
-    report.add_argument("--format", default="markdown", choices=("markdown", "csv", "json", "html", "latex"),
+    report.add_argument("--format", default="markdown", type=parser_type(options.choice, "--format", options.FORMATS),
+                        metavar=options.metavar(options.FORMATS),
                         help="markdown, html and latex: trials and effects; csv and json: the trials table only")
     report.add_argument("--output", help="write to this file instead of standard output")
     report.add_argument("--sort", metavar="COL", help="sort the trials by this column (COL:asc or COL:desc to "
                         "choose; default: by score, best first, trials that did not complete last)")
-    report.add_argument("--top", type=_positive, metavar="K", help="keep the first K trials (of each study) "
+    report.add_argument("--top", type=parser_type(options.positive, "--top"), metavar="K", help="keep the first K trials (of each study) "
                         "after sorting")
-    report.add_argument("--best", type=int, metavar="K", help="evaluate each study's K best models on the test "
+    report.add_argument("--best", type=parser_type(options.count, "--best"), metavar="K", help="evaluate each study's K best models on the test "
                         "split: per-class precision/recall/F1, confusion matrix, predictions, learning curves "
                         "(figures in <output>_figures/; default 1 for markdown and html written with --output, "
                         "else 0)")
+    _add_verbose(report)
     report.set_defaults(handler=_report)
 
 
@@ -109,18 +103,8 @@ def _add_serve(commands) -> None:
     serve.add_argument("paths", nargs="+", metavar="PATH", help="results folder(s), e.g. results/quickstart")
     serve.add_argument("--host", default="127.0.0.1", help="where to listen (default 127.0.0.1: this machine only; "
                        "from another, tunnel: ssh -L 8765:127.0.0.1:8765 HOST)")
-    serve.add_argument("--port", type=_port, default=8765, help="the port (default 8765; 0: any free one)")
+    serve.add_argument("--port", type=parser_type(options.port, "--port"), default=8765, help="the port (default 8765; 0: any free one)")
     serve.set_defaults(handler=_serve)
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port in 0-65535, got {text!r}")
-    return value
 
 
 def _add_list(commands) -> None:
@@ -139,9 +123,10 @@ def _add_data(commands) -> None:
     info = data_commands.add_parser("info", help="a dataset's split sizes and images per class")
     info.add_argument("name", help="a dataset name (see `hpstudy data list`)")
     info.add_argument("--data-dir", help="where the data is (as data.data_dir in a study)")
-    info.add_argument("--image-size", type=_image_size, help="resize image files to this square (as data.image_size: "
+    info.add_argument("--image-size", type=parser_type(options.image_size, "--image-size"), help="resize image files to this square (as data.image_size: "
                       "folder and cinic10 only)")
-    info.add_argument("--label-mode", choices=("fine", "coarse"), help="cifar100's labels: fine (100 classes, the "
+    info.add_argument("--label-mode", type=parser_type(options.choice, "--label-mode", options.LABEL_MODES),
+                      metavar=options.metavar(options.LABEL_MODES), help="cifar100's labels: fine (100 classes, the "
                       "default) or coarse (20 superclasses), as data.label_mode")
     info.set_defaults(handler=_data_info)
     download = data_commands.add_parser("download", help="download a dataset (cinic10 comes from Kaggle)")
@@ -155,8 +140,9 @@ def _add_export(commands) -> None:
     export = commands.add_parser("export", help="write one of a study's best models as a .keras file that plain "
                                  "Keras loads (preprocessing included, no hpstudy needed)")
     export.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
-    export.add_argument("--rank", type=_rank, default=0, help="0: the best trial (default), 1: the second best, ...")
+    export.add_argument("--rank", type=parser_type(options.rank, "--rank"), default=0, help="0: the best trial (default), 1: the second best, ...")
     export.add_argument("--to", required=True, metavar="FILE", help="the model file to write (ends in .keras)")
+    _add_verbose(export)
     export.set_defaults(handler=_export)
 
 
@@ -164,8 +150,9 @@ def _add_predict(commands) -> None:
     predict = commands.add_parser("predict", help="classify image files with one of a study's best models")
     predict.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...; any size)")
-    predict.add_argument("--top", type=_positive, default=3, help="the most probable classes to show (default: 3)")
-    predict.add_argument("--rank", type=_rank, default=0, help="0: the best trial (default), 1: the second best, ...")
+    predict.add_argument("--top", type=parser_type(options.positive, "--top"), default=3, help="the most probable classes to show (default: 3)")
+    predict.add_argument("--rank", type=parser_type(options.rank, "--rank"), default=0, help="0: the best trial (default), 1: the second best, ...")
+    _add_verbose(predict)
     predict.set_defaults(handler=_predict)
 
 
@@ -266,13 +253,7 @@ def _report(args) -> int:
     text = api.report(args.paths, format=args.format, sort=args.sort, top=args.top, best=args.best,
                       output=args.output)
     if not args.output:
-        sys.stdout.write(text)
-        return 0
-    try:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as err:
-        raise HpstudyError(f"{args.output}: cannot write the report ({err.strerror})") from None
+        sys.stdout.write(terminal_text(text))      # on a terminal, no escape sequence from a value is acted on
     return 0
 
 
@@ -297,15 +278,6 @@ def _list(args) -> int:
     return 0
 
 
-def _image_size(text: str) -> int:
-    """--image-size: an integer in the range a study file allows for data.image_size."""
-    from hpstudy import api
-    try:
-        return api.image_size(text)
-    except HpstudyError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
 def _data_list(args) -> int:
     from hpstudy import api
     cache, table = api.datasets(args.data_dir)
@@ -319,8 +291,8 @@ def _data_info(args) -> int:
     from hpstudy import api
     summary, counts = api.dataset_info(args.name, data_dir=args.data_dir, image_size=args.image_size,
                                        label_mode=args.label_mode)
-    print(summary)
-    print(counts)
+    print(terminal_text(summary))                   # class names from the user's folders or arrays
+    print(terminal_text(counts))
     return 0
 
 
@@ -331,32 +303,22 @@ def _data_download(args) -> int:
     return 0
 
 
-def _rank(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (the best) or a positive integer, got {text!r}")
-    return value
-
-
 def _export(args) -> int:
     from hpstudy import api
     done = api.export(args.path, args.to, rank=args.rank)
-    shape = "x".join(str(n) for n in done.input_shape)
+    shape, names = "x".join(str(n) for n in done.input_shape), one_line(", ".join(map(str, done.class_names)))
     colour = "greyscale" if done.input_shape[-1] == 1 else "RGB"
-    print(f"{done.file}: trial {done.trial_id} (rank {done.rank}); load it with keras.models.load_model; it takes "
-          f"raw 0..255 {colour} images of {shape}, class order: {', '.join(map(str, done.class_names))}")
+    print(f"{one_line(done.file)}: trial {done.trial_id} (rank {done.rank}); load it with keras.models.load_model; "
+          f"it takes raw 0..255 {colour} images of {shape}, class order: {names}")
     return 0
 
 
 def _predict(args) -> int:
     from hpstudy import api
     for prediction in api.predict(args.path, args.images, top=args.top, rank=args.rank):
-        print(prediction.file)
-        for name, probability in prediction.top:
-            print(f"  {probability:.4f}  {name}")
+        print(one_line(prediction.file))
+        for name, probability in prediction.top:        # class names from a best.json that may come from anyone
+            print(f"  {probability:.4f}  {one_line(name)}")
     return 0
 
 
@@ -368,6 +330,7 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     if own_process:
         from hpstudy import api
         api.freeze_after_keras()
+        api.quiet_frameworks(getattr(args, "verbose", False))
     try:
         return args.handler(args)
     except HpstudyError as err:

@@ -1,10 +1,6 @@
 """User-facing errors: each is one line, printed without a traceback, exit code 2."""
-
-
-def one_line(message: str) -> str:
-    """``message`` with every character that could break or forge a line (a newline, a control character, an
-    undecodable byte) written as its escape: what `hpstudy` prints after "hpstudy: error: "."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+# What the command line prints of values drawn from data: no control character reaches the terminal.
+from hpstudy.text import one_line, terminal_text  # noqa: F401
 
 
 class HpstudyError(Exception):

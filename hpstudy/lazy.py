@@ -5,11 +5,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import logging
 import os
 import sys
 import tempfile
+import warnings
 
 _freeze = False
+_verbose = False      # the `hpstudy` command's --verbose: every framework's lines shown, TensorFlow's start-up too
+_quiet = False        # the `hpstudy` command without --verbose: none shown
+# The Python loggers of the frameworks: TensorFlow's says when a function is traced again ("retracing"), absl's
+# repeats TensorFlow's C++ lines.
+FRAMEWORK_LOGGERS = ("tensorflow", "absl", "keras", "keras_tuner", "h5py", "jax")
 
 
 def freeze_after_keras() -> None:
@@ -24,6 +31,30 @@ def freeze_after_keras() -> None:
     _freeze = True
 
 
+def quiet_frameworks(verbose: bool) -> None:
+    """For the `hpstudy` command's own process (cli.entry): unless `verbose`, no framework's warning or log line
+    reaches stderr (TensorFlow's and absl's log lines, TensorFlow's retracing warnings, keras-tuner's, and the
+    RuntimeWarnings scipy and numpy give on nearly identical repeats): hpstudy says what matters in its own lines.
+    With `verbose` they are all shown, TensorFlow's start-up lines too. A user's own Python process keeps its
+    own warnings and logging settings: the API never changes them."""
+    global _verbose, _quiet
+    _verbose, _quiet = verbose, not verbose
+    if verbose:
+        return
+    # Read by TensorFlow's C++ runtime and gRPC when they start: set before either is imported.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    if not sys.warnoptions:          # -W or PYTHONWARNINGS: the user asked for warnings; they are theirs
+        warnings.simplefilter("ignore")
+    _quiet_loggers()
+
+
+def _quiet_loggers() -> None:
+    """Errors only from the frameworks' Python loggers (set again after each import: TensorFlow sets its own)."""
+    for name in FRAMEWORK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def import_quietly(module: str, *, verbose: bool = False):
     """Import `module` (which imports Keras, and so TensorFlow) without TensorFlow's start-up log lines.
 
@@ -31,6 +62,7 @@ def import_quietly(module: str, *, verbose: bool = False):
     log level applies, so they are caught there and shown only if the import fails.
     """
     first = "keras" not in sys.modules
+    verbose = verbose or _verbose
     if verbose or "tensorflow" in sys.modules:
         imported = importlib.import_module(module)
     else:
@@ -40,6 +72,8 @@ def import_quietly(module: str, *, verbose: bool = False):
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
         with _native_stderr_caught():
             imported = importlib.import_module(module)
+    if _quiet:
+        _quiet_loggers()         # TensorFlow sets its logger's level when it is imported
     if first and _freeze and "keras" in sys.modules:
         gc.freeze()
     return imported

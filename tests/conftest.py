@@ -62,6 +62,28 @@ search:
   seed: 1
 """
 
+# Three searched hyperparameters of two values each (dropout, a flip, the batch size): a grid of eight.
+SIX = """
+name: six
+data:
+  dataset: digits
+  subset: {train: 12, validation: 4, test: 6}
+model:
+  builder: plain_cnn
+  conv_layers: 1
+  filters: 4
+  dense_units: 8
+  dropout: {tune: choice, values: [0.0, 0.5]}
+preprocess:
+  flip: {tune: choice, values: [false, true]}
+train:
+  epochs: 2
+  batch_size: {tune: choice, values: [4, 8]}
+search:
+  tuner: grid
+  seed: 1
+"""
+
 
 def write_study(folder, text=None, name="tiny", **extra):
     """Write a study file into `folder` and return its path; `text` replaces the tiny default."""

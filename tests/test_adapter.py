@@ -52,3 +52,58 @@ def test_oracle_options_go_to_the_oracle_and_the_rest_to_the_tuner(tmp_path):
     assert isinstance(tuner.oracle, kt.oracles.BayesianOptimizationOracle) and tuner.oracle.num_initial_points == 2
     assert tuner.executions_per_trial == 2 and isinstance(tuner.oracle, adapter.StudyOracle)
     assert set(adapter.arguments("hyperband")) >= {"max_epochs", "factor", "executions_per_trial", "max_model_size"}
+
+
+def _chief(monkeypatch, tmp_path, max_trials=2):
+    """A chief's tuner (keras-tuner's role variables set), sharing `tmp_path` with the chief it restarts."""
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "7940")
+    return _tuner(tmp_path, max_trials=max_trials)
+
+
+def _complete(oracle, trial):
+    oracle.update_trial(trial.trial_id, {"val_loss": 0.5})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+
+
+def test_a_worker_waits_while_another_holds_a_trial_and_runs_it_once_that_worker_is_silent(tmp_path, monkeypatch):
+    oracle = _chief(monkeypatch, tmp_path).oracle
+    mine, theirs = oracle.create_trial("w0"), oracle.create_trial("w1")
+    _complete(oracle, mine)
+    # Every trial is handed out, but w1's may come back: w0 must not leave the study (STOPPED) now.
+    assert oracle.create_trial("w0").status == "IDLE" and "w0" in oracle.tuner_ids
+    assert not oracle.search_over()
+    oracle.release("w1")                          # the chief's watchdog: w1 fell silent
+    assert not oracle.search_over()               # a trial still waits to run again: not finished
+    again = oracle.create_trial("w0")
+    assert again.trial_id == theirs.trial_id and again.status == "RUNNING"
+    _complete(oracle, again)
+    assert oracle.create_trial("w0").status == "STOPPED" and oracle.search_over()
+
+
+def test_a_restarted_chief_holds_a_dead_workers_trial_until_another_worker_has_run_it(tmp_path, monkeypatch):
+    tuner = _chief(monkeypatch, tmp_path)
+    tuner.save()                                  # as search() does first: a restarted chief reloads the study
+    first = tuner.oracle
+    mine, theirs = first.create_trial("w0"), first.create_trial("w1")
+    _complete(first, mine)                        # then the chief is killed, and restarted
+    oracle = _chief(monkeypatch, tmp_path).oracle
+    assert oracle.ongoing_trials["w1"].trial_id == theirs.trial_id
+    assert oracle.create_trial("w0").status == "IDLE" and not oracle.search_over()
+    oracle.release("w1")
+    again = oracle.create_trial("w0")
+    assert again.trial_id == theirs.trial_id
+    _complete(oracle, again)
+    assert oracle.search_over() and {t.status for t in oracle.trials.values()} == {"COMPLETED"}
+
+
+def test_a_search_stopped_by_the_failure_limit_is_over_with_a_trial_still_queued(tmp_path, monkeypatch):
+    oracle = _chief(monkeypatch, tmp_path, max_trials=10).oracle
+    oracle.max_failed_trials = 1
+    failed, held = oracle.create_trial("w0"), oracle.create_trial("w1")
+    failed.status = "FAILED"
+    oracle.end_trial(failed)
+    oracle.release("w1")
+    assert oracle.search_over()                   # the limit ends it: the queued trial is not waited for

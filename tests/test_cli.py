@@ -61,7 +61,7 @@ def test_report_formats(finished_study, fmt, tmp_path, capsys):
         assert text.startswith("## The answer\n") and "model.dropout" in text
     out = tmp_path / f"table.{fmt}"
     assert main(["report", str(folder), "--format", fmt, "--output", str(out), "--best", "0"]) == 0
-    written, _, figures = out.read_text().partition("### Figures: ")
+    written, _, figures = out.read_bytes().decode("utf-8").partition("### Figures: ")    # as written: CSV's CRLF
     assert written.rstrip("\n") == text.rstrip("\n")      # markdown to a file adds the study's figures, linked
     assert bool(figures) == (fmt == "markdown")
 

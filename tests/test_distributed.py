@@ -71,23 +71,31 @@ def test_local_workers_share_a_study_and_a_killed_worker_is_restarted(tmp_path):
 
 @pytest.mark.slow
 def test_chief_and_workers_started_apart_survive_a_dead_worker_and_a_restarted_chief(tmp_path):
+    # Ordered so that no timing decides the path: w1 takes a trial and dies with it; the first chief waits longer
+    # for it than the test runs, so w0 runs the five others, then finds every trial handed out and one still held
+    # by a dead worker (the moment a worker used to be told STOPPED and leave, trial 0 RUNNING for good). The
+    # restarted chief must give that trial to w0 once w1 stays silent, and only then call the study finished.
     study_path = write_study(tmp_path, STUDY.format(name="apart"), name="apart")
     root, port = tmp_path / "apart", distributed.free_port()
     common = [*RUN, str(study_path), "--results-dir", str(tmp_path)]
-    chief_command = [*common, "--role", "chief", "--bind", f"0.0.0.0:{port}", "--worker-timeout", "10"]
-    chief = subprocess.Popen(chief_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    workers = [subprocess.Popen([*common, "--role", "worker", "--chief", f"127.0.0.1:{port}", "--worker-id", name],
-                                stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT) for name in ("w0", "w1")]
+    chief_command = [*common, "--role", "chief", "--bind", f"0.0.0.0:{port}", "--worker-timeout"]
+    chief = subprocess.Popen([*chief_command, "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def worker(name):
+        return subprocess.Popen([*common, "--role", "worker", "--chief", f"127.0.0.1:{port}", "--worker-id", name],
+                                stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+    workers = [worker("w1")]
     try:
         _wait(lambda: _running_trial(root, "w1") is not None, what="w1 to run a trial")
-        workers[1].kill()                       # gone for good: its trial must go to w0
-        _wait(lambda: len(list((root / "trials").glob("*/execution_0.json"))) >= 3, what="three trials")
-        chief.kill()                            # and the chief dies mid-study
+        workers[0].kill()                       # gone for good: its trial must go to w0
+        workers.append(worker("w0"))
+        _wait(lambda: len(list((root / "trials").glob("*/execution_0.json"))) >= 5, what="w0's five trials")
+        chief.kill()                            # and the chief dies while w0 waits for the held trial
         chief.communicate()
-        chief = subprocess.Popen(chief_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        output, errors = chief.communicate(timeout=120)
+        chief = subprocess.Popen([*chief_command, "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        output, errors = chief.communicate(timeout=300)
         assert chief.returncode == 0, errors[-3000:]
-        assert workers[0].wait(timeout=60) == 0
+        assert workers[1].wait(timeout=60) == 0
     finally:
         for process in (chief, *workers):
             process.kill()

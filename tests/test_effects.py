@@ -61,7 +61,7 @@ def test_a_study_with_no_true_effect_rarely_prints_a_finding():
     quarter of studies."""
     names = [f"h{i}" for i in range(6)]
     found = [any(c.verdict == "effect" for c in effects.effects(_null_study(s, 40), names, "val_accuracy",
-                                                              importance=False).contrasts())
+                                                              with_importance=False).contrasts())
              for s in range(150)]
     assert np.mean(found) <= 0.08, np.mean(found)
 
@@ -86,7 +86,7 @@ def test_the_trained_rule_is_chance_plus_a_margin():
 def test_a_true_effect_survives_runs_that_did_not_train():
     """15% of runs at chance: estimated among them the head's 2.5-sd effect was found in 8-14% of studies."""
     hits = [effects.effects(_diverging_study(s), ["model.head", "train.batch_size"], "val_accuracy", classes=10,
-                            importance=False).effects[0].verdict == "effect" for s in range(60)]
+                            with_importance=False).effects[0].verdict == "effect" for s in range(60)]
     assert np.mean(hits) >= 0.9, np.mean(hits)
 
 
@@ -95,7 +95,7 @@ def test_runs_that_did_not_train_are_a_finding_per_value():
     table.loc[(table["model.head"] == "gap") & (np.arange(40) % 5 != 0), "val_accuracy"] = 0.1
     table["score"] = table["val_accuracy"]
     found = effects.effects(table, ["model.head", "train.batch_size"], "val_accuracy", classes=10,
-                            importance=False)
+                            with_importance=False)
     assert found.untrained == int((table["val_accuracy"] == 0.1).sum())
     head, batch = found.training
     assert head.verdict == "effect" and batch.verdict != "effect"

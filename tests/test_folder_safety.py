@@ -13,6 +13,7 @@ from hpstudy.cli import main
 from hpstudy.results.layout import Layout
 from hpstudy.results.lock import FolderLock
 from tests.conftest import TINY, write_study
+from tests.hostile_inputs.writes import plant
 
 
 def one_error_line(capsys) -> str:
@@ -72,7 +73,8 @@ def test_overwrite_deletes_links_inside_but_never_what_they_point_to(finished, t
     outside.mkdir()
     (outside / "data.txt").write_text("keep me\n")
     (folder / "tensorboard").symlink_to(outside, target_is_directory=True)
-    (folder / "trials").joinpath("0", "link").symlink_to(outside / "data.txt")
+    (folder / "trials").joinpath("0", "summary.txt").unlink()
+    (folder / "trials").joinpath("0", "summary.txt").symlink_to(outside / "data.txt")
     study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
     assert main(["run", str(study), "--results-dir", str(folder.parent), "--overwrite"]) == 0
     assert (outside / "data.txt").read_text() == "keep me\n" and not (folder / "tensorboard").exists()
@@ -144,3 +146,105 @@ def test_a_results_dir_that_is_a_file_or_read_only_is_one_line(tmp_path, capsys)
         locked.mkdir(mode=0o500)
         assert main(["run", str(study), "--results-dir", str(locked)]) == 2
         assert "cannot make the results folder" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("foreign", ["trials/my_notes.txt", "repeats/analysis.ipynb", "trials/0/notes.md",
+                                     "tuner/trial_0000/mine/", "tensorboard/0000/execution0/my.log", "workers/notes.txt"])
+def test_overwrite_refuses_a_foreign_file_at_any_depth_and_deletes_nothing(finished, tmp_path, capsys, foreign):
+    folder = _copy(finished, tmp_path)
+    plant(folder, foreign)
+    before = _tree(folder)
+    study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
+    assert main(["run", str(study), "--results-dir", str(folder.parent), "--overwrite"]) == 2
+    assert f"it holds '{foreign.rstrip('/')}', which hpstudy did not write" in one_error_line(capsys)
+    assert _tree(folder) == before
+
+
+def test_every_name_a_real_study_writes_is_its_own(finished):
+    """The names `--overwrite` may delete cover all a real run wrote (else it would refuse its own folder)."""
+    layout = Layout(finished)
+    assert layout.first_foreign() is None
+    assert layout.is_owned("tuner/trial_0003/checkpoint.weights.h5", folder=False)
+    assert not layout.is_owned("trials/0/history_0.csv.bak", folder=False)
+    assert not layout.is_owned("trials", folder=False) and not layout.is_owned("best.json", folder=True)
+
+
+def test_a_trials_restart_deletes_its_own_files_only(tmp_path):
+    from hpstudy.engine.tuner import clear_trial_files
+    layout = Layout(tmp_path)
+    trial = layout.trial(3)
+    (trial / "kept").mkdir(parents=True)
+    for name in ("history_0.csv", "execution_0.json", "starts.json", "notes.txt", "pruned.json"):
+        (trial / name).write_text("x")
+    clear_trial_files(layout, 3, keep=layout.starts(3))
+    assert sorted(p.name for p in trial.iterdir()) == ["kept", "notes.txt", "starts.json"]
+
+
+def _outside(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    return outside
+
+
+@pytest.mark.parametrize("kind", ["link", "dangling link", "folder", "named pipe", "hard link"])
+def test_a_lock_file_that_is_not_hpstudys_is_refused_and_nothing_outside_is_written(finished, tmp_path, capsys,
+                                                                                     kind):
+    folder = _copy(finished, tmp_path)
+    outside = _outside(tmp_path)
+    lock = folder / ".hpstudy.lock"
+    lock.unlink(missing_ok=True)
+    if kind == "link":
+        lock.symlink_to(outside)
+    elif kind == "dangling link":
+        lock.symlink_to(tmp_path / "made.txt")
+    elif kind == "folder":
+        lock.mkdir()
+    elif kind == "named pipe":
+        os.mkfifo(lock)
+    else:
+        os.link(outside, lock)
+    before = _tree(folder)
+    assert main(["confirm", str(folder), "--top", "1", "--seeds", "2"]) == 2    # a named pipe must not block
+    assert f"{lock}: is " in one_error_line(capsys)
+    study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
+    assert main(["run", str(study), "--results-dir", str(folder.parent)]) == 2
+    assert "not hpstudy's lock file" in one_error_line(capsys)
+    assert outside.read_text() == "keep me\n" and not (tmp_path / "made.txt").exists()
+    assert _tree(folder) == before
+
+
+@pytest.mark.parametrize("recorded", ["best.json", "spec.yaml", "trials.csv", "env.json", "tuner/oracle.json",
+                                      "trials/0/history_0.csv", "trials/0/new.md", "tuner/trial_0000/x.md"])
+def test_a_report_is_never_written_onto_a_results_folders_records(finished, tmp_path, capsys, recorded):
+    folder = _copy(finished, tmp_path)
+    before = _tree(folder)
+    assert main(["report", str(folder), "--format", "json", "--output", str(folder / recorded)]) == 2
+    assert f"is {recorded}, among the records of the results folder" in one_error_line(capsys)
+    assert _tree(folder) == before
+    assert main(["report", str(folder), "--format", "json", "--output", str(folder / "report.json")]) == 0
+    assert json.loads((folder / "report.json").read_text())["effects"]
+
+
+def test_a_report_or_a_model_is_never_written_through_a_link(finished, tmp_path, capsys):
+    folder = _copy(finished, tmp_path)
+    outside = _outside(tmp_path)
+    (tmp_path / "report.md").symlink_to(outside)
+    assert main(["report", str(folder), "--output", str(tmp_path / "report.md"), "--best", "0"]) == 2
+    assert "is a symbolic link" in one_error_line(capsys)
+    (tmp_path / "r.md").write_text("old\n")
+    (tmp_path / "r_figures").symlink_to(tmp_path, target_is_directory=True)
+    assert main(["report", str(folder), "--output", str(tmp_path / "r.md"), "--best", "0"]) == 2
+    assert "r_figures: is a symbolic link" in one_error_line(capsys)
+    assert (tmp_path / "r.md").read_text() == "old\n"
+    (tmp_path / "model.keras").symlink_to(outside)
+    assert main(["export", str(folder), "--to", str(tmp_path / "model.keras")]) == 2
+    assert "is a symbolic link" in one_error_line(capsys)
+    assert outside.read_text() == "keep me\n"
+
+
+def test_export_never_writes_over_the_studys_own_best_model(finished, tmp_path, capsys):
+    folder = _copy(finished, tmp_path)
+    before = _tree(folder)
+    assert main(["export", str(folder), "--to", str(folder / "best.keras")]) == 2
+    assert "is best.keras, among the records of the results folder" in one_error_line(capsys)
+    assert _tree(folder) == before

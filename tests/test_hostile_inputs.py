@@ -36,6 +36,7 @@ def test_hostile_input_is_one_line(case, tmp_path, capsys, request, monkeypatch)
     lines = err.splitlines()
     assert "Traceback" not in err, err
     assert len(lines) == 1 and lines[0].startswith("hpstudy: error: "), err
+    assert lines[0].isprintable(), lines[0]        # no escape sequence, C1 or bidirectional control reaches a terminal
     assert rc == case.exit_code, (rc, err)
     assert case.fragment in lines[0], lines[0]
     if case.check is not None:

@@ -1,6 +1,6 @@
 """The package's architecture, read from its code: imports run one way through the layers the README names (with
 function-level imports and module names passed to import_module / import_quietly counted), with no cycle;
-keras-tuner's internals are touched by the adapter only; the command line imports only the API and errors."""
+keras-tuner's internals are touched by the adapter only; the command line imports only the API, errors and the options' rules."""
 import ast
 import re
 from pathlib import Path
@@ -10,11 +10,12 @@ import hpstudy
 PACKAGE = Path(hpstudy.__file__).parent
 # The README's layering, lowest first: a module imports modules of its own layer or of lower ones only.
 LAYERS = [
-    ("hpstudy.errors", "hpstudy.lazy"),
-    ("hpstudy.study",),
+    ("hpstudy.errors", "hpstudy.lazy", "hpstudy.text"),
+    # results.files (atomic writes, capped reads) needs nothing but errors and text: the study file is read by it too.
+    ("hpstudy.study", "hpstudy.results.files"),
     ("hpstudy.data", "hpstudy.models"),
     ("hpstudy.results.layout", "hpstudy.results.files", "hpstudy.results.lock", "hpstudy.results.folder",
-     "hpstudy.results.trials"),
+     "hpstudy.results.trials", "hpstudy.results.outputs", "hpstudy.results.space"),
     ("hpstudy.analysis",),
     ("hpstudy.engine",),
     ("hpstudy.results.models", "hpstudy.results.evaluate", "hpstudy.results.export", "hpstudy.results.predict"),
@@ -87,8 +88,11 @@ def test_no_import_cycle():
     assert cycles == []
 
 
-def test_the_command_line_imports_only_the_api_and_errors():
-    assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors"}
+def test_the_command_line_imports_only_the_api_errors_and_options():
+    # options: the rules of the options' values, which the parser checks with and the API too; analyze_cli: the
+    # analyze command's flags, which import nothing heavy until it runs.
+    assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors", "hpstudy.study.options",
+                                      "hpstudy.report.analyze_cli"}
 
 
 def test_only_the_adapter_touches_keras_tuner_internals():

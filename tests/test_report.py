@@ -17,28 +17,8 @@ from hpstudy.report import tables
 from hpstudy.cli import main
 from hpstudy.results.folder import open_folder
 from hpstudy.results.trials import read_trials
-from tests.conftest import write_study
+from tests.conftest import SIX, write_study
 
-SIX = """
-name: six
-data:
-  dataset: digits
-  subset: {train: 12, validation: 4, test: 6}
-model:
-  builder: plain_cnn
-  conv_layers: 1
-  filters: 4
-  dense_units: 8
-  dropout: {tune: choice, values: [0.0, 0.5]}
-preprocess:
-  flip: {tune: choice, values: [false, true]}
-train:
-  epochs: 2
-  batch_size: {tune: choice, values: [4, 8]}
-search:
-  tuner: grid
-  seed: 1
-"""
 TUNED = ["model.dropout", "preprocess.flip", "train.batch_size"]
 
 

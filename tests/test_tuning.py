@@ -10,7 +10,7 @@ import hpstudy
 from hpstudy import cli, data, models
 from hpstudy.study import spec
 from hpstudy.engine import training
-from hpstudy.errors import ResultsError, SpecError
+from hpstudy.errors import HpstudyError, ResultsError, SpecError
 from hpstudy.engine import checks
 from hpstudy.engine.checks import build_each, validation_builds
 from hpstudy.results.layout import Layout
@@ -96,8 +96,8 @@ def test_a_search_whose_trials_all_fail_stops_with_one_line(tmp_path):
 
 
 def test_api_overrides_are_checked(tmp_path):
-    with pytest.raises(SpecError, match="search.max_trials"):
-        hpstudy.run(write_study(tmp_path), results_dir=tmp_path, max_trials=0)
+    with pytest.raises(HpstudyError, match="--max-trials: expected a positive integer, got '0'"):
+        hpstudy.run(write_study(tmp_path), results_dir=tmp_path, max_trials=0)     # the command line's words
 
 
 def test_check_fills_builder_defaults():

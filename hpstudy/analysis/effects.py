@@ -225,7 +225,7 @@ def spearman(trials: pd.DataFrame, name: str) -> float | None:
     return None if not math.isfinite(rho) else float(rho)
 
 
-def ranking(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
+def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
                cache: Path | None = None) -> pd.DataFrame | None:
     """Grouped permutation importance of a random forest (see the module's doc) over `trials` (already
     completed()); None with fewer than MIN_TRIALS trials or no hyperparameters.
@@ -319,17 +319,28 @@ def _encode(values: pd.Series) -> np.ndarray:
     return pd.get_dummies(labels).to_numpy(dtype=float)
 
 
+def of_study(study, trials: pd.DataFrame, repeats: pd.DataFrame | None = None, *,
+             importance_cache: Path | None = None, with_importance: bool = True) -> Effects:
+    """`effects` of every hyperparameter `study` (a StudySpec) searches, over its trials table, as its report
+    computes them: ranges fitted on their sampling scale, its question compared at its best nuisance settings."""
+    tunables = study.tunables()
+    return effects(trials, [t.name for t in tunables], study.search.objective, question=study.question,
+                   ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")}, repeats=repeats,
+                   importance_cache=importance_cache, with_importance=with_importance)
+
+
 def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
             repeats: pd.DataFrame | None = None, importance_cache: Path | None = None,
-            importance: bool = True, classes: int | None = None, smallest_effect: float | None = None) -> Effects:
+            with_importance: bool = True, classes: int | None = None,
+            smallest_effect: float | None = None) -> Effects:
     """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
 
     `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted as slopes (per tenfold
     where sampled log); numbers with more than adjusted.MAX_LEVELS values are too; `question`: the scientific ones,
     compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
-    noise floor; `importance_cache`: see `importance`; `importance=False` leaves the ranking out (the forests
-    take about a second; a simulation of many studies needs only the verdicts); `classes`: the dataset's class
-    count, which decides the `trained` column (results.trials.trained) where the table has none;
+    noise floor; `importance_cache`: see `importance`; `with_importance=False` leaves the ranking out (its
+    forests are most of the time taken, and verdicts do not use it); `classes`: the dataset's class
+    count, which decides the `trained` column (results.trials.trained) where a table has none;
     `smallest_effect`: the smallest difference that matters (default: the noise floor, where measured), below
     which a difference whose whole interval lies is `negligible`.
 
@@ -338,28 +349,34 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     minimize = is_minimized(objective)
     if classes is not None and "trained" not in trials:
         trials = trials.assign(trained=trained(trials, classes))
+    if classes is not None and repeats is not None and len(repeats) and "trained" not in repeats:
+        repeats = repeats.assign(trained=trained(repeats, classes))
     everything, stopped = completed(trials), pruned_trials(trials)
     learnt = training_module.trained_mask(everything)
     done = everything[learnt].reset_index(drop=True)
     result = Effects(objective=objective, minimize=minimize, trials=len(everything), pruned=len(stopped),
                      untrained=int((~learnt).sum()))
-    result.training = training_module.training(everything, names, order_key=_value_key, margin=TRAINED_MARGIN)
     repeats = repeats if repeats is not None and len(repeats) else None
     floor, dof = repeats_module.noise_floor(repeats) if repeats is not None else (None, 0)
     summaries = repeats_module.summaries(repeats) if repeats is not None else None
     result.noise_floor, result.repeats, result.repeat_records = floor, summaries, repeats
     result.noise_note = verdicts.noise_note(floor, dof, len(summaries) if summaries is not None else 0, objective)
     ranges = ranges or {}
-    searched = {name: (name in ranges or (is_numeric(done[name]) and done[name].nunique() > adjusted.MAX_LEVELS),
+    searched = {name: (name in ranges or (is_numeric(everything[name]) and
+                                          everything[name].nunique() > adjusted.MAX_LEVELS),
                        ranges.get(name) == "log") for name in names}
+    result.training = training_module.training(everything, names, order_key=_value_key, margin=TRAINED_MARGIN,
+                                               ranged={name for name, (ranged, _) in searched.items() if ranged})
     smallest = smallest_effect if smallest_effect is not None else floor
-    found = adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key) if len(done) else []
+    found = (adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key, question=question)
+             if len(done) else [])
     failed = {t.name: t for t in result.training}
     for name in names:
-        table = with_untrained(value_table(done, name, minimize=minimize), failed.get(name))
+        trained_values = value_table(done, name, minimize=minimize)
+        table = with_untrained(trained_values, failed.get(name))
         numeric = is_numeric(everything[name])
         mine = [c for c in found if c.hyperparameter == name]
-        only = table["value"].iloc[0] if len(table) == 1 else None
+        only = trained_values["value"].iloc[0] if len(trained_values) == 1 else None
         sentence = verdicts.line(name, mine, objective, only=only) + pruned_note(stopped, name)
         if name in failed:
             sentence += "; " + failed[name].sentence.split(": ", 1)[1]
@@ -367,17 +384,15 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
                                      spearman(done, name) if numeric else None, mine, sentence, failed.get(name)))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
-    result.importance = ranking(done, names, cache=importance_cache) if importance else None
-    if not importance:
-        result.importance_note = "importance not computed (importance=False)"
-    elif result.importance is not None:
+    result.importance = importance(done, names, cache=importance_cache) if with_importance else None
+    if result.importance is not None:
         result.importance_note = IMPORTANCE_METHOD
+    elif not with_importance:
+        result.importance_note = "not computed"
     elif not names:
         result.importance_note = "no tuned hyperparameters"
     else:
-        result.importance_note = (f"too few trials for an importance ranking ({len(done)} completed; "
+        result.importance_note = (f"too few trials for an importance ranking ({len(done)} completed that trained; "
                                   f"at least {MIN_TRIALS} needed)")
     return result
 
-
-importance = ranking        # its public name; inside `effects` the keyword `importance` shadows it

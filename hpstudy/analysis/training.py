@@ -60,10 +60,19 @@ def share_interval(failed: int, runs: int) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def training(done: pd.DataFrame, names: list[str], *, order_key, margin: float) -> list[Training]:
-    """Per hyperparameter (over the completed runs `done`), the runs that did not train per value, and each value
-    against the reference as a Contrast of the share that did not train (outcome "did not train"); [] when
-    every run trained."""
+def halves(values: pd.Series) -> pd.Series:
+    """A range's values as its two halves at the median (the same split on any monotone sampling scale):
+    `< m` and `>= m`, so that a searched range gets one comparison rather than one per value tried."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    median = float(numbers.median())
+    return numbers.map(lambda v: f">= {show(median)}" if v >= median else f"< {show(median)}")
+
+
+def training(done: pd.DataFrame, names: list[str], *, order_key, margin: float,
+             ranged: set = frozenset()) -> list[Training]:
+    """Per hyperparameter (over the completed runs `done`), the runs that did not train per value (per half of
+    the range, at its median, for the `ranged` ones), and each value against the reference as a Contrast of the
+    share that did not train (outcome "did not train"); [] when every run trained."""
     from scipy import stats
 
     ok = trained_mask(done)
@@ -71,7 +80,7 @@ def training(done: pd.DataFrame, names: list[str], *, order_key, margin: float) 
         return []
     found, out, tests = [], [], []
     for name in names:
-        labels = labelled(done[name])
+        labels = halves(done[name]) if name in ranged else labelled(done[name])
         rows = []
         for value in sorted(pd.unique(labels), key=order_key):
             runs, failed = int((labels == value).sum()), int(((labels == value) & ~ok).sum())

@@ -48,8 +48,8 @@ def contrast_text(contrast: Contrast, objective: str) -> str:
 def line(name: str, contrasts: list[Contrast], objective: str, *, only: object = None) -> str:
     """The line of one hyperparameter: each of its contrasts with its verdict (`only`: its one value seen)."""
     if not contrasts:
-        return (f"{name}: only {show(only)} among the completed trials; nothing to compare" if only is not None
-                else f"{name}: no completed trials")
+        return (f"{name}: only {show(only)} among the runs that trained; nothing to compare" if only is not None
+                else f"{name}: no run that trained")
     return f"{name} " + "; ".join(contrast_text(c, objective) for c in contrasts)
 
 

@@ -22,6 +22,7 @@ import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
 from keras_tuner.src.distribute import utils as dist_utils      # 1.4: the role read from KERASTUNER_* variables
 
+from hpstudy.engine import design
 from hpstudy.engine.distributed.roles import DEFAULT_CHIEF_TIMEOUT
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, layout as layout_module, trials as trials_module
@@ -35,6 +36,7 @@ RELOAD_HINT = ("nothing was changed; restore it, or run with --overwrite to star
 # What reloading a keras-tuner state file may raise when its content is of the wrong shape.
 RELOAD_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError)
 # The calls of keras-tuner's OracleClient a worker makes; each is sent again while the chief restarts.
+IDLE_WAIT_SECONDS = 1.0    # a worker told to wait for a trial asks again after this long
 CLIENT_CALLS = ("get_space", "update_space", "create_trial", "update_trial", "end_trial", "get_trial",
                 "get_best_trials")
 
@@ -86,7 +88,25 @@ class StudyOracle:
         # 1.4: _retry_queue holds the trials to run again. One given to another worker when its own fell silent,
         # then finished by the first after all, is dropped from it.
         self._retry_queue[:] = [t for t in self._retry_queue if self.trials[t].status not in FINISHED]
-        return super().create_trial(tuner_id)
+        trial = super().create_trial(tuner_id)
+        if trial.status == TrialStatus.STOPPED and self.held_elsewhere(tuner_id):
+            # No new trial, but another worker still runs one: should it die, the watchdog gives that trial to the
+            # next worker that asks. A worker told STOPPED leaves for good, so it is told to wait (IDLE) instead,
+            # and stays one of the chief's workers (1.4: create_trial dropped it from tuner_ids on STOPPED).
+            self.tuner_ids.add(tuner_id)
+            return Trial(self.get_space(), status=TrialStatus.IDLE)
+        return trial
+
+    def held_elsewhere(self, tuner_id: str) -> bool:
+        """Whether a worker other than `tuner_id` holds a running trial."""
+        return any(worker != tuner_id for worker in self.ongoing_trials)
+
+    def search_over(self) -> bool:
+        """Whether a chief may call the study finished: no trial held by a worker, and none waiting to run again
+        (a released or reloaded trial), unless the failure limit stopped the search."""
+        if self.ongoing_trials:
+            return False
+        return not self._retry_queue or len(self.failed_trials()) >= self.max_failed_trials
 
     def failed_trials(self) -> list:
         """The trials that failed, in no particular order."""
@@ -198,11 +218,17 @@ class PatientClient:
             deadline = time.monotonic() + self.patience
             while True:
                 try:
-                    return call(*args, **kwargs)
+                    answer = call(*args, **kwargs)
                 except grpc.RpcError as err:
                     if err.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
                         raise
                     time.sleep(1.0)
+                    continue
+                if name == "create_trial" and answer.status == TrialStatus.IDLE:
+                    # 1.4: BaseTuner.search asks again at once after an IDLE trial; a second between two asks
+                    # keeps a waiting worker from keeping the chief busy.
+                    time.sleep(IDLE_WAIT_SECONDS)
+                return answer
         return retried
 
 
@@ -268,6 +294,7 @@ TUNERS = {
     "grid": (kt.Tuner, ResumableGridSearchOracle),
     "hyperband": (kt.Hyperband, kt.oracles.HyperbandOracle),   # its run_trial sets each trial's epochs
     "bayesian": (kt.Tuner, kt.oracles.BayesianOptimizationOracle),
+    "design": (kt.Tuner, design.DesignOracle),                  # the question balanced, the rest quasi-random
 }
 
 

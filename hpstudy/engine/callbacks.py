@@ -18,6 +18,7 @@ from hpstudy.results import files
 from hpstudy.results.layout import Layout
 from hpstudy.models import facts
 from hpstudy.study.spec import CallbacksSpec
+from hpstudy.text import csv_text
 
 
 def study_callbacks(spec: CallbacksSpec, tensorboard_dir: Path) -> list[keras.callbacks.Callback]:
@@ -130,7 +131,7 @@ class TrialRecorder(keras.callbacks.Callback):
         """One more row of the history, the whole file renamed into place: a crash never leaves half a row."""
         self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                           "seconds": round(time.perf_counter() - self.started, 3)})
-        files.write_text(self.history, pd.DataFrame(self.rows).to_csv(index=False))
+        files.write_text(self.history, csv_text(pd.DataFrame(self.rows)))
         self.epochs_run += 1
 
     def on_train_end(self, logs=None):

@@ -22,11 +22,12 @@ from hpstudy.study.spec import StudySpec, Tune
 _SET_BY_HPSTUDY = {"self", "hypermodel", "objective", "max_trials", "seed", "hyperparameters", "tune_new_entries",
                    "allow_new_entries", "executions_per_trial", "directory", "project_name", "overwrite", "logger",
                    "tuner_id", "optimizer", "loss", "metrics", "distribution_strategy", "kwargs", "oracle",
-                   "max_consecutive_failed_trials"}
+                   "max_consecutive_failed_trials", "question"}
 # Tuner arguments a study sets elsewhere, and where.
 _SET_IN_STUDY = {"max_trials": "search.max_trials", "seed": "search.seed", "executions_per_trial":
                  "search.executions_per_trial", "max_consecutive_failed_trials": "search.max_failed_trials",
-                 "distribution_strategy": "train.distribution", "objective": "search.objective"}
+                 "distribution_strategy": "train.distribution", "objective": "search.objective",
+                 "question": "question"}
 MAX_VALIDATION_BUILDS = 32
 DEFAULT_MAX_TRIALS = 10           # random and bayesian search, when the study gives no search.max_trials
 
@@ -99,6 +100,13 @@ def _check_search(study: StudySpec) -> None:
         _check_option(study, allowed, key, value)
     if search.tuner == "hyperband":
         _check_hyperband(study)
+    if search.until is not None and search.tuner != "design":
+        raise study.error("search.until", f"{search.until}: stops a design study between its balanced rounds; "
+                                          "use it with tuner: design")
+    if search.tuner == "design" and not study.question:
+        raise study.error("search.tuner", "design balances the trials over the hyperparameters the study asks "
+                                          "about; name them in question: (e.g. question: [model.head]), or use the "
+                                          "random tuner")
     stopping = study.callbacks.early_stopping
     if search.checkpoint_epoch == "last" and stopping is not None and stopping.restore_best_weights:
         raise study.error("search.checkpoint_epoch", "last keeps the weights of the last epoch run, but "
@@ -158,7 +166,7 @@ def _check_hyperband(study: StudySpec) -> None:
                                                "max_epochs, factor and hyperband_iterations; remove max_trials")
     if study.train.fine_tune_epochs:
         raise study.error("train.fine_tune_epochs", "hyperband sets each trial's epochs itself; a fine-tune phase "
-                                                    "needs random, grid or bayesian search")
+                                                    "needs random, grid, bayesian or design search")
     for i, override in enumerate(study.train.overrides):
         for key in ("epochs", "fine_tune_epochs"):
             if override.set.get(key):

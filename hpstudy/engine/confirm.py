@@ -27,6 +27,7 @@ from hpstudy.errors import ResultsError
 from hpstudy.results import files, folder, trials
 from hpstudy.results.layout import Layout
 from hpstudy.study.spec import StudySpec
+from hpstudy.text import one_line
 
 DEFAULT_TOP, DEFAULT_SEEDS = 3, 5       # `hpstudy confirm` on a study whose file sets no search.confirm
 
@@ -63,6 +64,8 @@ def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None,
     ranked = trials.ranked_trials(layout)[:top]
     if not ranked:
         raise ResultsError(f"{layout.root}: no completed trial to confirm yet")
+    for number in ranked:       # each recorded configuration checked against the study's space before any training
+        trial_hyperparameters(layout, number)
     stream = stream or sys.stdout
     dataset = dataset if dataset is not None else load_data(study)
     hypermodel = make_hypermodel(study, dataset)
@@ -84,13 +87,13 @@ def _repeat_configuration(study: StudySpec, layout: Layout, hypermodel, dataset,
     for k in range(seeds):
         seed = repeat_seed(study, k)
         # Resumed: done repeats are kept (a damaged one is a ResultsError naming it, never overwritten).
-        if files.read_record(layout.repeat(number, seed), dict, trials.REPEAT_FIELDS) is None:
+        if files.read_record(layout.repeat(number, seed), dict, trials.REPEAT_FIELDS, root=layout.root) is None:
             record = _repeat(study, hypermodel, hp, dataset, number, seed)
             files.write_json(layout.repeat(number, seed), record)
             shown = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == "COMPLETED"
                      else f"FAILED: {record['message']}")
-            print(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s", file=stream,
-                  flush=True)
+            print(one_line(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s"),
+                  file=stream, flush=True)
 
 
 def _repeat(study: StudySpec, hypermodel, hp, dataset, number: str, seed: int) -> dict:

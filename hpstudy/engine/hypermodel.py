@@ -17,7 +17,8 @@ from hpstudy import models
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine import interrupt, parallel, preprocess, pruning, training
 from hpstudy.errors import DataError, ResultsError
-from hpstudy.results import files, trials
+from hpstudy.results import files, space, trials
+from hpstudy.results.folder import study_of
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.study.spec import StudySpec, Tune
 
@@ -181,6 +182,8 @@ def trial_hyperparameters(layout: Layout, trial_id) -> kt.HyperParameters:
     record = trials.read_tuner_trial(path) if folder else None
     if record is None or not isinstance(record.get("hyperparameters"), dict):
         raise ResultsError(f"{path or layout.tuner}: trial {trial_id} has no {TUNER_TRIAL_FILE} with its hyperparameters")
+    # A received folder may record values the study never searched: refused before anything is built from them.
+    space.check_values(path, record["hyperparameters"].get("values") or {}, study_of(layout))
     try:
         return kt.HyperParameters.from_config(record["hyperparameters"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:

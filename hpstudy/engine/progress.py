@@ -8,6 +8,8 @@ import time
 
 from tqdm import tqdm
 
+from hpstudy.text import one_line
+
 
 def format_value(value) -> str:
     """A hyperparameter value as the progress line shows it (floats to 4 significant digits)."""
@@ -49,7 +51,8 @@ class Progress:
             outcome = f"{self.objective}={score:.4f}  PRUNED {message}"
         else:
             outcome = f"{status}: {message}" if message else status
-        self.bar.write(f"trial {trial_id:>4}  {outcome}  {seconds:6.1f}s  {params}", file=self.stream)
+        # One line, whatever a value or a failure message holds: no newline or escape sequence reaches the terminal.
+        self.bar.write(one_line(f"trial {trial_id:>4}  {outcome}  {seconds:6.1f}s  {params}"), file=self.stream)
         self.bar.update(1)
 
     def close(self) -> None:

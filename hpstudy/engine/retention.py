@@ -24,7 +24,7 @@ def prune_checkpoints(oracle, layout: Layout, keep, *, search_over: bool = False
         if trial_id in needed or trial.status not in ENDED:
             continue
         checkpoint = layout.checkpoint(trial_id)
-        if checkpoint is not None and checkpoint.exists():
+        if checkpoint is not None and (checkpoint.is_symlink() or checkpoint.is_file()):   # never a folder there
             checkpoint.unlink()
             deleted.append(trial_number(trial_id))
     return deleted

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from pathlib import Path
 
 import keras
 
-from hpstudy.engine import adapter, checks, confirm, interrupt, parallel, pruning, retention
+from hpstudy.engine import adapter, answered, checks, confirm, interrupt, parallel, pruning, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import CHIEF, WORKER, Role
@@ -92,12 +93,29 @@ def _run_search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool
         chief.chief_starting(layout)
     files.write_json(layout.env, environment())
     tuner = _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
+    _say_if_answered(tuner.oracle, stream)
     retention.prune_checkpoints(tuner.oracle, layout, study.search.keep_checkpoints, search_over=True)
     _save_best(tuner, layout, dataset)
     table = trials.write_table(layout)
     _stop_if_failed(study, layout, table, len(tuner.oracle.failed_trials()))
     if study.search.confirm is not None and table.status.isin(trials.SCORED).any():
         confirm.confirm(layout, dataset=dataset, stream=stream)
+
+
+def _say_if_answered(oracle, stream) -> None:
+    """search.until: answered: one line saying why the search stopped (answered, or the budget spent)."""
+    until = getattr(oracle, "until", None)
+    if until is None:
+        return
+    trials_run = len(oracle.trials)
+    if oracle.stopped_because is not None:
+        line = f"search stopped, {oracle.stopped_because}, after {trials_run} trials"
+    else:
+        reason = until.check()        # the last round's verdicts
+        line = (f"search {reason}, after {trials_run} trials" if reason else
+                f"search stopped: search.max_trials ({trials_run}) spent with the question not answered "
+                f"({until.unanswered()}); more trials may settle it")
+    print(line, file=stream or sys.stdout, flush=True)
 
 
 def _stop_if_failed(study: StudySpec, layout: Layout, table, failed: int) -> None:
@@ -137,6 +155,9 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
         default = 1 if not study.tunables() else None if search.tuner == "grid" else DEFAULT_MAX_TRIALS
         kwargs["max_trials"] = search.max_trials or default
         total = kwargs["max_trials"]
+    if search.tuner == "design":
+        kwargs["question"] = study.question
+        kwargs["until"] = answered.Answered(layout, study) if search.until == "answered" else None
     done = int(trials.read_trials(layout).status.isin([*adapter.ENDED, trials.PRUNED]).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
     hypermodel = make_hypermodel(study, dataset)
@@ -174,12 +195,13 @@ def _save_best(tuner, layout: Layout, dataset) -> None:
     test = model.evaluate(dataset.test.x, dataset.test.y, verbose=0, return_dict=True)
     # Create the optimizer's slots so the saved file matches what loading it builds (else Keras warns).
     model.optimizer.build(model.trainable_variables)
+    tmp = files.temporary_beside(layout.best_model, ".tmp.keras")
     try:
-        model.save(layout.best_model_tmp)
-        files.replace(layout.best_model_tmp, layout.best_model)
+        model.save(tmp)
+        files.replace(tmp, layout.best_model)
     except BaseException:
         with contextlib.suppress(OSError):
-            layout.best_model_tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         raise
     best_epoch, checkpoint_epoch = trials.epoch_from_step(trial.best_step), tuner.study.search.checkpoint_epoch
     files.write_json(layout.best, {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import traceback
+from pathlib import Path
 
 import keras
 import keras_tuner as kt
@@ -64,9 +65,10 @@ class StudyTuner:
             raise kt.errors.FailedTrialError(
                 f"the run stopped {starts} times during this trial without finishing it (killed, or out of "
                 f"memory?); it is failed so the study can go on")
-        for stale in self.layout.trial(trial.trial_id).glob("*"):      # left by an interrupted run of this trial
-            if stale != starts_file:
-                stale.unlink()
+        clear_trial_files(self.layout, trial.trial_id, keep=starts_file)    # left by an interrupted run of it
+        checkpoint = Path(self.checkpoint_file(trial.trial_id))
+        if checkpoint.is_symlink():         # a received folder's link there would have its target written
+            checkpoint.unlink()
         files.write_json(starts_file, starts + 1)
         recorder = callbacks_module.TrialRecorder(self.layout, trial_number(trial.trial_id))
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), recorder]
@@ -156,6 +158,15 @@ def resident_mib() -> float | None:
             return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
     except (OSError, StopIteration, ValueError):
         return None
+
+
+def clear_trial_files(layout: Layout, trial_id, *, keep) -> None:
+    """Delete what an interrupted run of trial `trial_id` left in trials/<n>/ (but `keep`): hpstudy's own files
+    only, by name; anything else there (a user's notes, a folder) stays."""
+    for stale in layout.trial(trial_id).glob("*"):
+        owned = layout.is_owned(stale.relative_to(layout.root), folder=False)
+        if stale != keep and owned and (stale.is_symlink() or not stale.is_dir()):
+            stale.unlink()
 
 
 def _unfinished_starts(starts_file) -> int:

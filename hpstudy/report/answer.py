@@ -14,6 +14,7 @@ import pandas as pd
 from hpstudy.analysis import effects as effects_module
 from hpstudy.analysis import statistics, training, verdicts
 from hpstudy.results.trials import TRAINED_MARGIN
+from hpstudy.text import markdown_text
 
 SHOWN_FINDINGS = 3          # the answer names this many effects; the details below list them all
 
@@ -67,8 +68,8 @@ class Answer:
         if len(self.findings) > SHOWN_FINDINGS:
             out.append(f"... and {len(self.findings) - SHOWN_FINDINGS} more effects (see the details below).")
         if not self.findings:
-            out.append(f"No finding: no searched hyperparameter was shown to change {self.objective} in these "
-                       "trials (after Holm's control over all of the study's contrasts).")
+            out.append(f"No finding: no searched hyperparameter was shown to change {self.objective} among the "
+                       "runs that trained (after Holm's control over the study's contrasts).")
         out += [f"Finding: {line}" for line in self.training]
         if self.untrained and not self.training:
             out.append(f"Did not train: {self.untrained} of {self.runs} runs ({training.RULE.format(margin=TRAINED_MARGIN)}"
@@ -217,8 +218,9 @@ def _label(line: str) -> tuple[str, str]:
 
 def markdown(answer: Answer, several: bool = False) -> str:
     """The answer as markdown: a heading and one bullet per line, each led by its label in bold."""
-    title = f"## The answer: {answer.study}" if several else "## The answer"
-    bullets = [f"- **{head}:** {rest}" if head else f"- {rest}" for head, rest in map(_label, answer.lines())]
+    title = f"## The answer: {markdown_text(answer.study)}" if several else "## The answer"
+    bullets = [f"- **{markdown_text(head)}:** {markdown_text(rest)}" if head else f"- {markdown_text(rest)}"
+               for head, rest in map(_label, answer.lines())]
     return "\n".join([title, "", *bullets, ""])
 
 

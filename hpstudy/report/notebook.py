@@ -9,6 +9,7 @@ from hpstudy.errors import HpstudyError
 from hpstudy.report import answer as answer_module
 from hpstudy.report import plots, tables
 from hpstudy.report.numbers import readable
+from hpstudy.text import terminal_text
 
 TOP_TRIALS = 5
 _STYLE = ("<style>.hpstudy-summary table{border-collapse:collapse;font-size:0.9em}"
@@ -49,4 +50,4 @@ def summary_html(path, *, top: int = TOP_TRIALS) -> str:
                   '<div class="scroll">' + text.to_html(index=False, border=0, escape=True) + "</div>"]
     parts += [key_plots_html(report), f"<p><small>{html.escape(str(path))}: <code>hpstudy report</code> for the "
               "details</small></p></div>"]
-    return "".join(parts)
+    return terminal_text("".join(parts))      # values escaped above; a control character shown as its escape

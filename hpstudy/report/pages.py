@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +28,7 @@ from hpstudy.errors import HpstudyError
 from hpstudy.report import answer as answer_module
 from hpstudy.report.numbers import readable
 from hpstudy.report.tables import Report, sections, shown
+from hpstudy.text import csv_text, json_ready, markdown_text, one_line, terminal_text
 
 FORMATS = ("markdown", "csv", "json", "html", "latex")
 
@@ -43,7 +45,7 @@ def render(report: Report | pd.DataFrame, fmt: str, images: dict[str, bytes] | N
     if isinstance(report, pd.DataFrame):
         report = Report(report)
     if fmt == "csv":
-        return report.trials.to_csv(index=False)
+        return csv_text(report.trials)
     if fmt == "json":
         return render_json(report)
     if fmt == "markdown":
@@ -77,7 +79,7 @@ def render_json(report: Report) -> str:
            "noise_floor": floors if several else next(iter(floors.values()), None),
            "repeats": _records(report, "repeat_records", named),
            "confirmed": _records(report, "repeats", named)}
-    return json.dumps(out, indent=2) + "\n"
+    return json.dumps(json_ready(out), indent=2, allow_nan=False) + "\n"   # standard JSON: NaN, inf as null
 
 
 def best_models_markdown(report: Report, relative_to: Path | None = None) -> str:
@@ -85,15 +87,27 @@ def best_models_markdown(report: Report, relative_to: Path | None = None) -> str
     parts = []
     for best in report.best:
         table = best.table.rename_axis("class").astype(object)
-        parts += [f"## {best.title}", "", table.where(table.notna(), None).to_markdown(floatfmt=".4g", missingval=""),
-                  ""]
+        table = table.map(lambda v: markdown_text(v) if isinstance(v, str) else v)     # class names from data
+        table = table.rename(index=markdown_text, columns=markdown_text)
+        parts += [f"## {markdown_text(best.title)}", "",
+                  table.where(table.notna(), None).to_markdown(floatfmt=".4g", missingval=""), ""]
         for caption, png in best.figures.items():
-            parts += [f"![{caption}]({_link(png, relative_to)})", ""]
+            parts += [f"![{_alt(caption)}]({_link(png, relative_to)})", ""]
     return "\n".join(parts)
 
 
 def _link(file: Path, relative_to: Path | None) -> str:
-    return (file.relative_to(relative_to) if relative_to and file.is_relative_to(relative_to) else file).as_posix()
+    """A figure's file as a markdown link target: relative to the report's folder, and a space or a bracket in a
+    name (a study's, a folder's) never ends the link."""
+    path = (file.relative_to(relative_to) if relative_to and file.is_relative_to(relative_to) else file).as_posix()
+    if re.fullmatch(r"[\w./-]+", path):
+        return path
+    return "<" + one_line(path).replace("<", "%3C").replace(">", "%3E") + ">"     # CommonMark's form for any name
+
+
+def _alt(caption: str) -> str:
+    """A figure's caption as markdown image text: escaped, and a bracket in it never ends the text."""
+    return markdown_text(caption).replace("[", r"\[").replace("]", r"\]")
 
 
 def _figures_markdown(study, relative_to: Path | None) -> list[str]:
@@ -101,7 +115,8 @@ def _figures_markdown(study, relative_to: Path | None) -> list[str]:
     written = [f for f in study.figures if f.file is not None]
     if not written:
         return []
-    return [f"### Figures: {study.name}", "", *[f"![{f.caption}]({_link(f.file, relative_to)})\n" for f in written]]
+    return [f"### Figures: {markdown_text(study.name)}", "",
+            *[f"![{_alt(f.caption)}]({_link(f.file, relative_to)})\n" for f in written]]
 
 
 def render_markdown(report: Report) -> str:
@@ -112,13 +127,15 @@ def render_markdown(report: Report) -> str:
         if not len(table):
             return "(none)"
         text, numeric = readable(table)                             # rounded for reading; blanks, not "nan"
+        text = text.map(markdown_text).rename(columns=markdown_text)     # values from data: no tag, pipe, line break
         return text.to_markdown(index=False, disable_numparse=True,
                                 colalign=["right" if n else "left" for n in numeric])
     parts = [*_answers(report, answer_module.markdown), md(shown(report.trials)), ""]
     for study in report.studies:
         for section in sections(study):
-            parts += [f"{'#' * section.level} {section.title}", ""]
-            lines = section.lines if section.title != "Summary" else [f"- {line}" for line in section.lines]
+            parts += [f"{'#' * section.level} {markdown_text(section.title)}", ""]
+            lines = [markdown_text(line) for line in section.lines]
+            lines = lines if section.title != "Summary" else [f"- {line}" for line in lines]
             parts += [*lines, ""] if lines else []
             if section.table is not None:
                 parts += [md(section.table), ""]
@@ -127,10 +144,12 @@ def render_markdown(report: Report) -> str:
 
 
 def latex_escape(text) -> str:
-    """Text with LaTeX's special characters escaped."""
+    """Text with LaTeX's special characters escaped, on one line (a line break is a space: a `%` comment line
+    never ends early), control characters written as their escapes."""
     replace = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-    return "".join(replace.get(c, c) for c in str(text))
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+               ">": r"\textgreater{}", "|": r"\textbar{}"}
+    return "".join(replace.get(c, c) for c in one_line(" ".join(str(text).splitlines())))
 
 
 def latex_tabular(table: pd.DataFrame) -> str:
@@ -214,5 +233,6 @@ def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
     if images:
         body.append("<h2>Figures</h2>")
         body += [_html_figure(caption, png) for caption, png in images.items()]
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>hpstudy report</title>\n"
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>hpstudy report</title>\n"
             f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+    return terminal_text(page)     # every value escaped above; a control character from one is shown as its escape

@@ -14,6 +14,7 @@ from matplotlib.colors import Normalize
 
 from hpstudy.analysis.adjusted import INACTIVE, labelled, levels_of
 from hpstudy.analysis.effects import value_key as _value_key
+from hpstudy.text import literal_figure
 from hpstudy.report.plots_base import (PRUNED_STYLE, VERDICT_COLOURS, NothingToPlot, done, label_of, legend,
                                        new_figure, numbers, objective_label, stopped)
 
@@ -48,7 +49,7 @@ def plot_effects(study, names: list[str] | None = None):
         ax.set_visible(False)
     fig.suptitle(f"{study.name}: effect of each hyperparameter on {study.objective} "
                  f"({study.effects.trials} completed trials; adjusted estimates with 95% intervals)")
-    return fig
+    return literal_figure(fig)
 
 
 def _levels_panel(ax, effect, table: pd.DataFrame, cut: pd.DataFrame) -> None:
@@ -159,7 +160,7 @@ def plot_parallel(study):
     cut = len(stopped(study))
     ax.set_title(f"{study.name}: every completed trial ({len(table)}), coloured by {study.objective}"
                  + (f"; {cut} pruned trials not drawn" if cut else ""))
-    return fig
+    return literal_figure(fig)
 
 
 # ---------------------------------------------------------------- importance
@@ -192,7 +193,7 @@ def plot_importance(study):
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(f"{study.name}: importance (random forest, permutation; {study.effects.trials} trials)")
-    return fig
+    return literal_figure(fig)
 
 
 # ---------------------------------------------------------------- seed repeats
@@ -233,4 +234,4 @@ def plot_repeats(study):
     floor = study.effects.noise_floor
     fig.suptitle(f"{study.name}: seed repeats of the confirmed configurations"
                  + (f" (noise floor {floor:.4f})" if floor is not None else ""))
-    return fig
+    return literal_figure(fig)

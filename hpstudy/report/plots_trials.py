@@ -10,6 +10,7 @@ from hpstudy.errors import ResultsError
 from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, best_so_far, done, in_trial_order, legend,
                                        new_figure, numbers, objective_label, ranked, stopped)
 from hpstudy.results.trials import read_history
+from hpstudy.text import literal_figure
 
 COSTS = (("params", "parameters (count, log scale)"), ("flops", "FLOPs per image (log scale)"),
          ("seconds", "training time of the trial (s)"))
@@ -47,7 +48,7 @@ def plot_history(study):
     axes[0, 0].xaxis.get_major_locator().set_params(integer=True)
     pruned = f", {len(cut)} pruned" if len(cut) else ""
     fig.suptitle(f"{study.name}: optimization history ({len(table)} completed trials{pruned}; best {best[-1]:.4f})")
-    return fig
+    return literal_figure(fig)
 
 
 # ---------------------------------------------------------------- cost and accuracy
@@ -88,7 +89,7 @@ def plot_pareto(study):
         ax.grid(alpha=0.3)
         legend(ax)
     fig.suptitle(f"{study.name}: {study.objective} against what each trial costs (front labelled by trial)")
-    return fig
+    return literal_figure(fig)
 
 
 # ---------------------------------------------------------------- learning curves
@@ -139,4 +140,4 @@ def plot_curves(study, top: int = 3):
         legend(ax)
     fig.suptitle(f"{study.name}: learning curves of the {len(histories)} best trials "
                  f"(train solid, validation dashed)")
-    return fig
+    return literal_figure(fig)

@@ -17,7 +17,7 @@ from hpstudy.analysis import effects as effects_module
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
 from hpstudy.report import answer as answer_module
-from hpstudy.results import folder
+from hpstudy.results import folder, outputs
 from hpstudy.results.layout import Layout
 from hpstudy.results.trials import is_minimized, read_best, read_repeats, read_trials
 from hpstudy.study.spec import opening_comment
@@ -136,9 +136,7 @@ def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
         label = study.name if names_seen.count(study.name) == 1 else str(path)    # same name twice: the folder
         objective = study.search.objective
         tunables = study.tunables()
-        found = effects_module.effects(table, [t.name for t in tunables], objective, question=study.question,
-                                       ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")},
-                                       repeats=read_repeats(layout), importance_cache=layout.importance)
+        found = effects_module.of_study(study, table, read_repeats(layout), importance_cache=layout.importance)
         scales = {t.name: t.sampling if t.kind in ("int", "float") else "choice" for t in tunables}
         studies.append(StudyReport(label, str(path), objective, found, answer_module.answer_of(
             label, study, read_best(layout), table, found, opening_comment(layout.spec)), table.copy(), layout,
@@ -201,9 +199,7 @@ def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
         for name, caption, png in plots.named_figures(study, top=top):
             file = None
             if folder is not None:
-                file = Path(folder) / where / f"{name}.png"
-                file.parent.mkdir(parents=True, exist_ok=True)
-                file.write_bytes(png)
+                file = outputs.write_bytes(Path(folder) / where / f"{name}.png", png, "a figure")
             study.figures.append(Figure(caption, png, file))
 
 

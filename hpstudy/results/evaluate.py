@@ -11,6 +11,7 @@ imports it lazily.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,9 @@ import pandas as pd  # noqa: E402
 
 from hpstudy.engine.hypermodel import load_data  # noqa: E402
 from hpstudy.errors import ResultsError  # noqa: E402
-from hpstudy.results import folder, trials  # noqa: E402
+from hpstudy.results import folder, outputs, trials  # noqa: E402
 from hpstudy.results.models import model_at_rank  # noqa: E402
+from hpstudy.text import literal_figure  # noqa: E402
 
 SAMPLES = 25                            # test images in a samples grid
 MAX_ANNOTATED_CLASSES = 20              # confusion matrices with more classes get no numbers in their cells
@@ -157,12 +159,12 @@ def plot_learning_curves(histories: dict[str, pd.DataFrame], file: Path) -> Path
 
 
 def _save(fig, file: Path) -> Path:
-    file = Path(file)
-    file.parent.mkdir(parents=True, exist_ok=True)
+    literal_figure(fig)              # class names are drawn as written, never as mathtext
     fig.tight_layout()
-    fig.savefig(file, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    return file
+    return outputs.write_bytes(file, buffer.getvalue(), "a figure")
 
 
 # ---------------------------------------------------------------- the whole evaluation

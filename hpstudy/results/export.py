@@ -15,7 +15,7 @@ import numpy as np
 
 from hpstudy.engine.preprocess import AUGMENT_BLOCK, CUTOUT_LAYER, Cutout, RandomPadCrop
 from hpstudy.errors import HpstudyError
-from hpstudy.results import folder, trials
+from hpstudy.results import files, folder, outputs, trials
 from hpstudy.results.models import load_best
 
 TRAINING_ONLY = (RandomPadCrop, Cutout)     # hpstudy's layers that are identity at inference
@@ -56,6 +56,7 @@ def export(path: str | Path, to: str | Path, *, rank: int = 0) -> "Exported":
     to = Path(to)
     if to.suffix != ".keras":
         raise HpstudyError(f"{to}: the file name must end in .keras (Keras's model format)")
+    outputs.check(to, "the model")        # before any work: never onto a study's own best.keras, never through a link
     layout = folder.open_folder(path)
     number = trials.trial_at_rank(layout, rank)
     model = load_best(layout, rank=rank)
@@ -64,14 +65,17 @@ def export(path: str | Path, to: str | Path, *, rank: int = 0) -> "Exported":
     if custom:
         raise HpstudyError(f"{layout.root}: trial {number}'s model uses {', '.join(custom)}, which plain Keras "
                            "cannot load; cannot export it")
-    tmp = to.with_name(f".{to.stem}.tmp.keras")
+    tmp = None
     try:
         to.parent.mkdir(parents=True, exist_ok=True)
+        tmp = files.temporary_beside(to, ".tmp.keras")     # its own new file: a link planted there is never written
         out.save(tmp)
-        os.replace(tmp, to)
+        os.replace(tmp, outputs.check(to, "the model"))
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise HpstudyError(f"{to}: cannot write the model ({err.strerror or err})") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)       # gone already once renamed into place
     return Exported(file=to, trial_id=number, rank=rank, input_shape=tuple(out.input_shape[1:]),
                     class_names=list(trials.read_best(layout).get("class_names", [])))
 

@@ -1,6 +1,10 @@
 """Reading and writing the files of a results folder: every write is atomic. `read_json` is lenient (a missing
 or half-readable file is None: heartbeats, a study still running); `read_record` is strict: a file hpstudy wrote
-that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError naming it."""
+that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError naming it.
+
+Every read goes through `read_bytes`, one rule for everything hpstudy reads from a results folder: never through a
+symbolic link that leaves the folder, a regular file only (a named pipe, socket or device is refused before it is
+opened, and opened non-blocking so one swapped in cannot hang the reader), and no more than the cap of its kind."""
 from __future__ import annotations
 
 import contextlib
@@ -8,10 +12,12 @@ import errno
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
 from hpstudy.errors import DiskFull, ResultsError
+from hpstudy.text import json_ready
 
 NUMBER = (int, float)        # a JSON number (bool is refused apart: it is an int to Python)
 # What a write that found no room fails with: the disk full, a quota, or the process's file-size limit; h5py
@@ -19,23 +25,40 @@ NUMBER = (int, float)        # a JSON number (bool is refused apart: it is an in
 NO_ROOM = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exceeded",
            errno.EFBIG: "the file is too large for this file system or process"}
 _NO_ROOM_TEXT = re.compile(r"errno = (\d+)|No space left on device|Disk quota exceeded|File too large")
+MiB = 1 << 20
+# The most hpstudy reads of each kind of file: far above what it writes (a trial's JSON is a few kB, a history a
+# few kB per hundred epochs), far below what would take minutes or the machine's memory to read.
+CAPS = {"study file": 1 * MiB, "JSON record": 32 * MiB, "history": 16 * MiB, "text file": 4 * MiB}
 DAMAGED = "the results folder is damaged: restore the file from a copy, or start the study over (hpstudy run --overwrite)"
 
 
 def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader (or a crash) sees the old file or the new one, never half."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` atomically (see `write_text`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with no_room_is_one_line(path):
         # A name of its own: the workers of a distributed study write the same files at the same time.
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
             replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def temporary_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A new empty file of hpstudy's own beside `path`, for a writer that needs a file name (Keras's model.save):
+    made anew, so a link planted at a fixed temporary name is never written through. Rename it onto `path`."""
+    handle, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).stem}.", suffix=suffix)
+    os.close(handle)
+    return Path(tmp)
 
 
 def replace(tmp: Path, path: Path) -> None:
@@ -81,22 +104,109 @@ def no_room_is_one_line(where: Path):
 
 
 def write_json(path: Path, data) -> None:
-    """Write `data` as indented JSON, atomically."""
-    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """Write `data` as indented standard JSON, atomically: NaN and infinities are written as null (JSON has no
+    NaN; Python's `NaN` token is refused by most readers)."""
+    write_text(path, json.dumps(json_ready(data), indent=2, default=str, allow_nan=False) + "\n")
 
 
-def read_text(path: Path) -> str | None:
-    """A text file's content, or None when it is missing or unreadable."""
+class Refused(OSError):
+    """A file `read_bytes` will not read; `reason` says why, to follow the file's name in a one-line message."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def not_a_file(mode: int) -> str | None:
+    """What a file of `mode` is when it is not a regular file ("a named pipe (FIFO)", "a folder"...), else None."""
+    return None if stat.S_ISREG(mode) else next((what for test, what in _SPECIAL if test(mode)), "not a regular file")
+
+
+def results_root(path: Path) -> Path:
+    """The results folder `path` lies in: its nearest parent (as written) holding the folder's marker or spec.yaml,
+    else its own folder. Callers that know the folder pass it to `read_bytes` instead."""
+    path = Path(os.path.abspath(path))
+    for parent in path.parents:
+        if os.path.lexists(parent / ".hpstudy") or os.path.lexists(parent / "spec.yaml"):
+            return parent
+    return path.parent
+
+
+def resolve_inside(path: Path, root: Path | None = None, *, inside: bool = True) -> str:
+    """`path` with every symbolic link resolved, checked (with `inside`) to stay inside the results folder `root`
+    (default: the one it lies in); a Refused saying why not (a broken link, a link loop, a link out of the folder)."""
+    path = Path(path)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        real = os.path.realpath(path, strict=True)
+    except FileNotFoundError:
+        target = os.readlink(path) if os.path.islink(path) else None
+        raise Refused(f"is a broken symbolic link (to {target})" if target else "is missing") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise Refused("is a symbolic link loop") from None
+        raise Refused(f"cannot be read ({err.strerror or err})") from None
+    if not inside:
+        return real
+    top = os.path.realpath(root if root is not None else results_root(path))
+    if os.path.commonpath([real, top]) != top:
+        raise Refused(f"is a symbolic link out of the results folder (to {real}); hpstudy reads nothing outside it")
+    return real
+
+
+def read_bytes(path: Path, kind: str = "JSON record", *, root: Path | None = None, inside: bool = True) -> bytes | None:
+    """The bytes of `path`, None when it does not exist; a Refused when it is not a regular file (checked before it
+    is opened), is larger than the cap of its `kind` (CAPS), or (with `inside`) is reached through a symbolic link
+    that leaves the results folder `root` (default: the one it lies in)."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return None
+    cap = CAPS[kind]
+    real = resolve_inside(path, root, inside=inside)
+    try:
+        what = not_a_file(os.stat(real).st_mode)
+        if what:
+            raise Refused(f"is {what}, not a file" + ("" if what == "a folder" else "; hpstudy reads regular files only"))
+        # Non-blocking: a named pipe swapped in since the check opens at once (and is refused below), never hangs.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except Refused:
+        raise
+    except OSError as err:
+        raise Refused(f"cannot be read ({err.strerror or err})") from None
+    with os.fdopen(fd, "rb") as handle:
+        facts = os.fstat(fd)
+        what = not_a_file(facts.st_mode)
+        if what:
+            raise Refused(f"is {what}, not a file; hpstudy reads regular files only")
+        if facts.st_size > cap:
+            raise Refused(f"is too large ({_size(facts.st_size)}; the cap for a {kind} is {_size(cap)})")
+        data = handle.read(cap + 1)
+    if len(data) > cap:         # grew since it was measured
+        raise Refused(f"is too large (over {_size(cap)}, the cap for a {kind})")
+    return data
+
+
+def _size(count: int) -> str:
+    return f"{count / MiB:.0f} MiB" if count >= MiB else f"{count} bytes"
+
+
+def read_text(path: Path, kind: str = "text file", *, root: Path | None = None) -> str | None:
+    """A text file's content, or None when it is missing or unreadable (by the rule of `read_bytes`)."""
+    try:
+        data = read_bytes(path, kind, root=root)
+        return data.decode("utf-8") if data is not None else None
     except (OSError, UnicodeDecodeError):
         return None
 
 
-def read_json(path: Path):
-    """A JSON file's content, or None when it is missing or unreadable."""
+def read_json(path: Path, *, root: Path | None = None):
+    """A JSON file's content, or None when it is missing or unreadable (by the rule of `read_bytes`)."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        data = read_bytes(path, root=root)
+        return json.loads(data.decode("utf-8")) if data is not None else None
     except (OSError, ValueError, RecursionError):
         return None
 
@@ -106,19 +216,20 @@ def damaged(path, what: str, hint: str = "") -> ResultsError:
     return ResultsError(f"{path}: {what}; {hint or DAMAGED}")
 
 
-def read_record(path: Path, expected: type = dict, fields: dict | None = None, *, hint: str = ""):
+def read_record(path: Path, expected: type = dict, fields: dict | None = None, *, hint: str = "",
+                root: Path | None = None):
     """A JSON file hpstudy (or keras-tuner) wrote, checked: None when it does not exist; a ResultsError naming it
-    when it cannot be read, is not JSON, is not `expected` (dict or list), or one of `fields` (dotted key ->
-    allowed types; None among them allows null; a key may be absent) has another type. `hint` is the way out."""
+    when it cannot be read (by the rule of `read_bytes`, inside results folder `root`), is not JSON, is not
+    `expected` (dict or list), or one of `fields` (dotted key -> allowed types; None among them allows null; a key
+    may be absent) has another type. `hint` is the way out."""
     path = Path(path)
-    if not os.path.lexists(path):
-        return None
     try:
-        text = path.read_bytes().decode("utf-8")
-    except IsADirectoryError:
-        raise damaged(path, "is a folder, not a file", hint) from None
-    except FileNotFoundError:
-        raise damaged(path, f"is a broken symbolic link (to {os.readlink(path)})", hint) from None
+        data = read_bytes(path, root=root)
+        if data is None:
+            return None
+        text = data.decode("utf-8")
+    except Refused as err:
+        raise damaged(path, err.reason, hint) from None
     except OSError as err:
         raise damaged(path, f"cannot be read ({err.strerror or err})", hint) from None
     except UnicodeDecodeError:

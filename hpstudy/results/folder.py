@@ -18,7 +18,7 @@ from hpstudy.study import spec as spec_module
 # Keys a study may change without starting over: more trials extend the search; the limits apply from now on;
 # the question and the seed repeats change what is reported and confirmed, not what was searched.
 RESUMABLE_CHANGES = ("search.max_trials", "search.max_failed_trials", "search.keep_checkpoints", "search.confirm",
-                     "question")
+                     "search.until", "question")
 # Formats this version resumes: 2 differs from 3 only in how best.json counts epochs, which the readers convert.
 RESUMABLE_FORMATS = (2, FORMAT)
 
@@ -86,7 +86,8 @@ def _check_is_ours(layout: Layout) -> None:
 def _clear(layout: Layout, study: spec_module.StudySpec) -> None:
     """--overwrite: delete everything hpstudy wrote in the folder (the lock stays), but only once the folder is
     proven its own: its marker, or (a folder written before the marker) a spec.yaml of this very study; and
-    nothing inside that hpstudy does not write. Symbolic links are deleted, never followed."""
+    nothing inside, at any depth, that hpstudy does not write (`Layout.first_foreign`). Symbolic links with
+    hpstudy's names are deleted, never followed."""
     root = layout.root
     refuse = f"{root}: --overwrite refused, so nothing was deleted"
     if root.is_symlink():
@@ -94,11 +95,9 @@ def _clear(layout: Layout, study: spec_module.StudySpec) -> None:
                            "folder as --results-dir, or delete it yourself")
     if Path.cwd().resolve().is_relative_to(root.resolve()):
         raise ResultsError(f"{refuse}: it holds the current directory; run from outside it")
-    owned = layout.owned_names()
-    foreign = sorted(p.name for p in root.iterdir() if p.name not in owned and not Layout.is_temporary(p.name))
-    if foreign:
-        shown = ", ".join(repr(name) for name in foreign[:3]) + (f" and {len(foreign) - 3} more" if foreign[3:] else "")
-        raise ResultsError(f"{refuse}: it holds {shown}, which hpstudy did not write; move them away or use "
+    foreign = layout.first_foreign()
+    if foreign is not None:
+        raise ResultsError(f"{refuse}: it holds {str(foreign)!r}, which hpstudy did not write; move it away or use "
                            "another --results-dir")
     if not (layout.marker.is_file() or _holds_a_study(layout, study.name)):
         raise ResultsError(f"{refuse}: nothing proves hpstudy wrote it (no {layout.marker.name} marker, and its "
@@ -127,7 +126,7 @@ def _holds_a_study(layout: Layout, name: str | None = None) -> bool:
 def results_format(layout: Layout) -> int:
     """The results format a folder was written in (env.json; 1 before it was recorded, this one before
     env.json exists: it is written right after `prepare`)."""
-    env = files.read_record(layout.env, dict, {"results_format": int})
+    env = files.read_record(layout.env, dict, {"results_format": int}, root=layout.root)
     return env.get("results_format", 1) if env is not None else FORMAT
 
 
@@ -144,10 +143,10 @@ def _saved_study(layout: Layout) -> dict:
     """The study a results folder holds (its spec.yaml) as a mapping, or a ResultsError naming the file, nothing
     changed, and the ways out."""
     try:
-        old = yaml.safe_load(layout.spec.read_bytes().decode("utf-8"))
+        old = yaml.safe_load((files.read_bytes(layout.spec, "study file", root=layout.root) or b"").decode("utf-8"))
         what = None if isinstance(old, dict) else f"a YAML {type(old).__name__}, not the mapping of a study"
-    except IsADirectoryError:
-        what = "a folder, not a file"
+    except files.Refused as err:
+        what = err.reason.removeprefix("is ")
     except OSError as err:
         what = f"cannot be read: {err.strerror or err}"
     except UnicodeDecodeError:
@@ -166,8 +165,10 @@ def _check_same_study(layout: Layout, study: spec_module.StudySpec) -> None:
         old = spec_module.from_dict(old, source=str(layout.spec)).to_dict()
     except HpstudyError:
         pass
+    # A design's plan is made from its question: changing the question would unbalance the trials already run.
+    resumable = [r for r in RESUMABLE_CHANGES if not (r == "question" and study.search.tuner == "design")]
     changed = [k for k in spec_module.changed_keys(old, study.to_dict())
-               if not any(k == r or k.startswith(r + ".") for r in RESUMABLE_CHANGES)]
+               if not any(k == r or k.startswith(r + ".") for r in resumable)]
     if changed:
         raise ResultsError(
             f"{layout.root}: holds a study that differs from {study.source} in {', '.join(changed)}; "
@@ -183,5 +184,10 @@ def open_folder(path: str | Path) -> Layout:
 
 
 def study_of(layout: Layout) -> spec_module.StudySpec:
-    """The resolved study stored in a results folder."""
+    """The resolved study stored in a results folder (its spec.yaml, never read through a link out of it)."""
+    if os.path.lexists(layout.spec):
+        try:
+            files.resolve_inside(layout.spec, layout.root)
+        except files.Refused as err:
+            raise files.damaged(layout.spec, err.reason) from None
     return spec_module.load(layout.spec)

@@ -18,12 +18,19 @@
       .hpstudy             the marker that proves hpstudy made this folder (the only kind --overwrite deletes)
       .hpstudy.lock        held (fcntl.flock) by the run that uses the folder, so no second run can
 
-Every file hpstudy writes here is written to a temporary name and renamed into place (`files`).
+Every file hpstudy writes here is written to a temporary name and renamed into place (`files`). The folders listed
+here are listed by `Layout`, which never follows a link out of the results folder and names a broken link or a link
+loop (`files.resolve_inside`) instead of passing over it.
 """
 from __future__ import annotations
 
+import fnmatch
+import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
+
+from hpstudy.results import files
 
 # Bumped when what a folder holds changes meaning: 2, normalization and augmentation moved in front of the
 # builder's model; 3, best.json's best_epoch counts from 1 (format-2 folders are still read).
@@ -33,8 +40,21 @@ CHECKPOINT = "checkpoint.weights.h5"      # keras-tuner's weights of a trial's k
 CHIEF = "chief"                           # the chief's name among the workers' files
 
 
-_TOP_LEVEL = ("spec", "env", "tuner", "trials", "table", "best_model", "best", "tensorboard", "importance", "workers", "repeats",
-              "repeats_table", "marker", "lock")
+# Below the top, what hpstudy (and keras-tuner for it) writes, as patterns of paths relative to the folder.
+_OWNED_FILES = re.compile("|".join((
+    r"trials/\d+/(history_\d+\.csv|execution_\d+\.json|summary\.txt|failure\.txt|pruned\.json|starts\.json)",
+    r"repeats/\d+/seed_\d+\.json",
+    r"workers/[^/]+\.json",                                  # heartbeats and chief.json
+    r"tuner/[^/]+\.json",                                    # the oracle's and each tuner's state
+    r"tuner/trial_\d+/(trial\.json|build_config\.json|checkpoint[^/]*)",
+    r"tensorboard/\d+/execution\d+/((train|validation)/)?events\.out\.tfevents\.[^/]+",
+)))
+_OWNED_FOLDERS = re.compile(r"trials/\d+|repeats/\d+|tuner/trial_\d+|tensorboard/\d+(/execution\d+(/(train|validation))?)?")
+
+
+_TOP_FOLDERS = ("tuner", "trials", "tensorboard", "workers", "repeats")
+_TOP_FILES = ("spec", "env", "table", "best_model", "best", "importance", "repeats_table", "marker", "lock")
+_TOP_LEVEL = _TOP_FOLDERS + _TOP_FILES
 
 
 def trial_number(trial_id) -> str:
@@ -55,7 +75,6 @@ class Layout:
     trials = property(lambda self: self.root / "trials")
     table = property(lambda self: self.root / "trials.csv")
     best_model = property(lambda self: self.root / "best.keras")
-    best_model_tmp = property(lambda self: self.root / ".best.tmp.keras")
     best = property(lambda self: self.root / "best.json")
     tensorboard = property(lambda self: self.root / "tensorboard")
     importance = property(lambda self: self.root / "importance.json")
@@ -73,7 +92,45 @@ class Layout:
     def is_temporary(name: str) -> bool:
         """Whether `name` is one of the temporary files hpstudy writes before renaming them into place."""
         return name.startswith(".") and (name.endswith(".tmp") or name.endswith(".tmp.keras"))
+
     chief_state = property(lambda self: self.workers / f"{CHIEF}.json")
+
+    def is_owned(self, relative: PurePath, *, folder: bool) -> bool:
+        """Whether `relative` (a path inside the results folder) is a name hpstudy, or keras-tuner for it, writes
+        there, as a folder (`folder`) or as a file: what `--overwrite` and a trial's restart may delete."""
+        parts = PurePath(relative).parts
+        if len(parts) == 1:
+            top = {getattr(self, name).name for name in (_TOP_FOLDERS if folder else _TOP_FILES)}
+            return parts[0] in top or (not folder and self.is_temporary(parts[0]))
+        path = "/".join(parts)
+        if folder:
+            return _OWNED_FOLDERS.fullmatch(path) is not None
+        inside = "/".join(parts[:-1])
+        in_owned_folder = inside in _TOP_FOLDERS or _OWNED_FOLDERS.fullmatch(inside) is not None
+        return _OWNED_FILES.fullmatch(path) is not None or (in_owned_folder and self.is_temporary(parts[-1]))
+
+    def first_foreign(self, folder: Path | None = None) -> PurePath | None:
+        """The first path below `folder` (default: the whole results folder; in sorted order, links never
+        followed) that is not a name hpstudy writes there, or None when every entry is hpstudy's. A folder that
+        cannot be listed is returned too: nothing in it can be proven."""
+        folder = Path(folder or self.root)
+        here = folder.relative_to(self.root)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            return here
+        for entry in entries:
+            path = here / entry.name
+            if entry.is_symlink():          # judged by its name, never followed: deleting it deletes the link only
+                owned = self.is_owned(path, folder=False) or self.is_owned(path, folder=True)
+            else:
+                owned = self.is_owned(path, folder=entry.is_dir())
+            found = None if not owned else \
+                self.first_foreign(Path(entry.path)) if entry.is_dir(follow_symlinks=False) else None
+            if not owned or found is not None:
+                return path if not owned else found
+        return None
+
 
     # ------------------------------------------------------------ hpstudy's files of one trial
     def trial(self, trial_id) -> Path:
@@ -90,7 +147,7 @@ class Layout:
 
     def executions(self, trial_id) -> list[Path]:
         """The execution records a trial has, in order."""
-        return sorted(self.trial(trial_id).glob("execution_*.json"))
+        return self.entries(self.trial(trial_id), "execution_*.json")
 
     def summary(self, trial_id) -> Path:
         """The trial's model summary (text)."""
@@ -117,21 +174,52 @@ class Layout:
         def order(path):
             seed = path.stem[len("seed_"):]
             return (int(path.parent.name) if path.parent.name.isdigit() else -1, int(seed) if seed.isdigit() else -1)
-        return sorted(self.repeats.glob("*/seed_*.json"), key=order)
+        return sorted((file for folder in self.entries(self.repeats, "*") if folder.is_dir()     # notes beside: not ours
+                       for file in self.entries(folder, "seed_*.json")), key=order)
 
     def heartbeat(self, worker: str) -> Path:
         """A worker's heartbeat file (JSON)."""
         return self.workers / f"{worker}.json"
 
+    def entries(self, folder: Path, pattern: str) -> list[Path]:
+        """The entries of `folder` (a folder of this results folder) whose names match `pattern`, sorted; a
+        ResultsError naming the folder, or an entry, that is a broken symbolic link, a link loop or a link out of
+        the results folder, rather than passing over it (or listing what lies outside)."""
+        try:
+            if not os.path.lexists(folder):
+                return []
+            what = files.not_a_file(os.stat(files.resolve_inside(folder, self.root)).st_mode)
+            if what != "a folder":
+                raise files.Refused(f"is {what or 'a file'}, not a folder")
+            names = sorted(name for name in os.listdir(folder) 
+                           if fnmatch.fnmatchcase(name, pattern) and not name.startswith("."))   # as glob: no hidden
+        except files.Refused as err:
+            raise files.damaged(folder, err.reason) from None
+        except OSError as err:
+            raise files.damaged(folder, f"cannot be listed ({err.strerror or err})") from None
+        for name in names:
+            if os.path.islink(folder / name):
+                try:
+                    files.resolve_inside(folder / name, self.root)
+                except files.Refused as err:
+                    raise files.damaged(folder / name, err.reason) from None
+        return [folder / name for name in names]
+
     # ------------------------------------------------------------ keras-tuner's files of one trial
     def tuner_trials(self) -> list[Path]:
         """keras-tuner's trial records (trial_<id>/trial.json), in the order of their folders' names."""
-        return sorted(self.tuner.glob(f"trial_*/{TUNER_TRIAL_FILE}"))
+        found = []
+        for folder in self.entries(self.tuner, "trial_*"):
+            if not folder.is_dir():         # a trial that would vanish from every table: named instead
+                raise files.damaged(folder, f"is {files.not_a_file(os.stat(folder).st_mode) or 'a file'}, not a folder")
+            if os.path.lexists(folder / TUNER_TRIAL_FILE):
+                found.append(folder / TUNER_TRIAL_FILE)
+        return found
 
     def tuner_trial(self, trial_id) -> Path | None:
         """keras-tuner's folder of one trial (its id padded to any width: trial_0007), or None."""
         number = trial_number(trial_id)
-        for folder in sorted(self.tuner.glob("trial_*")):
+        for folder in self.entries(self.tuner, "trial_*"):
             suffix = folder.name[len("trial_"):]
             if suffix.isdigit() and trial_number(suffix) == number:
                 return folder

@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import socket
+import stat
 import sys
 
 from hpstudy.errors import ResultsError
@@ -33,7 +34,7 @@ class FolderLock:
         """Take the lock, or raise ResultsError naming the process that holds it."""
         if fcntl is None:
             return self
-        fd = os.open(self.layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_lock_file(self.layout, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -68,8 +69,8 @@ def in_use(layout: Layout) -> bool:
     if fcntl is None or not layout.lock.is_file() or layout.root.resolve() in _HELD_HERE:
         return False
     try:
-        fd = os.open(layout.lock, os.O_RDONLY)
-    except OSError:
+        fd = open_lock_file(layout, os.O_RDONLY)
+    except (OSError, ResultsError):
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -80,6 +81,32 @@ def in_use(layout: Layout) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def open_lock_file(layout: Layout, flags: int) -> int:
+    """Open the folder's lock file: never through a symbolic link (a received folder's lock may point anywhere),
+    never blocking (a named pipe in its place), and only when it is a plain file of its own (not a folder, a
+    device, or a hard link to a file elsewhere, which writing the holder would overwrite)."""
+    path = layout.lock
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o644)
+    except OSError as err:
+        what = "is a symbolic link" if os.path.islink(path) else \
+            "is a folder" if os.path.isdir(path) else f"cannot be opened ({err.strerror or err})"
+        raise _not_a_lock(path, what) from None
+    found = os.fstat(fd)
+    what = None if stat.S_ISREG(found.st_mode) else "is not a plain file (a named pipe, socket or device)"
+    if what is None and found.st_nlink > 1:
+        what = "is a hard link to another file"
+    if what:
+        os.close(fd)
+        raise _not_a_lock(path, what)
+    return fd
+
+
+def _not_a_lock(path, what: str) -> ResultsError:
+    return ResultsError(f"{path}: {what}, not hpstudy's lock file; nothing was written; remove it (hpstudy makes "
+                        "its lock anew) and run the same command again")
 
 
 def _holder(fd: int) -> str:

@@ -13,10 +13,12 @@ import keras
 from hpstudy.engine import preprocess, training  # noqa: F401 - they register the layers and loss a model may hold
 from hpstudy.engine.hypermodel import load_checkpoint, make_hypermodel, trial_hyperparameters
 from hpstudy.errors import ResultsError
-from hpstudy.results import folder, trials
+from hpstudy.results import files, folder, trials
 from hpstudy.results.layout import Layout
 
 # The way out of a best.keras that cannot be loaded: `hpstudy run` saves it again from the best trial's checkpoint.
+# The most a .keras file's members inflate to: its config and metadata (JSON, a few kB, read whole), its weights.
+MEMBER_CAPS = {"JSON member": 16 * files.MiB, "member": 4096 * files.MiB, "archive": 4096 * files.MiB}
 DAMAGED_MODEL = "delete it and run the study again (hpstudy run STUDY) to save it again from the best trial's weights"
 
 
@@ -38,9 +40,14 @@ def load_model_file(file: Path) -> keras.Model:
     corrupt, or names code safe mode refuses (a Lambda layer's Python code, a function such as os.system)."""
     if not os.path.lexists(file):
         raise ResultsError(f"{file}: no best model yet; it is saved when a trial completes")
-    if not file.is_file() or not zipfile.is_zipfile(file):
-        what = "a folder" if file.is_dir() else "a broken symbolic link" if not file.exists() else "not a zip archive"
-        raise ResultsError(f"{file}: corrupt or unreadable, not a .keras model file ({what}); {DAMAGED_MODEL}")
+    try:
+        what = files.not_a_file(os.stat(files.resolve_inside(file)).st_mode)
+    except files.Refused as err:
+        what = err.reason.removeprefix("is ")
+    if what or not zipfile.is_zipfile(file):
+        raise ResultsError(f"{file}: corrupt or unreadable, not a .keras model file ({what or 'not a zip archive'}); "
+                           f"{DAMAGED_MODEL}")
+    check_archive(file)
     try:
         return keras.saving.load_model(file, safe_mode=True)
     except (ValueError, TypeError) as err:
@@ -53,6 +60,39 @@ def load_model_file(file: Path) -> keras.Model:
     except (OSError, KeyError, AttributeError, IndexError, EOFError, zipfile.BadZipFile, RuntimeError) as err:
         reason = getattr(err, "strerror", None) or " ".join(str(err).split())[:200] or type(err).__name__
         raise ResultsError(f"{file}: corrupt or unreadable ({type(err).__name__}: {reason}); {DAMAGED_MODEL}") from None
+
+
+def check_archive(file: Path) -> None:
+    """A ResultsError naming `file` when a member of the .keras archive would inflate past the cap of its kind
+    (MEMBER_CAPS; Keras reads its JSON members whole), or all of them past the archive's: checked on the sizes the
+    archive declares before anything is inflated; the JSON members are then inflated within the cap, which checks
+    the declared size (zipfile never inflates past it, and a wrong one fails its checksum)."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = archive.infolist()
+            for info in members:
+                kind = "JSON member" if info.filename.endswith(".json") else "member"
+                if info.file_size > MEMBER_CAPS[kind]:
+                    raise _too_large(file, f"its {kind} {info.filename!r} inflates to {_mib(info.file_size)}",
+                                     f"the cap for a {kind} of a .keras file is {_mib(MEMBER_CAPS[kind])}")
+                if kind == "JSON member":
+                    with archive.open(info) as member:
+                        member.read(MEMBER_CAPS[kind])
+            total = sum(info.file_size for info in members)
+            if total > MEMBER_CAPS["archive"]:
+                raise _too_large(file, f"its members inflate to {_mib(total)}",
+                                 f"the cap for a .keras file is {_mib(MEMBER_CAPS['archive'])}")
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as err:
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        raise ResultsError(f"{file}: corrupt or unreadable ({type(err).__name__}: {reason}); {DAMAGED_MODEL}") from None
+
+
+def _too_large(file: Path, what: str, cap: str) -> ResultsError:
+    return ResultsError(f"{file}: refused: {what} ({cap}); {DAMAGED_MODEL}")
+
+
+def _mib(count: int) -> str:
+    return f"{count / files.MiB:.0f} MiB"
 
 
 def trial_model(path: str | Path | Layout, trial_id, *, dataset=None) -> keras.Model:

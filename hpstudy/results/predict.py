@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hpstudy.errors import HpstudyError, ResultsError
+from hpstudy.lazy import import_quietly
 from hpstudy.results import folder, trials
 
 
@@ -69,8 +70,8 @@ def predict(path: str | Path, files: list, *, top: int = 3, rank: int = 0) -> li
     if rank != 0:
         trials.trial_at_rank(layout, rank)      # a wrong rank is told before Keras is imported
     class_names = trials.read_best(layout).get("class_names")
-    from hpstudy.results.models import load_best     # Keras, once every file has been read
-    model = load_best(layout, rank=rank)
+    # Keras, once every file has been read, without TensorFlow's start-up lines
+    model = import_quietly("hpstudy.results.models").load_best(layout, rank=rank)
     if not class_names:
         raise ResultsError(f"{layout.best}: no class names; run the study until a trial completes")
     batch = np.stack([to_array(image, model.input_shape[1:]) for image in images])

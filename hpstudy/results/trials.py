@@ -5,9 +5,10 @@ at any time: a trial file being written is skipped this time.
 """
 from __future__ import annotations
 
+import io
 import math
-import os
 import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -18,6 +19,7 @@ from hpstudy.results.folder import results_format, study_of
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.lock import in_use
 from hpstudy.study import overrides
+from hpstudy.text import csv_text, read_csv
 
 # Keras's names of the metrics of every trial, as in the history files and a study's objective.
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -43,7 +45,7 @@ TUNER_TRIAL_FIELDS = {"trial_id": (str, int), "status": str, "hyperparameters": 
 EXECUTION_FIELDS = {"epochs_run": int, "seconds": NUMBER, "params": (int, None), "trainable_params": (int, None),
                     "flops": (int, None),
                     "last": (dict, None), **{f"last.{name}": _METRIC for name in METRICS}}
-PRUNED_FIELDS = {"epoch": int, "rule": str, "reason": str, "objective": str, "value": NUMBER, "threshold": NUMBER,
+PRUNED_FIELDS = {"epoch": int, "rule": str, "reason": str, "objective": str, "value": _METRIC, "threshold": _METRIC,
                  "compared": list}
 REPEAT_FIELDS = {"trial_id": (str, int), "seed": int, "status": str, "score": _METRIC, "best_epoch": (int, None),
                  "epochs_run": (int, None), "seconds": _METRIC, "message": (str, None),
@@ -53,7 +55,8 @@ REPEAT_FIELDS = {"trial_id": (str, int), "seed": int, "status": str, "score": _M
 def read_tuner_trial(path) -> dict | None:
     """keras-tuner's record of one trial (tuner/trial_<id>/trial.json), checked; None when it does not exist, a
     ResultsError naming it when it is damaged."""
-    trial = files.read_record(path, dict, TUNER_TRIAL_FIELDS)
+    parents = Path(path).parents       # <results>/tuner/trial_<id>/trial.json
+    trial = files.read_record(path, dict, TUNER_TRIAL_FIELDS, root=parents[2] if len(parents) > 2 else None)
     if trial is not None:
         try:
             number = trial_number(trial["trial_id"])
@@ -98,7 +101,7 @@ def _tuner_trials(layout: Layout) -> list[tuple]:
 
 def read_pruned(layout: Layout, trial_id) -> dict | None:
     """Why search.pruning stopped a trial (trials/<n>/pruned.json: epoch, rule, reason, ...), or None."""
-    return files.read_record(layout.pruned(trial_id), dict, PRUNED_FIELDS)
+    return files.read_record(layout.pruned(trial_id), dict, PRUNED_FIELDS, root=layout.root)
 
 
 def status_of(layout: Layout, trial: dict) -> str | None:
@@ -163,14 +166,14 @@ def trained(table: pd.DataFrame, classes: int | None) -> pd.Series:
 def write_table(layout: Layout) -> pd.DataFrame:
     """Rewrite trials.csv from the trial files; returns the table."""
     table = read_trials(layout)
-    files.write_text(layout.table, table.to_csv(index=False))
+    files.write_text(layout.table, csv_text(table))
     return table
 
 
 def read_best(layout: Layout) -> dict:
     """best.json: the best trial, its hyperparameters and test metrics ({} before any trial completes).
     `best_epoch` counts from 1 (a best.json of results format 2 counted from 0, and is converted)."""
-    best = files.read_record(layout.best, dict, BEST_FIELDS)
+    best = files.read_record(layout.best, dict, BEST_FIELDS, root=layout.root)
     if best is None:
         return {}
     _check_values(layout.best, best.get("hyperparameters", {}), "hyperparameters")
@@ -183,10 +186,15 @@ def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame |
     """Per-epoch metrics of one execution of a trial, `epoch` counted from 1 (results format 2 counted from 0,
     and is converted); None when the trial has no such history, a ResultsError naming it when it is damaged."""
     path = layout.history(trial_id, execution)
-    if not os.path.lexists(path):
+    try:
+        # Capped (files.CAPS): a history of a million epochs is not one hpstudy wrote, and would take minutes.
+        data = files.read_bytes(path, "history", root=layout.root)
+    except files.Refused as err:
+        raise files.damaged(path, err.reason) from None
+    if data is None:
         return None
     try:
-        history = pd.read_csv(path)
+        history = read_csv(io.BytesIO(data))
     except (OSError, ValueError) as err:
         reason = getattr(err, "strerror", None) or " ".join(str(err).split())[:120] or type(err).__name__
         raise files.damaged(path, f"is corrupt (not a CSV table of numbers: {reason})") from None
@@ -222,7 +230,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict, train) -> di
     values = trial.get("hyperparameters", {}).get("values", {})
     own = train.overridden(values)
     executions = [r for path in layout.executions(trial_id)
-                  if (r := files.read_record(path, dict, EXECUTION_FIELDS)) is not None]
+                  if (r := files.read_record(path, dict, EXECUTION_FIELDS, root=layout.root)) is not None]
     is_best = best.get("trial_id") == trial_id
     status = status_of(layout, trial)
     pruned = read_pruned(layout, trial_id) if status == PRUNED else {}
@@ -243,7 +251,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict, train) -> di
         # None in a folder written before it was recorded
         "trainable_params": executions[0].get("trainable_params") if executions else None,
         "flops": executions[0].get("flops") if executions else None,
-        "message": failure_reason(trial.get("message") or files.read_text(layout.failure(trial_id))),
+        "message": failure_reason(trial.get("message") or files.read_text(layout.failure(trial_id), root=layout.root)),
         "pruned_at_epoch": pruned.get("epoch"),
         "pruned_reason": pruned.get("reason"),
     }
@@ -260,7 +268,8 @@ def _last_values(executions: list[dict]) -> dict:
 
 def read_repeats(layout: Layout) -> pd.DataFrame:
     """Every seed repeat of the study's confirmed configurations, one row each (see `engine.confirm`)."""
-    rows = [r for path in layout.repeat_files() if (r := files.read_record(path, dict, REPEAT_FIELDS)) is not None]
+    rows = [r for path in layout.repeat_files()
+            if (r := files.read_record(path, dict, REPEAT_FIELDS, root=layout.root)) is not None]
     table = pd.DataFrame([{k: r.get(k) for k in REPEAT_COLUMNS} for r in rows], columns=list(REPEAT_COLUMNS))
     if len(table):
         table.insert(4, "trained", trained(table, class_count(study_of(layout), read_best(layout))))
@@ -272,7 +281,7 @@ def read_repeats(layout: Layout) -> pd.DataFrame:
 def write_repeats(layout: Layout) -> pd.DataFrame:
     """Rewrite repeats.csv from the repeat files; returns the table."""
     table = read_repeats(layout)
-    files.write_text(layout.repeats_table, table.to_csv(index=False))
+    files.write_text(layout.repeats_table, csv_text(table))
     return table
 
 

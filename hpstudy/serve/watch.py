@@ -294,7 +294,8 @@ def _figures(path) -> list[tuple[str, bytes]]:
     out = []
     for number in table.trial_id[table.status == "RUNNING"]:
         caption = f"trial {number}, running"
-        executions = [int(p.stem[8:]) for p in layout.trial(number).glob("history_*.csv") if p.stem[8:].isdigit()]
+        executions = [int(p.stem[8:]) for p in layout.entries(layout.trial(number), "history_*.csv")
+                      if p.stem[8:].isdigit()]
         if not executions:
             continue
         newest = layout.history(number, max(executions))

@@ -126,7 +126,7 @@ class PruningSpec:
 @dataclass(frozen=True)
 class SearchSpec:
     """The `search` section: the tuner, its objective and budget, failure and checkpoint limits."""
-    tuner: Literal["random", "grid", "hyperband", "bayesian"] = "random"
+    tuner: Literal["random", "grid", "hyperband", "bayesian", "design"] = "random"   # design: see engine.design
     objective: Metric = "val_accuracy"
     max_trials: Optional[Positive] = None   # None: the whole grid (grid), 10 (random, bayesian)
     executions_per_trial: Positive = 1
@@ -138,6 +138,7 @@ class SearchSpec:
     options: dict = field(default_factory=dict)  # the tuner's own arguments (checked against keras-tuner)
     confirm: Optional[ConfirmSpec] = None   # seed repeats of the best configurations; `{}` for top 3, 5 seeds
     pruning: Optional[PruningSpec] = None   # stop hopeless trials early; `{}` for the median rule's defaults
+    until: Optional[Literal["answered"]] = None   # design only: stop once every question's verdict is decisive
 
 
 @dataclass(frozen=True)
@@ -202,14 +203,11 @@ def opening_comment(path: str | Path) -> str:
     when it has none or cannot be read. A results folder's spec.yaml keeps it: the report's question."""
     lines = []
     try:
-        if not Path(path).is_file():        # no FIFO or device is read here
-            return ""
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.lstrip().startswith("#") or len(lines) >= 40:
-                    break
-                lines.append(line.strip().lstrip("#").strip())
-    except (OSError, UnicodeDecodeError, ValueError):
+        for line in yamlfile.read(Path(path)).splitlines():     # no FIFO or device is read, nor past the cap
+            if not line.lstrip().startswith("#") or len(lines) >= 40:
+                break
+            lines.append(line.strip().lstrip("#").strip())
+    except SpecError:
         return ""
     return "\n".join(line[:300] for line in lines).strip()
 
@@ -217,13 +215,7 @@ def opening_comment(path: str | Path) -> str:
 def load(path: str | Path) -> StudySpec:
     """Read and validate a study file; raises SpecError naming the file, the key and what is allowed."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such study file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"{path}: cannot read the study file ({err.__class__.__name__}: {err})") from None
-    return loads(text, source=str(path))
+    return loads(yamlfile.read(path), source=str(path))
 
 
 def loads(text: str, *, source: str = "<study>") -> StudySpec:
@@ -312,7 +304,7 @@ def _check_pruning(fail, search: SearchSpec) -> SearchSpec:
         return search
     if search.tuner == "hyperband":
         raise fail("search.pruning", "hyperband prunes by itself (its brackets stop trials early); use pruning "
-                                     "with the random, grid or bayesian tuner, or remove it")
+                                     "with the random, grid, bayesian or design tuner, or remove it")
     if search.executions_per_trial > 1:
         raise fail("search.pruning", "needs search.executions_per_trial: 1 (a trial's curve is then one fit, "
                                      "which the rule can compare epoch by epoch)")

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from hpstudy.errors import SpecError
+from hpstudy.results import files
 
 class _StudyLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 scalars: `1e-4` is a float, `no`/`on` stay strings; no duplicate keys."""
@@ -63,3 +67,18 @@ _StudyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def parse(text: str) -> Any:
     """The YAML document in ``text``; raises yaml.YAMLError (with a mark where it went wrong)."""
     return yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def read(path: Path) -> str:
+    """The text of study file `path`; a SpecError naming it when it is missing, not a regular file (a named pipe or
+    a link to /dev/zero is refused before it is opened, so nothing hangs), over the cap of a study file, or not
+    UTF-8. Links are followed: a study file may live anywhere."""
+    try:
+        data = files.read_bytes(path, "study file", inside=False)
+        if data is None:
+            raise SpecError(f"{path}: no such study file")
+        return data.decode("utf-8")
+    except files.Refused as err:
+        raise SpecError(f"{path}: cannot read the study file: it {err.reason}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: cannot read the study file ({err.__class__.__name__}: {err})") from None

@@ -55,7 +55,9 @@ def serve(oracle, layout: Layout, role: Role, *, on_ended: Callable[[list], None
     files.write_json(layout.chief_state, {"state": "serving", "address": role.address, "pid": os.getpid()})
     watchdog, reported = Watchdog(layout, role.worker_timeout), len(oracle.end_order)
     try:
-        while not (servicer.stop_triggered and not oracle.ongoing_trials):
+        # Finished once a worker was told there are no more trials and no trial is left running: not while a
+        # trial waits for a worker to run it again (its own died), whether or not any worker is alive now.
+        while not (servicer.stop_triggered and oracle.search_over()):
             time.sleep(0.5)
             for worker in watchdog.silent(list(oracle.ongoing_trials)):
                 trial = oracle.release(worker)

@@ -12,6 +12,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from hpstudy.study import options
 from hpstudy.errors import HpstudyError
 from hpstudy.results.layout import CHIEF
 
@@ -48,6 +49,9 @@ class Role:
 def from_flags(role: str, *, bind: str | None = None, chief: str | None = None, worker_id: str | None = None,
                worker_timeout: float | None = None, chief_timeout: float | None = None) -> Role:
     """The Role that `hpstudy run --role ...` flags describe, or an HpstudyError naming the flag that is wrong."""
+    role = options.choice(role, "--role", options.ROLES)          # the flags' own rules first, as the parser's
+    worker_timeout = options.positive(worker_timeout, "--worker-timeout")
+    chief_timeout = options.positive(chief_timeout, "--chief-timeout")
     if role == CHIEF:
         if chief or worker_id or chief_timeout is not None:
             raise HpstudyError("--chief, --worker-id and --chief-timeout are for --role worker; a chief takes "

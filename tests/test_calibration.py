@@ -1,0 +1,120 @@
+"""Calibration as a tested property (issue 25, point 9): simulated studies whose truth is known
+(benchmarks/simulate.py, no Keras) fed through the report's analysis, and the shares its verdicts must keep.
+
+Each share is asserted with room for simulation error (two binomial standard errors at the target).
+benchmarks/calibration.md has the same counts over 1,000 studies, before and after the calibrated verdicts.
+"""
+import dataclasses
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name):
+    if name in sys.modules:
+        return sys.modules[name]
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+simulate = _load("simulate")
+SEED = 25
+
+
+def _share(total, numerator, denominator):
+    return total[numerator] / total[denominator], total[denominator]
+
+
+def _room(p, n):
+    """Two simulation standard errors of a share p measured over n."""
+    return 2 * math.sqrt(p * (1 - p) / n)
+
+
+def _scenario(name, **changes):
+    return dataclasses.replace(simulate.SCENARIOS[name], **changes)
+
+
+def test_a_simulated_study_is_a_trials_table_with_its_known_truth():
+    scenario = simulate.SCENARIOS["15% diverged"]
+    trials, repeats = simulate.study(scenario, np.random.default_rng(0))
+    assert len(trials) == 40 and set(simulate.NAMES) <= set(trials.columns)
+    assert {"trial_id", "status", "score", "val_accuracy", "val_loss", "accuracy"} <= set(trials.columns)
+    diverged = trials["score"] < 0.2
+    assert 0 < diverged.sum() < 15 and np.allclose(trials.loc[diverged, "val_loss"], math.log(10), atol=0.1)
+    assert len(repeats) == 6 and set(repeats["trial_id"]) <= set(trials["trial_id"])
+    # Runs that trained: the gap value's mean sits 2.5 noise sds above dense's.
+    many = dataclasses.replace(scenario, trials=4000, diverge=0.0)
+    table, _ = simulate.study(many, np.random.default_rng(1))
+    means = table.groupby("model.head")["score"].mean()
+    assert means["gap"] - means["dense"] == pytest.approx(2.5 * simulate.NOISE, abs=0.002)
+
+
+def test_truth_of_contrasts_follows_the_values_compared():
+    scenario = simulate.SCENARIOS["one effect"]
+    contrast = type("C", (), {"hyperparameter": "model.head", "value": "dense", "reference": "gap"})
+    assert simulate.truth(scenario, contrast) == -simulate.NOISE
+    contrast.hyperparameter, contrast.value, contrast.reference = "model.dropout", 0.5, 0.2
+    assert simulate.truth(scenario, contrast) == 0.0
+    inverted = simulate.SCENARIOS["inverted-U learning rate"]
+    contrast.hyperparameter, contrast.value, contrast.reference = simulate.LEARNING_RATE, "per 10x", None
+    assert simulate.truth(inverted, contrast) is None
+
+
+def test_the_counts_see_a_large_effect_and_its_sign():
+    # A harness that could not see a finding would pass every calibration target: a 6-sd effect is found.
+    scenario = _scenario("one effect", shifts={"model.head": {"dense": 0.0, "gap": 6 * simulate.NOISE}},
+                         importance=False)
+    total = simulate.simulate(scenario, 20, SEED)
+    assert total["detected"] == 20 and total["wrong sign"] == 0 and total["calls"] >= 20
+
+
+def test_interval_coverage_holds_when_the_model_holds():
+    total = simulate.simulate(simulate.SCENARIOS["null"], 100, SEED)
+    effect = simulate.simulate(_scenario("one effect", importance=False), 60, SEED)
+    covered = (total["covered"] + effect["covered"]) / (total["intervals"] + effect["intervals"])
+    assert total["intervals"] + effect["intervals"] >= 1200
+    assert 0.93 <= covered <= 0.97
+
+
+def test_a_study_with_no_true_effect_reports_a_finding_at_most_5_percent_of_the_time():
+    total = simulate.simulate(simulate.SCENARIOS["null"], 150, SEED)
+    share, n = _share(total, "false finding", "studies")
+    assert share <= 0.05 + _room(0.05, n)
+
+
+def test_a_true_effect_survives_15_percent_diverged_runs():
+    # 40 trials, head effect 2.5 noise sds, 15% of runs (and seed repeats) at chance.
+    total = simulate.simulate(simulate.SCENARIOS["15% diverged"], 80, SEED)
+    detected, n = _share(total, "detected", "studies")
+    assert detected >= 0.90 - _room(0.90, n)
+    assert total["wrong sign"] <= 0.05 * max(total["calls"], 1) + 1
+
+
+@pytest.mark.slow
+def test_an_irrelevant_hyperparameter_s_importance_interval_includes_zero():
+    total = simulate.simulate(simulate.SCENARIOS["one effect"], 8, SEED)
+    share, n = _share(total, "irrelevant include zero", "irrelevant ranked")
+    assert n == 8 * 5
+    assert share >= 0.90 - _room(0.90, n)
+
+
+def test_calibration_md_keeps_the_other_section(tmp_path):
+    calibration = _load("calibration")
+    path = tmp_path / "calibration.md"
+    calibration.write(path, "before", calibration.SECTIONS["before"] + "\n\nold numbers\n")
+    calibration.write(path, "after", calibration.SECTIONS["after"] + "\n\nnew numbers\n")
+    calibration.write(path, "before", calibration.SECTIONS["before"] + "\n\nbefore, measured again\n")
+    text = path.read_text()
+    assert text.startswith("# Calibration") and text.count("# Calibration") == 1
+    assert "before, measured again" in text and "new numbers" in text and "old numbers" not in text
+    assert text.index(calibration.SECTIONS["before"]) < text.index(calibration.SECTIONS["after"])

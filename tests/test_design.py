@@ -1,0 +1,159 @@
+"""search.tuner: design: the question's values balanced by design, the nuisance hyperparameters quasi-random within
+each; one plan whatever stops, resumes or shares the search."""
+import json
+import math
+import subprocess
+import sys
+from collections import Counter
+
+import keras_tuner as kt
+import pytest
+
+import hpstudy
+import hpstudy.api
+from hpstudy.cli import main
+from hpstudy.engine.design import DesignOracle, cell_order, levels
+from tests.conftest import TINY, write_study
+
+
+def _space():
+    hps = kt.HyperParameters()
+    hps.Choice("model.head", ["gap", "dense"])
+    hps.Choice("model.conv_layers", [1, 2, 3])
+    hps.Float("train.learning_rate", 1e-4, 1e-1, sampling="log")
+    hps.Choice("model.dropout", [0.0, 0.25, 0.5])
+    hps.Int("model.dense_units", 16, 512, sampling="log")
+    return hps
+
+
+def _oracle(tmp_path, question=("model.head", "model.conv_layers"), seed=1, name="p"):
+    oracle = DesignOracle(objective="val_accuracy", max_trials=24, seed=seed, question=question)
+    oracle._set_project_dir(str(tmp_path), name)
+    oracle.update_space(_space())
+    return oracle
+
+
+def _drawn(oracle, count):
+    values = []
+    for _ in range(count):
+        trial = oracle.create_trial("tuner0")
+        values.append(trial.hyperparameters.values)
+        oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+        oracle.end_trial(trial)
+    return values
+
+
+def test_every_prefix_of_the_plan_is_as_balanced_as_it_can_be(tmp_path):
+    drawn = _drawn(_oracle(tmp_path), 24)
+    for k in range(1, 25):
+        for name, count in (("model.head", 2), ("model.conv_layers", 3)):
+            seen = Counter(v[name] for v in drawn[:k])
+            assert len(seen) == min(count, k) and max(seen.values()) - min(seen.values()) <= 1, (k, name, seen)
+    cells = Counter((v["model.head"], v["model.conv_layers"]) for v in drawn)
+    assert set(cells.values()) == {4}, cells          # every combination alike
+
+
+def test_each_round_gives_every_cell_the_same_new_nuisance_point(tmp_path):
+    drawn = _drawn(_oracle(tmp_path), 12)
+    nuisance = [(v["train.learning_rate"], v["model.dropout"], v["model.dense_units"]) for v in drawn]
+    assert len(set(nuisance[:6])) == 1 and len(set(nuisance[6:])) == 1 and nuisance[0] != nuisance[6]
+    rates = [v["train.learning_rate"] for v in _drawn(_oracle(tmp_path, question=("model.head",), name="q"), 16)]
+    assert 1e-4 <= min(rates) < 1e-3 and 1e-2 < max(rates) <= 1e-1      # the log range explored end to end
+
+
+def test_the_plan_depends_on_the_seed_and_the_trial_number_only(tmp_path):
+    first, second = _oracle(tmp_path, name="a"), _oracle(tmp_path, name="b")
+    assert _drawn(first, 8) == _drawn(second, 8)
+    assert [second.plan(k) for k in range(8, 12)] == _drawn(first, 4)
+    assert _drawn(_oracle(tmp_path, seed=2, name="c"), 8) != [first.plan(k) for k in range(8)]
+
+
+def test_a_searched_range_in_the_question_is_balanced_over_bins_of_its_sampled_scale(tmp_path):
+    drawn = _drawn(_oracle(tmp_path, question=("train.learning_rate",), name="r"), 9)
+    decades = Counter(int(math.log10(v["train.learning_rate"]) + 4) for v in drawn)     # 1e-4..1e-1: 3 decades
+    assert decades == {0: 3, 1: 3, 2: 3}, decades
+    assert levels(kt.engine.hyperparameters.Boolean("b")) == [False, True]
+
+
+def test_the_cell_order_balances_each_factor_within_a_round():
+    assert cell_order((2, 3)) == [(0, 0), (1, 1), (0, 2), (1, 0), (0, 1), (1, 2)]
+    assert sorted(cell_order((2, 2, 2))) == sorted((a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1))
+
+
+DESIGN = TINY.replace("tuner: grid", "tuner: design\n  max_trials: {trials}") + "question: [model.dropout]\n"
+
+
+def _values(folder):
+    table = hpstudy.load_study(folder).trials.sort_values("trial_id", key=lambda s: s.astype(int))
+    return list(table["model.dropout"])
+
+
+@pytest.mark.slow
+def test_a_design_study_stopped_and_extended_follows_the_plan_of_one_never_stopped(tmp_path, capsys):
+    whole = write_study(tmp_path, DESIGN.format(name="whole", trials=4), name="whole")
+    assert main(["run", str(whole), "--results-dir", str(tmp_path)]) == 0
+    part = write_study(tmp_path, DESIGN.format(name="part", trials=2), name="part")
+    assert main(["run", str(part), "--results-dir", str(tmp_path)]) == 0
+    part.write_text(DESIGN.format(name="part", trials=4))        # more trials: the resumable change
+    assert main(["run", str(part), "--results-dir", str(tmp_path)]) == 0
+    assert _values(tmp_path / "whole") == _values(tmp_path / "part") == [0.0, 0.5, 0.0, 0.5]
+
+
+def test_a_design_without_a_question_is_refused_in_one_line(tmp_path, capsys):
+    study = write_study(tmp_path, TINY.format(name="plain").replace("tuner: grid", "tuner: design"), name="plain")
+    assert main(["validate", str(study)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "search.tuner" in err[0] and "name them in question:" in err[0], err
+
+
+@pytest.mark.slow
+def test_a_design_study_shared_by_two_workers_stays_balanced(tmp_path):
+    study = write_study(tmp_path, DESIGN.format(name="shared", trials=6), name="shared")
+    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "run", str(study), "--results-dir", str(tmp_path),
+                           "--workers", "2"], capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert Counter(_values(tmp_path / "shared")) == {0.0: 3, 0.5: 3}
+
+
+class _AnsweredAfter:
+    """The stopping rule's contract (engine.answered.Answered): check() is a reason to stop, or None."""
+
+    def __init__(self, calls):
+        self.calls, self.asked = calls, 0
+
+    def check(self):
+        self.asked += 1
+        return "answered: every question decisive (model.head: effect)" if self.asked >= self.calls else None
+
+
+def test_until_answered_is_asked_between_rounds_and_stops_the_search_for_good(tmp_path):
+    oracle = _oracle(tmp_path, question=("model.head",), name="u")
+    oracle.until = _AnsweredAfter(calls=2)
+    _drawn(oracle, 4)                                          # rounds of 2: asked before trial 2 (go on)
+    assert oracle.until.asked == 1 and oracle.stopped_because is None
+    for _ in range(2):                                         # before trial 4: answered, and stays so
+        assert oracle.create_trial("tuner0").status == "STOPPED"
+    assert oracle.until.asked == 2 and oracle.stopped_because.startswith("answered") and len(oracle.trials) == 4
+
+
+UNTIL = DESIGN.replace("tuner: design", "tuner: design\n  until: answered")
+
+
+@pytest.mark.slow
+def test_until_answered_ends_with_one_line_that_agrees_with_the_report(tmp_path, capsys):
+    study = write_study(tmp_path, UNTIL.format(name="until", trials=4), name="until")
+    assert main(["run", str(study), "--results-dir", str(tmp_path)]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("search ")][-1]
+    report = json.loads(hpstudy.api.report([tmp_path / "until"], format="json"))
+    verdict = {e["hyperparameter"]: e["verdict"] for e in report["effects"]}["model.dropout"]
+    if verdict in ("effect", "negligible"):
+        assert line.startswith("search ") and "answered: every question decisive" in line, line
+    else:
+        assert line == (f"search stopped: search.max_trials (4) spent with the question not answered "
+                        f"(model.dropout: {verdict}); more trials may settle it"), line
+
+
+def test_until_answered_needs_the_design_and_a_designs_question_is_not_changed_on_resume(tmp_path, capsys):
+    study = write_study(tmp_path, TINY.format(name="r").replace("seed: 1", "seed: 1\n  until: answered"), name="r")
+    assert main(["validate", str(study)]) == 2
+    assert "search.until: answered: stops a design study" in capsys.readouterr().err
