@@ -38,7 +38,7 @@ def test_only_effects_are_findings_and_the_rest_is_named_as_such():
     fx = effects.effects(trials, names, "val_accuracy")
     found = answer.answer_of("c", _study(*names, question=["model.head"]), {}, trials, fx)
     assert len(found.findings) == 1 and found.findings[0].startswith("model.head gap vs dense: val_accuracy -0.")
-    assert [n.split(" (about")[0] for n in found.undetermined] == ["train.batch_size"] and found.too_few == []
+    assert [n.split(" (")[0] for n in found.undetermined] == ["train.batch_size"] and found.too_few == []
     assert found.negligible == []                  # no noise floor measured: nothing can be shown negligible
     best = trials.loc[trials.score.idxmax()]
     assert found.best_trial == best.trial_id and found.score == pytest.approx(best.score)

@@ -103,3 +103,19 @@ def test_runs_that_did_not_train_are_a_finding_per_value():
     assert gap["did not train"] == found.untrained and 0 < gap["ci95 low"] < gap["share"] < gap["ci95 high"]
     assert "gap %d of %d" % (gap["did not train"], gap["runs"]) in head.sentence
     assert (found.effects[0].table["count"].sum()) == 40 - found.untrained     # effects on the runs that trained
+
+
+def test_a_declared_smallest_effect_makes_a_tight_null_negligible():
+    # 40 trials of a head that changes nothing, noise sd 0.002: the interval is about +-0.0013, within a declared
+    # smallest effect of 0.01, so the study calls it negligible; without a floor or a declaration, undetermined.
+    from hpstudy.study import spec
+    study = {"name": "s", "question": ["model.head"],
+             "model": {"head": {"tune": "choice", "values": ["gap", "dense"]}}}
+    rng = np.random.default_rng(0)
+    trials = pd.DataFrame({"trial_id": [str(i) for i in range(40)], "status": "COMPLETED",
+                           "model.head": ["gap", "dense"] * 20, "score": 0.9 + rng.normal(0, 0.002, 40)})
+    trials["val_accuracy"] = trials["score"]
+    declared = effects.of_study(spec.from_dict({**study, "smallest_effect": 0.01}), trials, with_importance=False)
+    assert declared.effects[0].verdict == "negligible" and "smallest_effect: 0.01" in declared.noise_note
+    plain = effects.of_study(spec.from_dict(study), trials, with_importance=False)
+    assert plain.effects[0].verdict == "undetermined"

@@ -294,7 +294,7 @@ def test_every_format_renders(six_study, fmt, tmp_path, capsys):
         verdict = {}
         for e in found["effects"]:
             verdict.setdefault(e["hyperparameter"], set()).add(e["verdict"])
-        open_ = [name.split(" (about")[0] for name in answer["undetermined"]] + answer["negligible"]
+        open_ = [name.split(" (")[0] for name in answer["undetermined"]] + answer["negligible"]
         trained = [line.split(":")[0] for line in answer["training_findings"]]
         named = [line.split()[0] for line in answer["findings"]] + open_ + answer["too_few_trials"]
         named += [name for name in trained if name not in named]

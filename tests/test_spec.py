@@ -16,6 +16,13 @@ BAD = [
     ("name: a/b\n", ["name:"]),
     ("name: s\nname: t\n", ["duplicate key 'name'"]),
     (BASE + "trian: {}\n", ["trian: unknown key", "did you mean 'train'"]),
+    (BASE + "smallest_effect: 0\n", ["smallest_effect:", "a positive number", "got the number 0"]),
+    (BASE + "smallest_effect: -0.01\n", ["smallest_effect:", "a positive number"]),
+    (BASE + "smallest_effect: .inf\n", ["smallest_effect:", "a positive number"]),
+    (BASE + "smallest_effect: .nan\n", ["smallest_effect:", "a positive number"]),
+    (BASE + "smallest_effect: true\n", ["smallest_effect:", "a positive number"]),
+    (BASE + "smallest_effect: '0.01'\n", ["smallest_effect:", "a positive number"]),
+    (BASE + "smallest_effect: [0.01]\n", ["smallest_effect:", "a positive number"]),
     (BASE + "train: {optimzer: adam}\n", ["train.optimzer", "did you mean 'optimizer'"]),
     (BASE + "train: {optimizer: adma}\n", ["train.optimizer", "did you mean 'adam'", "allowed: adam, adamw, sgd"]),
     (BASE + "train: {learning_rate: '1e-4'}\n", ["train.learning_rate", "without quotes"]),
@@ -81,6 +88,15 @@ def test_pyyaml_traps_are_avoided():
     assert study.train.weight_decay == pytest.approx(5e-4)
     assert isinstance(study.train.learning_rate, float)
     assert spec.loads(BASE + "train: {epochs: 010, batch_size: 1_024}\n").train.epochs == 10   # not octal
+
+
+def test_smallest_effect_is_read_and_decides_negligible():
+    from hpstudy.analysis import statistics
+    study = spec.from_dict({"name": "s", "smallest_effect": 0.02})
+    assert study.smallest_effect == 0.02 and spec.from_dict({"name": "s"}).smallest_effect is None
+    # The declared smallest effect, not the floor, bounds `negligible` (statistics.verdict's `smallest`).
+    assert statistics.verdict(0.001, (-0.015, 0.017), study.smallest_effect, 1.0) == statistics.NEGLIGIBLE
+    assert statistics.verdict(0.001, (-0.025, 0.027), study.smallest_effect, 1.0) == statistics.UNDETERMINED
 
 
 def test_defaults_and_sections_are_typed():

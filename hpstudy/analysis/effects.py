@@ -326,7 +326,8 @@ def of_study(study, trials: pd.DataFrame, repeats: pd.DataFrame | None = None, *
     tunables = study.tunables()
     return effects(trials, [t.name for t in tunables], study.search.objective, question=study.question,
                    ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")}, repeats=repeats,
-                   importance_cache=importance_cache, with_importance=with_importance)
+                   importance_cache=importance_cache, with_importance=with_importance,
+                   smallest_effect=study.smallest_effect)
 
 
 def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
@@ -360,7 +361,8 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     floor, dof = repeats_module.noise_floor(repeats) if repeats is not None else (None, 0)
     summaries = repeats_module.summaries(repeats) if repeats is not None else None
     result.noise_floor, result.repeats, result.repeat_records = floor, summaries, repeats
-    result.noise_note = verdicts.noise_note(floor, dof, len(summaries) if summaries is not None else 0, objective)
+    result.noise_note = verdicts.noise_note(floor, dof, len(summaries) if summaries is not None else 0, objective,
+                                            smallest_effect)
     ranges = ranges or {}
     searched = {name: (name in ranges or (is_numeric(everything[name]) and
                                           everything[name].nunique() > adjusted.MAX_LEVELS),

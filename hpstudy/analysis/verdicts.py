@@ -40,9 +40,21 @@ def contrast_text(contrast: Contrast, objective: str) -> str:
     if contrast.verdict == statistics.EFFECT:
         return f"{what}: {outcome} {size.replace(', 95%', ' (95%', 1)})"
     if contrast.verdict == statistics.UNDETERMINED:
-        more = (f"; about {contrast.more} more trials per value would settle it" if contrast.more else "")
+        more = f"; {more_text(contrast.more)} would settle it" if contrast.more else ""
         return f"{what}: undetermined ({size}{more})"
     return f"{what}: negligible ({size})"
+
+
+# Beyond this many, "about N more trials" claims a precision the estimate does not have (it extrapolates the
+# observed spread as 1/sqrt(n)): the count is only "far more than this study can run".
+MORE_SHOWN = 200
+
+
+def more_text(more: int) -> str:
+    """Roughly how many more trials per value, in words: `about 12 more trials per value`, or `over 200 ...` when
+    the estimate is beyond MORE_SHOWN."""
+    return (f"about {more} more trials per value" if more <= MORE_SHOWN
+            else f"over {MORE_SHOWN} more trials per value")
 
 
 def line(name: str, contrasts: list[Contrast], objective: str, *, only: object = None) -> str:
@@ -63,16 +75,23 @@ def verdict_of(contrasts: list[Contrast]) -> str:
     return statistics.TOO_FEW
 
 
-def noise_note(floor: float | None, dof: int, configurations: int, objective: str) -> str:
-    """The noise floor in words, or how to measure it."""
+def noise_note(floor: float | None, dof: int, configurations: int, objective: str,
+               smallest_effect: float | None = None) -> str:
+    """The noise floor in words, or how to measure it, and what `negligible` is measured against (the study's
+    declared `smallest_effect`, else the floor)."""
+    declared = (f" The study declares smallest_effect: {smallest_effect:g}; a difference whose whole interval lies "
+                f"within +-{smallest_effect:g} is negligible." if smallest_effect is not None else "")
     if floor is None:
         return ("Noise floor not measured: no configuration has two seed repeats (search.confirm, or "
-                "`hpstudy confirm`). Verdicts rest on the trials' scatter around the model alone.")
+                "`hpstudy confirm`). Verdicts rest on the trials' scatter around the model alone"
+                + ("." + declared if declared else
+                   ", and nothing is called negligible without a floor or a declared smallest_effect."))
     low, high = statistics.std_interval(floor, dof)
     return (f"Noise floor: the seed-to-seed standard deviation of {objective} is {floor:.4g} (95% interval "
             f"{low:.3g} to {high:.3g}; pooled over {configurations} confirmed configurations, {dof} degrees of "
-            "freedom, repeats that did not train left out); a difference whose whole interval lies within "
-            "+- the floor is negligible.")
+            "freedom, repeats that did not train left out)" +
+            ("." + declared if declared else "; a difference whose whole interval lies within +- the floor is "
+             "negligible."))
 
 
 def isolation(done: pd.DataFrame, name: str, *, minimize: bool, summaries: pd.DataFrame | None,

@@ -144,7 +144,7 @@ def _findings(fx: effects_module.Effects) -> tuple[list[str], list[str], list[st
             found.append((_size(real[0]), f"{effect.name} {verdicts.contrast_text(real[0], fx.objective)}{more}"))
         elif effect.verdict == statistics.UNDETERMINED:
             needed = [c.more for c in effect.outcomes if c.verdict == statistics.UNDETERMINED and c.more]
-            open_.append(effect.name + (f" (about {max(needed)} more trials per value)" if needed else ""))
+            open_.append(effect.name + (f" ({verdicts.more_text(max(needed))})" if needed else ""))
         elif effect.verdict == statistics.NEGLIGIBLE:
             small.append(effect.name)
         else:

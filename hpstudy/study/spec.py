@@ -164,6 +164,9 @@ class StudySpec:
 
     name: str
     question: tuple[str, ...] = ()      # the scientific hyperparameters (dotted names); the rest are nuisance
+    # The smallest difference in the objective that matters: a difference whose whole interval lies within
+    # +- it is `negligible`. None: the noise floor of the seed repeats, where measured.
+    smallest_effect: Optional[float] = None
     data: DataSpec = DataSpec()
     model: ModelSpec = ModelSpec()
     preprocess: PreprocessSpec = PreprocessSpec()
@@ -237,7 +240,7 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
     fail = Failer(source)
     if not isinstance(raw, dict):
         raise fail("", f"a study file is a mapping with the keys name, {', '.join(SECTIONS)}; got {describe(raw)}")
-    reject_unknown(fail, raw, ["name", "question", *SECTIONS], "")
+    reject_unknown(fail, raw, ["name", "question", "smallest_effect", *SECTIONS], "")
     name = raw.get("name")
     if name is None:
         raise fail("name", "required: the study's name, which also names its results folder")
@@ -265,7 +268,8 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
     study = StudySpec(name=name, **sections, source=source)
     train = dataclasses.replace(study.train, overrides=overrides_module.parse(
         fail, (raw.get("train") or {}).get("overrides"), study))
-    return dataclasses.replace(study, train=train, question=_parse_question(fail, raw.get("question"), study))
+    return dataclasses.replace(study, train=train, question=_parse_question(fail, raw.get("question"), study),
+                               smallest_effect=_parse_smallest_effect(fail, raw.get("smallest_effect")))
 
 
 def check_options(spec: StudySpec, path: str, raw: dict, params: dict[str, tuple[Any, Any]]) -> dict:
@@ -333,6 +337,16 @@ def _parse_question(fail, raw, study: StudySpec) -> tuple[str, ...]:
     if len(set(raw)) != len(raw):
         raise fail("question", "names a hyperparameter twice")
     return tuple(raw)
+
+
+def _parse_smallest_effect(fail, raw) -> float | None:
+    """`smallest_effect`: a positive finite number (in the objective's units), or absent."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < raw < float("inf"):
+        raise fail("smallest_effect", "the smallest difference in the objective that matters, a positive number "
+                                      f"(e.g. 0.01 for one point of accuracy); got {describe(raw)}")
+    return float(raw)
 
 
 def _parse_model(fail, raw: dict) -> ModelSpec:
