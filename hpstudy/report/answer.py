@@ -213,7 +213,7 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
 # ---------------------------------------------------------------- rendering
 def _label(line: str) -> tuple[str, str]:
     head, sep, rest = line.partition(": ")
-    return (head, rest) if sep and len(head) < 40 else ("", line)
+    return (head, rest) if sep and len(head) < 70 else ("", line)
 
 
 def markdown(answer: Answer, several: bool = False) -> str:
