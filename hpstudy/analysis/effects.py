@@ -335,8 +335,8 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
             smallest_effect: float | None = None) -> Effects:
     """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
 
-    `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted as slopes (per tenfold
-    where sampled log); numbers with more than adjusted.MAX_LEVELS values are too; `question`: the scientific ones,
+    `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted on their sampling scale
+    and compared between their trials' quartiles (see analysis.adjusted); numbers with more than adjusted.MAX_LEVELS values are too; `question`: the scientific ones,
     compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
     noise floor; `importance_cache`: see `importance`; `with_importance=False` leaves the ranking out (its
     forests are most of the time taken, and verdicts do not use it); `classes`: the dataset's class
@@ -368,7 +368,8 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     result.training = training_module.training(everything, names, order_key=_value_key, margin=TRAINED_MARGIN,
                                                ranged={name for name, (ranged, _) in searched.items() if ranged})
     smallest = smallest_effect if smallest_effect is not None else floor
-    found = (adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key, question=question)
+    found = (adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key, question=question,
+                                minimize=minimize)
              if len(done) else [])
     failed = {t.name: t for t in result.training}
     for name in names:
