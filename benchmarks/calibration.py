@@ -80,7 +80,9 @@ def _pct(total: dict, numerator: str, denominator: str) -> str:
 
 def _other(name: str, total: dict) -> str:
     if "noisy contrasts" in total:
-        return f"contrasts with the noisy value called an effect: {_pct(total, 'noisy findings', 'noisy contrasts')}"
+        return (f"contrasts with the noisy value called an effect: {_pct(total, 'noisy findings', 'noisy contrasts')}"
+                + (f"; their interval excluding zero: {_pct(total, 'noisy significant', 'noisy contrasts')}"
+                   if "noisy significant" in total else ""))
     if "irrelevant ranked" in total:
         ranked = total["irrelevant ranked"] // len(set(simulate.NAMES) - simulate.SCENARIOS[name].active())
         first = f" (first {ranked} studies)" if ranked < total["studies"] else ""

@@ -202,6 +202,8 @@ def counts(scenario: Scenario, found) -> dict:
                  and (c.value in scenario.noisy[c.hyperparameter] or c.reference in scenario.noisy[c.hyperparameter])]
         out["noisy contrasts"] = len(noisy)
         out["noisy findings"] = sum(c.verdict == FINDING for c in noisy)
+        # Its interval alone, before the family's control: whether the interval is honest about unequal noise.
+        out["noisy significant"] = sum(c.p_value is not None and c.p_value < 0.05 for c in noisy)
     if scenario.importance:
         out.update(_importance_counts(scenario, found))
     return out

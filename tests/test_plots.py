@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import hpstudy
-from hpstudy.analysis import effects as effects_module
+from hpstudy.analysis import adjusted, effects as effects_module
 from hpstudy.analysis.repeats import summaries
 from hpstudy.report import plots, tables
 from hpstudy.report.tables import StudyReport
@@ -115,8 +115,12 @@ def test_effects_draw_the_adjusted_intervals_on_the_sampled_scale(made):
     verdicts = {e.name: e.verdict for e in made.effects.effects}
     assert rate.get_title() == f"train.learning_rate: {verdicts['train.learning_rate']}"
     assert head.get_title() == "model.head: effect"       # 0.2 apart with noise 0.02
-    slope = next(c for c in made.effects.effects[0].contrasts if c.value == "per 10x")
-    assert any(f"{slope.difference:+.3g} per 10x" in t for t in rate.get_legend_handles_labels()[1])
+    slope = next(c for c in made.effects.effects[0].contrasts if c.kind == adjusted.RANGE)
+    assert any(f"{slope.difference:+.3g}, q75 vs q25 (" in t for t in rate.get_legend_handles_labels()[1])
+    drawn = next(line for line in rate.lines if line.get_label().startswith("adjusted "))
+    u = np.log10(drawn.get_xdata()) - slope.curve.centre       # the fitted curve per unit of log10, not the q75 step
+    bend = slope.curve.square * (u ** 2 - slope.curve.spread)
+    assert np.allclose(np.diff(drawn.get_ydata()), np.diff(slope.curve.slope * u + bend))
     gap = next(c for c in made.effects.effects[1].contrasts if c.value == "gap")
     bars = [line for line in head.lines if line.get_marker() == "D"]      # the adjusted estimate of "gap"
     dense_mean = made.effects.effects[1].table.set_index("value")["mean"]["dense"]

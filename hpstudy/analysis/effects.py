@@ -336,14 +336,14 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
             smallest_effect: float | None = None) -> Effects:
     """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
 
-    `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted as slopes (per tenfold
-    where sampled log); numbers with more than adjusted.MAX_LEVELS values are too; `question`: the scientific ones,
-    compared at their best nuisance settings; `repeats`: the seed repeats (results.read_repeats), which give the
-    noise floor; `importance_cache`: see `importance`; `with_importance=False` leaves the ranking out (its
-    forests are most of the time taken, and verdicts do not use it); `classes`: the dataset's class
-    count, which decides the `trained` column (results.trials.trained) where a table has none;
-    `smallest_effect`: the smallest difference that matters (default: the noise floor, where measured), below
-    which a difference whose whole interval lies is `negligible`.
+    `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted on their sampling scale
+    and compared between their trials' quartiles (see analysis.adjusted); numbers with more than
+    adjusted.MAX_LEVELS values are too; `question`: the scientific ones, compared at their best nuisance settings;
+    `repeats`: the seed repeats (results.read_repeats), which give the noise floor; `importance_cache`: see
+    `importance`; `with_importance=False` leaves the ranking out (its forests are most of the time taken, and
+    verdicts do not use it); `classes`: the dataset's class count, which decides the `trained` column
+    (results.trials.trained) where a table has none; `smallest_effect`: the smallest difference that matters
+    (default: the noise floor, where measured), below which a difference whose whole interval lies is `negligible`.
 
     Runs that did not train (`trained` False) are left out of the score effects, the value tables and the
     importance, and reported per value apart (`training`, see analysis.training)."""
@@ -370,8 +370,8 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     result.training = training_module.training(everything, names, order_key=_value_key, margin=TRAINED_MARGIN,
                                                ranged={name for name, (ranged, _) in searched.items() if ranged})
     smallest = smallest_effect if smallest_effect is not None else floor
-    found = (adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key, question=question)
-             if len(done) else [])
+    found = adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key, question=question,
+                               minimize=minimize) if len(done) else []
     failed = {t.name: t for t in result.training}
     for name in names:
         trained_values = value_table(done, name, minimize=minimize)

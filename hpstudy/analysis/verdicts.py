@@ -37,6 +37,7 @@ def contrast_text(contrast: Contrast, objective: str) -> str:
         note = contrast.note if contrast.note.startswith("n=") else f"{contrast.note}; {count}"
         return f"{what}: too few trials ({note})"
     size = f"{number(contrast.difference, contrast.ci95)}, {_interval(contrast.ci95)}; {count}"
+    size += f"; {contrast.note}" if contrast.note else ""       # a range's optimum inside it
     if contrast.verdict == statistics.EFFECT:
         return f"{what}: {outcome} {size.replace(', 95%', ' (95%', 1)})"
     if contrast.verdict == statistics.UNDETERMINED:

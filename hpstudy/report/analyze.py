@@ -270,7 +270,7 @@ def analyze(trials: pd.DataFrame, objective: str, *, direction: str | None = Non
 
     `direction`: "max" or "min" (default: min for a loss, max for an accuracy, as hpstudy decides by name);
     `hyperparameters`: the columns to analyse (default: every column that is not the objective, bookkeeping or a
-    metric); `log`: those searched on a log scale (fitted per tenfold); `question`: the scientific ones, compared
+    metric); `log`: those searched on a log scale (fitted on log10); `question`: the scientific ones, compared
     at their best setting of the others; `repeats`: seed repeats (trial_id, seed, objective) for the noise floor.
     `name` titles the answer; `source` and `repeats_source` name the tables in errors."""
     if direction not in (None, "max", "min"):

@@ -21,7 +21,7 @@ def add(commands) -> None:
     analyze.add_argument("--hyperparameters", type=_names, metavar="A,B,C", help="the columns to analyse (default: "
                          "every column but the objective, trial_id, status and known metrics)")
     analyze.add_argument("--log", type=_names, default=[], metavar="A,B", help="numbers searched on a log scale "
-                         "(fitted as a slope per tenfold)")
+                         "(fitted on log10)")
     analyze.add_argument("--question", type=_names, default=[], metavar="A,B", help="the scientific "
                          "hyperparameters, each compared at its best setting of the others")
     analyze.add_argument("--repeats", metavar="REPEATS.csv", help="seed repeats: rows of trial_id, seed and the "

@@ -12,7 +12,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 
-from hpstudy.analysis.adjusted import INACTIVE, labelled, levels_of
+from hpstudy.analysis.adjusted import INACTIVE, RANGE, labelled, levels_of
 from hpstudy.analysis.effects import value_key as _value_key
 from hpstudy.text import literal_figure
 from hpstudy.report.plots_base import (PRUNED_STYLE, VERDICT_COLOURS, NothingToPlot, done, label_of, legend,
@@ -26,7 +26,7 @@ def plot_effects(study, names: list[str] | None = None):
     """One panel per searched hyperparameter (`names`: some of them): every completed trial's objective at its
     value (jittered where values are levels), the raw mean per value, and the estimate adjusted for the other
     hyperparameters with its 95% interval; the verdict in each panel's title. Ranges are drawn on the scale they
-    were sampled on (a log axis where `sampling: log`), with the adjusted slope and its interval as a band. Pruned
+    were sampled on (a log axis where `sampling: log`), with the fitted curve and its slope's interval as a band. Pruned
     trials are drawn as grey crosses, apart from every estimate."""
     effects = [e for e in study.effects.effects if names is None or e.name in names]
     table, cut = done(study), stopped(study)
@@ -36,7 +36,7 @@ def plot_effects(study, names: list[str] | None = None):
     rows = math.ceil(len(effects) / cols)
     fig, axes = new_figure(4.6 * cols, 3.6 * rows + 0.5, rows, cols)
     for ax, effect in zip(axes.flat, effects):
-        slope = next((c for c in effect.contrasts if c.value in ("per 10x", "per unit")), None)
+        slope = next((c for c in effect.contrasts if c.kind == RANGE), None)
         if slope is not None:
             _slope_panel(ax, effect, table, slope, study.scales.get(effect.name) == "log", cut)
         else:
@@ -91,14 +91,18 @@ def _slope_panel(ax, effect, table: pd.DataFrame, slope, log: bool, cut: pd.Data
     ax.scatter(x, y, s=14, alpha=0.6, color="#1f77b4", label="a trial")
     if log:
         ax.set_xscale("log")
-    if slope.difference is not None and len(x) >= 2:
+    curve = slope.curve
+    if slope.difference is not None and curve is not None and len(x) >= 2:
+        # The model's fitted curve on the sampled scale (straight term and square, per unit), through the trials'
+        # mean; the band is the straight term's interval. The legend gives the reported q75 vs q25 difference.
         scaled = np.log10(x) if log else x
         grid = np.linspace(scaled.min(), scaled.max(), 50)
-        centre_x, centre_y = scaled.mean(), y.mean()
-        lines = [centre_y + s * (grid - centre_x) for s in (slope.difference, *slope.ci95)]
+        u = grid - curve.centre
+        bend = curve.square * (u ** 2 - curve.spread)
+        lines = [y.mean() + s * u + bend for s in (curve.slope, *curve.slope_ci)]
         shown = 10 ** grid if log else grid
         colour = VERDICT_COLOURS.get(slope.verdict, "black")
-        ax.plot(shown, lines[0], color=colour, label=f"adjusted slope {slope.difference:+.3g} {slope.value}")
+        ax.plot(shown, lines[0], color=colour, label=f"adjusted {slope.difference:+.3g}, {slope.value}")
         ax.fill_between(shown, np.minimum(lines[1], lines[2]), np.maximum(lines[1], lines[2]), color=colour,
                         alpha=0.15, label=f"95% interval {slope.ci95[0]:+.3g} to {slope.ci95[1]:+.3g}")
     inactive = int((~values.notna()).sum())
