@@ -119,3 +119,17 @@ def test_a_declared_smallest_effect_makes_a_tight_null_negligible():
     assert declared.effects[0].verdict == "negligible" and "smallest_effect: 0.01" in declared.noise_note
     plain = effects.of_study(spec.from_dict(study), trials, with_importance=False)
     assert plain.effects[0].verdict == "undetermined"
+
+
+def test_a_share_of_failed_runs_that_is_not_an_effect_leaves_the_score_s_word():
+    # A head with no effect on the score (noise sd 0.002, smallest effect 0.01: negligible) and one failed run per
+    # value: the share of failed runs is undetermined, never negligible, yet must not hide the negligible score.
+    rng = np.random.default_rng(1)
+    score = 0.9 + rng.normal(0, 0.002, 40)
+    score[[0, 1]] = 0.1
+    trials = pd.DataFrame({"trial_id": [str(i) for i in range(40)], "status": "COMPLETED",
+                           "model.head": ["gap", "dense"] * 20, "score": score, "val_accuracy": score})
+    found = effects.effects(trials, ["model.head"], "val_accuracy", classes=10, smallest_effect=0.01,
+                            with_importance=False)
+    head = found.effects[0]
+    assert head.training.contrasts[0].verdict == "undetermined" and head.verdict == "negligible"

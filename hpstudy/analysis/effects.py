@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpstudy.analysis import adjusted, repeats as repeats_module, training as training_module, verdicts
+from hpstudy.analysis import adjusted, repeats as repeats_module, statistics, training as training_module, verdicts
 from hpstudy.analysis.adjusted import INACTIVE, Contrast
 from hpstudy.results.files import read_json, write_json
 from hpstudy.results.trials import TRAINED_MARGIN, is_minimized, trained
@@ -69,9 +69,13 @@ class Effect:
 
     @property
     def verdict(self) -> str:
-        """Its word over its score and training contrasts (see verdicts.verdict_of): a hyperparameter that keeps
-        runs from training changes the result even where too few of its runs trained to compare their scores."""
-        return verdicts.verdict_of(self.outcomes)
+        """`effect` when any of its score or training contrasts is one (a hyperparameter that keeps runs from
+        training changes the result even where too few of its runs trained to compare their scores), else its
+        score contrasts' word (see verdicts.verdict_of): a share of failed runs is never shown negligible, so it
+        must not keep a negligible score difference from being said."""
+        if self.training and verdicts.verdict_of(self.training.contrasts) == statistics.EFFECT:
+            return statistics.EFFECT
+        return verdicts.verdict_of(self.contrasts)
 
 
 @dataclass
