@@ -88,20 +88,24 @@ def _judge(rows: list[dict]) -> dict:
     names = list(space().values)
     found = effects(table(rows), names, OBJECTIVE, ranges=RANGES, question=QUESTION, with_importance=False,
                     classes=CLASSES, smallest_effect=NOISE)
-    verdicts, wrong = {}, False
+    verdicts, why = {}, []
     for effect in found.effects:
         if effect.name not in QUESTION:
             continue
         verdicts[effect.name] = effect.verdict
+        short = effect.name.split(".")[-1]
         for c in effect.outcomes:
             shift = SHIFT.get(effect.name, {})
             true = shift.get(c.value, 0.0) - shift.get(c.reference, 0.0) if c.outcome == "score" else 0.0
             if c.verdict == "effect" and (not true or np.sign(c.difference) != np.sign(true)):
-                wrong = True
-        wrong |= effect.verdict == "negligible" and bool(SHIFT.get(effect.name))
+                why.append(f"{short}: {'score' if c.outcome == 'score' else 'training'} effect"
+                           f"{' of the wrong sign' if true else ''}")
+        if effect.verdict == "negligible" and SHIFT.get(effect.name):
+            why.append(f"{short}: negligible")
     decisive = all(v in ("effect", "negligible") for v in verdicts.values()) and len(verdicts) == len(QUESTION)
-    right = decisive and not wrong and all(verdicts[name] == word for name, word in RIGHT.items())
-    return {"decisive": decisive, "right": right, "wrong": wrong, "verdicts": verdicts}
+    right = decisive and not why and all(verdicts[name] == word for name, word in RIGHT.items())
+    return {"decisive": decisive, "right": right, "wrong": bool(why), "why": "; ".join(sorted(set(why))),
+            "verdicts": verdicts}
 
 
 class _Until:
@@ -159,7 +163,8 @@ def arm_result(arm: str, rows: list[dict]) -> dict:
         stop = len(rows) if last["decisive"] else None
         at_stop = last if stop else None
     return {"arm": arm, "trials": len(rows), "stop": stop, "right_at_stop": bool(at_stop and at_stop["right"]),
-            "wrong_at_stop": bool(at_stop and at_stop["wrong"]), "right_at_end": last["right"],
+            "wrong_at_stop": bool(at_stop and at_stop["wrong"]), "why_at_stop": at_stop["why"] if at_stop else "",
+            "right_at_end": last["right"],
             "wrong_at_end": last["wrong"], **{f"end {k}": v for k, v in last["verdicts"].items()}}
 
 
@@ -217,9 +222,15 @@ def _quartiles(values: pd.Series, cap: int) -> str:
     return f"{show[1]} ({show[0]}–{show[2]})"
 
 
+def _reasons(why: pd.Series) -> str:
+    """The wrong verdicts' kinds and how many studies had each (a study may have several)."""
+    counts = why.str.split("; ").explode().value_counts()
+    return ", ".join(f"{kind} {n}" for kind, n in counts.items() if kind) or "-"
+
+
 SYNTHETIC_COLUMNS = ["scenario", "arm", "studies", "trials until decisive, median (IQR)", "not within cap",
                      "right at that point", "wrong at that point", "right at the cap", "wrong at the cap",
-                     "conv_layers at the cap"]
+                     "conv_layers at the cap", "what was wrong at that point (studies)"]
 
 
 def summary(results: pd.DataFrame, cap: int) -> pd.DataFrame:
@@ -231,7 +242,8 @@ def summary(results: pd.DataFrame, cap: int) -> pd.DataFrame:
         rows.append([scenario, arm, len(group), _quartiles(group["stop"], cap), _share(group["stop"].isna()),
                      _share(group["right_at_stop"]), _share(group["wrong_at_stop"]),
                      "-" if until else _share(group["right_at_end"]), "-" if until else _share(group["wrong_at_end"]),
-                     "-" if until else ", ".join(f"{w} {100 * s:.0f}%" for w, s in words.items())])
+                     "-" if until else ", ".join(f"{w} {100 * s:.0f}%" for w, s in words.items()),
+                     _reasons(group.loc[group["wrong_at_stop"], "why_at_stop"])])
     return pd.DataFrame(rows, columns=SYNTHETIC_COLUMNS)
 
 
@@ -332,7 +344,9 @@ studies never decisive; **right at that point**, the share of studies whose verd
 with dense above gap and conv layers `negligible`; **wrong at that point**, the share with a decisive verdict
 against the truth (head `negligible` or an effect of the wrong sign, conv layers an `effect`, or an effect on the
 share of runs that did not train, which is null here); the same **at the cap** (all the trials of the fixed
-arms); **conv_layers at the cap**, its verdict's distribution then."""
+arms); **conv_layers at the cap**, its verdict's distribution then; **what was wrong**, per kind of wrong
+verdict at the first decisive round, how many studies had it (`training effect`: a difference in the share of
+runs that did not train, which is null here)."""
 
 
 def synthetic_section(results: pd.DataFrame, *, studies: int, cap: int, seed: int, jobs: int, seconds: float,
