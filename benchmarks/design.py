@@ -400,7 +400,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--real: study seeds (0 1 2)")
     parser.add_argument("--max-trials", type=int, default=32, help="--real: each study's cap (32)")
     parser.add_argument("--epochs", type=int, help="--real: override the quickstart's epochs")
-    parser.add_argument("--out", type=Path, default=HERE / "design.md")
+    parser.add_argument("--output", type=Path, default=HERE / "design.md")
     args = parser.parse_args(argv)
     command = "python benchmarks/design.py " + " ".join(argv if argv is not None else sys.argv[1:])
     start = time.perf_counter()
@@ -415,8 +415,8 @@ def main(argv=None) -> int:
         text = synthetic_section(results, studies=args.studies, cap=args.cap, seed=args.seed, jobs=args.jobs,
                                  seconds=time.perf_counter() - start, command=command.strip())
         print(text)
-    write(args.out, "real" if args.real else "synthetic", text)
-    print(f"{time.perf_counter() - start:.0f} s; written to {args.out}")
+    write(args.output, "real" if args.real else "synthetic", text)
+    print(f"{time.perf_counter() - start:.0f} s; written to {args.output}")
     return 0
 
 
