@@ -17,8 +17,8 @@ Sections (their children run under the KERAS_BACKEND they name):
   folder (benchmarks/pipeline.py);
 - backends: images/s of one plain_cnn trial under each installed Keras backend;
 - settings: images/s of plain_cnn for each train.precision, jit_compile and steps_per_execution, in rounds;
-- confirm, serve, report_figures: benchmarks/confirm.py, serve.py and report_figures.py, each writing its own
-  benchmarks/<name>.md.
+- confirm, serve, report_figures, design: benchmarks/confirm.py, serve.py, report_figures.py and design.py
+  (its synthetic section), each writing its own benchmarks/<name>.md.
 A full run rewrites the sections it runs in RESULTS.md (keeping the others) and benchmarks/memory.md,
 pipeline.md and the scripts' files; `--quick` makes every section tiny (a smoke test whose numbers mean nothing)
 and writes its results into the work folder.
@@ -45,12 +45,13 @@ from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell
 import overhead  # noqa: E402
 
 SECTIONS = ("overhead", "memory", "startup", "tuners", "pipeline", "backends", "settings", "confirm", "serve",
-            "report_figures")
+            "report_figures", "design")
 # The sections that run a script of their own, which writes benchmarks/<name>.md: its arguments per mode.
 SCRIPTS = {"full": {"confirm": ["--seeds", "5"], "serve": ["--trials", "100", "--repeats", "20"],
-                    "report_figures": ["--trials", "100", "--repeats", "5"]},
+                    "report_figures": ["--trials", "100", "--repeats", "5"], "design": ["--studies", "100"]},
            "quick": {"confirm": ["--seeds", "2", "--max-trials", "2", "--epochs", "1"],
-                     "serve": ["--trials", "6", "--repeats", "2"], "report_figures": ["--trials", "6", "--repeats", "1"]}}
+                     "serve": ["--trials", "6", "--repeats", "2"], "report_figures": ["--trials", "6", "--repeats", "1"],
+                     "design": ["--studies", "2", "--cap", "8"]}}
 SIZES = {
     "full": {"overhead_fit_s": 15, "overhead_epochs": 3, "overhead_repeats": 4, "memory_trials": 50,
              "memory_allowance_mib": 200, "tuner_axes": 3, "tuner_values": 3, "tuner_epochs": 9,

@@ -77,7 +77,7 @@ def test_settings_change_one_value_at_a_time():
     assert {"precision", "jit_compile", "steps_per_execution"} == {k for c in configs for k in c}
 
 
-@pytest.mark.parametrize("name", ["run", "memory", "gpu", "pipeline", "confirm", "serve", "report_figures",
+@pytest.mark.parametrize("name", ["run", "memory", "gpu", "pipeline", "confirm", "serve", "report_figures", "design",
                                   "fashion_mnist_quick"])
 def test_scripts_answer_help(name):
     done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--help"], capture_output=True, text=True,
@@ -137,3 +137,37 @@ def test_run_facts_count_configurations_proposed_again_and_pruned_winners(tmp_pa
                                                  "2,COMPLETED,8,0.001,0.90\n3,PRUNED,16,0.003,0.50\n")
     assert run.run_facts(tmp_path / "run", tmp_path / "grid", 0.965) == {"distinct": 3, "pruned_winners": 1}
     assert run.run_facts(tmp_path / "gone", tmp_path / "grid", 0.965) is None
+
+
+def test_design_benchmark_runs_every_arm_on_the_same_studies_and_tabulates_them():
+    design = script("design")
+    results = design.synthetic(studies=3, cap=8)
+    assert len(results) == 3 * len(design.ARMS) * len(design.SCENARIOS)
+    for _, study in results.groupby(["scenario", "study"]):
+        stops = study.set_index("arm")["stop"]
+        # the oracle's own until rule stops where the fixed design's trials were first decisive
+        assert stops.isna()["design, until answered"] == stops.isna()["design, fixed"]
+        if not stops.isna()["design, fixed"]:
+            assert stops["design, until answered"] == stops["design, fixed"]
+    assert (results.loc[results["arm"] != "design, until answered", "trials"] == 8).all()
+    table = design.summary(results, cap=8)
+    assert list(table.columns) == design.SYNTHETIC_COLUMNS
+    assert len(table) == len(design.ARMS) * len(design.SCENARIOS)
+    assert set(table["studies"]) == {3}
+
+
+def test_design_benchmark_judges_verdicts_against_the_truth():
+    design = script("design")
+    rows = []
+    for i in range(48):
+        values = {"model.head": ["gap", "dense"][i % 2], "model.conv_layers": [1, 2][i // 2 % 2],
+                  "model.kernel_size": 3, "model.dropout": 0.1 * (i % 5), "train.batch_size": 32,
+                  "train.learning_rate": 10 ** (-4 + 2 * (i % 7) / 6)}
+        score = 0.8 + (0.05 if values["model.head"] == "dense" else 0.0) + 0.002 * ((i * 7919) % 5 - 2)
+        rows.append({**values, "score": score, "val_accuracy": score, "val_loss": 0.5, "best_epoch": 8})
+    right = design.judge(rows)
+    assert right["verdicts"] == {"model.head": "effect", "model.conv_layers": "negligible"}, right
+    assert right["decisive"] and right["right"] and not right["wrong"]
+    flipped = [{**r, "model.head": {"gap": "dense", "dense": "gap"}[r["model.head"]]} for r in rows]
+    wrong = design.judge(flipped)           # gap above dense: an effect of the wrong sign
+    assert wrong["decisive"] and wrong["wrong"] and not wrong["right"]
