@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpstudy.analysis import adjusted, repeats as repeats_module, training as training_module, verdicts
+from hpstudy.analysis import adjusted, interactions as interactions_module, repeats as repeats_module
+from hpstudy.analysis import training as training_module, verdicts
 from hpstudy.analysis.adjusted import INACTIVE, Contrast
 from hpstudy.results.files import read_json, write_json
 from hpstudy.results.trials import TRAINED_MARGIN, is_minimized, trained
@@ -92,11 +93,19 @@ class Effects:
     repeats: pd.DataFrame | None = None           # per confirmed configuration: its seed repeats' intervals
     repeat_records: pd.DataFrame | None = None    # every seed repeat (results.read_repeats)
     question: dict[str, pd.DataFrame] = field(default_factory=dict)   # scientific hyperparameter -> isolation
+    beats: repeats_module.Beats | None = None     # P(best confirmed beats the runner-up in a new run)
+    interactions: list[Contrast] = field(default_factory=list)        # the question's, see analysis.interactions
+    dependences: list = field(default_factory=list)                   # interactions.Dependence per interaction
 
-    def contrasts(self) -> list[Contrast]:
+    def main_contrasts(self) -> list[Contrast]:
         """Every hyperparameter's contrasts, in order, each hyperparameter's score contrasts before its contrasts
         of the share of runs that did not train (`outcome`)."""
         return [c for e in self.effects for c in e.outcomes]
+
+    def contrasts(self) -> list[Contrast]:
+        """The main contrasts (`main_contrasts`), then the question's stratified and interaction contrasts (their
+        hyperparameter "A | B=b" or "A * B"; a Holm family of their own, see analysis.interactions)."""
+        return [*self.main_contrasts(), *self.interactions]
 
     def sentences(self) -> list[str]:
         """One plain-language line per hyperparameter, each with its verdict (see `verdicts.line`)."""
@@ -384,15 +393,21 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
                                      spearman(done, name) if numeric else None, mine, sentence, failed.get(name)))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
+    result.interactions, result.dependences = interactions_module.interactions(
+        done, searched, question, smallest=smallest, order_key=_value_key)
+    result.beats = repeats_module.beats(repeats, minimize)
     result.importance = importance(done, names, cache=importance_cache) if with_importance else None
-    if result.importance is not None:
-        result.importance_note = IMPORTANCE_METHOD
-    elif not with_importance:
-        result.importance_note = "not computed"
-    elif not names:
-        result.importance_note = "no tuned hyperparameters"
-    else:
-        result.importance_note = (f"too few trials for an importance ranking ({len(done)} completed that trained; "
-                                  f"at least {MIN_TRIALS} needed)")
+    result.importance_note = _importance_note(result.importance, with_importance, names, len(done))
     return result
+
+
+def _importance_note(ranking, computed: bool, names: list[str], trials: int) -> str:
+    """What the importance section says: the method, or why there is no ranking."""
+    if ranking is not None:
+        return IMPORTANCE_METHOD
+    if not computed:
+        return "not computed"
+    if not names:
+        return "no tuned hyperparameters"
+    return f"too few trials for an importance ranking ({trials} completed that trained; at least {MIN_TRIALS} needed)"
 
