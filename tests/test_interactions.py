@@ -86,10 +86,10 @@ def test_a_range_s_slope_is_compared_across_a_choice_but_never_stratified_by():
 
 
 def test_the_interactions_are_a_family_of_their_own_at_its_share():
-    c = interactions.Contrast("a | b=x", "y", "z", 0.01, (0.001, 0.019), 10, 10, "effect", p_value=0.004)
-    held = interactions.family([c, interactions.dataclasses.replace(c, p_value=0.03)], None)
-    assert [h.p_value for h in held] == [0.004, 0.03]
-    assert held[0].p_family == pytest.approx(0.008 / interactions.SHARE) and held[0].verdict == "effect"
+    c = interactions.Contrast("a | b=x", "y", "z", 0.01, (0.001, 0.019), 10, 10, "effect", p_value=0.0004)
+    held = interactions.family([c, interactions.dataclasses.replace(c, p_value=0.01)], None)
+    assert [h.p_value for h in held] == [0.0004, 0.01]
+    assert held[0].p_family == pytest.approx(0.0008 / interactions.SHARE) and held[0].verdict == "effect"
     assert held[1].verdict == "undetermined"        # its own interval excludes zero, but not after the family
 
 

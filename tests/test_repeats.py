@@ -31,7 +31,7 @@ def test_certain_and_even_samples_have_the_interval_they_must():
     assert repeats.probability_better([1, 2, 3], [0, 0, 0]) == (1.0, (1.0, 1.0))
     point, (low, high) = repeats.probability_better([0.81, 0.80, 0.82], [0.80, 0.805, 0.79])
     assert point == pytest.approx(7.5 / 9) and high == 1.0 and low < 0.6       # 3 seeds each: a wide interval
-    assert repeats.probability_better([1.0], []) is None
+    assert repeats.probability_better([1.0], [0.5, 0.7]) is None         # one value: nothing to resample
 
 
 def test_the_best_two_by_mean_are_compared_and_runs_that_did_not_train_are_left_out():
@@ -44,6 +44,8 @@ def test_the_best_two_by_mean_are_compared_and_runs_that_did_not_train_are_left_
     summary = repeats.confirmed(table, "val_accuracy", ["7", "3"])
     assert summary["beats"] == {"a": "7", "b": "3", "p": 1.0, "ci95": [1.0, 1.0], "n_a": 3, "n_b": 3}
     assert repeats.beats(_repeats({"3": [0.8, 0.9]}), minimize=False) is None
+    one = _repeats({"3": [0.80, 0.81, 0.79], "7": [0.83, 0.10], "5": [0.5, 0.5]}, trained=[True] * 4 + [False, True, True])
+    assert (repeats.beats(one, minimize=False).a, repeats.beats(one, minimize=False).b) == ("3", "5")
 
 
 def test_the_interval_covers_the_true_p_for_normal_scores():

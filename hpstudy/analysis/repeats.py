@@ -105,12 +105,13 @@ class Beats:
 
 def probability_better(a, b, *, minimize: bool = False, draws: int = BOOTSTRAP, seed: int = 0):
     """(P(a beats b), its 95% percentile bootstrap interval) over the finite values of `a` and `b` (a run beats
-    another with a higher score, or lower where `minimize`; a tie counts half); None unless both have a value."""
+    another with a higher score, or lower where `minimize`; a tie counts half); None unless both have two values
+    (one value has no spread to resample: scipy's bootstrap refuses it, and Welch's difference needs two too)."""
     from scipy import stats
 
     a = np.asarray([v for v in a if v is not None and np.isfinite(v)], dtype=float)
     b = np.asarray([v for v in b if v is not None and np.isfinite(v)], dtype=float)
-    if not len(a) or not len(b):
+    if len(a) < 2 or len(b) < 2:
         return None
     if minimize:
         a, b = -a, -b
@@ -121,8 +122,6 @@ def probability_better(a, b, *, minimize: bool = False, draws: int = BOOTSTRAP, 
         return ((x > y) + 0.5 * (x == y)).mean(axis=(-2, -1))
 
     point = float(stats.mannwhitneyu(a, b).statistic / (len(a) * len(b)))
-    if len(a) < 2 and len(b) < 2:        # nothing to resample: the one pair's outcome, no interval
-        return point, (point, point)
     result = stats.bootstrap((a, b), auc, n_resamples=draws, method="percentile", vectorized=True,
                              paired=False, rng=np.random.default_rng(seed))
     low, high = result.confidence_interval
@@ -131,12 +130,12 @@ def probability_better(a, b, *, minimize: bool = False, draws: int = BOOTSTRAP, 
 
 def beats(repeats: pd.DataFrame | None, minimize: bool) -> Beats | None:
     """P(the best confirmed configuration beats the runner-up in a new run), the two ranked by their repeats'
-    mean (completed repeats that trained); None with fewer than two such configurations."""
+    mean, among those with two or more completed repeats that trained; None with fewer than two such."""
     if repeats is None or not len(repeats):
         return None
     done = repeats[(repeats.status == "COMPLETED") & trained_mask(repeats)]
     scores = {str(t): g["score"].astype(float).to_numpy() for t, g in done.groupby("trial_id", sort=False)}
-    scores = {t: s[np.isfinite(s)] for t, s in scores.items() if np.isfinite(s).any()}
+    scores = {t: s[np.isfinite(s)] for t, s in scores.items() if np.isfinite(s).sum() >= 2}
     if len(scores) < 2:
         return None
     order = sorted(scores, key=lambda t: scores[t].mean() * (1 if minimize else -1))
