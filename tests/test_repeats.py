@@ -1,11 +1,14 @@
 """P(A beats B in a new run) from two configurations' seed repeats (analysis.repeats.beats): hand-computed values
 on tiny tables, and the bootstrap interval's coverage on simulated normal scores. No Keras; seconds."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from hpstudy.analysis import repeats
+from hpstudy.analysis import effects, repeats
+from hpstudy.report import answer, tables
 
 
 def _repeats(scores: dict, trained=None):
@@ -44,7 +47,8 @@ def test_the_best_two_by_mean_are_compared_and_runs_that_did_not_train_are_left_
     summary = repeats.confirmed(table, "val_accuracy", ["7", "3"])
     assert summary["beats"] == {"a": "7", "b": "3", "p": 1.0, "ci95": [1.0, 1.0], "n_a": 3, "n_b": 3}
     assert repeats.beats(_repeats({"3": [0.8, 0.9]}), minimize=False) is None
-    one = _repeats({"3": [0.80, 0.81, 0.79], "7": [0.83, 0.10], "5": [0.5, 0.5]}, trained=[True] * 4 + [False, True, True])
+    one = _repeats({"3": [0.80, 0.81, 0.79], "7": [0.83, 0.10], "5": [0.5, 0.5]},
+                   trained=[True] * 4 + [False, True, True])
     assert (repeats.beats(one, minimize=False).a, repeats.beats(one, minimize=False).b) == ("3", "5")
 
 
@@ -56,3 +60,20 @@ def test_the_interval_covers_the_true_p_for_normal_scores():
         _, (low, high) = repeats.probability_better(rng.normal(1, 1, 10), rng.normal(0, 1, 10), seed=draw)
         covered += low <= true <= high
     assert covered / 300 >= 0.90
+
+
+def test_the_answer_its_json_and_the_seed_repeats_section_say_it():
+    trials = pd.DataFrame({"trial_id": [str(i) for i in range(8)], "status": "COMPLETED",
+                           "h": ["a", "b"] * 4, "score": np.linspace(0.7, 0.8, 8)})
+    fx = effects.effects(trials, ["h"], "val_accuracy", repeats=_repeats({"3": [0.80, 0.81, 0.79],
+                                                                         "7": [0.83, 0.84, 0.80]}),
+                         with_importance=False)
+    study = SimpleNamespace(tunables=lambda: [SimpleNamespace(name="h")], question=())
+    best = {"trial_id": "7", "score": 0.8, "hyperparameters": {"h": "b"}, "test_accuracy": 0.8}
+    said = answer.answer_of("s", study, best, trials, fx)
+    assert said.test_line().endswith("P(trial 7 beats trial 3 in a new run) = 0.83 (95% interval 0.44 to 1.00), "
+                                     "over 3 seeds each.")
+    assert said.record()["beats"]["p"] == pytest.approx(7.5 / 9) and said.record()["beats"]["a"] == "7"
+    section = next(s for s in tables.sections(tables.StudyReport("s", "s", "val_accuracy", fx, said, trials))
+                   if s.title == "Seed repeats of the best configurations")
+    assert any(line.startswith("P(trial 7 beats trial 3 in a new run) = 0.83") for line in section.lines)
