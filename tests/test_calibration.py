@@ -124,6 +124,28 @@ def test_hyperparameters_that_always_moved_together_get_no_finding_in_either_ord
     assert total["aliased finding"] == 0 and total["order decided"] == 0
 
 
+def test_an_interaction_of_the_question_s_hyperparameters_is_found():
+    # Dropout 0.5 vs 0.2: +2 sd with dense, -2 sd with gap, no main effect. The main-effects model found dropout
+    # in 3.3% of 300 studies; its interaction with the head (the "A * B" contrast) is an effect in 95.0%.
+    scenario = simulate.SCENARIOS["interaction"]
+    found = 0
+    for i in range(40):
+        trials, repeats = simulate.study(scenario, np.random.default_rng([SEED, 6, i]))
+        fx = simulate.analyse(scenario, trials, repeats)
+        found += any(c.verdict == "effect" and c.hyperparameter == "model.dropout * model.head"
+                     for c in fx.contrasts())
+    assert found / 40 >= 0.90 - _room(0.90, 40)
+    assert simulate.simulate(scenario, 20, SEED)["detected"] >= 17       # counted by the harness too
+
+
+def test_interactions_keep_a_study_with_no_true_effect_calibrated():
+    # The null scenario with its question named: the main effects' two families and the interactions' own.
+    # Measured over 300 studies: a false finding in 3.3% before the interactions, 4.0% with them.
+    total = simulate.simulate(_scenario("null", question=("model.head", "model.dropout")), 100, SEED)
+    share, n = _share(total, "false finding", "studies")
+    assert share <= 0.05 + _room(0.05, n)
+
+
 @pytest.mark.slow
 def test_an_irrelevant_hyperparameter_s_importance_interval_includes_zero():
     total = simulate.simulate(simulate.SCENARIOS["one effect"], 8, SEED)

@@ -219,10 +219,12 @@ def contrasts(trials: pd.DataFrame, searched: dict, *, smallest: float | None = 
     return [_with_optimum(c, item, fit, minimize) for c, item in zip(out, wanted)]
 
 
-# With a question, the study's 5% chance of any false finding is split between two Holm families (Bonferroni
-# across them): the question's contrasts get QUESTION_SHARE of it, the nuisance ones the rest. A study asks about
-# its question; its nuisance contrasts are a by-product that should not cost the question its power.
-QUESTION_SHARE = 0.8
+# With a question, the study's 5% chance of any false finding is split between Holm families (Bonferroni across
+# them): the question's contrasts get QUESTION_SHARE of it, the nuisance ones NUISANCE_SHARE, and the rest is the
+# question's interactions' (analysis.interactions.SHARE). A study asks about its question; its nuisance
+# contrasts are a by-product that should not cost the question its power.
+QUESTION_SHARE = 0.7
+NUISANCE_SHARE = 0.2
 
 
 def family(out: list[Contrast], tests: list[tuple[int, float]], smallest: float | None,
@@ -230,12 +232,12 @@ def family(out: list[Contrast], tests: list[tuple[int, float]], smallest: float 
     """Each estimated contrast (`tests`: its position in `out`, its p-value) with its verdict after Holm's
     step-down: a study with 9 contrasts has 9 chances of a 5% error, and without a family control 20-32% of
     studies with no true effect printed a finding. One family of every contrast; with a `question`, the
-    question's contrasts and the others as two families at QUESTION_SHARE and 1 - QUESTION_SHARE of the 5%
+    question's contrasts and the others as two families at QUESTION_SHARE and NUISANCE_SHARE of the 5%
     (their `p_family` scaled so that below 0.05 still means a finding)."""
     from statsmodels.stats.multitest import multipletests
 
     asked = [t for t in tests if out[t[0]].hyperparameter in question]
-    groups = [(asked, QUESTION_SHARE), ([t for t in tests if t not in asked], 1 - QUESTION_SHARE)] if asked \
+    groups = [(asked, QUESTION_SHARE), ([t for t in tests if t not in asked], NUISANCE_SHARE)] if asked \
         else [(tests, 1.0)]
     for members, share in groups:
         if not members:

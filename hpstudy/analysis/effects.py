@@ -29,13 +29,13 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hpstudy.analysis import adjusted, repeats as repeats_module, statistics, training as training_module, verdicts
+from hpstudy.analysis import (adjusted, interactions, repeats as repeats_module, statistics, training as training_module,
+                              verdicts)
 from hpstudy.analysis.adjusted import INACTIVE, Contrast
 from hpstudy.results.files import read_json, write_json
 from hpstudy.results.trials import TRAINED_MARGIN, is_minimized, trained
@@ -96,11 +96,17 @@ class Effects:
     repeats: pd.DataFrame | None = None           # per confirmed configuration: its seed repeats' intervals
     repeat_records: pd.DataFrame | None = None    # every seed repeat (results.read_repeats)
     question: dict[str, pd.DataFrame] = field(default_factory=dict)   # scientific hyperparameter -> isolation
+    beats: repeats_module.Beats | None = None     # P(best confirmed beats the runner-up in a new run)
+    interactions: list[Contrast] = field(default_factory=list)        # the question's, see analysis.interactions
+    dependences: list = field(default_factory=list)                   # interactions.Dependence per interaction
+
+    def main_contrasts(self) -> list[Contrast]:
+        """Every hyperparameter's contrasts in order, score ones before those of the runs that did not train."""
+        return [c for e in self.effects for c in e.outcomes]
 
     def contrasts(self) -> list[Contrast]:
-        """Every hyperparameter's contrasts, in order, each hyperparameter's score contrasts before its contrasts
-        of the share of runs that did not train (`outcome`)."""
-        return [c for e in self.effects for c in e.outcomes]
+        """`main_contrasts`, then the question's "A | B=b" and "A * B" ones (see analysis.interactions)."""
+        return [*self.main_contrasts(), *self.interactions]
 
     def sentences(self) -> list[str]:
         """One plain-language line per hyperparameter, each with its verdict (see `verdicts.line`)."""
@@ -134,23 +140,20 @@ def _pruned_counts(stopped: pd.DataFrame, name: str) -> pd.Series:
 def with_pruned(table: pd.DataFrame, stopped: pd.DataFrame, name: str) -> pd.DataFrame:
     """A value table (see value_table) with a `pruned` column: how many pruned trials had each value (a value
     only pruned trials had gets a row of its own, with a count of 0)."""
-    counts = _pruned_counts(stopped, name)
-    extra = [v for v in counts.index if v not in set(table["value"])]
-    table = pd.concat([table, pd.DataFrame({"value": extra, "count": 0})], ignore_index=True) if extra else table
-    table["pruned"] = table["value"].map(lambda v: int(counts.get(v, 0)))
-    order = sorted(range(len(table)), key=lambda i: _value_key(table["value"].iloc[i]))
-    return table.iloc[order].reset_index(drop=True)
+    return _with_counts(table, _pruned_counts(stopped, name), "pruned")
 
 
 def with_untrained(table: pd.DataFrame, failed) -> pd.DataFrame:
     """A value table (over the runs that trained) with a `did not train` column where some runs did not (`failed`:
     the hyperparameter's training.Training); a value none of whose runs trained gets a row with a count of 0."""
-    if failed is None:
-        return table
-    counts = failed.table.set_index("value")["did not train"]
+    return table if failed is None else _with_counts(table, failed.table.set_index("value")["did not train"],
+                                                     "did not train")
+
+
+def _with_counts(table: pd.DataFrame, counts: pd.Series, column: str) -> pd.DataFrame:
     extra = [v for v in counts.index if v not in set(table["value"])]
     table = pd.concat([table, pd.DataFrame({"value": extra, "count": 0})], ignore_index=True) if extra else table
-    table["did not train"] = table["value"].map(lambda v: int(counts.get(v, 0)))
+    table[column] = table["value"].map(lambda v: int(counts.get(v, 0)))
     order = sorted(range(len(table)), key=lambda i: _value_key(table["value"].iloc[i]))
     return table.iloc[order].reset_index(drop=True)
 
@@ -207,15 +210,14 @@ def value_table(trials: pd.DataFrame, name: str, *, minimize: bool) -> pd.DataFr
 
 def value_key(value):
     """The order of a hyperparameter's values in reports and plots: numbers ascending, then text, then inactive."""
-    return _value_key(value)
-
-
-def _value_key(value):
     if value == INACTIVE:
         return (2, 0, "")
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
         return (0, float(value), "")
     return (1, 0, str(value))
+
+
+_value_key = value_key
 
 
 def spearman(trials: pd.DataFrame, name: str) -> float | None:
@@ -359,9 +361,9 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     everything, stopped = completed(trials), pruned_trials(trials)
     learnt = training_module.trained_mask(everything)
     done = everything[learnt].reset_index(drop=True)
-    result = Effects(objective=objective, minimize=minimize, trials=len(everything), pruned=len(stopped),
-                     untrained=int((~learnt).sum()))
     repeats = repeats if repeats is not None and len(repeats) else None
+    result = Effects(objective=objective, minimize=minimize, trials=len(everything), pruned=len(stopped),
+                     untrained=int((~learnt).sum()), beats=repeats_module.beats(repeats, minimize))
     floor, dof = repeats_module.noise_floor(repeats) if repeats is not None else (None, 0)
     summaries = repeats_module.summaries(repeats) if repeats is not None else None
     result.noise_floor, result.repeats, result.repeat_records = floor, summaries, repeats
@@ -390,15 +392,16 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
                                      spearman(done, name) if numeric else None, mine, sentence, failed.get(name)))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
+    result.interactions, result.dependences = interactions.interactions(done, searched, question,
+                                                                        smallest=smallest, order_key=_value_key)
     result.importance = importance(done, names, cache=importance_cache) if with_importance else None
-    if result.importance is not None:
-        result.importance_note = IMPORTANCE_METHOD
-    elif not with_importance:
-        result.importance_note = "not computed"
-    elif not names:
-        result.importance_note = "no tuned hyperparameters"
-    else:
-        result.importance_note = (f"too few trials for an importance ranking ({len(done)} completed that trained; "
-                                  f"at least {MIN_TRIALS} needed)")
+    result.importance_note = _importance_note(result.importance, with_importance, names, len(done))
     return result
+
+
+def _importance_note(ranking, computed: bool, names: list[str], trials: int) -> str:
+    """What the importance section says: the method, or why there is no ranking."""
+    return (IMPORTANCE_METHOD if ranking is not None else "not computed" if not computed else
+            "no tuned hyperparameters" if not names else f"too few trials for an importance ranking ({trials} "
+            f"completed that trained; at least {MIN_TRIALS} needed)")
 

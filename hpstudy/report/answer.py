@@ -35,6 +35,8 @@ class Answer:
     seed_interval: list[float] | None = None
     seeds: int | None = None
     seed_note: str = ""                                 # what the repeats say of the best against the runner-up
+    beats: dict | None = None                           # P(best confirmed beats the runner-up), repeats.Beats.record
+    beats_note: str = ""                                # the same in words (repeats.Beats.text)
     findings: list[str] = field(default_factory=list)   # effects, largest first
     undetermined: list[str] = field(default_factory=list)   # "name (about N more trials per value)"
     negligible: list[str] = field(default_factory=list)
@@ -56,7 +58,8 @@ class Answer:
             text += f"; over{seeds} new seeds {self.seed_mean:.4f} (95% interval {low:.4f} to {high:.4f})"
         else:
             text += " (one run; not confirmed with seed repeats)"
-        return text + (f". {self.seed_note}." if self.seed_note else ".")
+        return text + (f". {self.seed_note}." if self.seed_note else ".") + (
+            f" {self.beats_note}." if self.beats_note else "")
 
     def finding_lines(self) -> list[str]:
         """The findings (at most SHOWN_FINDINGS), then what was undetermined, negligible, and had too few
@@ -101,6 +104,7 @@ class Answer:
                 "best": self.best, "best_trial": self.best_trial, "score": self.score,
                 "test_accuracy": self.test_accuracy, "seed_test_accuracy_mean": self.seed_mean,
                 "seed_test_accuracy_ci95": self.seed_interval, "seeds": self.seeds, "seed_note": self.seed_note,
+                "beats": self.beats,
                 "findings": list(self.findings), "undetermined": list(self.undetermined),
                 "negligible": list(self.negligible),
                 "too_few_trials": list(self.too_few), "pruned": self.pruned, "did_not_train": self.untrained,
@@ -132,9 +136,11 @@ def _size(contrast) -> float:
 
 
 def _findings(fx: effects_module.Effects) -> tuple[list[str], list[str], list[str], list[str]]:
-    """(effect lines, largest first; undetermined names, each with roughly how many more trials per value would
-    settle it; negligible names; names with too few trials)."""
-    found, open_, small, few = [], [], [], []
+    """(effect lines, largest first, an interaction of the question's hyperparameters that is an effect among
+    them; undetermined names, each with roughly how many more trials per value would settle it; negligible names;
+    names with too few trials)."""
+    found = [(_size(d.interaction), d.sentence) for d in fx.dependences if d.interaction.verdict == statistics.EFFECT]
+    open_, small, few = [], [], []
     for effect in fx.effects:
         if effect.verdict == statistics.EFFECT:
             real = sorted((c for c in effect.contrasts if c.verdict == statistics.EFFECT), key=_size, reverse=True)
@@ -205,6 +211,8 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
     else:
         answer.best = "none yet: no trial has completed"
     answer.findings, answer.undetermined, answer.negligible, answer.too_few = _findings(fx)
+    if fx.beats is not None:
+        answer.beats, answer.beats_note = fx.beats.record(), fx.beats.text()
     answer.pruned, answer.untrained, answer.runs = fx.pruned, fx.untrained, fx.trials
     answer.training = [t.sentence for t in fx.training if t.verdict == statistics.EFFECT]
     return answer

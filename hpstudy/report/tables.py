@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.analysis import adjusted, verdicts
+from hpstudy.analysis import adjusted, interactions, verdicts
 from hpstudy.analysis import effects as effects_module
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
@@ -240,13 +240,14 @@ def _heading(study: StudyReport) -> str:
             f"trials{pruned})")
 
 
-def effects_table(fx: effects_module.Effects) -> pd.DataFrame:
-    """Every contrast, adjusted for the other hyperparameters: its difference, 95% interval, counts, verdict."""
+def effects_table(fx: effects_module.Effects, contrasts=None) -> pd.DataFrame:
+    """Every main contrast (or `contrasts`), adjusted for the other hyperparameters: its difference, 95%
+    interval, counts, verdict."""
     rows = [{"hyperparameter": c.hyperparameter, "value": verdicts.show(c.value),
              "reference": "" if c.reference is None else verdicts.show(c.reference), "difference": c.difference,
              "ci95 low": c.ci95[0] if c.ci95 else None, "ci95 high": c.ci95[1] if c.ci95 else None, "n": c.n,
              "n reference": c.n_reference, "verdict": c.verdict, "p (Holm)": c.p_family,
-             "outcome": c.outcome} for c in fx.contrasts()]
+             "outcome": c.outcome} for c in (fx.main_contrasts() if contrasts is None else contrasts)]
     return pd.DataFrame(rows, columns=["hyperparameter", "value", "reference", "difference", "ci95 low", "ci95 high",
                                        "n", "n reference", "verdict", "p (Holm)", "outcome"])
 
@@ -273,6 +274,13 @@ def value_table(effect: effects_module.Effect) -> pd.DataFrame:
     return table.rename(columns={"value": effect.name})
 
 
+INTERACTIONS = ("Each question hyperparameter's effect within each value of another (\"A | B=b\": adjusted for "
+                "the other hyperparameters on the trials with that value), and the interaction itself (\"A * B\": "
+                "how much A's effect with that value of B differs from its effect with B's reference; the product "
+                "column's coefficient in the adjusted model). Extra looks at the question: a Holm family of their "
+                f"own, held at {interactions.SHARE * 5:g}% (the main effects' families at 5%).")
+
+
 def sections(study: StudyReport) -> list[Section]:
     """What the report says of one study, in order, for every format to render alike."""
     fx = study.effects
@@ -286,7 +294,13 @@ def sections(study: StudyReport) -> list[Section]:
                     "no interval."],
                    effects_table(fx))]
     if (repeats := repeats_table(fx)) is not None:
-        out.append(Section("Seed repeats of the best configurations", [fx.noise_note], repeats))
+        beats = [f"{fx.beats.text()} (Bouthillier et al. 2021: the Mann-Whitney estimate over every pair of their "
+                 "repeats that trained, a tie counting half; percentile bootstrap interval)."] if fx.beats else []
+        out.append(Section("Seed repeats of the best configurations", [fx.noise_note, *beats], repeats))
+    if fx.interactions:
+        out.append(Section("Interactions among the question's hyperparameters",
+                           [INTERACTIONS, *(d.sentence for d in fx.dependences)],
+                           effects_table(fx, fx.interactions)))
     for name, table in fx.question.items():
         out.append(Section(f"The question: {name}, each value at its best setting of the other hyperparameters",
                            ["The best trial per value (the Tuning Playbook's isolation view); its seed repeats' "
