@@ -126,7 +126,8 @@ def test_hyperparameters_that_always_moved_together_get_no_finding_in_either_ord
 
 def test_an_interaction_of_the_question_s_hyperparameters_is_found():
     # Dropout 0.5 vs 0.2: +2 sd with dense, -2 sd with gap, no main effect. The main-effects model found dropout
-    # in 3.3% of 300 studies; its interaction with the head (the "A * B" contrast) is an effect in 95.0%.
+    # in 3.3% of 300 studies; its interaction with the head (the "A * B" contrast, HC3 interval, Holm at 0.5%) is
+    # an effect in 81.3%.
     scenario = simulate.SCENARIOS["interaction"]
     found = 0
     for i in range(40):
@@ -134,8 +135,8 @@ def test_an_interaction_of_the_question_s_hyperparameters_is_found():
         fx = simulate.analyse(scenario, trials, repeats)
         found += any(c.verdict == "effect" and c.hyperparameter == "model.dropout * model.head"
                      for c in fx.contrasts())
-    assert found / 40 >= 0.90 - _room(0.90, 40)
-    assert simulate.simulate(scenario, 20, SEED)["detected"] >= 17       # counted by the harness too
+    assert found / 40 >= 0.81 - _room(0.81, 40)
+    assert simulate.simulate(scenario, 20, SEED)["detected"] >= 12       # counted by the harness too
 
 
 def test_interactions_keep_a_study_with_no_true_effect_calibrated():

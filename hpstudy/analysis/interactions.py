@@ -14,9 +14,9 @@ A stratum with fewer than 2 * adjusted.MIN_PER_VALUE trials, and an interaction 
 value of B) of fewer than MIN_PER_VALUE trials, get "too few trials". These are extra looks at the question the
 study already asked, so they form a Holm family of their own, separate from the main effects' two families
 (adjusted.family), at SHARE of the 5%. Over 300 simulated null studies with the question named, a false
-finding among main effects and interactions together came in 3.3% of studies before and 4.0% with them (1% for
-the interactions' family gave 5.3%); the interaction of benchmarks/simulate.py's "interaction" scenario is
-found in 95.0% (dropout: 3.3% with main effects only). The verdict words are the same (statistics.verdict).
+finding among main effects and interactions together came in 1.3% of studies; the interaction of
+benchmarks/simulate.py's "interaction" scenario is found in 81.3% (dropout: 3.3% with main effects only). The
+verdict words are the same (statistics.verdict).
 No Keras.
 """
 from __future__ import annotations
