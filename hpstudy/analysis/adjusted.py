@@ -17,7 +17,7 @@ Each hyperparameter enters as
 - levels (a choice, a boolean): one column per value but the reference (its most frequent value among the trials,
   ties to the first in the report's order: a reference seen twice would leave every contrast too few), so each
   value gets its difference to the reference.
-The model has main effects only: interactions are not modelled (see the value tables and plots for those).
+The model has main effects only; the question's interactions are asked apart (analysis.interactions).
 Each difference comes with its 95% interval, t-based with heteroscedasticity-robust (HC3) standard errors:
 with one value 4x noisier than the others, ordinary least-squares intervals excluded zero for 11-13% of that
 value's null contrasts. Columns that the trials cannot tell apart (a set of linearly dependent columns: two
@@ -95,6 +95,17 @@ class Contrast:
 
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def is_numeric(values: pd.Series) -> bool:
+    """Whether a hyperparameter's known values are all numbers (booleans and strings are not)."""
+    known = values.dropna()
+    if known.empty or pd.api.types.is_bool_dtype(known):
+        return False
+    if pd.api.types.is_numeric_dtype(known):
+        return True
+    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+               for v in known)
 
 
 def labelled(values: pd.Series) -> pd.Series:

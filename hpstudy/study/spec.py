@@ -164,9 +164,7 @@ class StudySpec:
 
     name: str
     question: tuple[str, ...] = ()      # the scientific hyperparameters (dotted names); the rest are nuisance
-    # The smallest difference in the objective that matters: a difference whose whole interval lies within
-    # +- it is `negligible`. None: the noise floor of the seed repeats, where measured.
-    smallest_effect: Optional[float] = None
+    smallest_effect: Optional[float] = None   # the difference that matters (bounds `negligible`); None: the floor
     data: DataSpec = DataSpec()
     model: ModelSpec = ModelSpec()
     preprocess: PreprocessSpec = PreprocessSpec()
