@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpstudy.analysis import effects, statistics, verdicts
+from hpstudy.analysis import effects, importance as importance_module, statistics, verdicts
 from hpstudy.errors import HpstudyError
 from hpstudy.report import pages as report
 from hpstudy.report import tables
@@ -425,7 +425,7 @@ def test_importance_is_read_back_from_its_cache_while_the_trials_are_the_same(tm
     trials = pd.DataFrame({"model.dropout": [0.0, 0.2, 0.4, 0.6, 0.1], "score": [0.9, 0.8, 0.6, 0.3, 0.85]})
     cache = tmp_path / "importance.json"
     first = effects.importance(trials, ["model.dropout"], cache=cache)
-    monkeypatch.setattr(effects, "_permutation_importance", lambda *a: pytest.fail("computed again"))
+    monkeypatch.setattr(importance_module, "_permutation_importance", lambda *a: pytest.fail("computed again"))
     pd.testing.assert_frame_equal(effects.importance(trials, ["model.dropout"], cache=cache), first)
     monkeypatch.undo()
     changed = trials.assign(score=trials.score[::-1].to_numpy())
