@@ -178,6 +178,12 @@ class Study:
         plots, study = self._plots()
         return plots.plot_importance(study)
 
+    def plot_budget(self):
+        """Each question value's expected best score against its number of trials, with a 95% bootstrap band
+        (the values compared at equal budgets)."""
+        plots, study = self._plots()
+        return plots.plot_budget(study)
+
     def plot_history(self):
         """Each trial's score and the best so far, against trial number and training time."""
         plots, study = self._plots()

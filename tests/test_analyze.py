@@ -112,6 +112,25 @@ def test_the_direction_decides_the_best_configuration_not_the_differences():
     assert down.study.effects.minimize and not up.study.effects.minimize
 
 
+def test_the_question_is_ranked_at_equal_budgets_in_the_answer_the_json_and_by_direction():
+    # gap is worth +0.03 (3 noise sds): ahead at every budget when higher is better, behind when lower is.
+    table = _foreign(np.random.default_rng(3))
+    up = hpstudy.analyze(table, "value", question=["head"], log=["lr"], direction="max")
+    assert up.answer.budget == ["head gap has the best expected score at every equal budget from 1 to "
+                                f"{min(up.study.effects.effects[0].table['count'])} trials per value; at "
+                                f"{min(up.study.effects.effects[0].table['count'])} trials per value its 95% band "
+                                "clears the others'"]
+    assert f"At equal budgets: {up.answer.budget[0]}." in str(up)
+    points = json.loads(up.render("json"))["budget"]
+    gap = [p for p in points if p["value"] == "gap"]
+    assert {p["hyperparameter"] for p in points} == {"head"} and [p["trials"] for p in gap] == list(
+        range(1, gap[0]["of"] + 1))
+    assert gap[-1]["expected"] == pytest.approx(table.loc[table.params_head == "gap", "value"].max())
+    down = hpstudy.analyze(table, "value", question=["head"], log=["lr"], direction="min")
+    assert down.answer.budget[0].startswith("head dense has the best expected score at every equal budget")
+    assert "The question at equal budgets: head" in up.render("markdown")
+
+
 def test_text_cells_become_the_values_they_spell():
     table = analyze_module.typed(pd.DataFrame({"a": ["32", "64", None], "b": ["1.0", "2.0", "0.5"],
                                                "c": ["True", "false", None], "d": ["gap", "3", "dense"],

@@ -135,6 +135,28 @@ def test_every_figure_of_a_full_study(made):
     assert "importance" in captions[1] and "seed repeats" in captions[-1]
 
 
+def test_the_budget_figure_draws_each_question_value_s_curve_with_its_band(made):
+    with pytest.raises(plots.NothingToPlot, match="no question hyperparameter"):
+        plots.plot_budget(made)                      # the hand-made study names no question
+    fx = effects_module.effects(made.table, ["train.learning_rate", "model.head"], "val_accuracy",
+                                ranges={"train.learning_rate": "log"}, question=["model.head", "train.learning_rate"])
+    study = StudyReport("asked", "asked", "val_accuracy", fx, table=made.table, layout=None, scales=made.scales)
+    fig = plots.plot_budget(study)
+    labelled(fig)
+    not_blank(plots.png(fig))
+    head, rate = fig.axes[:2]
+    counts = made.table["model.head"].value_counts()
+    assert head.get_title() == "model.head" and rate.get_title() == "train.learning_rate"
+    assert sorted(head.get_legend_handles_labels()[1]) == [f"dense ({counts['dense']} trials)",
+                                                          f"gap ({counts['gap']} trials)"]
+    dense = next(line for line in head.lines if line.get_label().startswith("dense"))
+    assert list(dense.get_xdata()) == list(range(1, counts["dense"] + 1))
+    assert dense.get_ydata()[-1] == pytest.approx(made.table.loc[made.table["model.head"] == "dense", "score"].max())
+    assert len(head.collections) == 2                 # a band per value
+    assert "dense has the best expected score at every equal budget" in head.texts[0].get_text()
+    assert [c.split(": ", 1)[1] for c, _ in plots.figures(study)][2].startswith("expected best score")
+
+
 def test_parallel_coordinates_label_every_value_of_a_choice(made):
     ax = plots.plot_parallel(made).axes[0]
     texts = {t.get_text() for t in ax.texts}

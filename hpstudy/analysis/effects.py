@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpstudy.analysis import (adjusted, interactions, repeats as repeats_module, statistics, training as training_module,
+from hpstudy.analysis import (adjusted, budget as budget_module, interactions, repeats as repeats_module, statistics, training as training_module,
                               verdicts)
 from hpstudy.analysis.adjusted import INACTIVE, Contrast, is_numeric
 from hpstudy.analysis.importance import importance, importance_note
@@ -80,6 +80,7 @@ class Effects:
     beats: repeats_module.Beats | None = None     # P(best confirmed beats the runner-up in a new run)
     interactions: list[Contrast] = field(default_factory=list)        # the question's, see analysis.interactions
     dependences: list = field(default_factory=list)                   # interactions.Dependence per interaction
+    budget: dict = field(default_factory=dict)    # scientific hyperparameter -> (curves, sentence): analysis.budget
 
     def main_contrasts(self) -> list[Contrast]:
         """Every hyperparameter's contrasts in order, score ones before those of the runs that did not train."""
@@ -215,7 +216,7 @@ def of_study(study, trials: pd.DataFrame, repeats: pd.DataFrame | None = None, *
 def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
             repeats: pd.DataFrame | None = None, importance_cache: Path | None = None,
             with_importance: bool = True, classes: int | None = None,
-            smallest_effect: float | None = None) -> Effects:
+            smallest_effect: float | None = None, minimize: bool | None = None) -> Effects:
     """The effects of hyperparameters `names` on the score in the trials table `trials` (results.read_trials).
 
     `ranges`: the hyperparameters searched over a range (name -> its sampling), fitted on their sampling scale
@@ -225,11 +226,12 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     `importance`; `with_importance=False` leaves the ranking out (its forests are most of the time taken, and
     verdicts do not use it); `classes`: the dataset's class count, which decides the `trained` column
     (results.trials.trained) where a table has none; `smallest_effect`: the smallest difference that matters
-    (default: the noise floor, where measured), below which a difference whose whole interval lies is `negligible`.
+    (default: the noise floor, where measured), below which a difference whose whole interval lies is `negligible`;
+    `minimize`: whether lower scores are better (default: decided from the objective's name).
 
     Runs that did not train (`trained` False) are left out of the score effects, the value tables and the
     importance, and reported per value apart (`training`, see analysis.training)."""
-    minimize = is_minimized(objective)
+    minimize = is_minimized(objective) if minimize is None else minimize
     trials, repeats = (_with_trained(trials, classes),
                        _with_trained(repeats, classes) if repeats is not None and len(repeats) else None)
     everything, stopped = completed(trials), pruned_trials(trials)
@@ -265,6 +267,8 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
                                      spearman(done, name) if numeric else None, mine, sentence, failed.get(name)))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
+    result.budget = budget_module.of_question(everything, question, minimize=minimize,
+                                              ranged={name for name, (ranged, _) in searched.items() if ranged})
     result.interactions, result.dependences = interactions.interactions(done, searched, question,
                                                                         smallest=smallest, order_key=_value_key)
     result.importance = importance(done, names, cache=importance_cache) if with_importance else None

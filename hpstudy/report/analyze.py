@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.analysis import effects as effects_module, verdicts
+from hpstudy.analysis import effects as effects_module
 from hpstudy.errors import HpstudyError
 from hpstudy.report import answer as answer_module, pages
 from hpstudy.report.tables import Report, StudyReport
@@ -251,18 +251,6 @@ def _best(done: pd.DataFrame, names: list[str], minimize: bool) -> dict:
             "test_accuracy": float(test) if math.isfinite(test) else None}
 
 
-def _directed(fx, done: pd.DataFrame, minimize: bool) -> None:
-    """`fx` with the direction given instead of the one the objective's name implies: the per-value tables'
-    `best` and the question's best trials depend on it (the contrasts do not: they are signed differences)."""
-    if fx.minimize == minimize:
-        return
-    fx.minimize = minimize
-    for effect in fx.effects:
-        effect.table = effects_module.value_table(done, effect.name, minimize=minimize)
-    fx.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=fx.repeats,
-                                            order_key=effects_module.value_key) for name in fx.question}
-
-
 def analyze(trials: pd.DataFrame, objective: str, *, direction: str | None = None, hyperparameters=None, log=(),
             question=(), repeats: pd.DataFrame | None = None, name: str = "trials",
             source: str = "trials table", repeats_source: str = "repeats table") -> Analysis:
@@ -280,8 +268,7 @@ def analyze(trials: pd.DataFrame, objective: str, *, direction: str | None = Non
     _check_log(done, log, source)
     seeds = prepare_repeats(repeats, objective, source=repeats_source) if repeats is not None else None
     fx = effects_module.effects(done, names, objective, ranges={n: "log" for n in log}, question=question,
-                                repeats=seeds)
-    _directed(fx, effects_module.completed(done), (direction == "min") if direction else fx.minimize)
+                                repeats=seeds, minimize=(direction == "min") if direction else None)
     answer = answer_module.answer_of(name, _TableStudy(names, question), _best(done, names, fx.minimize), done, fx)
     answer = _TableAnswer(**{f.name: getattr(answer, f.name) for f in fields(answer)})
     return Analysis(Report(_unprefixed(trials), [StudyReport(name, source, objective, fx, answer, done)]))

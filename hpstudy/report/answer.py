@@ -45,6 +45,7 @@ class Answer:
     untrained: int = 0                                  # completed runs that did not train (analysis.training)
     runs: int = 0                                       # completed runs
     training: list[str] = field(default_factory=list)   # hyperparameters whose values differ in runs that trained
+    budget: list[str] = field(default_factory=list)     # per question hyperparameter: its ranking at equal budgets
     searched: bool = True                               # False: one configuration, nothing searched (a baseline)
 
     def test_line(self) -> str:
@@ -88,6 +89,7 @@ class Answer:
                        f"{', '.join(self.negligible)}.")
         if self.too_few:
             out.append(f"Too few trials to say: {', '.join(self.too_few)}.")
+        out += [f"At equal budgets: {line}." for line in self.budget]
         if self.pruned:
             out.append(f"Pruned: {self.pruned} trials stopped early by search.pruning; their scores (from curves cut "
                        "short) are in the trials table, left out of the findings.")
@@ -108,7 +110,7 @@ class Answer:
                 "findings": list(self.findings), "undetermined": list(self.undetermined),
                 "negligible": list(self.negligible),
                 "too_few_trials": list(self.too_few), "pruned": self.pruned, "did_not_train": self.untrained,
-                "runs": self.runs, "training_findings": list(self.training)}
+                "runs": self.runs, "training_findings": list(self.training), "budget": list(self.budget)}
 
 
 # ---------------------------------------------------------------- building
@@ -215,6 +217,7 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
         answer.beats, answer.beats_note = fx.beats.record(), fx.beats.text()
     answer.pruned, answer.untrained, answer.runs = fx.pruned, fx.untrained, fx.trials
     answer.training = [t.sentence for t in fx.training if t.verdict == statistics.EFFECT]
+    answer.budget = [sentence for _, sentence in fx.budget.values()]
     return answer
 
 

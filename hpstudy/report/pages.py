@@ -8,7 +8,7 @@ Formats:
             adjusted for the other hyperparameters with their intervals, the seed repeats, the question, the importance
             ranking and the raw per-value tables
   csv       the trials table only
-  json      {"answer", "trials", "effects", "noise_floor", "repeats", "confirmed"} (see `render_json`)
+  json      {"answer", "trials", "effects", "noise_floor", "repeats", "confirmed", "budget"} (see `render_json`)
   latex     the answer as an itemize list, then LaTeX tabulars (written here, no jinja2 needed) of the same,
             the lines as comments
   html      one self-contained page (inline CSS, no external resources): everything markdown has, plus
@@ -65,8 +65,9 @@ def _records(report: Report, attribute: str, named) -> list[dict]:
 
 def render_json(report: Report) -> str:
     """The answer (see `answer.Answer.record`), the trials (one record each), every contrast with its interval,
-    count and verdict, the noise floor, the seed repeats (one record each) and each confirmed configuration's
-    summary. With several studies each contrast, repeat and summary names its study, and `answer` and
+    count and verdict, the noise floor, the seed repeats (one record each), each confirmed configuration's
+    summary and each question hyperparameter's expected best score per value and number of trials (`budget`).
+    With several studies each contrast, repeat, summary and budget row names its study, and `answer` and
     `noise_floor` map each study to its own."""
     several = len(report.studies) > 1
     def named(record, study):
@@ -78,7 +79,10 @@ def render_json(report: Report) -> str:
            "effects": [named(c.as_record(), study) for study in report.studies for c in study.effects.contrasts()],
            "noise_floor": floors if several else next(iter(floors.values()), None),
            "repeats": _records(report, "repeat_records", named),
-           "confirmed": _records(report, "repeats", named)}
+           "confirmed": _records(report, "repeats", named),
+           "budget": [named({"hyperparameter": name, **record}, study) for study in report.studies
+                      for name, (curves, _) in study.effects.budget.items()
+                      for record in json.loads(curves.to_json(orient="records"))]}
     return json.dumps(json_ready(out), indent=2, allow_nan=False) + "\n"   # standard JSON: NaN, inf as null
 
 

@@ -5,6 +5,7 @@ opens a window or needs closing), and `figures`, every figure that has something
     plot_effects     each hyperparameter's trials, raw means and adjusted estimate with its 95% interval, verdict
     plot_parallel    every trial in parallel coordinates, coloured by the objective
     plot_importance  the importance ranking with its interval
+    plot_budget      each question value's expected best score against the number of trials (equal budgets)
     plot_history     score and best so far against trial number and training time
     plot_pareto      the objective against parameters, FLOPs and seconds, the Pareto front marked
     plot_curves      the best trials' learning curves, best and last epoch marked
@@ -13,15 +14,17 @@ opens a window or needs closing), and `figures`, every figure that has something
 from __future__ import annotations
 
 from hpstudy.report.plots_base import NothingToPlot, png
-from hpstudy.report.plots_effects import plot_effects, plot_importance, plot_parallel, plot_repeats
+from hpstudy.report.plots_effects import (plot_budget, plot_effects, plot_importance, plot_parallel,
+                                          plot_repeats)
 from hpstudy.report.plots_trials import pareto_front, plot_curves, plot_history, plot_pareto
 
-__all__ = ["plot_effects", "plot_parallel", "plot_importance", "plot_history", "plot_pareto", "plot_curves",
-           "plot_repeats", "figures", "named_figures", "NothingToPlot", "pareto_front", "png"]
+__all__ = ["plot_effects", "plot_parallel", "plot_importance", "plot_budget", "plot_history", "plot_pareto",
+           "plot_curves", "plot_repeats", "figures", "named_figures", "NothingToPlot", "pareto_front", "png"]
 
 CAPTIONS = (("effects", plot_effects, "effect of each hyperparameter: every trial, raw means, adjusted estimates "
                                       "with 95% intervals and verdicts"),
             ("importance", plot_importance, "importance of each hyperparameter, with its interval"),
+            ("budget", plot_budget, "expected best score of each question value at equal budgets, with 95% bands"),
             ("parallel", plot_parallel, "every trial in parallel coordinates, coloured by the objective"),
             ("history", plot_history, "optimization history: each trial's score and the best so far"),
             ("pareto", plot_pareto, "objective against parameters, FLOPs and seconds, Pareto front marked"),

@@ -1,9 +1,11 @@
 """Figures of what the hyperparameters did: each one's effect with its 95% interval and verdict, every trial in
-parallel coordinates, the importance ranking with its interval, and the confirmed configurations' seed spread.
+parallel coordinates, the importance ranking with its interval, the question's expected best score at equal
+budgets, and the confirmed configurations' seed spread.
 Each takes a report's StudyReport (`tables.build(...).studies[k]`) and returns a matplotlib Figure. No Keras."""
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -197,6 +199,30 @@ def plot_importance(study):
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(f"{study.name}: importance (random forest, permutation; {study.effects.trials} trials)")
+    return literal_figure(fig)
+
+
+# ---------------------------------------------------------------- equal budgets
+def plot_budget(study):
+    """One panel per question hyperparameter: each value's expected best score against the number of its trials
+    (analysis.budget), with its 95% bootstrap band; the ranking sentence under the panel."""
+    budget = study.effects.budget
+    if not budget:
+        raise NothingToPlot(f"{study.name}: no question hyperparameter with two values among the trials")
+    fig, axes = new_figure(5.2 * len(budget), 4.4, 1, len(budget))
+    for ax, (name, (curves, sentence)) in zip(axes.flat, budget.items()):
+        for value, group in curves.groupby("value", sort=False):
+            line, = ax.plot(group["trials"], group["expected"], marker="o", markersize=3,
+                            label=f"{value} ({int(group['of'].iloc[0])} trials)")
+            ax.fill_between(group["trials"], group["low"], group["high"], color=line.get_color(), alpha=0.15)
+        ax.set_xlabel("trials per value (budget)")
+        ax.set_ylabel(f"expected best {objective_label(study.objective, study.effects.minimize)}", fontsize=8)
+        ax.set_title(name)
+        ax.text(0.0, -0.22, "\n".join(textwrap.wrap(sentence + ".", 70)), transform=ax.transAxes, fontsize=7,
+                va="top")
+        ax.grid(alpha=0.3)
+        legend(ax)
+    fig.suptitle(f"{study.name}: expected best score at equal budgets (95% bootstrap bands)")
     return literal_figure(fig)
 
 

@@ -281,6 +281,25 @@ INTERACTIONS = ("Each question hyperparameter's effect within each value of anot
                 f"own, held at {interactions.SHARE * 5:g}% (the main effects' families at 5%).")
 
 
+BUDGET = ("The expected best score of n trials of each value (Dodge et al. 2019, with Tang et al. 2020's unbiased "
+          "estimator: the mean best over every n of the value's trials), so that values are compared at equal "
+          "budgets; a 95% percentile bootstrap band over the value's trials. Every completed run counts, those "
+          "that did not train too. The whole curves are in the JSON report (`budget`) and the figure.")
+
+
+def budget_table(curves: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Per value of a question hyperparameter: its trials, its expected best of 1 trial (the mean), and of as
+    many trials as the value with the fewest has (its equal budget), with that budget's 95% band."""
+    common = int(curves.groupby("value")["of"].first().min())
+    rows = []
+    for value, group in curves.groupby("value", sort=False):
+        first, equal = group[group.trials == 1].iloc[0], group[group.trials == common].iloc[0]
+        rows.append({name: value, "trials": int(first["of"]), "expected best of 1": first["expected"],
+                     f"expected best of {common}": equal["expected"],
+                     f"95% band at {common}": f"[{equal['low']:.4f}, {equal['high']:.4f}]"})
+    return pd.DataFrame(rows)
+
+
 def sections(study: StudyReport) -> list[Section]:
     """What the report says of one study, in order, for every format to render alike."""
     fx = study.effects
@@ -305,6 +324,9 @@ def sections(study: StudyReport) -> list[Section]:
         out.append(Section(f"The question: {name}, each value at its best setting of the other hyperparameters",
                            ["The best trial per value (the Tuning Playbook's isolation view); its seed repeats' "
                             "interval where it was confirmed."], table))
+    for name, (curves, sentence) in fx.budget.items():
+        out.append(Section(f"The question at equal budgets: {name}", [BUDGET, sentence + "."],
+                           budget_table(curves, name)))
     out.append(Section("Importance", [fx.importance_note], fx.importance))
     for effect in fx.effects:
         note = ([f"Spearman rank correlation with {study.objective}: {effect.spearman:+.3f}"]
