@@ -13,6 +13,7 @@ import hpstudy
 import hpstudy.api
 from hpstudy.cli import main
 from hpstudy.engine.design import DesignOracle, cell_order, levels
+from hpstudy.report import tables
 from tests.conftest import TINY, write_study
 
 
@@ -140,20 +141,64 @@ UNTIL = DESIGN.replace("tuner: design", "tuner: design\n  until: answered")
 
 
 @pytest.mark.slow
-def test_until_answered_ends_with_one_line_that_agrees_with_the_report(tmp_path, capsys):
+def test_until_answered_repeats_what_the_answer_rests_on_and_ends_with_one_line_that_agrees_with_the_report(
+        tmp_path, capsys):
+    # No smallest_effect: the floor from seed repeats is what could make a verdict negligible, so between rounds
+    # each dropout value's best trial gets 2 repeats; the last line counts them and agrees with the report.
     study = write_study(tmp_path, UNTIL.format(name="until", trials=4), name="until")
     assert main(["run", str(study), "--results-dir", str(tmp_path)]) == 0
-    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("search ")][-1]
+    out = capsys.readouterr().out.splitlines()
+    line = [x for x in out if x.startswith("search ")][-1]
     report = json.loads(hpstudy.api.report([tmp_path / "until"], format="json"))
-    verdict = {e["hyperparameter"]: e["verdict"] for e in report["effects"]}["model.dropout"]
-    if verdict in ("effect", "negligible"):
-        assert line.startswith("search ") and "answered: every question decisive" in line, line
+    verdict = {e["hyperparameter"]: e["verdict"] for e in report["effects"] if e["outcome"] == "score"}
+    repeats = hpstudy.load_study(tmp_path / "until").repeats
+    trials = hpstudy.load_study(tmp_path / "until").trials
+    best = {str(trials.loc[trials["model.dropout"] == v, "score"].idxmax()) for v in (0.0, 0.5)}
+    best = {str(trials.loc[int(k), "trial_id"]) for k in best}
+    # Each value's best trial at the end has its 2 repeats (an earlier round's best kept its own: the floor's
+    # 2 degrees of freedom were still under 4 when the best changed).
+    assert best <= set(repeats.trial_id) and set(repeats.groupby("trial_id").size()) == {2}
+    assert sum(x.startswith("repeat of trial") for x in out) == len(repeats) >= 4
+    if verdict["model.dropout"] in ("effect", "negligible"):
+        assert line.startswith("search stopped, answered: every question decisive (model.dropout: "), line
     else:
-        assert line == (f"search stopped: search.max_trials (4) spent with the question not answered "
-                        f"(model.dropout: {verdict}); more trials may settle it"), line
+        sentence = tables.build([tmp_path / "until"]).studies[0].effects.effects[0].sentence
+        assert sentence.startswith("model.dropout ")
+        assert line == (f"search stopped: search.max_trials (4) spent (and {len(repeats)} seed repeats) with the "
+                        f"question not answered ({sentence}); more trials may settle it"), line
 
 
 def test_until_answered_needs_the_design_and_a_designs_question_is_not_changed_on_resume(tmp_path, capsys):
     study = write_study(tmp_path, TINY.format(name="r").replace("seed: 1", "seed: 1\n  until: answered"), name="r")
     assert main(["validate", str(study)]) == 2
     assert "search.until: answered: stops a design study" in capsys.readouterr().err
+
+
+def test_repeats_are_asked_only_while_the_floor_is_what_a_negligible_verdict_lacks():
+    import types
+
+    import numpy as np
+    import pandas as pd
+
+    from hpstudy.analysis import effects as effects_module
+    from hpstudy.engine.answered import Answered
+    rng = np.random.default_rng(0)
+    trials = pd.DataFrame({"trial_id": [str(k) for k in range(8)], "status": "COMPLETED",
+                           "model.dropout": [0.0, 0.5] * 4, "score": 0.8 + rng.normal(0, 0.01, 8)})
+    best = [str(trials[trials["model.dropout"] == v].score.idxmax()) for v in (0.0, 0.5)]
+
+    def targets(repeats, smallest=None):
+        found = effects_module.effects(trials, ["model.dropout"], "val_accuracy", question=["model.dropout"],
+                                       repeats=repeats, with_importance=False)
+        study = types.SimpleNamespace(smallest_effect=smallest, question=["model.dropout"])
+        return Answered(layout=None, study=study).repeat_targets(found)
+
+    def seeds(ids, n):
+        return pd.DataFrame([{"trial_id": t, "seed": s, "status": "COMPLETED", "score": 0.8 + 0.01 * s,
+                              "test_accuracy": 0.8}
+                             for t in ids for s in range(n)])
+
+    assert sorted(targets(None)) == sorted(best)                      # no floor: each value's best trial
+    assert targets(None, smallest=0.01) == []                         # declared: repeats change no verdict
+    assert targets(seeds(best[:1], 2)) == best[1:]                    # 1 dof: the other one still lacks its 2
+    assert targets(seeds(["6", "7", *best], 2)) == []                 # 4 configurations x 1 dof: measured

@@ -16,6 +16,7 @@ import pandas as pd
 
 from hpstudy.analysis.adjusted import labelled
 from hpstudy.analysis.training import halves
+from hpstudy.analysis.verdicts import show
 
 BOOTSTRAP_ROUNDS = 400
 COLUMNS = ["value", "trials", "expected", "low", "high", "of"]
@@ -55,7 +56,7 @@ def curves(done: pd.DataFrame, name: str, *, minimize: bool, rounds: int = BOOTS
     `of`: the value's trial count)."""
     rng = np.random.default_rng(seed)
     sign = -1 if minimize else 1
-    labels = labelled(done[name]) if labels is None else labels
+    labels = labelled(done[name]).map(show) if labels is None else labels
     rows = []
     for value, group in done.groupby(labels.astype(str).to_numpy(), sort=True):
         scores = group["score"].to_numpy(float)

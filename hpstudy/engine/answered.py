@@ -3,40 +3,94 @@
 After each balanced round the question's verdicts are computed from the trials so far, as the report computes
 them; while any is not decisive (`DECISIVE`), another round runs, up to `search.max_trials`. The oracle asks
 `Answered.check` before it starts a round; the search's last line says why it stopped.
+
+Seed repeats between rounds. Without a declared `smallest_effect`, `negligible` needs the noise floor, which
+only seed repeats measure: while a question verdict is undetermined and the floor is unmeasured or rests on
+fewer than FLOOR_DOF degrees of freedom, the configurations the question's answer rests on (the best trial of
+each question value, the isolation view's) get REPEAT_SEEDS seed repeats each before the verdicts are computed
+again. With `smallest_effect` declared the repeats would change no verdict (the contrasts come from the trials),
+so none run. Repeats run in the process that holds the oracle: a single-process study; with `--workers` or
+distributed roles the oracle's process serves trials and runs none (search.confirm measures the floor after).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hpstudy.analysis import effects as effects_module
+import pandas as pd
+
+from hpstudy.analysis import effects as effects_module, repeats as repeats_module
 from hpstudy.results import trials as trials_module
 from hpstudy.results.layout import Layout
 
 DECISIVE = ("effect", "negligible")       # the verdicts that answer a question; the others ask for more trials
+REPEAT_SEEDS = 2                          # seed repeats per configuration the question rests on
+FLOOR_DOF = 4                             # a floor from fewer degrees of freedom is measured further
 
 
 @dataclass
 class Answered:
-    """The stopping rule of one study: `check()` is the verdicts' reason to stop, or None to go on."""
+    """The stopping rule of one study: `check()` is the verdicts' reason to stop, or None to go on.
+    `repeat(trial_numbers)`: runs seed repeats of those trials (None: this process runs none)."""
 
     layout: Layout
     study: object
+    repeat: Callable[[list[str]], object] | None = None
     verdicts: dict = field(default_factory=dict)     # the question's verdicts at the last check
+    sentences: dict = field(default_factory=dict)    # the question's lines (verdicts with intervals), likewise
+
+    def effects(self) -> effects_module.Effects:
+        """The study's effects over the trials and repeats in the results folder now (no importance)."""
+        return effects_module.of_study(self.study, trials_module.read_trials(self.layout),
+                                       trials_module.read_repeats(self.layout), with_importance=False)
 
     def question_verdicts(self) -> dict[str, str]:
         """Each question hyperparameter's verdict over the trials in the results folder now."""
-        found = effects_module.of_study(self.study, trials_module.read_trials(self.layout),
-                                        trials_module.read_repeats(self.layout), with_importance=False)
-        return {e.name: e.verdict for e in found.effects if e.name in self.study.question}
+        return self._read(self.effects())
+
+    def _read(self, found: effects_module.Effects) -> dict[str, str]:
+        mine = [e for e in found.effects if e.name in self.study.question]
+        self.verdicts = {e.name: e.verdict for e in mine}
+        self.sentences = {e.name: e.sentence for e in mine}
+        return self.verdicts
+
+    def answered(self) -> bool:
+        """Whether every question verdict of the last check is decisive."""
+        return bool(self.verdicts) and all(v in DECISIVE for v in self.verdicts.values())
 
     def check(self) -> str | None:
-        """Why the search may stop now (every question decisive), or None."""
-        self.verdicts = self.question_verdicts()
-        if self.verdicts and all(v in DECISIVE for v in self.verdicts.values()):
+        """Why the search may stop now (every question decisive), or None. Runs the seed repeats the question
+        needs first (see the module's doc)."""
+        found = self.effects()
+        self._read(found)
+        if not self.answered() and self.repeat is not None and (wanted := self.repeat_targets(found)):
+            self.repeat(wanted)
+            self._read(self.effects())
+        if self.answered():
             done = ", ".join(f"{name}: {verdict}" for name, verdict in self.verdicts.items())
             return f"answered: every question decisive ({done})"
         return None
 
-    def unanswered(self) -> str:
-        """The question's verdicts that are not decisive, for the line of a study whose budget ran out."""
-        return ", ".join(f"{name}: {verdict}" for name, verdict in self.verdicts.items() if verdict not in DECISIVE)
+    def repeat_targets(self, found: effects_module.Effects) -> list[str]:
+        """The trials that should get seed repeats now: none when the study declares its smallest effect or the
+        floor is measured on FLOOR_DOF degrees of freedom; else each question value's best trial with fewer than
+        REPEAT_SEEDS repeats."""
+        records = found.repeat_records if found.repeat_records is not None else pd.DataFrame()
+        _, dof = repeats_module.noise_floor(records) if len(records) else (None, 0)
+        if self.study.smallest_effect is not None or dof >= FLOOR_DOF:
+            return []
+        done = records[records.status == "COMPLETED"].trial_id.value_counts() if len(records) else pd.Series()
+        best = [str(t) for table in found.question.values() for t in table["best trial"]]
+        return [t for t in dict.fromkeys(best) if done.get(t, 0) < REPEAT_SEEDS]
+
+    def stopped_line(self, trials_run: int, reason: str | None) -> str:
+        """The search's last line: why it stopped, after how many trials and seed repeats, or which question
+        verdicts are not decisive, with their intervals, when the budget ran out."""
+        count = len(trials_module.read_repeats(self.layout))
+        repeats = f" and {count} seed repeats" if count else ""
+        spent = f" (and {count} seed repeats)" if count else ""
+        if reason is not None:
+            return f"search stopped, {reason}, after {trials_run} trials{repeats}"
+        open_ = "; ".join(self.sentences[name] for name, v in self.verdicts.items() if v not in DECISIVE)
+        return (f"search stopped: search.max_trials ({trials_run}) spent{spent} with the question not answered "
+                f"({open_}); more trials may settle it")

@@ -80,6 +80,15 @@ def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None,
     return summary
 
 
+def repeat_trials(layout: Layout, numbers, seeds: int, *, hypermodel, dataset, stream=None) -> None:
+    """The first `seeds` repeats of each of trials `numbers` that are not done yet (search.until: answered asks
+    for them between rounds), then `repeats.csv` written again."""
+    study = folder.study_of(layout)
+    for number in numbers:
+        _repeat_configuration(study, layout, hypermodel, dataset, number, seeds, stream or sys.stdout)
+    trials.write_repeats(layout)
+
+
 def _repeat_configuration(study: StudySpec, layout: Layout, hypermodel, dataset, number: str, seeds: int,
                           stream) -> None:
     """The repeats of trial `number`'s configuration not done yet, each written when it ends."""

@@ -105,17 +105,9 @@ def _run_search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool
 def _say_if_answered(oracle, stream) -> None:
     """search.until: answered: one line saying why the search stopped (answered, or the budget spent)."""
     until = getattr(oracle, "until", None)
-    if until is None:
-        return
-    trials_run = len(oracle.trials)
-    if oracle.stopped_because is not None:
-        line = f"search stopped, {oracle.stopped_because}, after {trials_run} trials"
-    else:
-        reason = until.check()        # the last round's verdicts
-        line = (f"search {reason}, after {trials_run} trials" if reason else
-                f"search stopped: search.max_trials ({trials_run}) spent with the question not answered "
-                f"({until.unanswered()}); more trials may settle it")
-    print(line, file=stream or sys.stdout, flush=True)
+    if until is not None:
+        reason = oracle.stopped_because or until.check()      # else the last round's verdicts
+        print(until.stopped_line(len(oracle.trials), reason), file=stream or sys.stdout, flush=True)
 
 
 def _stop_if_failed(study: StudySpec, layout: Layout, table, failed: int) -> None:
@@ -157,7 +149,7 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
         total = kwargs["max_trials"]
     if search.tuner == "design":
         kwargs["question"] = study.question
-        kwargs["until"] = answered.Answered(layout, study) if search.until == "answered" else None
+        kwargs["until"] = _answered(study, layout, dataset, stream, role) if search.until == "answered" else None
     done = int(trials.read_trials(layout).status.isin([*adapter.ENDED, trials.PRUNED]).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
     hypermodel = make_hypermodel(study, dataset)
@@ -175,6 +167,15 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
     except (ValueError, TypeError) as err:     # keras-tuner's own checks of search.options values
         progress.close()
         raise study.error("search.options", f"the {search.tuner} tuner refused them: {' '.join(str(err).split())}") from None
+
+
+def _answered(study: StudySpec, layout: Layout, dataset, stream, role) -> answered.Answered:
+    """search.until's stopping rule; in a single process it runs the seed repeats the question needs between
+    rounds (see engine.answered) with a hypermodel of its own."""
+    def repeat(numbers):
+        confirm.repeat_trials(layout, numbers, answered.REPEAT_SEEDS, hypermodel=make_hypermodel(study, dataset),
+                              dataset=dataset, stream=stream)
+    return answered.Answered(layout, study, repeat=repeat if role is None else None)
 
 
 def _save_best(tuner, layout: Layout, dataset) -> None:
