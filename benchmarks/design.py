@@ -262,10 +262,11 @@ def saved(results: pd.DataFrame, scenario: str, cap: int) -> str:
             f"{stops.shape[0]} studies where both were decisive within {cap} trials")
 
 
-def real(seeds: list[int], max_trials: int, epochs: int | None, folder: Path) -> pd.DataFrame:
-    """The quickstart (studies/quickstart.yaml, its confirm step left out) on digits per tuner and seed: random
-    search run to `max_trials`, the design until answered capped there; per study the first round of 4 trials at
-    which every question verdict was decisive, its trials' seconds, the run's wall time and the final verdicts."""
+def real(seeds: list[int], max_trials: int, random_trials: int, epochs: int | None, folder: Path) -> pd.DataFrame:
+    """The quickstart (studies/quickstart.yaml, its confirm step left out) on digits per seed and tuner, the two
+    alternating: random search run to `random_trials` (the quickstart before the design), the design until
+    answered capped at `max_trials`; per study the first round of 4 trials at which every question verdict was
+    decisive, its trials' seconds, the run's wall time and the final verdicts."""
     import yaml
 
     import hpstudy
@@ -273,11 +274,12 @@ def real(seeds: list[int], max_trials: int, epochs: int | None, folder: Path) ->
 
     base = yaml.safe_load((HERE.parent / "studies" / "quickstart.yaml").read_text())
     rows = []
-    for tuner in ("random", "design"):
-        for seed in seeds:
+    for seed in seeds:
+        for tuner in ("random", "design"):
             study = {**base, "name": f"design_bench_{tuner}_{seed}", "search": {
-                **{k: v for k, v in base["search"].items() if k != "confirm"}, "tuner": tuner, "seed": seed,
-                "max_trials": max_trials, **({"until": "answered"} if tuner == "design" else {})}}
+                **{k: v for k, v in base["search"].items() if k not in ("confirm", "until")}, "tuner": tuner,
+                "seed": seed, "max_trials": max_trials if tuner == "design" else random_trials,
+                **({"until": "answered"} if tuner == "design" else {})}}
             if epochs:
                 study["train"] = {**study["train"], "epochs": epochs}
             parsed = spec_module.from_dict(study)
@@ -363,16 +365,20 @@ def synthetic_section(results: pd.DataFrame, *, studies: int, cap: int, seed: in
     return "\n".join(lines)
 
 
-def real_section(results: pd.DataFrame, *, seeds, max_trials: int, epochs, seconds: float, command: str) -> str:
+def real_section(results: pd.DataFrame, *, seeds, max_trials: int, random_trials: int, epochs, seconds: float,
+                 command: str) -> str:
     """design.md's real section."""
     lines = [SECTIONS["real"], "", f"- Command: `{command}`",
-             f"- studies/quickstart.yaml without its confirm step; seeds {', '.join(map(str, seeds))}; "
-             f"max_trials {max_trials}; epochs {epochs or 'as in the file (8)'}; run time {seconds:.0f} s",
-             *common.machine_lines(common.machine()), "",
+             f"- studies/quickstart.yaml without its confirm step; seeds {', '.join(map(str, seeds))}, each run "
+             f"with random search over the same space ({random_trials} trials, the quickstart's count before the "
+             f"design) then the "
+             f"design until answered (capped at {max_trials}); epochs {epochs or 'as in the file (8)'}; run "
+             f"time {seconds:.0f} s", *common.machine_lines(common.machine()), "",
              "Random search runs every trial; the design runs with `search.until: answered` (verdicts as the "
-             "report computes them: no noise floor is measured during the search, so only `effect` is decisive). "
+             "report computes them, with the quickstart's `smallest_effect: 0.02`). "
              "**trials until decisive**: the first 4-trial prefix whose question verdicts were all decisive; "
-             "**their seconds**: those trials' own `seconds`.", "", *real_lines(results), ""]
+             "**their seconds**: those trials' own `seconds`; **wall s**: the whole `hpstudy.run`, loading and "
+             "the design's checks between rounds included.", "", *real_lines(results), ""]
     return "\n".join(lines)
 
 
@@ -398,7 +404,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="processes for the synthetic studies (1)")
     parser.add_argument("--real", action="store_true", help="run the real digits studies instead (slow)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="--real: study seeds (0 1 2)")
-    parser.add_argument("--max-trials", type=int, default=32, help="--real: each study's cap (32)")
+    parser.add_argument("--max-trials", type=int, default=24, help="--real: the design's cap (24, the quickstart's)")
+    parser.add_argument("--random-trials", type=int, default=16,
+                        help="--real: random search's trials (16, the quickstart's before the design)")
     parser.add_argument("--epochs", type=int, help="--real: override the quickstart's epochs")
     parser.add_argument("--output", type=Path, default=HERE / "design.md")
     args = parser.parse_args(argv)
@@ -406,8 +414,9 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     if args.real:
         with tempfile.TemporaryDirectory() as folder:
-            results = real(args.seeds, args.max_trials, args.epochs, Path(folder))
-        text = real_section(results, seeds=args.seeds, max_trials=args.max_trials, epochs=args.epochs,
+            results = real(args.seeds, args.max_trials, args.random_trials, args.epochs, Path(folder))
+        text = real_section(results, seeds=args.seeds, max_trials=args.max_trials, random_trials=args.random_trials,
+                            epochs=args.epochs,
                             seconds=time.perf_counter() - start, command=command.strip())
         print("\n".join(real_lines(results)))
     else:
