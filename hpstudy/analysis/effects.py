@@ -235,8 +235,7 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     trials, repeats = (_with_trained(trials, classes),
                        _with_trained(repeats, classes) if repeats is not None and len(repeats) else None)
     everything, stopped = completed(trials), pruned_trials(trials)
-    learnt = training_module.trained_mask(everything)
-    done = everything[learnt].reset_index(drop=True)
+    done = everything[(learnt := training_module.trained_mask(everything))].reset_index(drop=True)
     result = Effects(objective=objective, minimize=minimize, trials=len(everything), pruned=len(stopped),
                      untrained=int((~learnt).sum()), beats=repeats_module.beats(repeats, minimize))
     floor, dof = repeats_module.noise_floor(repeats) if repeats is not None else (None, 0)
@@ -248,8 +247,9 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     searched = {name: (name in ranges or (is_numeric(everything[name]) and
                                           everything[name].nunique() > adjusted.MAX_LEVELS),
                        ranges.get(name) == "log") for name in names}
+    ranged = {name for name, (is_range, _) in searched.items() if is_range}
     result.training = training_module.training(everything, names, order_key=_value_key, margin=TRAINED_MARGIN,
-                                               ranged={name for name, (ranged, _) in searched.items() if ranged})
+                                               ranged=ranged)
     smallest = smallest_effect if smallest_effect is not None else floor
     found = adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key, question=question,
                                minimize=minimize) if len(done) else []
@@ -267,8 +267,7 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
                                      spearman(done, name) if numeric else None, mine, sentence, failed.get(name)))
     result.question = {name: verdicts.isolation(done, name, minimize=minimize, summaries=summaries,
                                                 order_key=_value_key) for name in question if len(done)}
-    result.budget = budget_module.of_question(everything, question, minimize=minimize,
-                                              ranged={name for name, (ranged, _) in searched.items() if ranged})
+    result.budget = budget_module.of_question(everything, question, minimize=minimize, ranged=ranged)
     result.interactions, result.dependences = interactions.interactions(done, searched, question,
                                                                         smallest=smallest, order_key=_value_key)
     result.importance = importance(done, names, cache=importance_cache) if with_importance else None
