@@ -78,8 +78,7 @@ def ranking(table: pd.DataFrame, name: str, *, minimize: bool) -> str:
     """Whether the values' order by expected best holds at every equal budget, in one sentence: which value is
     ahead up to which number of trials per value, and which beyond; and whether the leader's 95% band clears
     the others' at the largest common budget (else the order is not shown to be more than chance)."""
-    values = list(pd.unique(table["value"]))
-    if len(values) < 2:
+    if table["value"].nunique() < 2:
         return ""
     common = int(table.groupby("value")["of"].first().min())
     leaders = []

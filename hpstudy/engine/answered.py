@@ -44,15 +44,11 @@ class Answered:
         return effects_module.of_study(self.study, trials_module.read_trials(self.layout),
                                        trials_module.read_repeats(self.layout), with_importance=False)
 
-    def question_verdicts(self) -> dict[str, str]:
-        """Each question hyperparameter's verdict over the trials in the results folder now."""
-        return self._read(self.effects())
-
-    def _read(self, found: effects_module.Effects) -> dict[str, str]:
+    def _read(self, found: effects_module.Effects) -> None:
+        """Keep the question's verdicts and lines of `found`."""
         mine = [e for e in found.effects if e.name in self.study.question]
         self.verdicts = {e.name: e.verdict for e in mine}
         self.sentences = {e.name: e.sentence for e in mine}
-        return self.verdicts
 
     def answered(self) -> bool:
         """Whether every question verdict of the last check is decisive."""
@@ -76,7 +72,7 @@ class Answered:
         floor is measured on FLOOR_DOF degrees of freedom; else each question value's best trial with fewer than
         REPEAT_SEEDS repeats."""
         records = found.repeat_records if found.repeat_records is not None else pd.DataFrame()
-        _, dof = repeats_module.noise_floor(records) if len(records) else (None, 0)
+        _, dof = repeats_module.noise_floor(records)
         if self.study.smallest_effect is not None or dof >= FLOOR_DOF:
             return []
         done = records[records.status == "COMPLETED"].trial_id.value_counts() if len(records) else pd.Series()
