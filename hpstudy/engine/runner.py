@@ -106,6 +106,8 @@ def _say_if_answered(oracle, stream) -> None:
     """search.until: answered: one line saying why the search stopped (answered, or the budget spent)."""
     until = getattr(oracle, "until", None)
     if until is not None:
+        if oracle.stopped_because is None and oracle.hyperparameters.space:
+            until.looks = oracle.looks()                       # the look at the budget's end
         reason = oracle.stopped_because or until.check()      # else the last round's verdicts
         print(until.stopped_line(len(oracle.trials), reason), file=stream or sys.stdout, flush=True)
 
