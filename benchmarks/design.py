@@ -274,8 +274,10 @@ def saved(results: pd.DataFrame, scenario: str, cap: int, random: str = RANDOM_U
             f"{stops.shape[0]} studies where both were decisive within {cap} trials")
 
 
-def real(seeds: list[int], max_trials: int, random_trials: int, epochs: int | None, folder: Path) -> pd.DataFrame:
-    """The quickstart (studies/quickstart.yaml, its confirm step left out) on digits per seed and tuner, the two
+def real(seeds: list[int], max_trials: int, random_trials: int, epochs: int | None, folder: Path, *,
+         confirm: bool = False) -> pd.DataFrame:
+    """The quickstart (studies/quickstart.yaml, its confirm step left out unless `confirm`) on digits per seed
+    and tuner, the two
     alternating: random search run to `random_trials` (the quickstart before the design), the design until
     answered capped at `max_trials`; per study the first round of 4 trials at which every question verdict was
     decisive, its trials' seconds, the run's wall time and the final verdicts."""
@@ -289,7 +291,8 @@ def real(seeds: list[int], max_trials: int, random_trials: int, epochs: int | No
     for seed in seeds:
         for tuner in ("random", "design"):
             study = {**base, "name": f"design_bench_{tuner}_{seed}", "search": {
-                **{k: v for k, v in base["search"].items() if k not in ("confirm", "until")}, "tuner": tuner,
+                **{k: v for k, v in base["search"].items() if k != "until" and (confirm or k != "confirm")},
+                "tuner": tuner,
                 "seed": seed, "max_trials": max_trials if tuner == "design" else random_trials,
                 **({"until": "answered"} if tuner == "design" else {})}}
             if epochs:
@@ -382,19 +385,21 @@ def synthetic_section(results: pd.DataFrame, *, studies: int, cap: int, seed: in
 
 
 def real_section(results: pd.DataFrame, *, seeds, max_trials: int, random_trials: int, epochs, seconds: float,
-                 command: str) -> str:
+                 command: str, confirm: bool = False) -> str:
     """design.md's real section."""
     lines = [SECTIONS["real"], "", f"- Command: `{command}`",
-             f"- studies/quickstart.yaml without its confirm step; seeds {', '.join(map(str, seeds))}, each run "
+             f"- studies/quickstart.yaml {'with' if confirm else 'without'} its confirm step; seeds {', '.join(map(str, seeds))}, each run "
              f"with random search over the same space ({random_trials} trials, the quickstart's count before the "
              f"design) then the "
              f"design until answered (capped at {max_trials}); epochs {epochs or 'as in the file (8)'}; run "
              f"time {seconds:.0f} s", *common.machine_lines(common.machine()), "",
              "Random search runs every trial; the design runs with `search.until: answered` (verdicts as the "
-             "report computes them, with the quickstart's `smallest_effect: 0.02`). "
-             "**trials until decisive**: the first 4-trial prefix whose question verdicts were all decisive; "
-             "**their seconds**: those trials' own `seconds`; **wall s**: the whole `hpstudy.run`, loading and "
-             "the design's checks between rounds included.", "", *real_lines(results), ""]
+             "report computes them, with the quickstart's `smallest_effect: 0.02`, each look held to Pocock's "
+             "level for the looks its cap allows). "
+             "**trials until decisive**: the first 4-trial prefix whose question verdicts were all decisive at "
+             "95%, as the report reads them; **their seconds**: those trials' own `seconds`; **wall s**: the "
+             "whole `hpstudy.run`, loading and the design's checks between rounds included"
+             f"{', and the confirm step' if confirm else ''}.", "", *real_lines(results), ""]
     return "\n".join(lines)
 
 
@@ -424,15 +429,18 @@ def main(argv=None) -> int:
     parser.add_argument("--random-trials", type=int, default=16,
                         help="--real: random search's trials (16, the quickstart's before the design)")
     parser.add_argument("--epochs", type=int, help="--real: override the quickstart's epochs")
+    parser.add_argument("--with-confirm", action="store_true",
+                        help="--real: keep the quickstart's confirm step in both arms (the whole run users time)")
     parser.add_argument("--output", type=Path, default=HERE / "design.md")
     args = parser.parse_args(argv)
     command = "python benchmarks/design.py " + " ".join(argv if argv is not None else sys.argv[1:])
     start = time.perf_counter()
     if args.real:
         with tempfile.TemporaryDirectory() as folder:
-            results = real(args.seeds, args.max_trials, args.random_trials, args.epochs, Path(folder))
+            results = real(args.seeds, args.max_trials, args.random_trials, args.epochs, Path(folder),
+                           confirm=args.with_confirm)
         text = real_section(results, seeds=args.seeds, max_trials=args.max_trials, random_trials=args.random_trials,
-                            epochs=args.epochs,
+                            epochs=args.epochs, confirm=args.with_confirm,
                             seconds=time.perf_counter() - start, command=command.strip())
         print("\n".join(real_lines(results)))
     else:
