@@ -84,18 +84,24 @@ def confirm(path: str | Path, *, top: int | None = None, seeds: int | None = Non
 
 
 def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path = "results",
-                run_args: list[str] = (), worker_timeout: int | None = None) -> int:
-    """Run a study with a chief and `workers` worker processes on this machine (`hpstudy run` flags in
-    `run_args`); returns the chief's exit code. A bad study stops here, before any process starts."""
+                max_trials: int | None = None, epochs: int | None = None, overwrite: bool = False,
+                verbose: bool = False, worker_timeout: int | None = None) -> int:
+    """Run a study with a chief and `workers` worker processes on this machine, as `hpstudy run --workers`;
+    returns the chief's exit code. `max_trials`, `epochs`, `overwrite` and `verbose` are `run`'s, given to every
+    process; `worker_timeout` is the chief's (see `distributed_role`). A bad study or value stops here, before any
+    process starts."""
     workers = options.positive(workers, "--workers")
     if workers is None:
         raise options.OptionError("--workers: expected a positive integer, got 'None'")
+    max_trials, epochs = options.positive(max_trials, "--max-trials"), options.positive(epochs, "--epochs")
+    worker_timeout = options.positive(worker_timeout, "--worker-timeout")
     if worker_timeout is not None:      # checked as the chief will check it, before any process starts
         from_flags("chief", worker_timeout=worker_timeout)
     from hpstudy.engine.distributed import launcher
     name = load_spec(study_path).name
-    return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name,
-                           run_args=list(run_args), worker_timeout=worker_timeout)
+    return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name, max_trials=max_trials,
+                           epochs=epochs, overwrite=bool(overwrite), verbose=bool(verbose),
+                           worker_timeout=worker_timeout)
 
 
 def validate(study_path: str | Path) -> tuple[StudySpec, int]:

@@ -212,13 +212,8 @@ def _run_workers(args) -> int:
     if args.role or args.chief or args.worker_id or args.bind or args.chief_timeout:
         raise HpstudyError("--workers starts its own chief and workers on this machine; leave out --role, --chief, "
                            "--bind, --worker-id and --chief-timeout (those are for several machines)")
-    if args.worker_timeout:      # checked as the chief will check it, before any process starts
-        api.distributed_role("chief", worker_timeout=args.worker_timeout)
-    run_args = ["--overwrite"] * args.overwrite + ["--verbose"] * args.verbose
-    for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs)):
-        if value:
-            run_args += [flag, str(value)]
-    return api.run_workers(args.study, args.workers, results_dir=args.results_dir, run_args=run_args,
+    return api.run_workers(args.study, args.workers, results_dir=args.results_dir, max_trials=args.max_trials,
+                           epochs=args.epochs, overwrite=args.overwrite, verbose=args.verbose,
                            worker_timeout=args.worker_timeout)
 
 

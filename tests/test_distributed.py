@@ -17,7 +17,7 @@ import pytest
 import hpstudy
 from hpstudy import cli
 from hpstudy.engine import adapter
-from hpstudy.engine.distributed import roles as distributed
+from hpstudy.engine.distributed import launcher as launcher_module, roles as distributed
 from hpstudy.engine.distributed.worker import ChiefFinished, Heartbeat
 from hpstudy.engine.tuner import StopWhenChiefFinished
 from hpstudy.results import files
@@ -256,6 +256,20 @@ def test_keras_tuners_variables_are_the_roles_during_a_run_and_as_they_were_afte
         assert not any(k in os.environ for k in distributed.KERAS_TUNER_VARIABLES)
         raise KeyError("the run failed")
     assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("role", [
+    distributed.Role(distributed.CHIEF, "0.0.0.0", 7941, worker_timeout=30),
+    distributed.Role(distributed.WORKER, "node1", 7941, worker_id="n1-0", chief_timeout=45),
+])
+def test_the_launcher_starts_each_process_with_its_roles_flags_which_read_back_as_that_role(role):
+    command = launcher_module.run_command("s.yaml", role, results_dir="out", max_trials=3, overwrite=True)
+    assert command[:4] == [sys.executable, "-m", "hpstudy.cli", "run"]
+    args = cli._parser().parse_args(command[3:])
+    assert (args.study, args.results_dir, args.max_trials, args.epochs, args.overwrite, args.verbose) == (
+        "s.yaml", "out", 3, None, True, False)
+    assert distributed.from_flags(args.role, bind=args.bind, chief=args.chief, worker_id=args.worker_id,
+                                  worker_timeout=args.worker_timeout, chief_timeout=args.chief_timeout) == role
 
 
 def test_the_heartbeat_tells_a_worker_its_chief_has_finished_and_the_process_goes_on(tmp_path):

@@ -49,6 +49,14 @@ class Role:
         return {"KERASTUNER_TUNER_ID": CHIEF if self.name == CHIEF else str(self.worker_id),
                 "KERASTUNER_ORACLE_IP": self.host, "KERASTUNER_ORACLE_PORT": str(self.port)}
 
+    def flags(self) -> list[str]:
+        """The `hpstudy run` flags of a process with this role, which `from_flags` reads back as this Role: how
+        the local launcher starts its chief and its workers."""
+        if self.name == CHIEF:
+            return ["--role", CHIEF, "--bind", self.address, "--worker-timeout", _seconds(self.worker_timeout)]
+        return ["--role", WORKER, "--chief", self.address, "--worker-id", str(self.worker_id),
+                "--chief-timeout", _seconds(self.chief_timeout)]
+
 
 def is_worker(role: Role | None) -> bool:
     """Whether `role` makes this process a worker of a distributed study (None: a study of its own)."""
@@ -81,6 +89,13 @@ def keras_tuner_environment(role: Role | None) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _seconds(value: float) -> str:
+    """A timeout as its flag takes it: a whole number of seconds."""
+    if not float(value).is_integer():
+        raise ValueError(f"a timeout of {value!r} seconds: the flags take whole seconds")
+    return str(int(value))
 
 
 def from_flags(role: str, *, bind: str | None = None, chief: str | None = None, worker_id: str | None = None,
