@@ -106,13 +106,9 @@ def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path
         from_flags("chief", worker_timeout=worker_timeout)
     from hpstudy.engine.distributed import launcher
     name = load_spec(study_path).name
-    # Every process is an `hpstudy run` of its own: these values reach it as that command's flags.
-    run_args = ["--overwrite"] * bool(overwrite) + ["--verbose"] * bool(verbose)
-    for flag, value in (("--max-trials", max_trials), ("--epochs", epochs)):
-        if value is not None:
-            run_args += [flag, str(value)]
-    return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name,
-                           run_args=run_args, worker_timeout=worker_timeout)
+    return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name, max_trials=max_trials,
+                           epochs=epochs, overwrite=bool(overwrite), verbose=bool(verbose),
+                           worker_timeout=worker_timeout)
 
 
 def validate(study_path: str | Path) -> tuple[StudySpec, int]:

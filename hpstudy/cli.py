@@ -179,8 +179,7 @@ def _run(args) -> int:
         sys.stderr.flush()
         os.environ[_RESTARTED] = "1"
         os.execv(sys.executable, [sys.executable, "-m", "hpstudy.cli", *args.argv])
-    if role is not None and role.name == "worker":
-        print(f"worker {role.worker_id}: no more trials to run in {study.path}")
+    if role is not None and role.name == "worker":     # the run said why the worker stopped
         return 0
     best = study.best
     trials = study.trials
