@@ -177,7 +177,7 @@ def test_every_readme_python_example_runs(readme_folder, index):
 
 
 # ---------------------------------------------------------------- verbs the command line is made of
-def test_run_workers_takes_typed_values_and_gives_each_process_the_run_flags(tmp_path, monkeypatch):
+def test_run_workers_takes_typed_values_and_hands_them_to_the_launcher(tmp_path, monkeypatch):
     from hpstudy.engine.distributed import launcher
     study = tmp_path / "quickstart.yaml"
     study.write_text(TINY_QUICKSTART)
@@ -187,8 +187,8 @@ def test_run_workers_takes_typed_values_and_gives_each_process_the_run_flags(tmp
                            worker_timeout=30) == 0
     (args, kwargs), = launched
     assert args == (str(study), 2)
-    assert kwargs == {"results_dir": str(tmp_path), "name": "quickstart", "worker_timeout": 30,
-                      "run_args": ["--overwrite", "--max-trials", "3", "--epochs", "1"]}
+    assert kwargs == {"results_dir": str(tmp_path), "name": "quickstart", "worker_timeout": 30, "max_trials": 3,
+                      "epochs": 1, "overwrite": True, "verbose": False}
     with pytest.raises(HpstudyError, match="^--epochs: expected a positive integer, got '0'$"):
         api.run_workers(study, 2, epochs=0)
     assert len(launched) == 1
