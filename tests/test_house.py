@@ -15,7 +15,8 @@ LAYERS = [
     ("hpstudy.study", "hpstudy.results.files"),
     ("hpstudy.data", "hpstudy.models"),
     ("hpstudy.results.layout", "hpstudy.results.files", "hpstudy.results.lock", "hpstudy.results.folder",
-     "hpstudy.results.trials", "hpstudy.results.outputs", "hpstudy.results.space"),
+     "hpstudy.results.trials", "hpstudy.results.outputs", "hpstudy.results.space", "hpstudy.results.status",
+     "hpstudy.results.curves"),
     ("hpstudy.analysis",),
     ("hpstudy.engine",),
     ("hpstudy.results.models", "hpstudy.results.evaluate", "hpstudy.results.export", "hpstudy.results.predict"),
@@ -91,8 +92,9 @@ def test_no_import_cycle():
 def test_the_command_line_imports_only_the_api_errors_and_options():
     # options: the rules of the options' values, which the parser checks with and the API too; analyze_cli: the
     # analyze command's flags, which import nothing heavy until it runs.
+    # results.status: the trial statuses, standard library only.
     assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors", "hpstudy.study.options",
-                                      "hpstudy.report.analyze_cli"}
+                                      "hpstudy.report.analyze_cli", "hpstudy.results.status"}
 
 
 def test_only_the_adapter_touches_keras_tuner_internals():

@@ -68,11 +68,6 @@ def ranked(study) -> pd.DataFrame:
     return table.assign(_key=key.to_numpy()).sort_values("_key", kind="stable").drop(columns="_key")
 
 
-def best_so_far(scores: np.ndarray, minimize: bool) -> np.ndarray:
-    """The running best of `scores` in their order."""
-    return np.minimum.accumulate(scores) if minimize else np.maximum.accumulate(scores)
-
-
 def label_of(value) -> str:
     """A hyperparameter value as a tick label."""
     if isinstance(value, (float, np.floating)):

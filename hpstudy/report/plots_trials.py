@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.errors import ResultsError
-from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, best_so_far, done, in_trial_order, legend,
-                                       new_figure, numbers, objective_label, ranked, stopped)
+from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, done, in_trial_order, legend, new_figure,
+                                       numbers, objective_label, ranked, stopped)
 from hpstudy.results.trials import read_history
+from hpstudy.study.objective import best_so_far
 from hpstudy.text import literal_figure
 
 COSTS = (("params", "parameters (count, log scale)"), ("flops", "FLOPs per image (log scale)"),
@@ -33,7 +34,7 @@ def plot_history(study):
     kept = ~both["_cut"].to_numpy(dtype=bool)
     number = both["trial_id"].astype(int).to_numpy()
     score = both["score"].to_numpy(dtype=float)
-    best = best_so_far(score[kept], minimize)
+    best = np.asarray(best_so_far(score[kept], minimize))
     fig, axes = new_figure(11, 4.0, 1, 2)
     for ax, x, label in ((axes[0, 0], number, "trial number"),
                          (axes[0, 1], spent, "training time of the search so far (s, trials one after another)")):
