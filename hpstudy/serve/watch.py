@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import math
 import os
@@ -23,6 +22,7 @@ import pandas as pd
 from hpstudy.errors import HpstudyError, ResultsError, one_line
 from hpstudy.report import plots, tables
 from hpstudy.results import files, folder
+from hpstudy.results.curves import draw_curves
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.results.status import ENDED, SCORED, TrialStatus
 from hpstudy.results.trials import read_history
@@ -312,28 +312,10 @@ def _curves(root: str, number: str, execution: int, caption: str, stamp: tuple) 
         history = read_history(Layout(Path(root)), number, execution)
     except ResultsError:
         return None
-    return _curves_png(history, caption) if history is not None and len(history) else None
+    return _curves_png(number, history, caption) if history is not None and len(history) else None
 
 
-def _curves_png(history, title: str) -> bytes:
-    """Loss and accuracy per epoch, training and validation, as a PNG (matplotlib's Agg, no display)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+def _curves_png(number: str, history, title: str) -> bytes:
+    """A running trial's loss and accuracy per epoch, training and validation, as a PNG (`results.curves`)."""
     with _DRAWING:
-        figure = Figure(figsize=(8, 2.8), dpi=90)
-        figure.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.80, wspace=0.2)
-        for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
-            for name, style in ((metric, "-"), (f"val_{metric}", "--")):
-                if name in history:
-                    axes.plot(history["epoch"], history[name], style, marker="o", markersize=3, label=name)
-            axes.set_xlabel("epoch")
-            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-            axes.set_xlim(0.5, max(2, int(history["epoch"].max())) + 0.5)
-            axes.set_title(metric, fontsize=9)
-            axes.grid(alpha=0.3)
-            if axes.lines:
-                axes.legend(fontsize=8)
-        figure.suptitle(title, fontsize=10)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return plots.png(draw_curves([(f"trial {number}", history, None)], title, size=(8, 3.2)))
