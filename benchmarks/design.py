@@ -36,6 +36,7 @@ RIGHT = {"model.head": "effect", "model.conv_layers": "negligible"}
 RANGES = {"model.dropout": "linear", "train.learning_rate": "log"}
 SCENARIOS = {"10% diverged": 0.10, "none diverged": 0.0}      # the share of runs that end at chance
 ARMS = ("random", "design, fixed", "design, until answered")
+RANDOM_UNTIL = "random, stopped by the same rule"     # random search's rows read with the until arm's rule
 SECTIONS = {"synthetic": "## Synthetic studies", "real": "## Real studies: the quickstart on digits"}
 
 
@@ -71,28 +72,31 @@ def table(rows: list[dict]) -> pd.DataFrame:
 _JUDGED: dict = {}      # rows already judged (the until arm asks of the fixed arm's prefixes again)
 
 
-def judge(rows: list[dict]) -> dict:
+def judge(rows: list[dict], looks: int = 1) -> dict:
     """The question's verdicts over `rows`: whether every one is decisive, every decisive one right (head an
-    effect with dense above gap, conv layers negligible), and any decisive one wrong (see design.md)."""
-    key = tuple(tuple(sorted(row.items())) for row in rows)
+    effect with dense above gap, conv layers negligible), and any decisive one wrong (see design.md); `held`:
+    whether every one is decisive at the level each of `looks` looks is held to (analysis.looks)."""
+    key = (looks, tuple(tuple(sorted(row.items())) for row in rows))
     if key not in _JUDGED:
         if len(_JUDGED) > 10_000:
             _JUDGED.clear()
-        _JUDGED[key] = _judge(rows)
+        _JUDGED[key] = _judge(rows, looks)
     return _JUDGED[key]
 
 
-def _judge(rows: list[dict]) -> dict:
+def _judge(rows: list[dict], looks: int) -> dict:
     from hpstudy.analysis.effects import effects
+    from hpstudy.analysis.looks import verdict_at
 
     names = list(space().values)
     found = effects(table(rows), names, OBJECTIVE, ranges=RANGES, question=QUESTION, with_importance=False,
                     classes=CLASSES, smallest_effect=NOISE)
-    verdicts, why = {}, []
+    verdicts, held, why = {}, {}, []
     for effect in found.effects:
         if effect.name not in QUESTION:
             continue
         verdicts[effect.name] = effect.verdict
+        held[effect.name] = verdict_at(effect, found.smallest_effect, looks)
         short = effect.name.split(".")[-1]
         for c in effect.outcomes:
             shift = SHIFT.get(effect.name, {})
@@ -105,17 +109,17 @@ def _judge(rows: list[dict]) -> dict:
     decisive = all(v in ("effect", "negligible") for v in verdicts.values()) and len(verdicts) == len(QUESTION)
     right = decisive and not why and all(verdicts[name] == word for name, word in RIGHT.items())
     return {"decisive": decisive, "right": right, "wrong": bool(why), "why": "; ".join(sorted(set(why))),
-            "verdicts": verdicts}
+            "verdicts": verdicts, "held": decisive and all(v in ("effect", "negligible") for v in held.values())}
 
 
 class _Until:
     """The design's stopping rule (engine.answered.Answered's contract) over the rows run so far."""
 
     def __init__(self, rows: list[dict]):
-        self.rows = rows
+        self.rows, self.looks = rows, 1          # looks: set by the oracle, as for Answered
 
     def check(self) -> str | None:
-        return "answered" if judge(self.rows)["decisive"] else None
+        return "answered" if judge(self.rows, self.looks)["held"] else None
 
 
 def drive(oracle, diverge: float, rng: np.random.Generator, cap: int) -> list[dict]:
@@ -153,14 +157,18 @@ def _oracle(arm: str, seed: int, cap: int, folder: str):
     return oracle
 
 
-def arm_result(arm: str, rows: list[dict]) -> dict:
+def arm_result(arm: str, rows: list[dict], cap: int) -> dict:
     """One arm of one study: the first round at which every question verdict was decisive (None: not within
     the rows), the verdicts' judgement there, and at the last row."""
-    stop = next((n for n in range(ROUND, len(rows) + 1, ROUND) if judge(rows[:n])["decisive"]), None)
+    looks = -(-cap // ROUND)
+    if arm == RANDOM_UNTIL:            # the first round decisive at each look's level, as the until arm stops
+        stop = next((n for n in range(ROUND, len(rows) + 1, ROUND) if judge(rows[:n], looks)["held"]), None)
+    else:
+        stop = next((n for n in range(ROUND, len(rows) + 1, ROUND) if judge(rows[:n])["decisive"]), None)
     at_stop = judge(rows[:stop]) if stop else None
     last = judge(rows)
-    if arm.endswith("answered"):       # stopped by the oracle itself: its last round is where it stopped
-        stop = len(rows) if last["decisive"] else None
+    if arm.endswith("answered"):       # stopped by the oracle itself, at a look's level: where it stopped
+        stop = len(rows) if judge(rows, looks)["held"] else None
         at_stop = last if stop else None
     return {"arm": arm, "trials": len(rows), "stop": stop, "right_at_stop": bool(at_stop and at_stop["right"]),
             "wrong_at_stop": bool(at_stop and at_stop["wrong"]), "why_at_stop": at_stop["why"] if at_stop else "",
@@ -169,8 +177,8 @@ def arm_result(arm: str, rows: list[dict]) -> dict:
 
 
 def _light() -> None:
-    """Import keras-tuner and freeze the objects it made, once per process: the analysis's Holm step
-    (statsmodels' multipletests) runs gc.collect, which otherwise walks TensorFlow's heap every time (0.3 s)."""
+    """Import keras-tuner and freeze the objects it made, once per process: Python's automatic collections
+    then skip TensorFlow's heap, which the thousands of analyses below would otherwise walk again and again."""
     import gc
 
     import keras_tuner  # noqa: F401
@@ -194,8 +202,11 @@ def one_study(args) -> list[dict]:
             # The two design arms see the same noise: until-answered is the fixed arm stopped by the oracle.
             rng = np.random.default_rng([seed, number, index, 0 if arm == "random" else 1])
             rows = drive(_oracle(arm, seed * 100_000 + index, cap, folder), diverge, rng, cap)
-            out.append({"scenario": scenario, "study": index, **arm_result(arm, rows),
+            out.append({"scenario": scenario, "study": index, **arm_result(arm, rows, cap),
                         "seconds": time.perf_counter() - started})
+            if arm == "random":
+                out.append({"scenario": scenario, "study": index, **arm_result(RANDOM_UNTIL, rows, cap),
+                            "seconds": 0.0})
     return out
 
 
@@ -237,7 +248,7 @@ def summary(results: pd.DataFrame, cap: int) -> pd.DataFrame:
     """Per scenario and arm, the shares design.md shows (SYNTHETIC_COLUMNS)."""
     rows = []
     for (scenario, arm), group in results.groupby(["scenario", "arm"], sort=False):
-        until = arm.endswith("answered")
+        until = arm.endswith("answered") or arm == RANDOM_UNTIL
         words = group["end model.conv_layers"].value_counts(normalize=True) if not until else None
         rows.append([scenario, arm, len(group), _quartiles(group["stop"], cap), _share(group["stop"].isna()),
                      _share(group["right_at_stop"]), _share(group["wrong_at_stop"]),
@@ -247,23 +258,26 @@ def summary(results: pd.DataFrame, cap: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SYNTHETIC_COLUMNS)
 
 
-def saved(results: pd.DataFrame, scenario: str, cap: int) -> str:
-    """Random's trials until decisive minus the until-answered design's, per study: median (IQR), over the
-    studies where both were decisive within the cap, and how many those are."""
+def saved(results: pd.DataFrame, scenario: str, cap: int, random: str = RANDOM_UNTIL,
+          design: str = "design, until answered") -> str:
+    """Random's trials until decisive minus the design's, per study (arms `random` and `design`, read with the
+    same rule): median (IQR), over the studies where both were decisive within the cap, and how many those are."""
     group = results[results["scenario"] == scenario]
     stops = group.pivot(index="study", columns="arm", values="stop").astype(float)
-    both = stops.dropna(subset=["random", "design, until answered"])
+    both = stops.dropna(subset=[random, design])
     if both.empty:
-        return f"no study of `{scenario}` had both arms decisive within {cap} trials"
-    diff = both["random"] - both["design, until answered"]
+        return f"no study of `{scenario}` had both `{random}` and `{design}` decisive within {cap} trials"
+    diff = both[random] - both[design]
     q = np.quantile(diff, [0.25, 0.5, 0.75])
-    return (f"`{scenario}`: random search needed {q[1]:+.0f} trials more than the design until answered "
+    return (f"`{scenario}`, {design} against {random}: random search needed {q[1]:+.0f} trials more "
             f"(median of the per-study differences; IQR {q[0]:+.0f} to {q[2]:+.0f}), over the {len(both)} of "
             f"{stops.shape[0]} studies where both were decisive within {cap} trials")
 
 
-def real(seeds: list[int], max_trials: int, random_trials: int, epochs: int | None, folder: Path) -> pd.DataFrame:
-    """The quickstart (studies/quickstart.yaml, its confirm step left out) on digits per seed and tuner, the two
+def real(seeds: list[int], max_trials: int, random_trials: int, epochs: int | None, folder: Path, *,
+         confirm: bool = False) -> pd.DataFrame:
+    """The quickstart (studies/quickstart.yaml, its confirm step left out unless `confirm`) on digits per seed
+    and tuner, the two
     alternating: random search run to `random_trials` (the quickstart before the design), the design until
     answered capped at `max_trials`; per study the first round of 4 trials at which every question verdict was
     decisive, its trials' seconds, the run's wall time and the final verdicts."""
@@ -277,7 +291,8 @@ def real(seeds: list[int], max_trials: int, random_trials: int, epochs: int | No
     for seed in seeds:
         for tuner in ("random", "design"):
             study = {**base, "name": f"design_bench_{tuner}_{seed}", "search": {
-                **{k: v for k, v in base["search"].items() if k not in ("confirm", "until")}, "tuner": tuner,
+                **{k: v for k, v in base["search"].items() if k != "until" and (confirm or k != "confirm")},
+                "tuner": tuner,
                 "seed": seed, "max_trials": max_trials if tuner == "design" else random_trials,
                 **({"until": "answered"} if tuner == "design" else {})}}
             if epochs:
@@ -337,11 +352,13 @@ SYNTHETIC_NOTE = """Simulated studies, no Keras training: keras-tuner's `RandomS
 diverged run scores chance (0.1, 10 classes), so the analysis marks it not trained. Verdicts are
 `hpstudy.analysis.effects.effects()` with `classes=10` and `smallest_effect=0.01` (1 noise sd: without a smallest
 effect, or a noise floor from seed repeats, no verdict can be `negligible`), after every round of 4 trials (one
-trial per question cell). Arms: **random** (max_trials = the cap), **design, fixed** (max_trials = the cap), and
-**design, until answered** (the oracle's own `until` rule, asked before each round, stops it once both verdicts
-are decisive; the two design arms see the same trials and noise, so it stops where the fixed arm first was
-decisive). Columns: **trials until decisive**, the first round at which both question verdicts were `effect` or
-`negligible`, median (IQR) over the studies, `>cap` where not within the cap; **not within cap**, the share of
+trial per question cell). Arms: **random** (max_trials = the cap), **random, stopped by the same rule** (random search's trials read with the until arm's
+stopping rule), **design, fixed** (max_trials = the cap), and **design, until answered** (the oracle's own `until` rule, asked before each round, stops it once both verdicts
+are decisive at the level each look is held to, Pocock's for the cap's 16 looks (99.2%, analysis.looks); the two
+design arms see the same trials and noise, so it stops at or after the round where the fixed arm first was
+decisive at 95%). Columns: **trials until decisive**, the first round at which both question verdicts were
+`effect` or `negligible` (for the until arm: where it stopped), median (IQR) over the studies, `>cap` where not
+within the cap; **not within cap**, the share of
 studies never decisive; **right at that point**, the share of studies whose verdicts there were head `effect`
 with dense above gap and conv layers `negligible`; **wrong at that point**, the share with a decisive verdict
 against the truth (head `negligible` or an effect of the wrong sign, conv layers an `effect`, or an effect on the
@@ -361,24 +378,28 @@ def synthetic_section(results: pd.DataFrame, *, studies: int, cap: int, seed: in
              SYNTHETIC_NOTE, "", "| " + " | ".join(SYNTHETIC_COLUMNS) + " |",
              "|" + "---|" * len(SYNTHETIC_COLUMNS)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    lines += ["", "Trials saved, per study: " + "; ".join(saved(results, s, cap) for s in SCENARIOS) + ".", ""]
+    lines += ["", "Trials saved, per study: " + "; ".join(
+        saved(results, s, cap, *arms) for s in SCENARIOS
+        for arms in [(RANDOM_UNTIL, "design, until answered"), ("random", "design, fixed")]) + ".", ""]
     return "\n".join(lines)
 
 
 def real_section(results: pd.DataFrame, *, seeds, max_trials: int, random_trials: int, epochs, seconds: float,
-                 command: str) -> str:
+                 command: str, confirm: bool = False) -> str:
     """design.md's real section."""
     lines = [SECTIONS["real"], "", f"- Command: `{command}`",
-             f"- studies/quickstart.yaml without its confirm step; seeds {', '.join(map(str, seeds))}, each run "
+             f"- studies/quickstart.yaml {'with' if confirm else 'without'} its confirm step; seeds {', '.join(map(str, seeds))}, each run "
              f"with random search over the same space ({random_trials} trials, the quickstart's count before the "
              f"design) then the "
              f"design until answered (capped at {max_trials}); epochs {epochs or 'as in the file (8)'}; run "
              f"time {seconds:.0f} s", *common.machine_lines(common.machine()), "",
              "Random search runs every trial; the design runs with `search.until: answered` (verdicts as the "
-             "report computes them, with the quickstart's `smallest_effect: 0.02`). "
-             "**trials until decisive**: the first 4-trial prefix whose question verdicts were all decisive; "
-             "**their seconds**: those trials' own `seconds`; **wall s**: the whole `hpstudy.run`, loading and "
-             "the design's checks between rounds included.", "", *real_lines(results), ""]
+             "report computes them, with the quickstart's `smallest_effect: 0.02`, each look held to Pocock's "
+             "level for the looks its cap allows). "
+             "**trials until decisive**: the first 4-trial prefix whose question verdicts were all decisive at "
+             "95%, as the report reads them; **their seconds**: those trials' own `seconds`; **wall s**: the "
+             "whole `hpstudy.run`, loading and the design's checks between rounds included"
+             f"{', and the confirm step' if confirm else ''}.", "", *real_lines(results), ""]
     return "\n".join(lines)
 
 
@@ -408,15 +429,18 @@ def main(argv=None) -> int:
     parser.add_argument("--random-trials", type=int, default=16,
                         help="--real: random search's trials (16, the quickstart's before the design)")
     parser.add_argument("--epochs", type=int, help="--real: override the quickstart's epochs")
+    parser.add_argument("--with-confirm", action="store_true",
+                        help="--real: keep the quickstart's confirm step in both arms (the whole run users time)")
     parser.add_argument("--output", type=Path, default=HERE / "design.md")
     args = parser.parse_args(argv)
     command = "python benchmarks/design.py " + " ".join(argv if argv is not None else sys.argv[1:])
     start = time.perf_counter()
     if args.real:
         with tempfile.TemporaryDirectory() as folder:
-            results = real(args.seeds, args.max_trials, args.random_trials, args.epochs, Path(folder))
+            results = real(args.seeds, args.max_trials, args.random_trials, args.epochs, Path(folder),
+                           confirm=args.with_confirm)
         text = real_section(results, seeds=args.seeds, max_trials=args.max_trials, random_trials=args.random_trials,
-                            epochs=args.epochs,
+                            epochs=args.epochs, confirm=args.with_confirm,
                             seconds=time.perf_counter() - start, command=command.strip())
         print("\n".join(real_lines(results)))
     else:

@@ -1,4 +1,4 @@
-"""The Python API: verbs with keyword-only options (the first five re-exported by `hpstudy`), and the verbs the
+"""The Python API: verbs with keyword-only options (the most used re-exported by `hpstudy`), the same verbs the
 command line is made of. Heavy modules (Keras, and so TensorFlow) are imported by the verbs that need them.
 """
 from __future__ import annotations
@@ -7,22 +7,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.study import options
 from hpstudy.engine.distributed.roles import Role, from_flags
 from hpstudy.errors import HpstudyError, ResultsError
-from hpstudy.lazy import freeze_after_keras, import_quietly, quiet_frameworks
+from hpstudy.lazy import import_quietly
 from hpstudy.results import folder, trials
 from hpstudy.results.lock import FolderLock
+from hpstudy.study import options
 from hpstudy.study import spec as spec_module
 from hpstudy.study.spec import StudySpec
 
+# The public verbs, and only they: what `from hpstudy.api import *` and an editor's completion offer.
 __all__ = ["load_spec", "run", "Study", "load_study", "load_best", "confirm", "validate", "run_workers",
-           "distributed_role",
-           "report", "analyze", "serve", "export", "predict", "describe_models", "datasets", "dataset_info", "download",
-           "image_size",
-           "Role", "import_quietly", "freeze_after_keras", "quiet_frameworks"]
+           "distributed_role", "report", "analyze", "serve", "export", "predict", "describe_models", "datasets",
+           "dataset_info", "download"]
 
-distributed_role = from_flags      # the Role of `hpstudy run --role ...` flags (see engine.distributed.roles)
+
+def distributed_role(role: str, *, bind: str | None = None, chief: str | None = None, worker_id: str | None = None,
+                     worker_timeout: int | None = None, chief_timeout: int | None = None) -> Role:
+    """The part this process takes in a study shared by several machines, for `run(role=...)`: "chief" (listening
+    at `bind`, HOST:PORT, default 127.0.0.1:7940; `worker_timeout` seconds of a worker's silence before its trial
+    goes to another) or "worker" (of the chief at `chief`, HOST:PORT, as `worker_id`, giving up on a chief it
+    cannot reach after `chief_timeout` seconds). Checked as `hpstudy run --role ...` checks its flags."""
+    return from_flags(role, bind=bind, chief=chief, worker_id=worker_id, worker_timeout=worker_timeout,
+                      chief_timeout=chief_timeout)
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -84,18 +91,24 @@ def confirm(path: str | Path, *, top: int | None = None, seeds: int | None = Non
 
 
 def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path = "results",
-                run_args: list[str] = (), worker_timeout: int | None = None) -> int:
-    """Run a study with a chief and `workers` worker processes on this machine (`hpstudy run` flags in
-    `run_args`); returns the chief's exit code. A bad study stops here, before any process starts."""
+                max_trials: int | None = None, epochs: int | None = None, overwrite: bool = False,
+                verbose: bool = False, worker_timeout: int | None = None) -> int:
+    """Run a study with a chief and `workers` worker processes on this machine, as `hpstudy run --workers`;
+    returns the chief's exit code. `max_trials`, `epochs`, `overwrite` and `verbose` are `run`'s, given to every
+    process; `worker_timeout` is the chief's (see `distributed_role`). A bad study or value stops here, before any
+    process starts."""
     workers = options.positive(workers, "--workers")
     if workers is None:
         raise options.OptionError("--workers: expected a positive integer, got 'None'")
+    max_trials, epochs = options.positive(max_trials, "--max-trials"), options.positive(epochs, "--epochs")
+    worker_timeout = options.positive(worker_timeout, "--worker-timeout")
     if worker_timeout is not None:      # checked as the chief will check it, before any process starts
         from_flags("chief", worker_timeout=worker_timeout)
     from hpstudy.engine.distributed import launcher
     name = load_spec(study_path).name
-    return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name,
-                           run_args=list(run_args), worker_timeout=worker_timeout)
+    return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name, max_trials=max_trials,
+                           epochs=epochs, overwrite=bool(overwrite), verbose=bool(verbose),
+                           worker_timeout=worker_timeout)
 
 
 def validate(study_path: str | Path) -> tuple[StudySpec, int]:
@@ -350,8 +363,3 @@ def download(name: str, dest: str | None = None, *, slug: str | None = None) -> 
     if slug is not None and name != "cinic10":
         raise HpstudyError("--slug: only for cinic10, which comes from Kaggle")
     return data.download(name, dest, **({"slug": slug} if slug is not None else {}))
-
-
-def image_size(value) -> int:
-    """`value` checked as data.image_size is in a study file; an OptionError saying what is allowed."""
-    return options.image_size(value)

@@ -1,5 +1,6 @@
 """The `hpstudy` command: one handler per subcommand (`analyze`'s flags and handler: report.analyze_cli);
-`main(argv) -> exit code`. Nothing heavy is imported at module level, so `hpstudy --help` answers at once.
+`main(argv) -> exit code`. Each handler turns its flags into an `api` verb's typed arguments and prints what it
+returns. Nothing heavy is imported at module level, so `hpstudy --help` answers at once.
 """
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import os
 import sys
 
-from hpstudy import __version__
+from hpstudy import __version__, lazy
 from hpstudy.study import options
 from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line, terminal_text
 from hpstudy.study.options import parser_type
@@ -179,8 +180,7 @@ def _run(args) -> int:
         sys.stderr.flush()
         os.environ[_RESTARTED] = "1"
         os.execv(sys.executable, [sys.executable, "-m", "hpstudy.cli", *args.argv])
-    if role is not None and role.name == "worker":
-        print(f"worker {role.worker_id}: no more trials to run in {study.path}")
+    if role is not None and role.name == "worker":     # the run said why the worker stopped
         return 0
     best = study.best
     trials = study.trials
@@ -214,13 +214,8 @@ def _run_workers(args) -> int:
     if args.role or args.chief or args.worker_id or args.bind or args.chief_timeout:
         raise HpstudyError("--workers starts its own chief and workers on this machine; leave out --role, --chief, "
                            "--bind, --worker-id and --chief-timeout (those are for several machines)")
-    if args.worker_timeout:      # checked as the chief will check it, before any process starts
-        api.distributed_role("chief", worker_timeout=args.worker_timeout)
-    run_args = ["--overwrite"] * args.overwrite + ["--verbose"] * args.verbose
-    for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs)):
-        if value:
-            run_args += [flag, str(value)]
-    return api.run_workers(args.study, args.workers, results_dir=args.results_dir, run_args=run_args,
+    return api.run_workers(args.study, args.workers, results_dir=args.results_dir, max_trials=args.max_trials,
+                           epochs=args.epochs, overwrite=args.overwrite, verbose=args.verbose,
                            worker_timeout=args.worker_timeout)
 
 
@@ -331,9 +326,8 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if own_process:
-        from hpstudy import api
-        api.freeze_after_keras()
-        api.quiet_frameworks(getattr(args, "verbose", False))
+        lazy.freeze_after_keras()
+        lazy.quiet_frameworks(getattr(args, "verbose", False))
     try:
         return args.handler(args)
     except HpstudyError as err:

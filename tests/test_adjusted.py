@@ -128,3 +128,16 @@ def test_a_conditional_hyperparameter_s_inactive_trials_leave_the_effect_to_its_
     inactive = next(c for c in found if c.value == adjusted.INACTIVE)
     assert parent.verdict == statistics.EFFECT
     assert inactive.verdict == statistics.TOO_FEW and inactive.note.startswith("not separable from model.head=")
+
+
+def test_holm_matches_statsmodels_and_leaves_the_heap_alone(monkeypatch):
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 5, 9, 30):
+        p = np.round(rng.uniform(0, 0.2, size), 3)           # rounded: ties step down like statsmodels'
+        assert np.allclose(statistics.holm(p), multipletests(p, method="holm")[1])
+    assert statistics.holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    import gc
+    monkeypatch.setattr(gc, "collect", lambda *a: pytest.fail("a garbage collection per family of contrasts"))
+    statistics.holm([0.5, 0.01])

@@ -120,7 +120,7 @@ class _AnsweredAfter:
     """The stopping rule's contract (engine.answered.Answered): check() is a reason to stop, or None."""
 
     def __init__(self, calls):
-        self.calls, self.asked = calls, 0
+        self.calls, self.asked, self.looks = calls, 0, None     # looks: set by the oracle before it asks
 
     def check(self):
         self.asked += 1
@@ -135,6 +135,7 @@ def test_until_answered_is_asked_between_rounds_and_stops_the_search_for_good(tm
     for _ in range(2):                                         # before trial 4: answered, and stays so
         assert oracle.create_trial("tuner0").status == "STOPPED"
     assert oracle.until.asked == 2 and oracle.stopped_because.startswith("answered") and len(oracle.trials) == 4
+    assert oracle.until.looks == oracle.looks() == 12           # 24 trials in rounds of 2 cells: 12 looks
 
 
 UNTIL = DESIGN.replace("tuner: design", "tuner: design\n  until: answered")

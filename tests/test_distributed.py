@@ -1,16 +1,27 @@
 """Distributed tuning with real processes on the loopback address: keras-tuner's chief and workers."""
+import contextlib
+import copy
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
+import keras
+import keras_tuner as kt
+import numpy as np
 import pytest
 
 import hpstudy
 from hpstudy import cli
-from hpstudy.engine.distributed import roles as distributed
+from hpstudy.engine import adapter
+from hpstudy.engine.distributed import launcher as launcher_module, roles as distributed
+from hpstudy.engine.distributed.worker import ChiefFinished, Heartbeat
+from hpstudy.engine.tuner import StopWhenChiefFinished
+from hpstudy.results import files
+from hpstudy.results.layout import Layout
 from tests.conftest import TINY, write_study
 
 # Six trials of 12 tiny epochs (under a second each): long enough to kill a worker inside one.
@@ -228,3 +239,133 @@ def test_mirrored_trains_each_trial_data_parallel_under_jax(tmp_path):
     assert run["statuses"] == ["COMPLETED", "COMPLETED"]
     # Each trial's model (keras-tuner clears Keras's session before each build) has its variables on both devices.
     assert run["fits"] == [{"distribution": "DataParallel", "replicas": 2, "variable": 2}] * 2
+
+
+# ---------------------------------------------------------------- the role, in one place
+def test_keras_tuners_variables_are_the_roles_during_a_run_and_as_they_were_after(monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "left-over")          # say, from an earlier job's shell
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    before = dict(os.environ)
+    worker = distributed.Role(distributed.WORKER, "10.0.0.1", 7941, worker_id="n1-0")
+    with distributed.keras_tuner_environment(worker):
+        assert {k: os.environ.get(k) for k in distributed.KERAS_TUNER_VARIABLES} == {
+            "KERASTUNER_TUNER_ID": "n1-0", "KERASTUNER_ORACLE_IP": "10.0.0.1", "KERASTUNER_ORACLE_PORT": "7941"}
+    assert dict(os.environ) == before
+    with pytest.raises(KeyError), distributed.keras_tuner_environment(None):
+        # A study of its own: no variable left over makes keras-tuner a chief or a worker.
+        assert not any(k in os.environ for k in distributed.KERAS_TUNER_VARIABLES)
+        raise KeyError("the run failed")
+    assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("role", [
+    distributed.Role(distributed.CHIEF, "0.0.0.0", 7941, worker_timeout=30),
+    distributed.Role(distributed.WORKER, "node1", 7941, worker_id="n1-0", chief_timeout=45),
+])
+def test_the_launcher_starts_each_process_with_its_roles_flags_which_read_back_as_that_role(role):
+    command = launcher_module.run_command("s.yaml", role, results_dir="out", max_trials=3, overwrite=True)
+    assert command[:4] == [sys.executable, "-m", "hpstudy.cli", "run"]
+    args = cli._parser().parse_args(command[3:])
+    assert (args.study, args.results_dir, args.max_trials, args.epochs, args.overwrite, args.verbose) == (
+        "s.yaml", "out", 3, None, True, False)
+    assert distributed.from_flags(args.role, bind=args.bind, chief=args.chief, worker_id=args.worker_id,
+                                  worker_timeout=args.worker_timeout, chief_timeout=args.chief_timeout) == role
+
+
+def test_the_heartbeat_tells_a_worker_its_chief_has_finished_and_the_process_goes_on(tmp_path):
+    layout = Layout(tmp_path)
+    files.write_json(layout.chief_state, {"state": "finished"})    # an earlier run's chief: not this worker's
+    with Heartbeat(layout, "w0", every=0.05) as heartbeat:
+        time.sleep(0.3)
+        assert not heartbeat.chief_finished.is_set()
+        files.write_json(layout.chief_state, {"state": "serving"})
+        time.sleep(0.3)
+        files.write_json(layout.chief_state, {"state": "finished"})
+        assert heartbeat.chief_finished.wait(5)
+        heartbeat.thread.join(5)
+        assert not heartbeat.thread.is_alive()        # it stopped beating; the worker's search ends on the event
+
+
+class _ChiefOracle(kt.oracles.RandomSearchOracle):
+    """A chief's oracle that answers every ask for a trial with `answer`: STOPPED (no more) or IDLE (wait)."""
+
+    answer, asked = "STOPPED", 0
+
+    def create_trial(self, tuner_id):
+        self.asked += 1
+        return kt.engine.trial.Trial(self.get_space(), status=self.answer)
+
+
+@contextlib.contextmanager
+def _chief_serving(answer):
+    """keras-tuner's server of a `_ChiefOracle` on a free loopback port: (oracle, server, port)."""
+    oracle = _ChiefOracle(objective="val_loss", max_trials=1)
+    oracle.answer, port = answer, distributed.free_port()
+    server, _ = adapter.start_server(oracle, "127.0.0.1", port)
+    try:
+        yield oracle, server, port
+    finally:
+        server.stop(0)
+
+
+@pytest.mark.slow
+def test_a_worker_run_leaves_the_environment_as_it_was_and_the_next_run_is_a_study_of_its_own(tmp_path, monkeypatch,
+                                                                                               capsys):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "left-over")
+    before = dict(os.environ)
+    study_path = write_study(tmp_path, STUDY.format(name="twice").replace("max_trials: 6", "max_trials: 1"),
+                             name="twice")
+    with _chief_serving("STOPPED") as (_, _, port):
+        role = distributed.from_flags("worker", chief=f"127.0.0.1:{port}", worker_id="w0")
+        hpstudy.run(study_path, results_dir=tmp_path / "worker", role=role)
+    assert dict(os.environ) == before
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"worker w0: no more trials to run in {tmp_path / 'worker' / 'twice'}")
+    study = hpstudy.run(study_path, results_dir=tmp_path / "alone", epochs=1)
+    assert list(study.trials.status) == ["COMPLETED"]
+    assert (study.path / "tuner" / "tuner0.json").is_file()      # keras-tuner's own file of a search on its own
+    assert dict(os.environ) == before
+
+
+@pytest.mark.slow
+def test_a_worker_whose_chief_has_finished_stops_with_one_line(tmp_path):
+    study_path = write_study(tmp_path, STUDY.format(name="over"), name="over")
+    layout = Layout(tmp_path / "over")
+    with _chief_serving("IDLE") as (oracle, server, port):
+        worker = subprocess.Popen([*RUN, str(study_path), "--results-dir", str(tmp_path), "--role", "worker",
+                                   "--chief", f"127.0.0.1:{port}", "--worker-id", "w0"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait(lambda: layout.heartbeat("w0").exists(), what="w0's heartbeat")
+            files.write_json(layout.chief_state, {"state": "serving"})
+            beat = json.loads(layout.heartbeat("w0").read_text())["beat"]
+            _wait(lambda: json.loads(layout.heartbeat("w0").read_text())["beat"] >= beat + 2
+                  and oracle.asked >= 2, what="w0 to see the chief serving and to ask it for trials")
+            server.stop(0)        # gone: keras-tuner's client would wait an hour for it, in a blocking call
+            files.write_json(layout.chief_state, {"state": "finished"})
+            started = time.monotonic()
+            output, errors = worker.communicate(timeout=60)
+        finally:
+            worker.kill()
+    assert worker.returncode == 0, errors[-3000:]
+    assert time.monotonic() - started < 15
+    assert output.strip().splitlines()[-1] == (
+        f"worker w0: the chief has finished the study; no more trials to run in {layout.root}")
+    assert "Traceback" not in errors, errors[-3000:]
+
+
+def test_a_workers_training_stops_at_a_batchs_end_once_its_chief_has_finished():
+    finished = threading.Event()
+    stop = StopWhenChiefFinished(finished)
+    assert copy.deepcopy([stop])[0] is stop           # keras-tuner's copy of each trial's callbacks shares the event
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((8, 2)), np.zeros((8, 1))
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, callbacks=[stop])      # not set: trains on
+    batches = []
+    finished.set()
+    with pytest.raises(ChiefFinished):
+        model.fit(x, y, batch_size=2, epochs=3, verbose=0,
+                  callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b)),
+                             stop])
+    assert batches == [0]

@@ -1,6 +1,7 @@
 """The package's architecture, read from its code: imports run one way through the layers the README names (with
 function-level imports and module names passed to import_module / import_quietly counted), with no cycle;
-keras-tuner's internals are touched by the adapter only; the command line imports only the API, errors and the options' rules."""
+keras-tuner's internals are touched by the adapter only; the command line imports only the API, errors, the options'
+rules and the process-wide quieting of `lazy`."""
 import ast
 import re
 from pathlib import Path
@@ -89,12 +90,13 @@ def test_no_import_cycle():
     assert cycles == []
 
 
-def test_the_command_line_imports_only_the_api_errors_and_options():
+def test_the_command_line_imports_only_the_api_errors_options_and_lazy():
     # options: the rules of the options' values, which the parser checks with and the API too; analyze_cli: the
-    # analyze command's flags, which import nothing heavy until it runs.
+    # analyze command's flags, which import nothing heavy until it runs; lazy: how the command's own process quiets
+    # and freezes the frameworks, which no API verb does to a user's process (so it is not an API verb);
     # results.status: the trial statuses, standard library only.
     assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors", "hpstudy.study.options",
-                                      "hpstudy.report.analyze_cli", "hpstudy.results.status"}
+                                      "hpstudy.report.analyze_cli", "hpstudy.lazy", "hpstudy.results.status"}
 
 
 def test_only_the_adapter_touches_keras_tuner_internals():

@@ -245,15 +245,13 @@ def family(out: list[Contrast], tests: list[tuple[int, float]], smallest: float 
     studies with no true effect printed a finding. One family of every contrast; with a `question`, the
     question's contrasts and the others as two families at QUESTION_SHARE and NUISANCE_SHARE of the 5%
     (their `p_family` scaled so that below 0.05 still means a finding)."""
-    from statsmodels.stats.multitest import multipletests
-
     asked = [t for t in tests if out[t[0]].hyperparameter in question]
     groups = [(asked, QUESTION_SHARE), ([t for t in tests if t not in asked], NUISANCE_SHARE)] if asked \
         else [(tests, 1.0)]
     for members, share in groups:
         if not members:
             continue
-        held = multipletests([p for _, p in members], method="holm")[1]
+        held = statistics.holm([p for _, p in members])
         for (i, p), adjusted_p in zip(members, held):
             c = out[i]
             p_family = min(1.0, float(adjusted_p) / share)

@@ -76,6 +76,7 @@ class Effects:
     importance_note: str = ""                     # the method, or why there is no ranking
     noise_floor: float | None = None              # pooled seed-to-seed std of the objective (seed repeats)
     noise_note: str = ""
+    smallest_effect: float | None = None          # below it a difference is negligible: declared, else the floor
     repeats: pd.DataFrame | None = None           # per confirmed configuration: its seed repeats' intervals
     repeat_records: pd.DataFrame | None = None    # every seed repeat (results.read_repeats)
     question: dict[str, pd.DataFrame] = field(default_factory=dict)   # scientific hyperparameter -> isolation
@@ -252,7 +253,7 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     ranged = {name for name, (is_range, _) in searched.items() if is_range}
     result.training = training_module.training(everything, names, order_key=_value_key, margin=TRAINED_MARGIN,
                                                ranged=ranged)
-    smallest = smallest_effect if smallest_effect is not None else floor
+    smallest = result.smallest_effect = smallest_effect if smallest_effect is not None else floor
     found = adjusted.contrasts(done, searched, smallest=smallest, order_key=_value_key, question=question,
                                minimize=minimize) if len(done) else []
     failed = {t.name: t for t in result.training}

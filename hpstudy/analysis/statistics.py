@@ -84,6 +84,18 @@ def difference(a, b) -> Difference | None:
     return Difference(diff, (float(low), float(high)), float(test.pvalue), (len(a), len(b)))
 
 
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values, in the order given (each at most 1). Written here rather than taken
+    from statsmodels' `multipletests`, which runs a full garbage collection on every call: 0.15 s each in a
+    process that has trained a Keras model, over a second per until-answered check between rounds."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    scaled = np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1))
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(scaled, 1.0)
+    return adjusted
+
+
 def verdict(diff: float | None, ci95, smallest: float | None, p_family: float | None = None) -> str:
     """`effect` when the interval excludes zero and the family-adjusted p-value (where given, see
     adjusted.family) is below 1 - LEVEL; `negligible` when the whole interval lies within +-`smallest` (the

@@ -120,11 +120,9 @@ def _share_contrast(name, value, reference, a: tuple, b: tuple, p, verdict) -> C
 def _judge(out: list, tests: list) -> None:
     """Holm's step-down over every share comparison of the study (a family of its own): `effect` below 5%;
     else `undetermined`: a difference in how often runs fail is never shown to be negligible here."""
-    from statsmodels.stats.multitest import multipletests
-
     if not tests:
         return
-    held = multipletests([p for _, p in tests], alpha=1 - statistics.LEVEL, method="holm")[1]
+    held = statistics.holm([p for _, p in tests])
     for (i, _), p in zip(tests, held):
         item, k = out[i]
         verdict = statistics.EFFECT if p < 1 - statistics.LEVEL else statistics.UNDETERMINED

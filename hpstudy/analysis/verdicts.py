@@ -54,7 +54,7 @@ MORE_SHOWN = 200
 def more_text(more: int) -> str:
     """Roughly how many more trials per value, in words: `about 12 more trials per value`, or `over 200 ...` when
     the estimate is beyond MORE_SHOWN."""
-    return (f"about {more} more trials per value" if more <= MORE_SHOWN
+    return (f"about {more} more trial{'s' if more != 1 else ''} per value" if more <= MORE_SHOWN
             else f"over {MORE_SHOWN} more trials per value")
 
 

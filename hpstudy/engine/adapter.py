@@ -7,7 +7,7 @@ fails loudly, naming them, when an upgrade removes one.
   limit in place of keras-tuner's, the repair of state left by a kill, a silent worker's trial released, and
   the trials whose checkpoints a search in progress still needs;
 - `StudyTunerBase`, mixed into each tuner: its own state file written atomically, a worker's client to the
-  chief made patient, the trial's checkpoint file;
+  chief made patient (and stopped once that chief has finished), the trial's checkpoint file;
 - the grid oracle made resumable, the chief's gRPC server, and the registry of the four tuners.
 """
 from __future__ import annotations
@@ -15,15 +15,17 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
 import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
-from keras_tuner.src.distribute import utils as dist_utils      # 1.4: the role read from KERASTUNER_* variables
 
 from hpstudy.engine import design
-from hpstudy.engine.distributed.roles import DEFAULT_CHIEF_TIMEOUT
+from hpstudy.engine.distributed.roles import DEFAULT_CHIEF_TIMEOUT, WORKER, Role, is_chief, is_worker
+from hpstudy.engine.distributed.roles import keras_tuner_environment
+from hpstudy.engine.distributed.worker import ChiefFinished, StoppableStub
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, layout as layout_module, trials as trials_module
 from hpstudy.results.status import TrialStatus
@@ -43,16 +45,6 @@ CLIENT_CALLS = ("get_space", "update_space", "create_trial", "update_trial", "en
                 "get_best_trials")
 
 
-def is_worker() -> bool:
-    """Whether this process is a worker of a distributed study (its oracle is the chief's, over gRPC)."""
-    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
-
-
-def is_chief() -> bool:
-    """Whether this process is the chief of a distributed study."""
-    return dist_utils.has_chief_oracle() and dist_utils.is_chief_oracle()
-
-
 def show_tracebacks(show: bool) -> None:
     """Whether keras-tuner prints the traceback of each failed trial (the reason is in the trials table anyway)."""
     kt_config.DEBUG = show
@@ -63,6 +55,7 @@ class StudyOracle:
     """Mixed into each keras-tuner oracle (see `oracle_class`)."""
 
     max_failed_trials = 2**31       # search.max_failed_trials, set by the tuner that owns this oracle
+    serves_workers = False          # the chief's oracle of a distributed study, set by `make_tuner` from the Role
 
     def save(self):
         # 1.4: Oracle.save -> Stateful.save -> utils.save_json truncates oracle.json, then writes it: a process
@@ -124,7 +117,7 @@ class StudyOracle:
         oracle_file = Path(self._get_oracle_fname())
         files.read_record(oracle_file, dict, hint=RELOAD_HINT)
         _reloaded(oracle_file, super().reload)
-        self._reconcile(chief=is_chief())
+        self._reconcile(chief=self.serves_workers)
 
     def _reconcile(self, *, chief: bool) -> None:
         """Repair an oracle reloaded after its process was killed, possibly between two of its state files.
@@ -200,14 +193,19 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
 
 # ---------------------------------------------------------------- the tuner
 class PatientClient:
-    """A worker's client to the chief that rides out a restart of the chief.
+    """A worker's client to the chief that rides out a restart of the chief, and stops once the chief has finished.
 
     keras-tuner's client waits for the chief to be reachable before a call, but a call under way when the chief
-    dies fails (UNAVAILABLE) and would end the worker: such calls are sent again until the chief is back.
+    dies fails (UNAVAILABLE) and would end the worker: such calls are sent again until the chief is back. Every
+    wait (a call, a pause between two) ends with ChiefFinished as soon as `chief_finished` is set (by the
+    worker's heartbeat), since a chief that has finished the study never answers again.
     """
 
-    def __init__(self, client, patience: float = DEFAULT_CHIEF_TIMEOUT):   # the worker's --chief-timeout, once known
+    def __init__(self, client, patience: float = DEFAULT_CHIEF_TIMEOUT, chief_finished: threading.Event | None = None):
         self.client, self.patience = client, patience
+        self.chief_finished = chief_finished if chief_finished is not None else threading.Event()
+        # 1.4: OracleClient.stub, whose every call waits (wait_for_ready) up to an hour for a chief that is gone.
+        client.stub = StoppableStub(client.stub, self.chief_finished)
 
     def __getattr__(self, name):
         call = getattr(self.client, name)
@@ -219,36 +217,50 @@ class PatientClient:
             import grpc
             deadline = time.monotonic() + self.patience
             while True:
+                self._pause(0)
                 try:
                     answer = call(*args, **kwargs)
                 except grpc.RpcError as err:
                     if err.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
                         raise
-                    time.sleep(1.0)
+                    self._pause(1.0)
                     continue
                 if name == "create_trial" and answer.status == TrialStatus.IDLE:
                     # 1.4: BaseTuner.search asks again at once after an IDLE trial; a second between two asks
                     # keeps a waiting worker from keeping the chief busy.
-                    time.sleep(IDLE_WAIT_SECONDS)
+                    self._pause(IDLE_WAIT_SECONDS)
                 return answer
         return retried
 
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or raise ChiefFinished at once when the chief has finished."""
+        if self.chief_finished.wait(seconds):
+            raise ChiefFinished("the chief has finished the study")
+
 
 class StudyTunerBase:
-    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`)."""
+    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`).
 
-    def __init__(self, oracle, hypermodel, **kwargs):
-        if kwargs.get("directory") and kwargs.get("project_name") and not kwargs.get("overwrite"):
+    `role` (None: a study of its own) is this process's part in a distributed study; keras-tuner reads the same
+    from its environment variables, which the run sets from that role (`roles.keras_tuner_environment`).
+    `chief_finished`: a worker's heartbeat's event (see `PatientClient`).
+    """
+
+    def __init__(self, oracle, hypermodel, *, role: Role | None = None,
+                 chief_finished: threading.Event | None = None, **kwargs):
+        self.role = role
+        if role is None and kwargs.get("directory") and kwargs.get("project_name") and not kwargs.get("overwrite"):
             _check_tuner_file(Path(kwargs["directory"]) / kwargs["project_name"])
         # kt.Tuner's own constructor, also under Hyperband: its constructor only builds the oracle given here.
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
-        if is_worker():         # 1.4: BaseTuner.__init__ has just replaced the oracle by an OracleClient
-            self.oracle = PatientClient(self.oracle)
+        _check_environment(role, self)
+        if is_worker(role):     # 1.4: BaseTuner.__init__ has just replaced the oracle by an OracleClient
+            self.oracle = PatientClient(self.oracle, role.chief_timeout, chief_finished)
 
     def save(self):
         # 1.4: BaseTuner.save saves the oracle (not on a worker), then the tuner's own state with utils.save_json.
         """Save the state atomically (see the comment inside)."""
-        if not is_worker():
+        if not is_worker(self.role):
             self.oracle.save()
         files.write_text(Path(self._get_tuner_fname()), json.dumps(self.get_state()))
 
@@ -265,11 +277,22 @@ class StudyTunerBase:
         return self._get_checkpoint_fname(trial_id)
 
 
+def _check_environment(role: Role | None, tuner) -> None:
+    """keras-tuner must be what `role` says (it decides from its environment variables): a tuner made outside
+    `roles.keras_tuner_environment(role)` would search on its own where it should ask a chief, or the reverse."""
+    from keras_tuner.src.distribute import oracle_client      # 1.4: a worker's oracle is an OracleClient
+    # 1.4: BaseTuner.tuner_id is KERASTUNER_TUNER_ID, "tuner0" without it.
+    expected = role.environment()["KERASTUNER_TUNER_ID"] if role is not None else "tuner0"
+    if tuner.tuner_id != expected or is_worker(role) != isinstance(tuner.oracle, oracle_client.OracleClient):
+        raise RuntimeError(f"keras-tuner's environment does not make this process "
+                           f"{role.name if role is not None else 'a search of its own'}: make the tuner inside "
+                           "roles.keras_tuner_environment(role)")
+
+
 def _check_tuner_file(project: Path) -> None:
     """Refuse a project whose trials keras-tuner would overwrite: 1.4's BaseTuner reloads only when the tuner's
-    own state file (tuner0.json) exists, and otherwise starts again from trial 0 over the saved trials."""
-    if dist_utils.has_chief_oracle():        # a distributed study's workers start without a state file of their own
-        return
+    own state file (tuner0.json) exists, and otherwise starts again from trial 0 over the saved trials. Not for a
+    distributed study: its workers start without a state file of their own."""
     tuner_file = project / "tuner0.json"     # 1.4: Tuner._get_tuner_fname with KERASTUNER_TUNER_ID unset
     saved = (project / "oracle.json").exists() or any(project.glob(f"trial_*/{layout_module.TUNER_TRIAL_FILE}"))
     if saved and not os.path.lexists(tuner_file):
@@ -309,16 +332,17 @@ def arguments(name: str) -> dict[str, inspect.Parameter]:
     return params
 
 
-def make_tuner(name: str, behaviour: type, *, max_failed_trials: int, **kwargs):
+def make_tuner(name: str, behaviour: type, *, max_failed_trials: int, role: Role | None = None, **kwargs):
     """The tuner `name` with `behaviour` (a mixin) on top, and its oracle a `StudyOracle`: `kwargs` go to the
-    oracle where it takes them, else to the tuner."""
+    oracle where it takes them, else to the tuner. With a `role`, call it inside `keras_tuner_environment(role)`."""
     tuner_base, oracle_base = TUNERS[name]
     oracle_params = inspect.signature(oracle_base.__init__).parameters
     oracle_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in oracle_params}
     oracle = type(f"Study{oracle_base.__name__}", (StudyOracle, oracle_base), {})(**oracle_kwargs)
     oracle.max_failed_trials = max_failed_trials
+    oracle.serves_workers = is_chief(role)       # before the tuner reloads it: a restarted chief's repair differs
     tuner_class = type(f"Study{name.title()}Tuner", (behaviour, StudyTunerBase, tuner_base), {})
-    return tuner_class(oracle=oracle, **kwargs)
+    return tuner_class(oracle=oracle, role=role, **kwargs)
 
 
 # ---------------------------------------------------------------- the chief's server
@@ -349,13 +373,14 @@ def start_server(oracle, host: str, port: int):
 def missing_private_names() -> list[str]:
     """The private names of keras-tuner used above that the installed keras-tuner lacks (none, when it works)."""
     from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+    from keras_tuner.src.distribute import oracle_chief, oracle_client
     oracle = kt.oracles.RandomSearchOracle(objective="val_loss", max_trials=1)
+    with keras_tuner_environment(Role(WORKER, "127.0.0.1", 1, worker_id="probe")):   # it connects on its first call
+        client = oracle_client.OracleClient(oracle)
     grid = kt.oracles.GridSearchOracle(objective="val_loss", max_trials=1)
     hyperband = kt.oracles.HyperbandOracle(objective="val_loss", max_epochs=2)
     wanted = {
-        "config.DEBUG": (kt_config, "DEBUG"), "distribute.utils.has_chief_oracle": (dist_utils, "has_chief_oracle"),
-        "distribute.utils.is_chief_oracle": (dist_utils, "is_chief_oracle"),
+        "config.DEBUG": (kt_config, "DEBUG"), "distribute.oracle_client.OracleClient.stub": (client, "stub"),
         "protos.get_service_grpc": (protos, "get_service_grpc"),
         "distribute.oracle_chief.OracleServicer": (oracle_chief, "OracleServicer"),
         **{f"Oracle.{name}": (oracle, name) for name in (

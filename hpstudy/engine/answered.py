@@ -1,8 +1,9 @@
 """`search.until: answered`: a design study (`tuner: design`) stops once its question is answered.
 
 After each balanced round the question's verdicts are computed from the trials so far, as the report computes
-them; while any is not decisive (`DECISIVE`), another round runs, up to `search.max_trials`. The oracle asks
-`Answered.check` before it starts a round; the search's last line says why it stopped.
+them; while any is not decisive (`DECISIVE`) at that look's share of the error (analysis.looks: the 5% split over
+the rounds `search.max_trials` allows), another round runs. The oracle asks `Answered.check` before it starts a
+round; the search's last line says why it stopped.
 
 Seed repeats between rounds. Without a declared `smallest_effect`, `negligible` needs the noise floor, which
 only seed repeats measure: while a question verdict is undetermined and the floor is unmeasured or rests on
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from hpstudy.analysis import effects as effects_module, repeats as repeats_module
+from hpstudy.analysis import effects as effects_module, looks as looks_module, repeats as repeats_module
 from hpstudy.results import trials as trials_module
 from hpstudy.results.layout import Layout
 from hpstudy.results.status import TrialStatus
@@ -37,7 +38,9 @@ class Answered:
     layout: Layout
     study: object
     repeat: Callable[[list[str]], object] | None = None
-    verdicts: dict = field(default_factory=dict)     # the question's verdicts at the last check
+    looks: int = 1                                   # the rounds the budget allows (set by the oracle)
+    verdicts: dict = field(default_factory=dict)     # the question's verdicts at the last check, at 95%
+    held: dict = field(default_factory=dict)         # the same at the look's share of the error (analysis.looks)
     sentences: dict = field(default_factory=dict)    # the question's lines (verdicts with intervals), likewise
 
     def effects(self) -> effects_module.Effects:
@@ -49,11 +52,12 @@ class Answered:
         """Keep the question's verdicts and lines of `found`."""
         mine = [e for e in found.effects if e.name in self.study.question]
         self.verdicts = {e.name: e.verdict for e in mine}
+        self.held = {e.name: looks_module.verdict_at(e, found.smallest_effect, self.looks) for e in mine}
         self.sentences = {e.name: e.sentence for e in mine}
 
     def answered(self) -> bool:
-        """Whether every question verdict of the last check is decisive."""
-        return bool(self.verdicts) and all(v in DECISIVE for v in self.verdicts.values())
+        """Whether every question verdict of the last check is decisive at the look's share of the error."""
+        return bool(self.held) and all(v in DECISIVE for v in self.held.values())
 
     def check(self) -> str | None:
         """Why the search may stop now (every question decisive), or None. Runs the seed repeats the question
@@ -64,9 +68,14 @@ class Answered:
             self.repeat(wanted)
             self._read(self.effects())
         if self.answered():
-            done = ", ".join(f"{name}: {verdict}" for name, verdict in self.verdicts.items())
-            return f"answered: every question decisive ({done})"
+            done = ", ".join(f"{name}: {verdict}" for name, verdict in self.held.items())
+            return f"answered: every question decisive ({done}{self._spread()})"
         return None
+
+    def _spread(self) -> str:
+        """How the error was split over the looks, where there were several."""
+        level = looks_module.look_level(self.looks)
+        return f"; each of {self.looks} looks held to {100 * level:.1f}%" if self.looks > 1 else ""
 
     def repeat_targets(self, found: effects_module.Effects) -> list[str]:
         """The trials that should get seed repeats now: none when the study declares its smallest effect or the
@@ -88,6 +97,14 @@ class Answered:
         spent = f" (and {count} seed repeats)" if count else ""
         if reason is not None:
             return f"search stopped, {reason}, after {trials_run} trials{repeats}"
-        open_ = "; ".join(self.sentences[name] for name, v in self.verdicts.items() if v not in DECISIVE)
+        open_ = "; ".join(self.sentences[name] + self._not_at_look(v)
+                          for name, v in self.verdicts.items() if self.held.get(name) not in DECISIVE)
         return (f"search stopped: search.max_trials ({trials_run}) spent{spent} with the question not answered "
                 f"({open_}); more trials may settle it")
+
+    def _not_at_look(self, verdict: str) -> str:
+        """Why a verdict decisive at 95% still leaves the question open."""
+        if verdict not in DECISIVE:
+            return ""
+        return (f" (decisive at 95%, not at the {100 * looks_module.look_level(self.looks):.1f}% each of "
+                f"{self.looks} looks needs)")

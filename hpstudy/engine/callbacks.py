@@ -7,7 +7,6 @@ only plain values until training starts.
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -101,11 +100,12 @@ class KeepLastEpoch(keras.callbacks.Callback):
 
 class TrialRecorder(keras.callbacks.Callback):
     """Writes one execution's per-epoch history (CSV), its wall time and model facts (JSON) into the trial's
-    folder; the model's summary once per trial. Epochs are counted from 1, as Keras prints them."""
+    folder; the model's summary once per trial. Epochs are counted from 1, as Keras prints them. `worker`: the
+    id of the distributed study's worker that runs the trial (None in a study of its own)."""
 
-    def __init__(self, layout: Layout, trial_id: str):
+    def __init__(self, layout: Layout, trial_id: str, worker: str | None = None):
         super().__init__()
-        self.layout, self.trial_id = layout, trial_id
+        self.layout, self.trial_id, self.worker = layout, trial_id, worker
         self.continuing = False
 
     def continue_next_fit(self) -> None:
@@ -141,6 +141,6 @@ class TrialRecorder(keras.callbacks.Callback):
             "seconds": round(time.perf_counter() - self.started, 3),
             "params": int(self.model.count_params()), "trainable_params": self.trainable_params,
             "flops": facts.flops(self.model),
-            "history": self.history.name, "worker": os.environ.get("KERASTUNER_TUNER_ID"),
+            "history": self.history.name, "worker": self.worker,
             # The last epoch's metrics: with early stopping restoring the best epoch, the only trace of overfitting.
             "last": {k: v for k, v in (self.rows[-1] if self.rows else {}).items() if k not in ("epoch", "seconds")}})

@@ -70,6 +70,10 @@ class DesignOracle(kt.Oracle):
         per = [levels(hp, self.bins) for hp in scientific]
         return per, cell_order(tuple(len(p) for p in per))
 
+    def looks(self) -> int:
+        """How often `until` may be asked: once per round the budget allows (the last at the budget's end)."""
+        return max(1, -(-int(self.max_trials or 1) // len(self.cells()[1])))
+
     def _hp(self, name: str):
         return next(hp for hp in self.hyperparameters.space if hp.name == name)
 
@@ -101,6 +105,7 @@ class DesignOracle(kt.Oracle):
         `until` finds the question answered at the start of a round."""
         index = int(trial_id)
         if self.until is not None and self.stopped_because is None and index and index % len(self.cells()[1]) == 0:
+            self.until.looks = self.looks()
             self.stopped_because = self.until.check()
         if self.stopped_because is not None:
             return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}

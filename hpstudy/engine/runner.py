@@ -14,8 +14,8 @@ import keras
 from hpstudy.engine import adapter, answered, checks, confirm, interrupt, parallel, pruning, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
-from hpstudy.engine.distributed.roles import CHIEF, WORKER, Role
-from hpstudy.engine.distributed.worker import Heartbeat, wait_for_chief
+from hpstudy.engine.distributed.roles import Role, is_chief, is_worker, keras_tuner_environment
+from hpstudy.engine.distributed.worker import ChiefFinished, Heartbeat, wait_for_chief
 from hpstudy.engine.hypermodel import load_checkpoint, load_data, make_hypermodel
 from hpstudy.engine.progress import Progress
 from hpstudy.engine.tuner import StudyTuner
@@ -64,32 +64,44 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
     has grown by more than that since its first trial (resuming in a new process continues it exactly).
 
     With a `role`, this process is part of a distributed study: the chief serves the search and saves the best
-    model; a worker runs the trials it is given.
+    model; a worker runs the trials it is given, and ends with one line saying why. keras-tuner's environment
+    variables say the same as `role` during the run, and are as they were after it.
     """
-    if role is not None:
-        if role.name == WORKER:       # first: a worker pointed at no chief says so, and gives up in bounded time
-            wait_for_chief(role)
-        role.configure()
-    worker = role is not None and role.name == WORKER
+    worker = is_worker(role)
+    if worker:       # first: a worker pointed at no chief says so, and gives up in bounded time
+        wait_for_chief(role)
     root = Path(results_dir) / study.name
     # First the lock: a second run is refused at once. A write that finds the disk full, anywhere, is one line.
-    with interrupt.handled(), files.no_room_is_one_line(root), folder.locked(root, lock=not worker):
+    with keras_tuner_environment(role), interrupt.handled(), files.no_room_is_one_line(root), \
+            folder.locked(root, lock=not worker):
         study = checks.check(study)
         dataset = load_data(study)
         if not worker:           # the chief checked every build already
             checks.build_each(study, dataset.input_shape, dataset.num_classes)
         layout = folder.prepare(root, study, overwrite=overwrite and not worker)
         if worker:
-            with Heartbeat(layout, role.worker_id):
-                _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
+            _run_worker(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
         else:
             _run_search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
     return layout
 
 
+def _run_worker(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role: Role):
+    """A worker's share of the search, until the chief has no trial left for it or has finished the study."""
+    with Heartbeat(layout, role.worker_id) as heartbeat:
+        try:
+            _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role,
+                    chief_finished=heartbeat.chief_finished)
+            why = ""
+        except ChiefFinished:
+            why = "the chief has finished the study; "
+    print(f"worker {role.worker_id}: {why}no more trials to run in {layout.root}", file=stream or sys.stdout,
+          flush=True)
+
+
 def _run_search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role):
     """The search of a single process or a chief, then the best model, the table, the failure limit, confirm."""
-    if role is not None and role.name == CHIEF:
+    if is_chief(role):
         chief.chief_starting(layout)
     files.write_json(layout.env, environment())
     tuner = _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
@@ -106,6 +118,8 @@ def _say_if_answered(oracle, stream) -> None:
     """search.until: answered: one line saying why the search stopped (answered, or the budget spent)."""
     until = getattr(oracle, "until", None)
     if until is not None:
+        if oracle.stopped_because is None and oracle.hyperparameters.space:
+            until.looks = oracle.looks()                       # the look at the budget's end
         reason = oracle.stopped_because or until.check()      # else the last round's verdicts
         print(until.stopped_line(len(oracle.trials), reason), file=stream or sys.stdout, flush=True)
 
@@ -123,9 +137,11 @@ def _stop_if_failed(study: StudySpec, layout: Layout, table, failed: int) -> Non
     raise SearchError(f"{layout.root}: {what}; the last failed with: {reason}; every reason is in {layout.table}")
 
 
-def _search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role):
-    """Make the study's tuner and run its search (or its part of a distributed one); returns the tuner."""
-    tuner = _make_tuner(study, layout, dataset, stream, memory_allowance_mib, role)
+def _search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role,
+            chief_finished=None):
+    """Make the study's tuner and run its search (or its part of a distributed one); returns the tuner.
+    `chief_finished`: a worker's heartbeat's event, which ends its search with ChiefFinished."""
+    tuner = _make_tuner(study, layout, dataset, stream, memory_allowance_mib, role, chief_finished)
     adapter.show_tracebacks(verbose)
     try:
         tuner.search(dataset.train.x, dataset.train.y, validation_data=(dataset.validation.x, dataset.validation.y),
@@ -136,7 +152,7 @@ def _search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, me
     return tuner
 
 
-def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowance_mib, role):
+def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowance_mib, role, chief_finished=None):
     """The study's tuner: keras-tuner's, with hpstudy's behaviour, resuming what `layout` holds."""
     search = study.search
     kwargs = dict(search.options)
@@ -162,7 +178,7 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
                 seed=search.seed + 1,
                 executions_per_trial=search.executions_per_trial, directory=str(layout.root),
                 project_name=layout.tuner.name, overwrite=False, study=study, layout=layout, progress=progress,
-                memory_allowance_mib=memory_allowance_mib, role=role,
+                memory_allowance_mib=memory_allowance_mib, role=role, chief_finished=chief_finished,
                 **parallel.strategy_arguments(study.train.distribution), **kwargs)
     except (ValueError, TypeError) as err:     # keras-tuner's own checks of search.options values
         progress.close()

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import traceback
 from pathlib import Path
 
 import keras
 import keras_tuner as kt
 
-from hpstudy.engine import adapter, interrupt, pruning, retention
+from hpstudy.engine import interrupt, pruning, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
-from hpstudy.engine.distributed.roles import CHIEF, Role
+from hpstudy.engine.distributed.roles import is_chief, is_worker
+from hpstudy.engine.distributed.worker import ChiefFinished
 from hpstudy.engine.hypermodel import trial_seed
 from hpstudy.engine.progress import Progress
 from hpstudy.errors import DiskFull, FreshProcessNeeded
@@ -35,23 +37,41 @@ class _NoRoom(DiskFull, kt.errors.FatalError):
     trial for good."""
 
 
+class StopWhenChiefFinished(keras.callbacks.Callback):
+    """A worker's training stops at the end of a batch once the chief it served has finished the study (its
+    heartbeat sets `chief_finished`): the trial was given to another worker, which ended it."""
+
+    def __init__(self, chief_finished: threading.Event):
+        super().__init__()
+        self.chief_finished = chief_finished
+
+    def __deepcopy__(self, memo):
+        # keras-tuner deep-copies each trial's callbacks: an Event cannot be copied, and every copy must watch
+        # the heartbeat's own.
+        return self
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Raise ChiefFinished once the chief has finished."""
+        if self.chief_finished.is_set():
+            raise ChiefFinished("the chief has finished the study")
+
+
 class StudyTuner:
     """Mixed into each keras-tuner tuner (see `adapter.make_tuner`)."""
 
-    def __init__(self, *args, study: StudySpec, layout: Layout, progress: Progress, role: Role | None = None,
+    def __init__(self, *args, study: StudySpec, layout: Layout, progress: Progress,
                  memory_allowance_mib: float | None = None, **kwargs):
-        self.study, self.layout, self.progress, self.role = study, layout, progress, role
+        # `role` and a worker's `chief_finished` go on to adapter.StudyTunerBase, which keeps them.
+        self.study, self.layout, self.progress = study, layout, progress
         self.memory_allowance, self.memory_baseline = memory_allowance_mib, None
         super().__init__(*args, **kwargs)
-        if isinstance(self.oracle, adapter.PatientClient) and role is not None:
-            self.oracle.patience = role.chief_timeout
 
     def search(self, *args, **kwargs):
         """Run the search; the chief of a distributed study serves it to the workers instead."""
         # Saved before the first trial: keras-tuner reloads a project only once its tuner file exists, and a run
         # killed after its first trial's record but before that file would otherwise start over and run it again.
         self.save()
-        if self.role is not None and self.role.name == CHIEF:
+        if is_chief(self.role):
             self.oracle.verbose = 0     # as keras-tuner's search(verbose=0) would: hpstudy reports progress itself
             chief.serve(self.oracle, self.layout, self.role, on_ended=self._record_ended)
             return
@@ -71,8 +91,11 @@ class StudyTuner:
         if checkpoint.is_symlink():         # a received folder's link there would have its target written
             checkpoint.unlink()
         files.write_json(starts_file, starts + 1)
-        recorder = callbacks_module.TrialRecorder(self.layout, trial_number(trial.trial_id))
+        worker = self.role.worker_id if is_worker(self.role) else None
+        recorder = callbacks_module.TrialRecorder(self.layout, trial_number(trial.trial_id), worker=worker)
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), recorder]
+        if is_worker(self.role):     # its trial given to another worker, which ended it, and the study over
+            kwargs["callbacks"].append(StopWhenChiefFinished(self.oracle.chief_finished))
         if self.study.search.checkpoint_epoch == "last":
             kwargs["callbacks"].append(callbacks_module.KeepLastEpoch(self.checkpoint_file(trial.trial_id)))
         if self.study.search.pruning is not None:     # after the recorder: the epoch is on disk when it decides
@@ -125,7 +148,7 @@ class StudyTuner:
         needed deleted, the trials table rewritten."""
         for trial in ended:
             report_trial(self.progress, trial, message, trials.read_pruned(self.layout, trial.trial_id))
-        if not adapter.is_worker():
+        if not is_worker(self.role):
             retention.prune_checkpoints(self.oracle, self.layout, self.study.search.keep_checkpoints)
         trials.write_table(self.layout)
 

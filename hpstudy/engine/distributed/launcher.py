@@ -1,8 +1,9 @@
 """`hpstudy run STUDY --workers N`: a chief and N worker processes on this machine, one study.
 
-Workers are spread over the GPUs (CUDA_VISIBLE_DEVICES), several per GPU when N is larger than their
-number. Their output is streamed with a prefix naming each process; a worker that dies is started again
-under its id (the chief gives it back its trial); Ctrl-C stops them all. Nothing heavy is imported here.
+Each process is an `hpstudy run` whose role flags come from its `Role` (`Role.flags`). Workers are spread over
+the GPUs (CUDA_VISIBLE_DEVICES), several per GPU when N is larger than their number. Their output is streamed
+with a prefix naming each process; a worker that dies is started again under its id (the chief gives it back
+its trial); Ctrl-C stops them all. Nothing heavy is imported here.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from hpstudy.engine.distributed.roles import free_port
+from hpstudy.engine.distributed.roles import CHIEF, DEFAULT_WORKER_TIMEOUT, WORKER, Role, free_port
 from hpstudy.errors import HpstudyError
 from hpstudy.results.layout import Layout
 
@@ -76,27 +77,42 @@ class _Process:
             os.killpg(self.popen.pid, sig)
 
 
-def launch(study_path: str, workers: int, *, results_dir: str, name: str, run_args: list[str],
+def run_command(study_path: str, role: Role, *, results_dir: str, max_trials: int | None = None,
+                epochs: int | None = None, overwrite: bool = False, verbose: bool = False) -> list[str]:
+    """The command line of one process of a local study: `hpstudy run` of the study with `run`'s options, as
+    `role` (its flags made by `Role.flags`, which the process reads back as the same Role)."""
+    options = ["--overwrite"] * overwrite + ["--verbose"] * verbose
+    for flag, value in (("--max-trials", max_trials), ("--epochs", epochs)):
+        if value is not None:
+            options += [flag, str(value)]
+    return [sys.executable, "-m", "hpstudy.cli", "run", study_path, "--results-dir", results_dir, *options,
+            *role.flags()]
+
+
+def launch(study_path: str, workers: int, *, results_dir: str, name: str, max_trials: int | None = None,
+           epochs: int | None = None, overwrite: bool = False, verbose: bool = False,
            worker_timeout: int | None = None, stream=None) -> int:
     """Run the study with a chief and `workers` local workers; returns the chief's exit code.
 
-    `run_args` go to every process (`hpstudy run` flags), `worker_timeout` to the chief."""
+    `max_trials`, `epochs`, `overwrite` and `verbose` are `run`'s, for every process; `worker_timeout` the chief's."""
     check_local_workers(workers)
     stream = stream or sys.stdout
     # Ctrl-C, or a plain kill of this process, stops them all: also where a shell started this process with
     # SIGINT ignored (a background job), which Python would otherwise leave ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    port = free_port()
-    base = [sys.executable, "-m", "hpstudy.cli", "run", study_path, "--results-dir", results_dir, *run_args]
+    chief_role = Role(CHIEF, "127.0.0.1", free_port(), worker_timeout=worker_timeout or DEFAULT_WORKER_TIMEOUT)
+
+    def command(role: Role) -> list[str]:
+        return run_command(study_path, role, results_dir=results_dir, max_trials=max_trials, epochs=epochs,
+                           overwrite=overwrite, verbose=verbose)
     chief_file = Layout(Path(results_dir) / name).chief_state
     chief_file.unlink(missing_ok=True)
     # Workers that share a GPU must not each take all of its memory at start.
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true",
            "PYTHONUNBUFFERED": "1"}
     lines: queue.Queue = queue.Queue()
-    timeout = ["--worker-timeout", str(worker_timeout)] if worker_timeout else []
-    chief = _Process("chief", [*base, "--role", "chief", "--bind", f"127.0.0.1:{port}", *timeout], env, lines)
+    chief = _Process(CHIEF, command(chief_role), env, lines)
     processes = [chief]
     try:
         if not _wait_for_chief(chief, chief_file, lines, stream):
@@ -106,8 +122,8 @@ def launch(study_path: str, workers: int, *, results_dir: str, name: str, run_ar
             worker_env = dict(env)
             if devices:
                 worker_env["CUDA_VISIBLE_DEVICES"] = devices[i % len(devices)]
-            processes.append(_Process(f"worker{i}", [*base, "--role", "worker", "--chief", f"127.0.0.1:{port}",
-                                                     "--worker-id", f"worker{i}"], worker_env, lines))
+            role = Role(WORKER, chief_role.host, chief_role.port, worker_id=f"worker{i}")
+            processes.append(_Process(role.worker_id, command(role), worker_env, lines))
         while chief.popen.poll() is None:
             _print_lines(lines, stream, timeout=0.5)
             for worker in processes[1:]:

@@ -1,16 +1,17 @@
 """Who this process is in a distributed study: the chief (holds the oracle, serves it over gRPC) or a worker
 (asks the chief for trials and runs them), and where the chief listens. No Keras.
 
-keras-tuner reads the role from KERASTUNER_TUNER_ID ("chief", or any other id for a worker),
-KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT; `Role.configure` sets them. hpstudy itself reads the `Role`
-it is given, never the environment.
+hpstudy reads the `Role` it is given, never the environment. keras-tuner reads its own variables (see
+`keras_tuner_environment`), set around a run and restored after it.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
 from dataclasses import dataclass
+from typing import Iterator
 
 from hpstudy.study import options
 from hpstudy.errors import HpstudyError
@@ -22,6 +23,9 @@ HEARTBEAT_SECONDS = 2.0
 DEFAULT_WORKER_TIMEOUT = 120.0    # seconds without a heartbeat before a worker's trial is given to another
 MIN_WORKER_TIMEOUT = 10           # five heartbeats: one late write must not cost a worker its trial
 DEFAULT_CHIEF_TIMEOUT = 600.0     # seconds a worker waits for a chief it cannot reach (not started yet, restarting)
+# What keras-tuner reads to decide whether it is a chief (KERASTUNER_TUNER_ID "chief"), a worker (any other id) or
+# a search of its own (none of them), and where the chief listens.
+KERAS_TUNER_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,58 @@ class Role:
         """HOST:PORT of the chief."""
         return f"{self.host}:{self.port}"
 
-    def configure(self) -> None:
-        """Set keras-tuner's environment for this role (before any tuner is made)."""
-        os.environ.update(KERASTUNER_TUNER_ID=CHIEF if self.name == CHIEF else self.worker_id,
-                          KERASTUNER_ORACLE_IP=self.host, KERASTUNER_ORACLE_PORT=str(self.port))
+    def environment(self) -> dict[str, str]:
+        """keras-tuner's variables for this role: its id ("chief", or the worker's), where the chief listens."""
+        return {"KERASTUNER_TUNER_ID": CHIEF if self.name == CHIEF else str(self.worker_id),
+                "KERASTUNER_ORACLE_IP": self.host, "KERASTUNER_ORACLE_PORT": str(self.port)}
+
+    def flags(self) -> list[str]:
+        """The `hpstudy run` flags of a process with this role, which `from_flags` reads back as this Role: how
+        the local launcher starts its chief and its workers."""
+        if self.name == CHIEF:
+            return ["--role", CHIEF, "--bind", self.address, "--worker-timeout", _seconds(self.worker_timeout)]
+        return ["--role", WORKER, "--chief", self.address, "--worker-id", str(self.worker_id),
+                "--chief-timeout", _seconds(self.chief_timeout)]
+
+
+def is_worker(role: Role | None) -> bool:
+    """Whether `role` makes this process a worker of a distributed study (None: a study of its own)."""
+    return role is not None and role.name == WORKER
+
+
+def is_chief(role: Role | None) -> bool:
+    """Whether `role` makes this process the chief of a distributed study (None: a study of its own)."""
+    return role is not None and role.name == CHIEF
+
+
+@contextlib.contextmanager
+def keras_tuner_environment(role: Role | None) -> Iterator[None]:
+    """keras-tuner's variables as `role` says while the block runs (none of them without a role, so that a
+    variable left in the environment cannot make keras-tuner a chief or a worker behind hpstudy's back); the
+    variables as they were before restored after, however the block ends.
+
+    keras-tuner reads them whenever it decides what it is (making a tuner, saving it, searching), so the block
+    spans the whole run.
+    """
+    before = {name: os.environ.get(name) for name in KERAS_TUNER_VARIABLES}
+    for name in KERAS_TUNER_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(role.environment() if role is not None else {})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _seconds(value: float) -> str:
+    """A timeout as its flag takes it: a whole number of seconds."""
+    if not float(value).is_integer():
+        raise ValueError(f"a timeout of {value!r} seconds: the flags take whole seconds")
+    return str(int(value))
 
 
 def from_flags(role: str, *, bind: str | None = None, chief: str | None = None, worker_id: str | None = None,

@@ -1,0 +1,15 @@
+# What type checkers and editors see of `hpstudy`: the lazy verbs of __init__.py as what they are, the API's own
+# definitions (signatures and docstrings come from hpstudy/api.py; nothing is repeated here).
+from hpstudy import api as api
+from hpstudy.api import Study as Study
+from hpstudy.api import analyze as analyze
+from hpstudy.api import load_best as load_best
+from hpstudy.api import load_spec as load_spec
+from hpstudy.api import load_study as load_study
+from hpstudy.api import run as run
+from hpstudy.errors import HpstudyError as HpstudyError
+
+__version__: str
+__all__ = ["run", "load_spec", "load_study", "load_best", "Study", "analyze", "HpstudyError", "__version__"]
+
+def __dir__() -> list[str]: ...
