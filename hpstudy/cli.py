@@ -12,6 +12,7 @@ from hpstudy import __version__, lazy
 from hpstudy.study import options
 from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line, terminal_text
 from hpstudy.study.options import parser_type
+from hpstudy.results.status import TrialStatus
 from hpstudy.report import analyze_cli
 
 DEFAULT_MEMORY_ALLOWANCE_MIB = 2048
@@ -183,8 +184,8 @@ def _run(args) -> int:
         return 0
     best = study.best
     trials = study.trials
-    pruned = (trials.status == "PRUNED").sum()
-    print(f"{len(trials)} trials in {study.path} ({(trials.status == 'COMPLETED').sum()} completed"
+    pruned, completed = (trials.status == TrialStatus.PRUNED).sum(), (trials.status == TrialStatus.COMPLETED).sum()
+    print(f"{len(trials)} trials in {study.path} ({completed} completed"
           f"{f', {pruned} pruned' if pruned else ''})")
     if best:
         print(f"best: trial {best['trial_id']}  {best['objective']}={best['score']:.4f}  "
@@ -239,7 +240,9 @@ def _validate(args) -> int:
     from hpstudy import api
     study, builds = api.validate(args.study)
     searched = ", ".join(t.name for t in study.tunables()) or "none (one configuration, trained in one trial)"
-    print(f"{args.study}: valid; searched: {searched}; {builds} model build(s) checked")
+    better = "lower" if study.search.minimize else "higher"
+    print(f"{args.study}: valid; searched: {searched}; objective: {study.search.objective} "
+          f"({study.search.direction}, {better} is better); {builds} model build(s) checked")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Values drawn from data (hyperparameter values, class names, a study's question, failure messages) made safe in
 each kind of output hpstudy writes, one helper per kind: a spreadsheet cell (`safe_cell`, read back by
-`original_cell`), a terminal (`terminal_text`, `one_line`), markdown (`markdown_text`), JSON (`json_ready`) and a
-matplotlib figure (`literal_figure`). No Keras, no pandas or matplotlib at import (`hpstudy --help` stays quick)."""
+`original_cell`), a terminal (`terminal_text`, `one_line`), an exception inside a message (`exception_line`),
+markdown (`markdown_text`), JSON (`json_ready`) and a matplotlib figure (`literal_figure`). No Keras, no pandas
+or matplotlib at import (`hpstudy --help` stays quick)."""
 from __future__ import annotations
 
 import html
@@ -28,6 +29,23 @@ def one_line(message: str) -> str:
     """``message`` with every character that could break or forge a line (a newline, a control character, an
     undecodable byte) written as its escape: what `hpstudy` prints after "hpstudy: error: "."""
     return "".join(_visible(c) for c in str(message))
+
+
+EXCEPTION_LINE_LIMIT = 200     # characters of an exception's reason inside a one-line message
+
+
+def exception_line(err: BaseException | str, *, with_class: bool = False) -> str:
+    """Why `err` happened, in one line of at most EXCEPTION_LINE_LIMIT characters ("..." where cut): an OS
+    error's own words (its strerror, without the errno and path the message already names), else its message
+    with every line break and run of spaces made one space, else its class's name. `with_class` puts
+    `ClassName: ` in front. A string (a parser's message) is squashed the same way."""
+    if isinstance(err, BaseException):
+        text = " ".join(str(getattr(err, "strerror", None) or err).split())
+        name = type(err).__name__
+        text = f"{name}: {text}" if with_class and text else text or name
+    else:
+        text = " ".join(str(err).split())
+    return text if len(text) <= EXCEPTION_LINE_LIMIT else text[:EXCEPTION_LINE_LIMIT - 3] + "..."
 
 
 def terminal_text(text: str) -> str:

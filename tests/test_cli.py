@@ -75,7 +75,8 @@ def test_report_compares_several_studies(finished_study, capsys):
 
 def test_validate_good_study(tmp_path, capsys):
     assert main(["validate", str(write_study(tmp_path))]) == 0
-    assert "valid; searched: model.dropout; 2 model build(s) checked" in capsys.readouterr().out
+    assert ("valid; searched: model.dropout; objective: val_accuracy (max, higher is better); 2 model build(s) "
+            "checked") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv_of, fragment", [

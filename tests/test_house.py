@@ -16,7 +16,8 @@ LAYERS = [
     ("hpstudy.study", "hpstudy.results.files"),
     ("hpstudy.data", "hpstudy.models"),
     ("hpstudy.results.layout", "hpstudy.results.files", "hpstudy.results.lock", "hpstudy.results.folder",
-     "hpstudy.results.trials", "hpstudy.results.outputs", "hpstudy.results.space"),
+     "hpstudy.results.trials", "hpstudy.results.outputs", "hpstudy.results.space", "hpstudy.results.status",
+     "hpstudy.results.curves"),
     ("hpstudy.analysis",),
     ("hpstudy.engine",),
     ("hpstudy.results.models", "hpstudy.results.evaluate", "hpstudy.results.export", "hpstudy.results.predict"),
@@ -92,9 +93,10 @@ def test_no_import_cycle():
 def test_the_command_line_imports_only_the_api_errors_options_and_lazy():
     # options: the rules of the options' values, which the parser checks with and the API too; analyze_cli: the
     # analyze command's flags, which import nothing heavy until it runs; lazy: how the command's own process quiets
-    # and freezes the frameworks, which no API verb does to a user's process (so it is not an API verb).
+    # and freezes the frameworks, which no API verb does to a user's process (so it is not an API verb);
+    # results.status: the trial statuses, standard library only.
     assert graph()["hpstudy.cli"] <= {"hpstudy", "hpstudy.api", "hpstudy.errors", "hpstudy.study.options",
-                                      "hpstudy.report.analyze_cli", "hpstudy.lazy"}
+                                      "hpstudy.report.analyze_cli", "hpstudy.lazy", "hpstudy.results.status"}
 
 
 def test_only_the_adapter_touches_keras_tuner_internals():

@@ -2,7 +2,6 @@
 are hopeless: which trials stop, at which epoch and why; min_trials and warmup respected; a pruned trial never
 the best while one completed; the same decisions after a kill and fresh-process restarts, and across workers."""
 import json
-import math
 import os
 import re
 import shutil
@@ -66,11 +65,6 @@ def test_the_rules_look_after_warmup_every_interval_or_at_the_rungs():
     assert [e for e in range(1, 30) if pruning.is_due(rule(rule="successive_halving"), e)] == [1, 3, 9, 27]
     assert [e for e in range(1, 9) if pruning.is_due(rule(rule="successive_halving", warmup_epochs=2,
                                                           reduction_factor=2), e)] == [2, 4, 8]
-
-
-def test_best_so_far_skips_what_is_not_finite():
-    assert pruning.best_so_far([0.1, math.nan, 0.3, 0.2], minimize=False) == [0.1, 0.1, 0.3, 0.3]
-    assert pruning.best_so_far([2.0, math.inf, 1.5, 1.7], minimize=True) == [2.0, 2.0, 1.5, 1.5]
 
 
 OTHERS = [("0", "COMPLETED", [0.1, 0.2, 0.3]), ("1", "COMPLETED", [0.5, 0.6]),     # 1 stopped early: 0.6 after
@@ -163,7 +157,7 @@ def test_a_trial_whose_fit_ends_anyway_is_not_pruned(median_run, tmp_path):
     layout.pruned("3").unlink()
 
     def pruned_at(stopped_by_early_stopping: bool):
-        pruner = pruning.Pruner(hpstudy.load_spec(layout.spec).search.pruning, layout, "3", "val_accuracy")
+        pruner = pruning.Pruner(hpstudy.load_spec(layout.spec).search, layout, "3")
         pruner.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
         pruner.set_params({"epochs": 3})
         pruner.model.stop_training = False          # as fit sets it

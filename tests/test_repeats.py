@@ -44,7 +44,7 @@ def test_the_best_two_by_mean_are_compared_and_runs_that_did_not_train_are_left_
     assert (found.a, found.b, found.p, found.n_a, found.n_b) == ("7", "3", 1.0, 3, 3)
     assert found.text() == "P(trial 7 beats trial 3 in a new run) = 1.00 (95% interval 1.00 to 1.00), over 3 seeds each"
     assert repeats.beats(table, minimize=True).a == "5"
-    summary = repeats.confirmed(table, "val_accuracy", ["7", "3"])
+    summary = repeats.confirmed(table, "val_accuracy", ["7", "3"], minimize=False)
     assert summary["beats"] == {"a": "7", "b": "3", "p": 1.0, "ci95": [1.0, 1.0], "n_a": 3, "n_b": 3}
     assert repeats.beats(_repeats({"3": [0.8, 0.9]}), minimize=False) is None
     one = _repeats({"3": [0.80, 0.81, 0.79], "7": [0.83, 0.10], "5": [0.5, 0.5]},

@@ -248,14 +248,13 @@ def test_the_command_serves_without_tensorflow_and_ctrl_c_ends_it_quietly(live):
 
 # ---------------------------------------------------------------- what a study plans
 def test_planned_trials_and_epochs(tmp_path):
-    from hpstudy.engine import runner
-    assert watch.DEFAULT_MAX_TRIALS == runner.DEFAULT_MAX_TRIALS
     ladder = spec.load(STUDIES / "architecture_ladder.yaml")
     assert watch.grid_size(ladder) == 5 and watch.planned_trials(ladder) == 5    # deep_cnn 2 x 2, resnet 1
     def planned(search, model="{dropout: {tune: choice, values: [0.0, 0.5]}}", train="{epochs: 3}"):
         return watch.planned_trials(spec.loads(f"name: s\nmodel: {model}\ntrain: {train}\nsearch: {search}\n"))
     assert planned("{tuner: grid}") == 2 and planned("{tuner: grid, max_trials: 1}") == 1
-    assert planned("{tuner: random}") == 10 and planned("{tuner: bayesian, max_trials: 4}") == 4
+    assert planned("{tuner: random}") == spec.SearchSpec.DEFAULT_MAX_TRIALS == 10
+    assert planned("{tuner: bayesian, max_trials: 4}") == 4
     assert planned("{tuner: hyperband}") is None
     assert planned("{tuner: grid}", model="{filters: {tune: int, min_value: 8, max_value: 32, step: 8}}") == 4
     assert planned("{tuner: grid}", model="{filters: {tune: int, min_value: 8, max_value: 64, step: 2, "

@@ -2,6 +2,7 @@
 import pytest
 import yaml
 
+from hpstudy.results import folder
 from hpstudy.study import spec
 from hpstudy.errors import SpecError
 
@@ -133,8 +134,8 @@ def test_mixed_int_and_float_choice_becomes_floats():
 def test_changed_keys_names_what_differs():
     a = spec.loads(BASE + "train: {epochs: 3}\n").to_dict()
     b = spec.loads(BASE + "train: {epochs: 4}\nmodel: {dropout: {tune: choice, values: [0.1]}}\n").to_dict()
-    assert spec.changed_keys(a, b) == ["model.dropout", "train.epochs"]
-    assert spec.changed_keys(a, a) == []
+    assert folder.changed_keys(a, b) == ["model.dropout", "train.epochs"]
+    assert folder.changed_keys(a, a) == []
 
 
 def test_missing_and_unreadable_files(tmp_path):
@@ -144,3 +145,15 @@ def test_missing_and_unreadable_files(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00name")
     with pytest.raises(SpecError, match="binary.yaml"):
         spec.load(binary)
+
+
+def test_the_trial_limit_and_its_defaults_live_on_the_spec():
+    searched = BASE + "model: {dropout: {tune: choice, values: [0.1, 0.5]}}\n"
+
+    def limit(search, study=searched):
+        return spec.loads(study + f"search: {search}\n").trial_limit()
+    assert limit("{tuner: random}") == limit("{tuner: design}") == spec.SearchSpec.DEFAULT_MAX_TRIALS == 10
+    assert limit("{tuner: bayesian, max_trials: 4}") == 4 and limit("{tuner: grid, max_trials: 3}") == 3
+    assert limit("{tuner: grid}") is None and limit("{tuner: hyperband}") is None    # the tuner decides
+    assert limit("{tuner: random}", study=BASE) == 1                                    # nothing searched
+    assert spec.loads(BASE + "search: {confirm: {}}\n").search.confirm == spec.ConfirmSpec(top=3, seeds=5)

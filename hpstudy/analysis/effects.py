@@ -25,7 +25,9 @@ from hpstudy.analysis import (adjusted, budget as budget_module, interactions, r
                               training as training_module, verdicts)
 from hpstudy.analysis.adjusted import INACTIVE, Contrast, is_numeric
 from hpstudy.analysis.importance import importance, importance_note
-from hpstudy.results.trials import TRAINED_MARGIN, is_minimized, trained
+from hpstudy.results.status import TrialStatus
+from hpstudy.results.trials import TRAINED_MARGIN, trained
+from hpstudy.study.objective import default_direction
 
 
 
@@ -107,12 +109,12 @@ def _with_status(trials: pd.DataFrame, status: str) -> pd.DataFrame:
 
 def completed(trials: pd.DataFrame) -> pd.DataFrame:
     """The COMPLETED trials with a finite score (score as float)."""
-    return _with_status(trials, "COMPLETED")
+    return _with_status(trials, TrialStatus.COMPLETED)
 
 
 def pruned_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """The PRUNED trials with a finite score (score as float), in the table's order."""
-    return _with_status(trials, "PRUNED")
+    return _with_status(trials, TrialStatus.PRUNED)
 
 
 def _pruned_counts(stopped: pd.DataFrame, name: str) -> pd.Series:
@@ -121,7 +123,7 @@ def _pruned_counts(stopped: pd.DataFrame, name: str) -> pd.Series:
 
 
 def with_pruned(table: pd.DataFrame, stopped: pd.DataFrame, name: str) -> pd.DataFrame:
-    """A value table (see value_table) with a `pruned` column: how many pruned trials had each value (a value
+    """A value table (see `value_table`) with a `pruned` column: how many pruned trials had each value (a value
     only pruned trials had gets a row of its own, with a count of 0)."""
     return _with_counts(table, _pruned_counts(stopped, name), "pruned")
 
@@ -211,7 +213,7 @@ def of_study(study, trials: pd.DataFrame, repeats: pd.DataFrame | None = None, *
     return effects(trials, [t.name for t in tunables], study.search.objective, question=study.question,
                    ranges={t.name: t.sampling for t in tunables if t.kind in ("int", "float")}, repeats=repeats,
                    importance_cache=importance_cache, with_importance=with_importance,
-                   smallest_effect=study.smallest_effect)
+                   smallest_effect=study.smallest_effect, minimize=study.search.minimize)
 
 
 def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: dict | None = None, question=(),
@@ -228,11 +230,11 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     verdicts do not use it); `classes`: the dataset's class count, which decides the `trained` column
     (results.trials.trained) where a table has none; `smallest_effect`: the smallest difference that matters
     (default: the noise floor, where measured), below which a difference whose whole interval lies is `negligible`;
-    `minimize`: whether lower scores are better (default: decided from the objective's name).
+    `minimize`: whether lower scores are better (default: the objective's `default_direction`).
 
     Runs that did not train (`trained` False) are left out of the score effects, the value tables and the
     importance, and reported per value apart (`training`, see analysis.training)."""
-    minimize = is_minimized(objective) if minimize is None else minimize
+    minimize = default_direction(objective) == "min" if minimize is None else minimize
     trials, repeats = (_with_trained(trials, classes),
                        _with_trained(repeats, classes) if repeats is not None and len(repeats) else None)
     everything, stopped = completed(trials), pruned_trials(trials)

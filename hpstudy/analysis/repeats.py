@@ -20,14 +20,14 @@ import pandas as pd
 
 from hpstudy.analysis import statistics
 from hpstudy.analysis.training import trained_mask
-from hpstudy.results.trials import is_minimized
+from hpstudy.results.status import TrialStatus
 
 
 def summaries(repeats: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (trial_id): n, and mean, std and 95% interval of its score (the objective)
     and of its test accuracy over the completed repeats."""
     rows = []
-    done = repeats[repeats.status == "COMPLETED"] if len(repeats) else repeats
+    done = repeats[repeats.status == TrialStatus.COMPLETED] if len(repeats) else repeats
     for trial_id, group in done.groupby("trial_id", sort=False):
         score, test = statistics.summarize(group["score"]), statistics.summarize(group["test_accuracy"])
         rows.append({"trial_id": trial_id, "n": score.n, "score_mean": score.mean, "score_std": score.std,
@@ -44,17 +44,18 @@ def noise_floor(repeats: pd.DataFrame) -> tuple[float | None, int]:
     half of the studies that had one, and every verdict would then have rested on it."""
     if not len(repeats):
         return None, 0
-    done = repeats[(repeats.status == "COMPLETED") & trained_mask(repeats)]
+    done = repeats[(repeats.status == TrialStatus.COMPLETED) & trained_mask(repeats)]
     return statistics.pooled_std(group["score"] for _, group in done.groupby("trial_id"))
 
 
-def confirmed(repeats: pd.DataFrame, objective: str, ranked: list[str]) -> dict:
+def confirmed(repeats: pd.DataFrame, objective: str, ranked: list[str], *, minimize: bool) -> dict:
     """The summary of the repeats of the configurations `ranked` (best first by the search) that best.json
-    keeps: per configuration its intervals, the noise floor, the best by mean against the runner-up, and
-    `beats`: P(the best beats the runner-up in a new run) with its interval (see `beats`; None without two)."""
+    keeps: per configuration its intervals, the noise floor, the best by mean (lowest where `minimize`) against
+    the runner-up, and `beats`: P(the best beats the runner-up in a new run) with its interval (see `beats`; None
+    without two)."""
     table = summaries(repeats)
     floor, dof = noise_floor(repeats)
-    order = table.sort_values("score_mean", ascending=is_minimized(objective), kind="stable")
+    order = table.sort_values("score_mean", ascending=minimize, kind="stable")
     out = {"objective": objective, "configurations": [
                {"trial_id": r.trial_id, "n": int(r.n), "score_mean": r.score_mean, "score_std": r.score_std,
                 "score_ci95": list(r.score_ci95) if r.score_ci95 else None, "test_accuracy_mean": r.test_accuracy_mean,
@@ -64,8 +65,8 @@ def confirmed(repeats: pd.DataFrame, objective: str, ranked: list[str]) -> dict:
            "noise_floor": floor, "noise_floor_dof": dof, "searched_best": ranked[0] if ranked else None}
     if len(order) >= 2:
         winner, runner_up = order.trial_id.iloc[0], order.trial_id.iloc[1]
-        scores = {t: repeats[(repeats.trial_id == t) & (repeats.status == "COMPLETED")]["score"] for t in (winner,
-                                                                                                         runner_up)}
+        scores = {t: repeats[(repeats.trial_id == t) & (repeats.status == TrialStatus.COMPLETED)]["score"]
+                  for t in (winner, runner_up)}
         diff = statistics.difference(scores[winner], scores[runner_up])
         out.update(winner=winner, runner_up=runner_up, difference=diff.difference if diff else None,
                    ci95=list(diff.ci95) if diff and diff.ci95 else None, p_value=diff.p_value if diff else None,
@@ -73,7 +74,7 @@ def confirmed(repeats: pd.DataFrame, objective: str, ranked: list[str]) -> dict:
                                         == statistics.EFFECT))
     elif len(order) == 1:
         out.update(winner=order.trial_id.iloc[0], runner_up=None, distinguishable=None)
-    found = beats(repeats, is_minimized(objective))
+    found = beats(repeats, minimize)
     out["beats"] = found.record() if found else None
     return out
 
@@ -133,7 +134,7 @@ def beats(repeats: pd.DataFrame | None, minimize: bool) -> Beats | None:
     mean, among those with two or more completed repeats that trained; None with fewer than two such."""
     if repeats is None or not len(repeats):
         return None
-    done = repeats[(repeats.status == "COMPLETED") & trained_mask(repeats)]
+    done = repeats[(repeats.status == TrialStatus.COMPLETED) & trained_mask(repeats)]
     scores = {str(t): g["score"].astype(float).to_numpy() for t, g in done.groupby("trial_id", sort=False)}
     scores = {t: s[np.isfinite(s)] for t, s in scores.items() if np.isfinite(s).sum() >= 2}
     if len(scores) < 2:

@@ -23,6 +23,7 @@ import numpy as np
 from hpstudy.data.core import CACHE_FIX, Split, cache_dir
 from hpstudy.data.fetch import staged
 from hpstudy.data.images import SplitFiles, image_size_pair
+from hpstudy.text import exception_line
 from hpstudy.errors import DataError
 
 FORMAT_VERSION = 1    # bump when the layout or the decoding changes: old caches are then never read
@@ -96,7 +97,7 @@ def _read(folder: Path, key: str, splits: list[str]) -> dict[str, Split]:
         arrays = {f: _load_npy(folder / f, meta["sha256"][f], meta["shapes"][f]) for f in meta["sha256"]}
         return {s: Split(arrays[f"{s}_x.npy"], arrays[f"{s}_y.npy"]) for s in splits}
     except (OSError, ValueError, KeyError, TypeError) as e:  # a missing or garbled file or meta.json
-        raise _Corrupt(f"{type(e).__name__}: {e}") from e
+        raise _Corrupt(exception_line(e, with_class=True)) from e
 
 
 def _load_npy(path: Path, sha256: str, shape: list) -> np.ndarray:

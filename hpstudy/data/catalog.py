@@ -6,7 +6,7 @@ import pandas as pd
 
 from hpstudy.data.cache import decoded_copies
 from hpstudy.data.core import DATASETS, Dataset, cache_dir
-from hpstudy.data.paths import readable
+from hpstudy.data.paths import os_errors_as_data_errors
 
 
 def listing(data_dir: str | None = None) -> pd.DataFrame:
@@ -14,7 +14,7 @@ def listing(data_dir: str | None = None) -> pd.DataFrame:
     copies in the cache (image-file datasets: one per source folder and image_size) and a description."""
     rows = []
     for name, src in sorted(DATASETS.items()):
-        with readable():
+        with os_errors_as_data_errors():
             where, present = src.locate(data_dir)
             copies, size = decoded_copies(name)
         shape = "x".join(map(str, src.input_shape)) if src.input_shape else "from the data"

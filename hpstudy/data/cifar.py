@@ -12,6 +12,7 @@ import numpy as np
 from hpstudy.data.core import CACHE_FIX, Split, cache_dir
 from hpstudy.data.fetch import extract, fetch, make_folder
 from hpstudy.data.paths import existing_folder, kind, unreadable
+from hpstudy.text import exception_line
 from hpstudy.errors import DataError
 
 try:  # numpy >= 2 moved numpy.core to numpy._core
@@ -136,7 +137,8 @@ def read_pickle(release: Release, path: Path):
     except DataError:
         raise
     except Exception as e:  # corrupt pickles fail in many ways (EOFError, ValueError, ...)
-        raise DataError(f"{path}: corrupt or truncated ({type(e).__name__}: {e}); {release.extract_fix()}") from e
+        raise DataError(f"{path}: corrupt or truncated ({exception_line(e, with_class=True)}); "
+                        f"{release.extract_fix()}") from e
 
 
 def bad(release: Release, path: Path, what: str) -> DataError:

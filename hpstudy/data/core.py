@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from hpstudy.data.paths import kind, quoted, readable
+from hpstudy.data.paths import kind, os_errors_as_data_errors, quoted
 from hpstudy.errors import DataError
 from hpstudy.study.schema import close_match
 
@@ -155,7 +155,7 @@ def download(name: str, dest: str | Path | None = None, **options) -> Path:
     if src.download is None:
         raise DataError(f"{name}: nothing to download ({src.description}); datasets that download: "
                         f"{', '.join(downloadable())}")
-    with readable():
+    with os_errors_as_data_errors():
         return src.download(Path(dest).expanduser() if dest else None, **options)
 
 
@@ -198,7 +198,7 @@ def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.
     check_image_size(name, image_size)
     check_label_mode(name, label_mode)
     labels = {"label_mode": src.label_mode_of(label_mode)} if src.label_modes else {}
-    with readable():  # a folder or file that cannot be read, wherever the loader meets it
+    with os_errors_as_data_errors():  # a folder or file that cannot be read, wherever the loader meets it
         train, val, test, class_names = src.loader(data_dir=data_dir, download=download, seed=seed,
                                                    image_size=image_size, **labels)
     _check_classes(quoted(data_dir) if data_dir else name, train, class_names)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hpstudy.data.paths import kind
 from hpstudy.errors import DataError
+from hpstudy.text import exception_line
 
 
 # A checksum names its algorithm by its length: the sites publish MD5 (32 hex digits) or SHA-256 (64).
@@ -51,7 +52,7 @@ def fetch(url: str, dest: Path, checksum: str) -> Path:
         os.replace(part, dest)
     except OSError as e:
         part.unlink(missing_ok=True)
-        raise DataError(f"{dest}: cannot save the download here ({e.strerror or e}); move what is "
+        raise DataError(f"{dest}: cannot save the download here ({exception_line(e)}); move what is "
                         f"there away, or check the permissions of {dest.parent}") from e
     return dest
 
@@ -76,7 +77,7 @@ def make_folder(folder: Path, fix: str = "choose another folder") -> Path:
         with contextlib.suppress(OSError):
             if kind(above) not in (None, "folder"):
                 raise DataError(f"{above}: is a file, not a folder; {fix}") from error
-    raise DataError(f"{error.filename or folder}: cannot create this folder ({error.strerror or error}); "
+    raise DataError(f"{error.filename or folder}: cannot create this folder ({exception_line(error)}); "
                     f"check the permissions of the folder above it, or {fix}") from error
 
 
@@ -94,7 +95,7 @@ def staged(target: Path, inner: str = "", fix: str = "choose another folder"):
     try:
         tmp.mkdir()
     except OSError as e:
-        raise DataError(f"{target.parent}: cannot create a folder here ({e.strerror or e}); check its "
+        raise DataError(f"{target.parent}: cannot create a folder here ({exception_line(e)}); check its "
                         f"permissions, or {fix}") from e
     try:
         yield tmp
@@ -104,7 +105,7 @@ def staged(target: Path, inner: str = "", fix: str = "choose another folder"):
             os.replace(tmp / inner, target)
         except OSError as e:
             if not _filled(target):
-                raise DataError(f"cannot move {tmp / inner} to {target} ({e.strerror or e}); check the "
+                raise DataError(f"cannot move {tmp / inner} to {target} ({exception_line(e)}); check the "
                                 f"permissions of {target.parent}, or {fix}") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

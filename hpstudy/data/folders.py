@@ -15,6 +15,7 @@ import numpy as np
 from hpstudy.data import cache, guard, images
 from hpstudy.data.core import CACHE_FIX, Split, at_data_dir, cache_dir, register
 from hpstudy.data.paths import existing_file, existing_folder, kind, open_regular, quoted
+from hpstudy.text import exception_line
 from hpstudy.errors import DataError
 
 _VAL_NAMES = ("val", "valid", "validation")
@@ -200,7 +201,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _invalid_npz(where: str, e: Exception, key: str | None = None) -> DataError:
     """A DataError naming the npz file (and the array) and what is wrong in it."""
     member = f"array {key!r} cannot be read" if key else "not a valid .npz file"
-    reason = quoted(" ".join(str(e).split()) or type(e).__name__)
+    reason = quoted(exception_line(e))
     return DataError(f"{where}: {member} ({type(e).__name__}: {reason}); {_NPZ_FIX}")
 
 

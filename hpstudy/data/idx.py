@@ -19,6 +19,7 @@ import numpy as np
 from hpstudy.data import guard
 from hpstudy.data.paths import open_regular, quoted
 from hpstudy.errors import DataError
+from hpstudy.text import exception_line
 
 # type code -> (dtype as stored, name in messages)
 TYPES = {0x08: (np.dtype("u1"), "unsigned byte"), 0x09: (np.dtype("i1"), "signed byte"),
@@ -57,7 +58,7 @@ def read(path, fix: str, *, ndim: int, what: str, code: int = 0x08) -> np.ndarra
         except _GZIP_ERRORS as e:
             if not zipped:
                 raise
-            reason = quoted(" ".join(str(e).split()) or type(e).__name__)
+            reason = quoted(exception_line(e))
             raise DataError(f"{where}: corrupt gzip ({type(e).__name__}: {reason}); {fix}") from None
     return values.view(dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
 

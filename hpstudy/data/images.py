@@ -22,6 +22,7 @@ from PIL import Image
 from hpstudy.data import guard
 from hpstudy.data.core import Split
 from hpstudy.data.paths import open_regular, quoted, what_is
+from hpstudy.text import exception_line
 from hpstudy.errors import DataError
 
 # Below this many images a pool costs more to start than it saves.
@@ -77,7 +78,7 @@ def _class_folders(folder: Path) -> list[str]:
     try:
         names = sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
     except OSError as e:
-        raise DataError(f"{quoted(folder)}: cannot read this folder ({e.strerror or e}); check the path "
+        raise DataError(f"{quoted(folder)}: cannot read this folder ({exception_line(e)}); check the path "
                         f"in data.data_dir") from e
     if not names:
         raise DataError(f"{quoted(folder)}: no class folders here; put the images of each class in a "
@@ -124,7 +125,8 @@ def _class_files(folder: Path) -> list[tuple[str, tuple[int, int]]]:
                                 f"class folders must hold only image files: remove it")
             found.append((entry.name, (st.st_size, st.st_mtime_ns)))
     except OSError as e:
-        raise DataError(f"{quoted(e.filename or folder)}: cannot read it ({e.strerror or e}); fix or remove it") from e
+        raise DataError(f"{quoted(e.filename or folder)}: cannot read it ({exception_line(e)}); fix or remove "
+                        "it") from e
     if not found:
         raise DataError(f"{quoted(folder)}: empty class folder; add its images or remove the folder")
     return sorted(found)
@@ -244,6 +246,6 @@ def _decode_one(path: str, size: tuple[int, int] | None) -> np.ndarray:
                 image = image.resize((size[1], size[0]), _RESAMPLE, reducing_gap=None)
             return np.asarray(image)
     except Exception as e:  # Pillow fails in many ways on bad files: OSError, SyntaxError, ValueError, ...
-        reason = quoted(" ".join(str(e).split()) or type(e).__name__)
+        reason = quoted(exception_line(e))
         raise DataError(f"{quoted(path)}: cannot decode this image ({type(e).__name__}: {reason}); replace or "
                         f"delete the file") from e

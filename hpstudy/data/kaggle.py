@@ -26,6 +26,7 @@ from pathlib import Path
 from hpstudy.data.fetch import extract_zip, make_folder, staged
 from hpstudy.data.paths import kind
 from hpstudy.errors import DataError
+from hpstudy.text import exception_line
 
 CINIC10_SLUG = "mengcius/cinic10"
 _SETTINGS = 'https://www.kaggle.com/settings (Account → "Create New Token")'
@@ -94,7 +95,7 @@ def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
     except OSError as e:
-        raise DataError(f"{path.parent}: cannot look for {path.name} in it ({e.strerror}); make it yours and "
+        raise DataError(f"{path.parent}: cannot look for {path.name} in it ({exception_line(e)}); make it yours and "
                         f"accessible to you: chmod 700 {path.parent}") from None
 
 
@@ -105,7 +106,7 @@ def _read_config(path: Path) -> Credentials:
             raise DataError(f"{path} holds your Kaggle API key and is readable by other users: run chmod 600 {path}")
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise DataError(f"{path}: cannot read it ({e.strerror}); make it readable by you only: "
+        raise DataError(f"{path}: cannot read it ({exception_line(e)}); make it readable by you only: "
                         f"chmod 600 {path}") from None
     except ValueError as e:  # JSONDecodeError or UnicodeDecodeError; never chained: it holds the text
         raise DataError(f"{path} is not valid JSON ({type(e).__name__}); {fix}") from None
@@ -202,7 +203,7 @@ def _failure(e: Exception, slug: str, who: str, folder: Path) -> str:
     import requests
     import urllib3
 
-    text = " ".join(str(e).split()) or type(e).__name__
+    text = exception_line(e)
     page = f"https://www.kaggle.com/datasets/{slug}"
     status = getattr(getattr(e, "response", None), "status_code", None)
     if isinstance(e, requests.HTTPError) and status in (401, 403):

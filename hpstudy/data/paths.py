@@ -2,7 +2,8 @@
 
 On Python 3.11 ``Path.is_dir()`` and friends raise PermissionError when a folder on the way cannot
 be entered. Code below the entry points (``load``, ``download``, the listing) may let such an
-OSError through; ``readable()`` turns it into a DataError naming the path there.
+OSError through; ``os_errors_as_data_errors()`` turns it into a DataError naming the path
+there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import stat
 from pathlib import Path
 
 from hpstudy.errors import DataError
+from hpstudy.text import exception_line
 
 _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG)
 
@@ -67,11 +69,11 @@ def open_regular(path, fix: str = _FIX):
 def unreadable(e: OSError, fix: str = _FIX) -> DataError:
     """A one-line DataError for an OSError met while reading: the path, the reason, what to do."""
     where = e.filename if e.filename is not None else "a data file"
-    return DataError(f"{quoted(where)}: cannot read it ({e.strerror or e}); {fix}")
+    return DataError(f"{quoted(where)}: cannot read it ({exception_line(e)}); {fix}")
 
 
 @contextlib.contextmanager
-def readable(fix: str = _FIX):
+def os_errors_as_data_errors(fix: str = _FIX):
     """Inside this block an OSError becomes ``unreadable(e, fix)``."""
     try:
         yield

@@ -28,10 +28,12 @@ from hpstudy.engine.distributed.roles import keras_tuner_environment
 from hpstudy.engine.distributed.worker import ChiefFinished, StoppableStub
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, layout as layout_module, trials as trials_module
+from hpstudy.results.status import TrialStatus
+from hpstudy.text import exception_line
 
-Trial, TrialStatus = kt.engine.trial.Trial, kt.engine.trial.TrialStatus
-FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
-ENDED = (*FINISHED, TrialStatus.INVALID)
+Trial = kt.engine.trial.Trial
+# 1.4: the statuses of a trial keras-tuner never runs again (it queues an INVALID one again, while retries last).
+FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 # What reloading a damaged tuner folder says to do (keras-tuner's own files cannot be repaired by hand).
 RELOAD_HINT = ("nothing was changed; restore it, or run with --overwrite to start the study over, or use another "
                "--results-dir to keep this one")
@@ -80,7 +82,7 @@ class StudyOracle:
             return Trial(self.get_space(), status=TrialStatus.STOPPED)
         # 1.4: _retry_queue holds the trials to run again. One given to another worker when its own fell silent,
         # then finished by the first after all, is dropped from it.
-        self._retry_queue[:] = [t for t in self._retry_queue if self.trials[t].status not in FINISHED]
+        self._retry_queue[:] = [t for t in self._retry_queue if self.trials[t].status not in FINAL]
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.STOPPED and self.held_elsewhere(tuner_id):
             # No new trial, but another worker still runs one: should it die, the watchdog gives that trial to the
@@ -126,7 +128,7 @@ class StudyOracle:
         each worker back the trial it is still running (the watchdog reclaims those of workers that are gone).
         """
         for trial_id in list(self._retry_queue):                 # 1.4: reload() put every ongoing trial here
-            if self.trials[trial_id].status in FINISHED:
+            if self.trials[trial_id].status in FINAL:
                 self._retry_queue.remove(trial_id)
                 if trial_id not in self.end_order:
                     self.end_order.append(trial_id)
@@ -303,11 +305,8 @@ def _reloaded(path: Path, reload) -> None:
     try:
         reload()
     except RELOAD_ERRORS as err:
-        raise files.damaged(path, f"is corrupt (keras-tuner cannot reload it: {_reason(err)})", RELOAD_HINT) from None
-
-
-def _reason(err: Exception) -> str:
-    return f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
+        raise files.damaged(path, f"is corrupt (keras-tuner cannot reload it: {exception_line(err, with_class=True)})",
+                            RELOAD_HINT) from None
 
 
 # ---------------------------------------------------------------- the registry
@@ -319,6 +318,11 @@ TUNERS = {
     "bayesian": (kt.Tuner, kt.oracles.BayesianOptimizationOracle),
     "design": (kt.Tuner, design.DesignOracle),                  # the question balanced, the rest quasi-random
 }
+
+
+def objective(name: str, minimize: bool):
+    """keras-tuner's objective `name` with the study's declared direction (keras-tuner would infer one itself)."""
+    return kt.Objective(name, "min" if minimize else "max")
 
 
 def arguments(name: str) -> dict[str, inspect.Parameter]:

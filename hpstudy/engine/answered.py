@@ -23,6 +23,7 @@ import pandas as pd
 from hpstudy.analysis import effects as effects_module, looks as looks_module, repeats as repeats_module
 from hpstudy.results import trials as trials_module
 from hpstudy.results.layout import Layout
+from hpstudy.results.status import TrialStatus
 
 DECISIVE = ("effect", "negligible")       # the verdicts that answer a question; the others ask for more trials
 REPEAT_SEEDS = 2                          # seed repeats per configuration the question rests on
@@ -84,7 +85,7 @@ class Answered:
         _, dof = repeats_module.noise_floor(records)
         if self.study.smallest_effect is not None or dof >= FLOOR_DOF:
             return []
-        done = records[records.status == "COMPLETED"].trial_id.value_counts() if len(records) else pd.Series()
+        done = records[records.status == TrialStatus.COMPLETED].trial_id.value_counts() if len(records) else pd.Series()
         best = [str(t) for table in found.question.values() for t in table["best trial"]]
         return [t for t in dict.fromkeys(best) if done.get(t, 0) < REPEAT_SEEDS]
 

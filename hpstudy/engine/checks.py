@@ -15,8 +15,9 @@ from hpstudy import models
 from hpstudy.engine import adapter, parallel, preprocess, training
 from hpstudy.errors import DataError, ModelError, SpecError
 from hpstudy.study import spec as spec_module
-from hpstudy.study.schema import close_match, describe, shown
+from hpstudy.study.schema import close_match, describe, short_repr
 from hpstudy.study.spec import StudySpec, Tune
+from hpstudy.text import exception_line
 
 # Tuner arguments hpstudy sets itself from the study file; the rest of a signature may go in search.options.
 _SET_BY_HPSTUDY = {"self", "hypermodel", "objective", "max_trials", "seed", "hyperparameters", "tune_new_entries",
@@ -29,11 +30,10 @@ _SET_IN_STUDY = {"max_trials": "search.max_trials", "seed": "search.seed", "exec
                  "distribution_strategy": "train.distribution", "objective": "search.objective",
                  "question": "question"}
 MAX_VALIDATION_BUILDS = 32
-DEFAULT_MAX_TRIALS = 10           # random and bayesian search, when the study gives no search.max_trials
 
 
 # ---------------------------------------------------------------- tuners
-def tuner_arguments(name: str) -> dict[str, inspect.Parameter]:
+def settable_tuner_arguments(name: str) -> dict[str, inspect.Parameter]:
     """The arguments of a keras-tuner tuner (and its oracle) that a study may set in search.options."""
     params = adapter.arguments(name)
     return {k: p for k, p in params.items() if k not in _SET_BY_HPSTUDY and p.kind is p.POSITIONAL_OR_KEYWORD}
@@ -89,13 +89,14 @@ def _check_option(study: StudySpec, allowed: dict[str, inspect.Parameter], key: 
     if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
         expected = "a number" if float in kinds else "true or false" if bool in kinds else "an integer"
         if default is not None:
-            expected += f" like the default {str(default).lower() if isinstance(default, bool) else shown(default)}"
+            default_text = str(default).lower() if isinstance(default, bool) else short_repr(default)
+            expected += f" like the default {default_text}"
         raise study.error(f"search.options.{key}", f"expected {expected}; got {describe(value)}")
 
 
 def _check_search(study: StudySpec) -> None:
     search = study.search
-    allowed = tuner_arguments(search.tuner)
+    allowed = settable_tuner_arguments(search.tuner)
     for key, value in search.options.items():
         _check_option(study, allowed, key, value)
     if search.tuner == "hyperband":
@@ -117,10 +118,10 @@ def _check_search(study: StudySpec) -> None:
                                                "configuration, trained in one trial; repeat it over seeds with "
                                                "search.confirm, or remove max_trials")
     if search.pruning is not None:
-        _check_pruning(study)
+        _check_pruning_can_stop(study)
 
 
-def _check_pruning(study: StudySpec) -> None:
+def _check_pruning_can_stop(study: StudySpec) -> None:
     """A pruning rule that could never stop a trial is refused: with nothing to compare a trial with, no epoch
     to stop it at (never at its last), or fewer trials than the rule waits for."""
     pruning, max_trials = study.search.pruning, study.search.max_trials
@@ -134,8 +135,7 @@ def _check_pruning(study: StudySpec) -> None:
                                                           "and none is stopped at its last, so pruning would stop "
                                                           f"nothing; give fewer than {longest}")
     given = "" if max_trials is not None else " (its default)"
-    if max_trials is None and study.search.tuner != "grid":
-        max_trials = DEFAULT_MAX_TRIALS
+    max_trials = study.trial_limit()
     # median: min_trials completed trials besides the one it looks at; successive_halving: this one included.
     median = pruning.rule == "median"
     most = None if max_trials is None else max_trials - median
@@ -232,7 +232,7 @@ def build_each(study: StudySpec, input_shape: tuple, num_classes: int, *, pretra
                 message = message.replace("model.", f"model.{name}.", 1)
             raise SpecError(f"{study.source}: {message}{where}") from None
         except (ValueError, TypeError) as err:
-            raise study.error("model", f"cannot build {name}{where}: {' '.join(str(err).split())[:300]}") from None
+            raise study.error("model", f"cannot build {name}{where}: {exception_line(err)}") from None
         finally:
             # Without Python's garbage collection each time (seconds in a large process): once, after the loop.
             keras.backend.clear_session(free_memory=False)

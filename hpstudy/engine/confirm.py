@@ -26,10 +26,9 @@ from hpstudy.engine.hypermodel import load_data, make_hypermodel, repeat_seed, t
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, folder, trials
 from hpstudy.results.layout import Layout
-from hpstudy.study.spec import StudySpec
+from hpstudy.results.status import TrialStatus
+from hpstudy.study.spec import ConfirmSpec, StudySpec
 from hpstudy.text import one_line
-
-DEFAULT_TOP, DEFAULT_SEEDS = 3, 5       # `hpstudy confirm` on a study whose file sets no search.confirm
 
 
 class BestEpoch(keras.callbacks.Callback):
@@ -56,11 +55,10 @@ class BestEpoch(keras.callbacks.Callback):
 
 def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None, dataset=None, stream=None) -> dict:
     """Train the top `top` configurations of the study in `layout` again with `seeds` new seeds each (defaults:
-    the study's search.confirm, else 3 and 5); returns the summary written into best.json's `confirmed`."""
+    the study's search.confirm, else ConfirmSpec's); returns the summary written into best.json's `confirmed`."""
     study = folder.study_of(layout)
-    spec = study.search.confirm
-    top = top or (spec.top if spec else DEFAULT_TOP)
-    seeds = seeds or (spec.seeds if spec else DEFAULT_SEEDS)
+    spec = study.search.confirm or ConfirmSpec()
+    top, seeds = top or spec.top, seeds or spec.seeds
     ranked = trials.ranked_trials(layout)[:top]
     if not ranked:
         raise ResultsError(f"{layout.root}: no completed trial to confirm yet")
@@ -73,7 +71,8 @@ def confirm(layout: Layout, *, top: int | None = None, seeds: int | None = None,
         for number in ranked:
             _repeat_configuration(study, layout, hypermodel, dataset, number, seeds, stream)
     table = trials.write_repeats(layout)
-    summary = repeats_module.confirmed(table[table.trial_id.isin(ranked)], study.search.objective, ranked)
+    summary = repeats_module.confirmed(table[table.trial_id.isin(ranked)], study.search.objective, ranked,
+                                       minimize=study.search.minimize)
     best = trials.read_best(layout)
     if best:
         files.write_json(layout.best, {**best, "confirmed": summary})
@@ -99,9 +98,9 @@ def _repeat_configuration(study: StudySpec, layout: Layout, hypermodel, dataset,
         if files.read_record(layout.repeat(number, seed), dict, trials.REPEAT_FIELDS, root=layout.root) is None:
             record = _repeat(study, hypermodel, hp, dataset, number, seed)
             files.write_json(layout.repeat(number, seed), record)
-            shown = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == "COMPLETED"
-                     else f"FAILED: {record['message']}")
-            print(one_line(f"repeat of trial {number:>4}  seed {seed}  {shown}  {record['seconds']:6.1f}s"),
+            outcome = (f"{study.search.objective}={record['score']:.4f}" if record["status"] == TrialStatus.COMPLETED
+                       else f"{TrialStatus.FAILED}: {record['message']}")
+            print(one_line(f"repeat of trial {number:>4}  seed {seed}  {outcome}  {record['seconds']:6.1f}s"),
                   file=stream, flush=True)
 
 
@@ -111,20 +110,20 @@ def _repeat(study: StudySpec, hypermodel, hp, dataset, number: str, seed: int) -
     keras.utils.set_random_seed(seed)
     hypermodel.augment_seed = seed
     started = time.perf_counter()
-    tracker = BestEpoch(study.search.objective, trials.is_minimized(study.search.objective))
+    tracker = BestEpoch(study.search.objective, study.search.minimize)
     model = hypermodel.build(hp)
     # The study's callbacks (early stopping, the NaN guard) without TensorBoard: repeats keep no logs of their own.
     shared = callbacks_module.study_callbacks(dataclasses.replace(study.callbacks, tensorboard=False), None)
     hypermodel.fit(hp, model, dataset.train.x, dataset.train.y, verbose=0, callbacks=[*shared, tracker],
                    validation_data=(dataset.validation.x, dataset.validation.y))
-    record = {"trial_id": number, "seed": seed, "status": "COMPLETED", "score": tracker.best,
+    record = {"trial_id": number, "seed": seed, "status": TrialStatus.COMPLETED.value, "score": tracker.best,
               "best_epoch": tracker.best_epoch, "epochs_run": tracker.epochs,
               **{name: tracker.best_logs.get(name) for name in trials.METRICS},
               **{f"last_{name}": tracker.last_logs.get(name) for name in trials.METRICS}}
     diverged = [k for k in ("loss", "val_loss") if not math.isfinite(tracker.last_logs.get(k, 0.0))]
     if tracker.weights is None or diverged:
-        record.update(status="FAILED", message=f"{(diverged or ['the objective'])[0]} was never finite; the "
-                                               "repeat diverged")
+        record.update(status=TrialStatus.FAILED.value,
+                      message=f"{(diverged or ['the objective'])[0]} was never finite; the repeat diverged")
     else:
         if study.search.checkpoint_epoch == "best":     # else the weights stay the last epoch's
             model.set_weights(tracker.weights)

@@ -21,6 +21,7 @@ from hpstudy.results import files, space, trials
 from hpstudy.results.folder import study_of
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.study.spec import StudySpec, Tune
+from hpstudy.text import exception_line
 
 
 # ---------------------------------------------------------------- seeds
@@ -187,7 +188,7 @@ def trial_hyperparameters(layout: Layout, trial_id) -> kt.HyperParameters:
     try:
         return kt.HyperParameters.from_config(record["hyperparameters"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise files.damaged(path, f"is corrupt (its hyperparameters: {type(err).__name__}: {err})") from None
+        raise files.damaged(path, f"is corrupt (its hyperparameters: {exception_line(err, with_class=True)})") from None
 
 
 def load_checkpoint(model: keras.Model, checkpoint) -> keras.Model:
@@ -202,8 +203,7 @@ def load_checkpoint(model: keras.Model, checkpoint) -> keras.Model:
         try:
             model.load_weights(checkpoint)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as err:
-            reason = " ".join(str(err).split())[:160] or type(err).__name__
-            raise files.damaged(checkpoint, f"is corrupt or not this trial's weights ({reason})") from None
+            raise files.damaged(checkpoint, f"is corrupt or not this trial's weights ({exception_line(err)})") from None
     return model
 
 

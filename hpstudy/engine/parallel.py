@@ -12,7 +12,7 @@ def check(distribution: str | None) -> str | None:
     return None
 
 
-def tuner_arguments(distribution: str | None) -> dict:
+def strategy_arguments(distribution: str | None) -> dict:
     """What the tuner needs for `distribution`: under TensorFlow, the strategy keras-tuner builds and fits each
     trial's model in (under JAX, `before_build` sets Keras's distribution instead)."""
     if distribution != "mirrored" or keras.backend.backend() != "tensorflow":

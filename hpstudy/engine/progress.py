@@ -8,6 +8,7 @@ import time
 
 from tqdm import tqdm
 
+from hpstudy.results.status import TrialStatus
 from hpstudy.text import one_line
 
 
@@ -45,9 +46,9 @@ class Progress:
         """A trial ended: its line (outcome, seconds, hyperparameters) and one more step of the bar."""
         seconds = time.perf_counter() - self.started.pop(trial_id, time.perf_counter())
         params = " ".join(f"{k}={format_value(v)}" for k, v in values.items() if not k.startswith("tuner/"))
-        if status == "COMPLETED" and score is not None:
+        if status == TrialStatus.COMPLETED and score is not None:
             outcome = f"{self.objective}={score:.4f}"
-        elif status == "PRUNED" and score is not None:      # `message`: at which epoch, and why
+        elif status == TrialStatus.PRUNED and score is not None:      # `message`: at which epoch, and why
             outcome = f"{self.objective}={score:.4f}  PRUNED {message}"
         else:
             outcome = f"{status}: {message}" if message else status

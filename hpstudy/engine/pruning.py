@@ -20,7 +20,9 @@ import keras
 from hpstudy.errors import ResultsError
 from hpstudy.results import files, trials
 from hpstudy.results.layout import Layout, trial_number
-from hpstudy.study.spec import PruningSpec
+from hpstudy.results.status import SCORED, TrialStatus
+from hpstudy.study.objective import best_so_far
+from hpstudy.study.spec import PruningSpec, SearchSpec
 
 
 @dataclass(frozen=True)
@@ -34,17 +36,6 @@ class Decision:
 
 
 # ---------------------------------------------------------------- curves
-def best_so_far(values, minimize: bool) -> list[float]:
-    """The running best of per-epoch values (non-finite values never count; NaN until a finite one)."""
-    out, best = [], math.nan
-    for value in values:
-        value = float(value)
-        if math.isfinite(value) and (math.isnan(best) or (value < best if minimize else value > best)):
-            best = value
-        out.append(best)
-    return out
-
-
 def value_at(curve: list[float], epoch: int) -> float:
     """A best-so-far curve at `epoch` (from 1); a curve that ended earlier (early stopping) keeps its last value."""
     return curve[min(epoch, len(curve)) - 1] if curve else math.nan
@@ -113,7 +104,8 @@ def median_rule(spec: PruningSpec, epoch: int, value: float, others, objective: 
                 minimize: bool) -> Decision | None:
     """Stop when the trial's best `value` by `epoch` is worse than the median of the completed (not pruned)
     trials' best by the same epoch, once at least min_trials have completed (Optuna's MedianPruner)."""
-    done = [(number, value_at(curve, epoch)) for number, status, curve in others if status == "COMPLETED" and curve]
+    done = [(number, value_at(curve, epoch)) for number, status, curve in others
+            if status == TrialStatus.COMPLETED and curve]
     done = [(number, v) for number, v in done if math.isfinite(v)]
     if len(done) < spec.min_trials or not math.isfinite(value):
         return None
@@ -130,7 +122,7 @@ def halving_rule(spec: PruningSpec, epoch: int, value: float, others, objective:
     one) of every trial that reached the rung so far, this one included, once min_trials have (asynchronous
     successive halving, as Optuna's SuccessiveHalvingPruner); failed trials do not count."""
     reached = [(number, value_at(curve, epoch)) for number, status, curve in others
-               if status in (*trials.SCORED, "RUNNING") and len(curve) >= epoch]
+               if (status in SCORED or status == TrialStatus.RUNNING) and len(curve) >= epoch]
     reached = [(number, v) for number, v in reached if math.isfinite(v)]
     count = len(reached) + 1
     if count < spec.min_trials or not math.isfinite(value):
@@ -151,12 +143,13 @@ RULES = {"median": median_rule, "successive_halving": halving_rule}
 # ---------------------------------------------------------------- the callback
 class Pruner(keras.callbacks.Callback):
     """Applies the study's pruning rule to one trial at the end of each epoch; holds only plain values until
-    training starts (keras-tuner deep-copies callbacks). `pruned_at` is the epoch it stopped the trial at."""
+    training starts (keras-tuner deep-copies callbacks). `pruned_at` is the epoch it stopped the trial at.
+    `search`: the study's search section (its pruning rule, objective and direction)."""
 
-    def __init__(self, spec: PruningSpec, layout: Layout, trial_id: str, objective: str):
+    def __init__(self, search: SearchSpec, layout: Layout, trial_id: str):
         super().__init__()
-        self.spec, self.layout, self.trial_id, self.objective = spec, layout, trial_id, objective
-        self.minimize = trials.is_minimized(objective)
+        self.spec, self.layout, self.trial_id, self.objective = search.pruning, layout, trial_id, search.objective
+        self.minimize = search.minimize
         self.values: list[float] = []
         self.pruned_at: int | None = None
 
@@ -190,7 +183,8 @@ def best_trials(oracle, layout: Layout, count: int) -> list:
     """The oracle's `get_best_trials(count)` with the pruned trials after every other completed trial (see
     trials.ranked_trials): the completed trials best first, then the pruned ones, then the rest."""
     ranked = oracle.get_best_trials(len(oracle.trials))
-    stopped = {t.trial_id for t in ranked if t.status == "COMPLETED" and os.path.lexists(layout.pruned(t.trial_id))}
+    stopped = {t.trial_id for t in ranked
+               if t.status == TrialStatus.COMPLETED and os.path.lexists(layout.pruned(t.trial_id))}
     order = sorted(range(len(ranked)),
-                   key=lambda k: (ranked[k].status != "COMPLETED", ranked[k].trial_id in stopped, k))
+                   key=lambda k: (ranked[k].status != TrialStatus.COMPLETED, ranked[k].trial_id in stopped, k))
     return [ranked[k] for k in order][:count]

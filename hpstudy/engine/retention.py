@@ -1,9 +1,9 @@
 """Checkpoint retention: a long study keeps the weights of its best trials only, so it never fills the disk."""
 from __future__ import annotations
 
-from hpstudy.engine.adapter import ENDED
 from hpstudy.engine.pruning import best_trials
 from hpstudy.results.layout import Layout, trial_number
+from hpstudy.results.status import ENDED
 
 
 def prune_checkpoints(oracle, layout: Layout, keep, *, search_over: bool = False) -> list[str]:

@@ -22,9 +22,9 @@ from hpstudy.engine.tuner import StudyTuner
 from hpstudy.errors import SearchError
 from hpstudy.results import files, folder, trials
 from hpstudy.results.layout import FORMAT, Layout, trial_number
+from hpstudy.results.status import ENDED, SCORED, TrialStatus
 from hpstudy.study.spec import StudySpec
-
-DEFAULT_MAX_TRIALS = checks.DEFAULT_MAX_TRIALS
+from hpstudy.text import exception_line
 
 
 # ---------------------------------------------------------------- the search
@@ -110,7 +110,7 @@ def _run_search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool
     _save_best(tuner, layout, dataset)
     table = trials.write_table(layout)
     _stop_if_failed(study, layout, table, len(tuner.oracle.failed_trials()))
-    if study.search.confirm is not None and table.status.isin(trials.SCORED).any():
+    if study.search.confirm is not None and table.status.isin(SCORED).any():
         confirm.confirm(layout, dataset=dataset, stream=stream)
 
 
@@ -126,10 +126,11 @@ def _say_if_answered(oracle, stream) -> None:
 
 def _stop_if_failed(study: StudySpec, layout: Layout, table, failed: int) -> None:
     """A search that reached its failure limit, or ended with no completed trial (so no best model), is an error."""
-    completed = table.status.isin(trials.SCORED).any()
+    completed = table.status.isin(SCORED).any()
     if failed < study.search.max_failed_trials and (completed or table.empty):
         return
-    reason = table.message[table.status == "FAILED"].iloc[-1] if (table.status == "FAILED").any() else ""
+    failed_rows = table.status == TrialStatus.FAILED
+    reason = table.message[failed_rows].iloc[-1] if failed_rows.any() else ""
     limit = f"search.max_failed_trials: {study.search.max_failed_trials}"
     what = (f"stopped after {failed} failed trials in all ({limit})" if failed >= study.search.max_failed_trials
             else f"no trial completed ({failed} failed), so there is no best model")
@@ -160,29 +161,28 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
         total = None
     else:
         # Nothing searched: one configuration, one trial (keras-tuner's oracles would only retry the same values).
-        default = 1 if not study.tunables() else None if search.tuner == "grid" else DEFAULT_MAX_TRIALS
-        kwargs["max_trials"] = search.max_trials or default
-        total = kwargs["max_trials"]
+        kwargs["max_trials"] = total = study.trial_limit()
     if search.tuner == "design":
         kwargs["question"] = study.question
         kwargs["until"] = _answered(study, layout, dataset, stream, role) if search.until == "answered" else None
-    done = int(trials.read_trials(layout).status.isin([*adapter.ENDED, trials.PRUNED]).sum())
+    done = int(trials.read_trials(layout).status.isin(ENDED).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
     hypermodel = make_hypermodel(study, dataset)
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return adapter.make_tuner(
-                search.tuner, StudyTuner, max_failed_trials=search.max_failed_trials,
+                search.tuner, StudyTuner, max_failed_trials=search.max_failed_trials, hypermodel=hypermodel,
+                objective=adapter.objective(search.objective, search.minimize),
                 # keras-tuner reads seed 0 as "no seed" (`seed or random...`): shift so every study seed counts.
-                hypermodel=hypermodel, objective=search.objective, seed=search.seed + 1,
+                seed=search.seed + 1,
                 executions_per_trial=search.executions_per_trial, directory=str(layout.root),
                 project_name=layout.tuner.name, overwrite=False, study=study, layout=layout, progress=progress,
                 memory_allowance_mib=memory_allowance_mib, role=role, chief_finished=chief_finished,
-                **parallel.tuner_arguments(study.train.distribution), **kwargs)
+                **parallel.strategy_arguments(study.train.distribution), **kwargs)
     except (ValueError, TypeError) as err:     # keras-tuner's own checks of search.options values
         progress.close()
-        raise study.error("search.options", f"the {search.tuner} tuner refused them: {' '.join(str(err).split())}") from None
+        raise study.error("search.options", f"the {search.tuner} tuner refused them: {exception_line(err)}") from None
 
 
 def _answered(study: StudySpec, layout: Layout, dataset, stream, role) -> answered.Answered:
@@ -197,7 +197,7 @@ def _answered(study: StudySpec, layout: Layout, dataset, stream, role) -> answer
 def _save_best(tuner, layout: Layout, dataset) -> None:
     """Evaluate the best trial's model (its kept weights: search.checkpoint_epoch) once on the test split and save
     it (skipped if already done). A pruned trial is the best only when no trial completed."""
-    best = [t for t in pruning.best_trials(tuner.oracle, layout, 1) if t.status == "COMPLETED"]
+    best = [t for t in pruning.best_trials(tuner.oracle, layout, 1) if t.status == TrialStatus.COMPLETED]
     if not best:
         return
     trial = best[0]

@@ -24,6 +24,7 @@ from hpstudy.engine.progress import Progress
 from hpstudy.errors import DiskFull, FreshProcessNeeded
 from hpstudy.results import files, trials
 from hpstudy.results.layout import Layout, trial_number
+from hpstudy.results.status import TrialStatus
 from hpstudy.study.spec import StudySpec
 
 # A trial that was running when its process died this many times is failed rather than started again:
@@ -98,8 +99,7 @@ class StudyTuner:
         if self.study.search.checkpoint_epoch == "last":
             kwargs["callbacks"].append(callbacks_module.KeepLastEpoch(self.checkpoint_file(trial.trial_id)))
         if self.study.search.pruning is not None:     # after the recorder: the epoch is on disk when it decides
-            kwargs["callbacks"].append(pruning.Pruner(self.study.search.pruning, self.layout,
-                                                      trial_number(trial.trial_id), self.study.search.objective))
+            kwargs["callbacks"].append(pruning.Pruner(self.study.search, self.layout, trial_number(trial.trial_id)))
         keras.utils.set_random_seed(trial_seed(self.study, trial.trial_id))     # weights, data order: reproducible
         try:
             histories = super().run_trial(trial, *args, **kwargs)
@@ -166,8 +166,8 @@ class StudyTuner:
 def report_trial(progress: Progress, trial, message: str | None = None, pruned: dict | None = None) -> None:
     """One finished trial's line of progress (`message`: its failure, where the oracle's copy has none; `pruned`:
     its pruned.json, where search.pruning stopped it)."""
-    if pruned is not None and trial.status == "COMPLETED":
-        progress.trial_end(trial_number(trial.trial_id), trials.PRUNED, trial.hyperparameters.values, trial.score,
+    if pruned is not None and trial.status == TrialStatus.COMPLETED:
+        progress.trial_end(trial_number(trial.trial_id), TrialStatus.PRUNED, trial.hyperparameters.values, trial.score,
                            f"at epoch {pruned['epoch']}: {pruned['reason']}")
         return
     progress.trial_end(trial_number(trial.trial_id), trial.status, trial.hyperparameters.values,

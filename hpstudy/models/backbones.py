@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from hpstudy.errors import ModelError
+from hpstudy.text import exception_line
 
 _GCS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 _MOBILENET_SIZES = (96, 128, 160, 192, 224)   # the input sizes MobileNetV2 has ImageNet weights for
@@ -88,7 +89,8 @@ def load_backbone(backbone: str, weights: Optional[str], size: int) -> keras.Mod
         if weights is None:
             raise
         name, url = weights_file(backbone, size)
-        reason = str(error).splitlines()[0].split(" -- ")[-1][:120] if str(error) else type(error).__name__
+        # keras.utils.get_file says "<url> -- <why>" on its first line, the traceback of the cause after it.
+        reason = exception_line(str(error).splitlines()[0].split(" -- ")[-1] if str(error) else error)
         raise ModelError(f"model.weights: cannot load the ImageNet weights of {backbone} ({reason}); "
                          f"download {name} from {url} into {weights_folder()}/, or set weights: null to train "
                          f"the whole backbone from scratch") from error

@@ -20,11 +20,14 @@ from hpstudy.analysis import effects as effects_module
 from hpstudy.errors import HpstudyError
 from hpstudy.report import answer as answer_module, pages
 from hpstudy.report.tables import Report, StudyReport
+from hpstudy.results.status import TrialStatus
 from hpstudy.results.trials import LAST_METRICS, METRICS
+from hpstudy.text import exception_line
+from hpstudy.study.objective import DIRECTIONS
 
 FORMATS = ("markdown", "json", "html")
 PREFIX = "params_"                                   # Optuna's trials_dataframe(): params_<name>
-COMPLETED = {"COMPLETED", "COMPLETE"}                # hpstudy's and keras-tuner's; Optuna's
+COMPLETED = {TrialStatus.COMPLETED, "COMPLETE"}     # hpstudy's and keras-tuner's; Optuna's
 # Columns that are never hyperparameters: hpstudy's trials.csv bookkeeping and metrics, Optuna's.
 NOT_SEARCHED = {"trial_id", "status", "trained", "state", "number", "score", "value", "best_epoch", "epochs_run",
                 "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message", "pruned_at_epoch",
@@ -50,9 +53,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except UnicodeDecodeError:
         raise TableError(f"{path}: not a CSV table (not UTF-8 text)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise TableError(f"{path}: not a CSV table ({str(err).strip() or type(err).__name__})") from None
+        raise TableError(f"{path}: not a CSV table ({exception_line(err)})") from None
     except OSError as err:
-        raise TableError(f"{path}: cannot be read ({err.strerror})") from None
+        raise TableError(f"{path}: cannot be read ({exception_line(err)})") from None
     if "\0" in "".join(table.columns.astype(str)):
         raise TableError(f"{path}: not a CSV table (binary content)")
     return typed(table)
@@ -92,9 +95,9 @@ def _unprefixed(table: pd.DataFrame) -> pd.DataFrame:
 def _status(table: pd.DataFrame) -> pd.Series:
     column = "status" if "status" in table else "state" if "state" in table else None
     if column is None:
-        return pd.Series("COMPLETED", index=table.index)
+        return pd.Series(TrialStatus.COMPLETED.value, index=table.index)
     normal = table[column].astype(str).str.strip().str.upper()
-    return normal.where(~normal.isin(COMPLETED), "COMPLETED")
+    return normal.where(~normal.isin(COMPLETED), TrialStatus.COMPLETED.value)
 
 
 def _objective(values: pd.Series, objective: str, source: str) -> pd.Series:
@@ -138,7 +141,7 @@ def prepare(trials: pd.DataFrame, objective: str, hyperparameters=None, *,
     score = _objective(table[objective], objective, source)
     ids = table["trial_id"] if "trial_id" in table else table["number"] if "number" in table else table.index
     table = table.assign(trial_id=pd.Series(ids, index=table.index).astype(str), status=_status(table), score=score)
-    done = table[(table["status"] == "COMPLETED") & score.map(math.isfinite)].reset_index(drop=True)
+    done = table[(table["status"] == TrialStatus.COMPLETED) & score.map(math.isfinite)].reset_index(drop=True)
     if not len(done):
         raise TableError(f"{source}: no completed trial has a finite {objective!r} ({len(table)} rows)")
     if len(done) < MIN_ROWS:
@@ -256,12 +259,12 @@ def analyze(trials: pd.DataFrame, objective: str, *, direction: str | None = Non
             source: str = "trials table", repeats_source: str = "repeats table") -> Analysis:
     """The report's analysis of `trials` (see the module's doc for its columns) with `objective` its column.
 
-    `direction`: "max" or "min" (default: min for a loss, max for an accuracy, as hpstudy decides by name);
+    `direction`: "max" or "min" (default: the objective's `study.objective.default_direction`, as in a study);
     `hyperparameters`: the columns to analyse (default: every column that is not the objective, bookkeeping or a
     metric); `log`: those searched on a log scale (fitted on log10); `question`: the scientific ones, compared
     at their best setting of the others; `repeats`: seed repeats (trial_id, seed, objective) for the noise floor.
     `name` titles the answer; `source` and `repeats_source` name the tables in errors."""
-    if direction not in (None, "max", "min"):
+    if direction is not None and direction not in DIRECTIONS:
         raise TableError(f"--direction: 'max' or 'min', not {direction!r}")
     done, names = prepare(trials, objective, hyperparameters, source=source)
     log, question = _names(log, "--log", names, source), _names(question, "--question", names, source)

@@ -47,6 +47,7 @@ class Answer:
     training: list[str] = field(default_factory=list)   # hyperparameters whose values differ in runs that trained
     budget: list[str] = field(default_factory=list)     # per question hyperparameter: its ranking at equal budgets
     searched: bool = True                               # False: one configuration, nothing searched (a baseline)
+    direction: str = "max"                              # which way the objective is better: max or min
 
     def test_line(self) -> str:
         """The best configuration's test accuracy, with its seed interval where it was confirmed."""
@@ -103,7 +104,7 @@ class Answer:
     def record(self) -> dict:
         """The answer as the JSON report's `answer` object (numbers at full precision)."""
         return {"study": self.study, "question": self.question, "asks": list(self.asks), "objective": self.objective,
-                "best": self.best, "best_trial": self.best_trial, "score": self.score,
+                "direction": self.direction, "best": self.best, "best_trial": self.best_trial, "score": self.score,
                 "test_accuracy": self.test_accuracy, "seed_test_accuracy_mean": self.seed_mean,
                 "seed_test_accuracy_ci95": self.seed_interval, "seeds": self.seeds, "seed_note": self.seed_note,
                 "beats": self.beats,
@@ -199,7 +200,7 @@ def answer_of(name: str, study, best: dict, table: pd.DataFrame, fx: effects_mod
     names = [t.name for t in study.tunables()]
     best = best or _best_from_table(table, names, fx.minimize)
     answer = Answer(name, question_text(comment, study.question, fx.objective, bool(names)), fx.objective,
-                    list(study.question), searched=bool(names))
+                    list(study.question), searched=bool(names), direction="min" if fx.minimize else "max")
     if best.get("trial_id") is not None:
         values = best.get("hyperparameters") or {}
         shown = ", ".join(f"{k}={verdicts.show(v)}" for k, v in values.items()) or "(nothing searched)"

@@ -8,7 +8,7 @@ import html
 from hpstudy.errors import HpstudyError
 from hpstudy.report import answer as answer_module
 from hpstudy.report import plots, tables
-from hpstudy.report.numbers import readable
+from hpstudy.report.numbers import rounded_text
 from hpstudy.text import terminal_text
 
 TOP_TRIALS = 5
@@ -43,9 +43,9 @@ def summary_html(path, *, top: int = TOP_TRIALS) -> str:
     study = report.studies[0]
     parts = [f'<div class="hpstudy-summary">{_STYLE}<h3>Study {html.escape(study.name)}</h3>',
              answer_module.html_block(study.answer, heading=4) if study.answer is not None else ""]
-    trials = tables.shown(report.trials)
+    trials = tables.columns_worth_showing(report.trials)
     if len(trials):
-        text, _ = readable(trials)
+        text, _ = rounded_text(trials)
         parts += [f"<h4>Top {len(trials)} trials</h4>",
                   '<div class="scroll">' + text.to_html(index=False, border=0, escape=True) + "</div>"]
     parts += [key_plots_html(report), f"<p><small>{html.escape(str(path))}: <code>hpstudy report</code> for the "

@@ -44,7 +44,7 @@ def cell(column: str, value) -> str:
     return f"{value:.4f}"
 
 
-def readable(table: pd.DataFrame) -> tuple[pd.DataFrame, list[bool]]:
+def rounded_text(table: pd.DataFrame) -> tuple[pd.DataFrame, list[bool]]:
     """(the table as text for reading, whether each column is numeric: right-aligned)."""
     numeric = [bool(pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]))
                for c in table.columns]

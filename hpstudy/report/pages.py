@@ -26,8 +26,8 @@ import pandas as pd
 
 from hpstudy.errors import HpstudyError
 from hpstudy.report import answer as answer_module
-from hpstudy.report.numbers import readable
-from hpstudy.report.tables import Report, sections, shown
+from hpstudy.report.numbers import rounded_text
+from hpstudy.report.tables import Report, columns_worth_showing, sections
 from hpstudy.text import csv_text, json_ready, markdown_text, one_line, terminal_text
 
 FORMATS = ("markdown", "csv", "json", "html", "latex")
@@ -130,11 +130,11 @@ def render_markdown(report: Report) -> str:
         """A table as GitHub markdown."""
         if not len(table):
             return "(none)"
-        text, numeric = readable(table)                             # rounded for reading; blanks, not "nan"
+        text, numeric = rounded_text(table)                         # rounded for reading; blanks, not "nan"
         text = text.map(markdown_text).rename(columns=markdown_text)     # values from data: no tag, pipe, line break
         return text.to_markdown(index=False, disable_numparse=True,
                                 colalign=["right" if n else "left" for n in numeric])
-    parts = [*_answers(report, answer_module.markdown), md(shown(report.trials)), ""]
+    parts = [*_answers(report, answer_module.markdown), md(columns_worth_showing(report.trials)), ""]
     for study in report.studies:
         for section in sections(study):
             parts += [f"{'#' * section.level} {markdown_text(section.title)}", ""]
@@ -158,7 +158,7 @@ def latex_escape(text) -> str:
 
 def latex_tabular(table: pd.DataFrame) -> str:
     """A plain LaTeX tabular of `table` (numbers right-aligned and rounded for reading, blanks empty)."""
-    text, numeric = readable(table)                 # numbers rounded for reading (report.numbers)
+    text, numeric = rounded_text(table)             # numbers rounded for reading (report.numbers)
     align = "".join("r" if n else "l" for n in numeric)
     lines = [rf"\begin{{tabular}}{{{align}}}", r"\hline",
              " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\hline"]
@@ -171,7 +171,7 @@ def latex_tabular(table: pd.DataFrame) -> str:
 def render_latex(report: Report) -> str:
     """Each study's answer, then LaTeX tabulars: the trials table, every study's sections (lines as comments)."""
     parts = [*_answers(report, lambda a, several: answer_module.latex(a, latex_escape, several)),
-             "% trials", latex_tabular(shown(report.trials)), ""]
+             "% trials", latex_tabular(columns_worth_showing(report.trials)), ""]
     for study in report.studies:
         for section in sections(study):
             parts += [f"% {latex_escape(section.title)}", *[f"% {latex_escape(line)}" for line in section.lines]]
@@ -201,7 +201,7 @@ def _html_table(table: pd.DataFrame) -> str:
     """A table, rounded for reading, in a box that scrolls sideways when it is wider than the page."""
     if not len(table):
         return "<p>(none)</p>"
-    text, _ = readable(table)
+    text, _ = rounded_text(table)
     return '<div class="scroll">' + text.to_html(index=False, border=0, escape=True) + "</div>"
 
 
@@ -217,7 +217,7 @@ def render_html(report: Report, images: dict[str, bytes] | None = None) -> str:
     and the best models' figures, every image embedded as a base64 data URI."""
     esc = html.escape
     body = ["<h1>hpstudy report</h1>", *_answers(report, answer_module.html_block), "<h2>Trials</h2>",
-            _html_table(shown(report.trials))]
+            _html_table(columns_worth_showing(report.trials))]
     for study in report.studies:
         for section in sections(study):
             body.append(f"<h{section.level}>{esc(section.title)}</h{section.level}>")

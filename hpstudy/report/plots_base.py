@@ -12,8 +12,9 @@ from matplotlib.figure import Figure
 from hpstudy.analysis import statistics
 from hpstudy.analysis.effects import completed, pruned_trials
 from hpstudy.errors import HpstudyError
+# The figures' resolution and legend, shared with the learning curves drawn below the report.
+from hpstudy.results.curves import DPI, legend  # noqa: F401 - legend: for the report's plots
 
-DPI = 90                                        # PNGs of about 1000 x 400 pixels: readable, small, fast
 PRUNED_STYLE = {"marker": "x", "s": 18, "alpha": 0.7, "color": "#7f7f7f", "label": "pruned (cut short; not estimated)"}
 VERDICT_COLOURS = {statistics.EFFECT: "#d62728", statistics.UNDETERMINED: "#ff7f0e", statistics.NEGLIGIBLE: "#555555",
                    statistics.TOO_FEW: "#aaaaaa"}
@@ -68,11 +69,6 @@ def ranked(study) -> pd.DataFrame:
     return table.assign(_key=key.to_numpy()).sort_values("_key", kind="stable").drop(columns="_key")
 
 
-def best_so_far(scores: np.ndarray, minimize: bool) -> np.ndarray:
-    """The running best of `scores` in their order."""
-    return np.minimum.accumulate(scores) if minimize else np.maximum.accumulate(scores)
-
-
 def label_of(value) -> str:
     """A hyperparameter value as a tick label."""
     if isinstance(value, (float, np.floating)):
@@ -83,11 +79,3 @@ def label_of(value) -> str:
 def numbers(values: pd.Series) -> pd.Series:
     """A column as floats (blanks NaN)."""
     return pd.to_numeric(values, errors="coerce").astype(float)
-
-
-def legend(ax) -> None:
-    """The axes' legend, each label once (a label repeated per value is one entry)."""
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    if unique:
-        ax.legend(list(unique.values()), list(unique.keys()), fontsize=7, loc="best")

@@ -16,6 +16,7 @@ from matplotlib.colors import Normalize
 
 from hpstudy.analysis.adjusted import INACTIVE, RANGE, labelled, levels_of
 from hpstudy.analysis.effects import value_key as _value_key
+from hpstudy.results.status import TrialStatus
 from hpstudy.text import literal_figure
 from hpstudy.report.plots_base import (PRUNED_STYLE, VERDICT_COLOURS, NothingToPlot, done, label_of, legend,
                                        new_figure, numbers, objective_label, stopped)
@@ -233,7 +234,7 @@ def plot_repeats(study):
     records, summaries = study.effects.repeat_records, study.effects.repeats
     if records is None or summaries is None or not len(summaries):
         raise NothingToPlot(f"{study.name}: no seed repeats (search.confirm or hpstudy confirm)")
-    records = records[records["status"] == "COMPLETED"]
+    records = records[records["status"] == TrialStatus.COMPLETED]
     trials = list(summaries["trial_id"])
     searched = (study.table.assign(trial_id=study.table["trial_id"].astype(str)).set_index("trial_id")["score"]
                 if study.table is not None else pd.Series(dtype=float))

@@ -7,14 +7,15 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.errors import ResultsError
-from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, best_so_far, done, in_trial_order, legend,
-                                       new_figure, numbers, objective_label, ranked, stopped)
+from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, done, in_trial_order, legend, new_figure,
+                                       numbers, objective_label, ranked, stopped)
+from hpstudy.results.curves import draw_curves
 from hpstudy.results.trials import read_history
+from hpstudy.study.objective import best_so_far
 from hpstudy.text import literal_figure
 
 COSTS = (("params", "parameters (count, log scale)"), ("flops", "FLOPs per image (log scale)"),
          ("seconds", "training time of the trial (s)"))
-CURVE_METRICS = (("loss", "loss (cross-entropy)"), ("accuracy", "accuracy (fraction correct)"))
 
 
 # ---------------------------------------------------------------- optimization history
@@ -33,7 +34,7 @@ def plot_history(study):
     kept = ~both["_cut"].to_numpy(dtype=bool)
     number = both["trial_id"].astype(int).to_numpy()
     score = both["score"].to_numpy(dtype=float)
-    best = best_so_far(score[kept], minimize)
+    best = np.asarray(best_so_far(score[kept], minimize))
     fig, axes = new_figure(11, 4.0, 1, 2)
     for ax, x, label in ((axes[0, 0], number, "trial number"),
                          (axes[0, 1], spent, "training time of the search so far (s, trials one after another)")):
@@ -108,36 +109,9 @@ def plot_curves(study, top: int = 3):
     if study.layout is None:
         raise NothingToPlot(f"{study.name}: no results folder to read histories from")
     best = ranked(study).head(max(1, int(top)))
-    histories = [(row, h) for _, row in best.iterrows() if (h := _history(study.layout, row["trial_id"])) is not None
-                 and len(h)]
-    if not histories:
+    runs = [(f"trial {row['trial_id']}", h, row["best_epoch"]) for _, row in best.iterrows()
+            if (h := _history(study.layout, row["trial_id"])) is not None and len(h)]
+    if not runs:
         raise NothingToPlot(f"{study.name}: no trial history")
-    fig, axes = new_figure(11, 4.2, 1, 2)
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
-    for k, (row, history) in enumerate(histories):
-        colour = colours[k % len(colours)]
-        epochs = history["epoch"].to_numpy()
-        best_epoch = row["best_epoch"] if not pd.isna(row["best_epoch"]) else None
-        for ax, (metric, _) in zip(axes.flat, CURVE_METRICS):
-            for prefix, style, what in (("", "-", "train"), ("val_", "--", "validation")):
-                if f"{prefix}{metric}" not in history:
-                    continue
-                values = history[f"{prefix}{metric}"].to_numpy(dtype=float)
-                ax.plot(epochs, values, style, color=colour, label=f"trial {row['trial_id']} {what}")
-                if prefix:
-                    ax.scatter([epochs[-1]], [values[-1]], marker="o", s=40, facecolors="none", edgecolors=colour,
-                               label="last epoch run", zorder=3)
-                    hit = np.flatnonzero(epochs == best_epoch) if best_epoch is not None else []
-                    if len(hit):
-                        ax.scatter([epochs[hit[0]]], [values[hit[0]]], marker="*", s=110, color=colour,
-                                   edgecolors="black", linewidths=0.5, label="best epoch (kept)", zorder=4)
-    for ax, (metric, label) in zip(axes.flat, CURVE_METRICS):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        legend(ax)
-    fig.suptitle(f"{study.name}: learning curves of the {len(histories)} best trials "
-                 f"(train solid, validation dashed)")
-    return literal_figure(fig)
+    return draw_curves(runs, f"{study.name}: learning curves of the {len(runs)} best trials "
+                             f"(train solid, validation dashed)")

@@ -19,7 +19,9 @@ from hpstudy.lazy import import_quietly
 from hpstudy.report import answer as answer_module
 from hpstudy.results import folder, outputs
 from hpstudy.results.layout import Layout
-from hpstudy.results.trials import is_minimized, read_best, read_repeats, read_trials
+from hpstudy.results.status import TrialStatus
+from hpstudy.results.trials import read_best, read_repeats, read_trials
+from hpstudy.study.objective import default_direction
 from hpstudy.study.spec import opening_comment
 
 
@@ -98,11 +100,11 @@ def with_gap(table: pd.DataFrame) -> pd.DataFrame:
 
 def sort_trials(table: pd.DataFrame, column: str | None = None, *, minimize: bool = False) -> pd.DataFrame:
     """Sort a trials table. No column: by score, best first, the pruned trials after the completed ones, trials
-    that did not complete last. `column`:
-    any column, "COL:asc" or "COL:desc"; by default accuracies descend, score goes best first, anything else
-    ascends; blanks always last. Unknown columns raise HpstudyError listing the columns."""
+    that did not complete last. `column`: any column, "COL:asc" or "COL:desc"; by default score goes best first,
+    any other column in its metric's `default_direction` (accuracies descend, anything else ascends); blanks
+    always last. Unknown columns raise HpstudyError listing the columns."""
     if column is None:
-        done = table["status"].map(lambda status: {"COMPLETED": 0, "PRUNED": 1}.get(status, 2))
+        done = table["status"].map(lambda status: {TrialStatus.COMPLETED: 0, TrialStatus.PRUNED: 1}.get(status, 2))
         score = pd.to_numeric(table["score"], errors="coerce").astype(float)
         key = pd.DataFrame({"done": done, "score": score if minimize else -score})
         order = key.sort_values(["done", "score"], na_position="last", kind="stable").index
@@ -116,7 +118,7 @@ def sort_trials(table: pd.DataFrame, column: str | None = None, *, minimize: boo
     elif name == "score":
         ascending = minimize
     else:
-        ascending = not name.endswith("accuracy")
+        ascending = default_direction(name) == "min"
     values = table[name]
     if name == "trial_id":
         values = pd.to_numeric(values, errors="coerce")
@@ -143,7 +145,7 @@ def build(paths, *, sort: str | None = None, top: int | None = None) -> Report:
             scales))
         if len(paths) > 1:
             table.insert(0, "study", label)
-        tables.append((table, is_minimized(objective)))
+        tables.append((table, study.search.minimize))
     if sort is None:
         sorted_tables = [sort_trials(t, minimize=m) for t, m in tables]
         if top is not None:
@@ -170,7 +172,7 @@ def trials_table(paths, *, sort: str | None = None, top: int | None = None) -> p
     return build(paths, sort=sort, top=top).trials
 
 
-def shown(table: pd.DataFrame) -> pd.DataFrame:
+def columns_worth_showing(table: pd.DataFrame) -> pd.DataFrame:
     """The columns worth showing: none that is blank in every row."""
     def blank(column):
         """Whether a column is blank: every value missing or empty."""
@@ -267,7 +269,7 @@ def repeats_table(fx: effects_module.Effects) -> pd.DataFrame | None:
                                  "test_accuracy_ci95": "test_accuracy 95% interval"})
 
 
-def value_table(effect: effects_module.Effect) -> pd.DataFrame:
+def raw_means_table(effect: effects_module.Effect) -> pd.DataFrame:
     """The objective per value of one hyperparameter (descriptive: raw means, not adjusted)."""
     table = effect.table.copy()
     table["value"] = table["value"].map(verdicts.show)
@@ -331,5 +333,5 @@ def sections(study: StudyReport) -> list[Section]:
     for effect in fx.effects:
         note = ([f"Spearman rank correlation with {study.objective}: {effect.spearman:+.3f}"]
                 if effect.spearman is not None else [])
-        out.append(Section(f"{effect.name} (raw means per value)", note, value_table(effect)))
+        out.append(Section(f"{effect.name} (raw means per value)", note, raw_means_table(effect)))
     return out

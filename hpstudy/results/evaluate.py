@@ -15,18 +15,18 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+# Figures of their own (no pyplot, no backend chosen): files only, never a window, in any thread.
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")   # files only, never a window: before pyplot is imported anywhere
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hpstudy.engine.hypermodel import load_data  # noqa: E402
-from hpstudy.errors import ResultsError  # noqa: E402
-from hpstudy.results import folder, outputs, trials  # noqa: E402
-from hpstudy.results.models import model_at_rank  # noqa: E402
-from hpstudy.text import literal_figure  # noqa: E402
+from hpstudy.engine.hypermodel import load_data
+from hpstudy.errors import ResultsError
+from hpstudy.results import folder, outputs, trials
+from hpstudy.results.curves import draw_curves
+from hpstudy.results.models import model_at_rank
+from hpstudy.text import literal_figure
 
 SAMPLES = 25                            # test images in a samples grid
 MAX_ANNOTATED_CLASSES = 20              # confusion matrices with more classes get no numbers in their cells
@@ -95,7 +95,8 @@ def plot_confusion(confusion: pd.DataFrame, file: Path, title: str = "") -> Path
     """The confusion matrix as a heat map, counts in the cells while there are few classes."""
     n = len(confusion)
     side = min(4 + 0.45 * n, 16)
-    fig, ax = plt.subplots(figsize=(side, side * 0.85))
+    fig = Figure(figsize=(side, side * 0.85), layout="constrained")
+    ax = fig.subplots()
     image = ax.imshow(confusion.to_numpy(), cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(n), confusion.columns, rotation=90 if n > 10 else 0)
@@ -118,7 +119,8 @@ def plot_samples(images: np.ndarray, y_true, y_pred, class_names, file: Path, ti
     n = len(images)
     cols = max(1, min(5, n))
     rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.4 * rows + 0.4), squeeze=False)
+    fig = Figure(figsize=(2.1 * cols, 2.4 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:
@@ -129,41 +131,22 @@ def plot_samples(images: np.ndarray, y_true, y_pred, class_names, file: Path, ti
         ax.set_title(f"true: {true}\npred: {pred}{' ✗' if wrong else ''}", fontsize=8,
                      color="red" if wrong else "black")
         if wrong:
-            ax.add_patch(plt.Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor="red",
-                                       linewidth=3, clip_on=False))
+            ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor="red", linewidth=3,
+                                   clip_on=False))
     fig.suptitle(title, fontsize=10)
     return _save(fig, file)
 
 
-def plot_learning_curves(histories: dict[str, pd.DataFrame], file: Path) -> Path:
-    """Loss and accuracy per epoch, train (solid) vs validation (dashed), one colour per trial."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, (label, history) in enumerate(histories.items()):
-        colour = colours[k % len(colours)]
-        epochs = history["epoch"] if "epoch" in history else pd.RangeIndex(1, len(history) + 1)
-        for ax, metric in zip(axes, ("loss", "accuracy")):
-            if metric in history:
-                ax.plot(epochs, history[metric], color=colour, linestyle="-", marker=".", label=f"{label} train")
-            if f"val_{metric}" in history:
-                ax.plot(epochs, history[f"val_{metric}"], color=colour, linestyle="--", marker=".",
-                        label=f"{label} validation")
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[1].legend(fontsize=7, loc="best")
-    return _save(fig, file)
+def plot_learning_curves(runs: list[tuple], file: Path, title: str = "") -> Path:
+    """Loss and accuracy per epoch of each run, (label, history, best epoch or None): see
+    `results.curves.draw_curves`, which draws them for the report and `hpstudy serve` too."""
+    return _save(draw_curves(runs, title), file)
 
 
-def _save(fig, file: Path) -> Path:
+def _save(fig: Figure, file: Path) -> Path:
     literal_figure(fig)              # class names are drawn as written, never as mathtext
-    fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return outputs.write_bytes(file, buffer.getvalue(), "a figure")
 
 
@@ -209,8 +192,9 @@ def evaluate(path: str | Path, figures: str | Path, *, top: int = 3, samples: in
                                      figures / f"samples_{stem}.png", name),
             pruned_at_epoch=None if pruned_at is None or pd.isna(pruned_at) else int(pruned_at)))
         del model
-    histories = {f"trial {number}": history for number in ranked[:top]
-                 if (history := trials.read_history(layout, number)) is not None}
-    curves = plot_learning_curves(histories, figures / "learning_curves.png") if histories else None
+    runs = [(f"trial {number}", history, table.loc[number, "best_epoch"] if number in table.index else None)
+            for number in ranked[:top] if (history := trials.read_history(layout, number)) is not None and len(history)]
+    curves = plot_learning_curves(runs, figures / "learning_curves.png", f"{study.name}: learning curves of the "
+                                  f"{len(runs)} best trials (train solid, validation dashed)") if runs else None
     return Evaluation(path=layout.root, folder=figures, class_names=class_names, test_size=len(test.y),
                       models=evaluations, learning_curves_png=curves)

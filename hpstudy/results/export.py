@@ -16,6 +16,7 @@ import numpy as np
 from hpstudy.engine.preprocess import AUGMENT_BLOCK, CUTOUT_LAYER, Cutout, RandomPadCrop
 from hpstudy.errors import HpstudyError
 from hpstudy.results import files, folder, outputs, trials
+from hpstudy.text import exception_line
 from hpstudy.results.models import load_best
 
 TRAINING_ONLY = (RandomPadCrop, Cutout)     # hpstudy's layers that are identity at inference
@@ -72,7 +73,7 @@ def export(path: str | Path, to: str | Path, *, rank: int = 0) -> "Exported":
         out.save(tmp)
         os.replace(tmp, outputs.check(to, "the model"))
     except OSError as err:
-        raise HpstudyError(f"{to}: cannot write the model ({err.strerror or err})") from None
+        raise HpstudyError(f"{to}: cannot write the model ({exception_line(err)})") from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)       # gone already once renamed into place

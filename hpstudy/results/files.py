@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from hpstudy.errors import DiskFull, ResultsError
-from hpstudy.text import json_ready
+from hpstudy.text import exception_line, json_ready
 
 NUMBER = (int, float)        # a JSON number (bool is refused apart: it is an int to Python)
 # What a write that found no room fails with: the disk full, a quota, or the process's file-size limit; h5py
@@ -148,7 +148,7 @@ def resolve_inside(path: Path, root: Path | None = None, *, inside: bool = True)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise Refused("is a symbolic link loop") from None
-        raise Refused(f"cannot be read ({err.strerror or err})") from None
+        raise Refused(f"cannot be read ({exception_line(err)})") from None
     if not inside:
         return real
     top = os.path.realpath(root if root is not None else results_root(path))
@@ -175,7 +175,7 @@ def read_bytes(path: Path, kind: str = "JSON record", *, root: Path | None = Non
     except Refused:
         raise
     except OSError as err:
-        raise Refused(f"cannot be read ({err.strerror or err})") from None
+        raise Refused(f"cannot be read ({exception_line(err)})") from None
     with os.fdopen(fd, "rb") as handle:
         facts = os.fstat(fd)
         what = not_a_file(facts.st_mode)
@@ -231,7 +231,7 @@ def read_record(path: Path, expected: type = dict, fields: dict | None = None, *
     except Refused as err:
         raise damaged(path, err.reason, hint) from None
     except OSError as err:
-        raise damaged(path, f"cannot be read ({err.strerror or err})", hint) from None
+        raise damaged(path, f"cannot be read ({exception_line(err)})", hint) from None
     except UnicodeDecodeError:
         raise damaged(path, "is corrupt (not UTF-8 text)", hint) from None
     try:
@@ -244,11 +244,11 @@ def read_record(path: Path, expected: type = dict, fields: dict | None = None, *
     if not isinstance(data, expected):
         raise damaged(path, f"is corrupt (expected {_kind(expected)}, found {_kind(type(data))})", hint)
     for key, allowed in (fields or {}).items():
-        check_field(path, data, key, allowed, hint)
+        check_record_field(path, data, key, allowed, hint)
     return data
 
 
-def check_field(path, data, key: str, allowed, hint: str = ""):
+def check_record_field(path, data, key: str, allowed, hint: str = ""):
     """The value of dotted `key` in `data` (None when absent), or a ResultsError naming `path` when it is not one
     of the `allowed` types."""
     allowed = allowed if isinstance(allowed, tuple) else (allowed,)

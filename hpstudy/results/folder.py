@@ -13,7 +13,8 @@ from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.results import files
 from hpstudy.results.layout import FORMAT, Layout
 from hpstudy.results.lock import FolderLock
-from hpstudy.study import spec as spec_module
+from hpstudy.study import spec as spec_module, yamlfile
+from hpstudy.text import exception_line
 
 # Keys a study may change without starting over: more trials extend the search; the limits apply from now on;
 # the question and the seed repeats change what is reported and confirmed, not what was searched.
@@ -41,7 +42,7 @@ def prepare(root: Path, study: spec_module.StudySpec, *, overwrite: bool = False
     comment = spec_module.opening_comment(study.source) or (
         "" if layout.spec.is_symlink() else spec_module.opening_comment(layout.spec))
     header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
-    files.write_text(layout.spec, header + yaml.safe_dump(study.to_dict(), sort_keys=False))
+    files.write_text(layout.spec, header + yamlfile.dump(study.to_dict()))
     return layout
 
 
@@ -59,7 +60,7 @@ def locked(root: Path, *, lock: bool = True):
     try:
         layout.root.mkdir(parents=True, exist_ok=True)
     except OSError as err:          # --results-dir is a file, or read-only
-        raise ResultsError(f"{layout.root}: cannot make the results folder ({err.strerror or err}); choose "
+        raise ResultsError(f"{layout.root}: cannot make the results folder ({exception_line(err)}); choose "
                            "another --results-dir") from None
     try:
         with FolderLock(layout):
@@ -140,19 +141,19 @@ def _check_same_format(layout: Layout) -> None:
 
 
 def _saved_study(layout: Layout) -> dict:
-    """The study a results folder holds (its spec.yaml) as a mapping, or a ResultsError naming the file, nothing
-    changed, and the ways out."""
+    """The study a results folder holds (its spec.yaml) as a mapping, read as a study file is (`study.yamlfile`),
+    or a ResultsError naming the file, nothing changed, and the ways out."""
     try:
-        old = yaml.safe_load((files.read_bytes(layout.spec, "study file", root=layout.root) or b"").decode("utf-8"))
+        old = yamlfile.parse((files.read_bytes(layout.spec, "study file", root=layout.root) or b"").decode("utf-8"))
         what = None if isinstance(old, dict) else f"a YAML {type(old).__name__}, not the mapping of a study"
     except files.Refused as err:
         what = err.reason.removeprefix("is ")
     except OSError as err:
-        what = f"cannot be read: {err.strerror or err}"
+        what = f"cannot be read: {exception_line(err)}"
     except UnicodeDecodeError:
         what = "not UTF-8 text"
     except (yaml.YAMLError, RecursionError) as err:
-        what = f"not valid YAML: {' '.join(str(getattr(err, 'problem', None) or err).split())[:120]}"
+        what = f"not valid YAML: {exception_line(getattr(err, 'problem', None) or err)}"
     if what:
         raise ResultsError(f"{layout.spec}: corrupt ({what}), so the study this folder holds is unknown; nothing was "
                            "changed; restore it, or run with --overwrite to start over, or use another --results-dir")
@@ -167,12 +168,25 @@ def _check_same_study(layout: Layout, study: spec_module.StudySpec) -> None:
         pass
     # A design's plan is made from its question: changing the question would unbalance the trials already run.
     resumable = [r for r in RESUMABLE_CHANGES if not (r == "question" and study.search.tuner == "design")]
-    changed = [k for k in spec_module.changed_keys(old, study.to_dict())
+    changed = [k for k in changed_keys(old, study.to_dict())
                if not any(k == r or k.startswith(r + ".") for r in resumable)]
     if changed:
         raise ResultsError(
             f"{layout.root}: holds a study that differs from {study.source} in {', '.join(changed)}; "
             "run with --overwrite to start over, or give the study another name (or --results-dir) to keep both")
+
+
+def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved study dicts."""
+    keys = []
+    for key in sorted(set(old) | set(new), key=str):
+        path = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict) and "tune" not in a and "tune" not in b:
+            keys += changed_keys(a, b, path + ".")
+        elif a != b:
+            keys.append(path)
+    return keys
 
 
 def open_folder(path: str | Path) -> Layout:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from hpstudy.results import files
+from hpstudy.text import exception_line
 
 # Bumped when what a folder holds changes meaning: 2, normalization and augmentation moved in front of the
 # builder's model; 3, best.json's best_epoch counts from 1 (format-2 folders are still read).
@@ -196,7 +197,7 @@ class Layout:
         except files.Refused as err:
             raise files.damaged(folder, err.reason) from None
         except OSError as err:
-            raise files.damaged(folder, f"cannot be listed ({err.strerror or err})") from None
+            raise files.damaged(folder, f"cannot be listed ({exception_line(err)})") from None
         for name in names:
             if os.path.islink(folder / name):
                 try:

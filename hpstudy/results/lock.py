@@ -15,6 +15,7 @@ import sys
 
 from hpstudy.errors import ResultsError
 from hpstudy.results.layout import Layout
+from hpstudy.text import exception_line
 
 try:
     import fcntl
@@ -92,7 +93,7 @@ def open_lock_file(layout: Layout, flags: int) -> int:
         fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o644)
     except OSError as err:
         what = "is a symbolic link" if os.path.islink(path) else \
-            "is a folder" if os.path.isdir(path) else f"cannot be opened ({err.strerror or err})"
+            "is a folder" if os.path.isdir(path) else f"cannot be opened ({exception_line(err)})"
         raise _not_a_lock(path, what) from None
     found = os.fstat(fd)
     what = None if stat.S_ISREG(found.st_mode) else "is not a plain file (a named pipe, socket or device)"

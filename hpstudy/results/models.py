@@ -13,6 +13,7 @@ import keras
 from hpstudy.engine import preprocess, training  # noqa: F401 - they register the layers and loss a model may hold
 from hpstudy.engine.hypermodel import load_checkpoint, make_hypermodel, trial_hyperparameters
 from hpstudy.errors import ResultsError
+from hpstudy.text import exception_line
 from hpstudy.results import files, folder, trials
 from hpstudy.results.layout import Layout
 
@@ -52,14 +53,14 @@ def load_model_file(file: Path) -> keras.Model:
         return keras.saving.load_model(file, safe_mode=True)
     except (ValueError, TypeError) as err:
         # Without Keras's advice to turn safe mode off: a results folder may come from anyone.
-        reason = " ".join(str(err).split()).split(" If you trust")[0].split(" Make sure custom")[0][:300]
+        reason = exception_line(str(err).split(" If you trust")[0].split(" Make sure custom")[0])
         if isinstance(err, TypeError) or any(w in reason for w in ("safe_mode", "unsafe", "Lambda", "arbitrary code")):
             raise ResultsError(f"{file}: refused as unsafe: it names code Keras's safe mode does not load, which may "
                                f"be anyone's ({reason}); {DAMAGED_MODEL}") from None
         raise ResultsError(f"{file}: corrupt or unreadable ({reason}); {DAMAGED_MODEL}") from None
     except (OSError, KeyError, AttributeError, IndexError, EOFError, zipfile.BadZipFile, RuntimeError) as err:
-        reason = getattr(err, "strerror", None) or " ".join(str(err).split())[:200] or type(err).__name__
-        raise ResultsError(f"{file}: corrupt or unreadable ({type(err).__name__}: {reason}); {DAMAGED_MODEL}") from None
+        raise ResultsError(f"{file}: corrupt or unreadable ({exception_line(err, with_class=True)}); "
+                           f"{DAMAGED_MODEL}") from None
 
 
 def check_archive(file: Path) -> None:
@@ -83,8 +84,8 @@ def check_archive(file: Path) -> None:
                 raise _too_large(file, f"its members inflate to {_mib(total)}",
                                  f"the cap for a .keras file is {_mib(MEMBER_CAPS['archive'])}")
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as err:
-        reason = " ".join(str(err).split())[:200] or type(err).__name__
-        raise ResultsError(f"{file}: corrupt or unreadable ({type(err).__name__}: {reason}); {DAMAGED_MODEL}") from None
+        raise ResultsError(f"{file}: corrupt or unreadable ({exception_line(err, with_class=True)}); "
+                           f"{DAMAGED_MODEL}") from None
 
 
 def _too_large(file: Path, what: str, cap: str) -> ResultsError:

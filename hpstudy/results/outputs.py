@@ -9,6 +9,7 @@ from pathlib import Path, PurePath
 from hpstudy.errors import HpstudyError
 from hpstudy.results import files
 from hpstudy.results.layout import Layout
+from hpstudy.text import exception_line
 
 
 def check(path: str | Path, what: str, *, folder: bool = False) -> Path:
@@ -41,7 +42,7 @@ def write_bytes(path: str | Path, data: bytes, what: str) -> Path:
     try:
         files.write_bytes(path, data)
     except OSError as err:
-        raise HpstudyError(f"{path}: cannot write {what} ({err.strerror or err})") from None
+        raise HpstudyError(f"{path}: cannot write {what} ({exception_line(err)})") from None
     return path
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
 from hpstudy.results import folder, trials
+from hpstudy.text import exception_line
 
 
 def read_image(file: str | Path):
@@ -24,7 +25,7 @@ def read_image(file: str | Path):
         opened = open_regular(file, "give the path of an image file")
     except HpstudyError as err:
         if isinstance(err.__cause__, OSError):      # missing, no permission, a loop of links
-            reason = err.__cause__.strerror or err.__cause__
+            reason = exception_line(err.__cause__)
             raise HpstudyError(f"{quoted(file)}: cannot read the image ({reason})") from None
         raise
     try:
@@ -34,10 +35,9 @@ def read_image(file: str | Path):
     except UnidentifiedImageError:
         raise HpstudyError(f"{quoted(file)}: cannot read the image (not an image format Pillow reads)") from None
     except Image.DecompressionBombError as err:
-        raise HpstudyError(f"{quoted(file)}: refused: a decompression bomb? ({err})") from None
+        raise HpstudyError(f"{quoted(file)}: refused: a decompression bomb? ({exception_line(err)})") from None
     except Exception as err:    # Pillow fails in many ways on bad files: OSError, SyntaxError, struct.error, ...
-        reason = getattr(err, "strerror", None) or " ".join(str(err).split()) or type(err).__name__
-        raise HpstudyError(f"{quoted(file)}: cannot read the image ({quoted(reason)})") from None
+        raise HpstudyError(f"{quoted(file)}: cannot read the image ({quoted(exception_line(err))})") from None
 
 
 def to_array(image, input_shape: tuple) -> np.ndarray:

@@ -18,14 +18,13 @@ from hpstudy.results.files import NUMBER
 from hpstudy.results.folder import results_format, study_of
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.lock import in_use
+from hpstudy.results.status import SCORED, TrialStatus
 from hpstudy.study import overrides
-from hpstudy.text import csv_text, read_csv
+from hpstudy.text import csv_text, exception_line, read_csv
 
 # Keras's names of the metrics of every trial, as in the history files and a study's objective.
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 LAST_METRICS = tuple(f"last_{name}" for name in METRICS)     # the same at the last epoch run
-PRUNED = "PRUNED"                  # hpstudy's status of a trial search.pruning stopped (keras-tuner's: COMPLETED)
-SCORED = ("COMPLETED", PRUNED)     # the statuses with a score and best-epoch weights
 # A run "trained" when its validation accuracy at the best epoch beats chance (1 / classes) by TRAINED_MARGIN:
 # below that a classifier learnt nothing (a diverged or stuck run), and its score is an outcome of its own, not a
 # point on the same curve as the runs that learnt (analysis.effects leaves such runs out of the score effects).
@@ -108,8 +107,8 @@ def status_of(layout: Layout, trial: dict) -> str | None:
     """hpstudy's status of a trial from keras-tuner's record: PRUNED for a COMPLETED trial search.pruning stopped
     (to keras-tuner it completed, so its oracle learns from its score), else keras-tuner's own."""
     status = trial.get("status")
-    if status == "COMPLETED" and read_pruned(layout, trial_number(trial["trial_id"])) is not None:
-        return PRUNED
+    if status == TrialStatus.COMPLETED and read_pruned(layout, trial_number(trial["trial_id"])) is not None:
+        return TrialStatus.PRUNED.value         # a plain string, as every other status in the table
     return status
 
 
@@ -127,7 +126,8 @@ def read_trials(layout: Layout) -> pd.DataFrame:
         try:
             rows.append(_row(layout, trial, tuned, best, study.train))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:   # a shape no check foresaw
-            raise files.damaged(trial_file, f"is corrupt (unexpected content: {type(err).__name__}: {err})") from None
+            raise files.damaged(trial_file, f"is corrupt (unexpected content: {exception_line(err, with_class=True)})"
+                                ) from None
     settings = [*tuned, *_overridden_columns(study.train)]
     columns = ["trial_id", "status", *settings, "score", "trained", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message",
@@ -196,8 +196,7 @@ def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame |
     try:
         history = read_csv(io.BytesIO(data))
     except (OSError, ValueError) as err:
-        reason = getattr(err, "strerror", None) or " ".join(str(err).split())[:120] or type(err).__name__
-        raise files.damaged(path, f"is corrupt (not a CSV table of numbers: {reason})") from None
+        raise files.damaged(path, f"is corrupt (not a CSV table of numbers: {exception_line(err)})") from None
     words = [column for column in history.columns if not pd.api.types.is_numeric_dtype(history[column])]
     if words or "epoch" not in history:
         raise files.damaged(path, f"is corrupt ({f'column {words[0]!r} is not numbers' if words else 'no epoch column'})")
@@ -233,7 +232,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict, train) -> di
                   if (r := files.read_record(path, dict, EXECUTION_FIELDS, root=layout.root)) is not None]
     is_best = best.get("trial_id") == trial_id
     status = status_of(layout, trial)
-    pruned = read_pruned(layout, trial_id) if status == PRUNED else {}
+    pruned = read_pruned(layout, trial_id) if status == TrialStatus.PRUNED else {}
     return {
         "trial_id": trial_id,
         "status": status,
@@ -302,26 +301,21 @@ def _best_value(trial: dict, name: str):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def is_minimized(objective: str) -> bool:
-    """Losses are minimized, accuracies maximized (as keras-tuner infers a metric's direction)."""
-    return not objective.endswith("accuracy")
-
-
 def ranked_trials(layout: Layout) -> list[str]:
-    """Completed trials' numbers, best first: best.json's trial, then by score in the objective's
-    direction (ties by trial number); then the pruned trials the same way, so that a pruned trial (scored on a
-    truncated curve) is the best only when no trial completed. Trials without a score are left out."""
-    minimize = is_minimized(study_of(layout).search.objective)
+    """Completed trials' numbers, best first: best.json's trial, then by score in the study's search.direction
+    (ties by trial number); then the pruned trials the same way, so that a pruned trial (scored on a truncated
+    curve) is the best only when no trial completed. Trials without a score are left out."""
+    minimize = study_of(layout).search.minimize
     best = read_best(layout).get("trial_id")
     scored = []
     for _, trial in _tuner_trials(layout):
-        status = status_of(layout, trial) if trial.get("status") == "COMPLETED" else None
+        status = status_of(layout, trial) if trial.get("status") == TrialStatus.COMPLETED else None
         score = trial.get("score")
         if status not in SCORED or score is None or (isinstance(score, float) and math.isnan(score)):
             continue
         number = trial_number(trial["trial_id"])
         key = score if minimize else -score
-        scored.append((status == PRUNED, number != best, key, int(number), number))
+        scored.append((status == TrialStatus.PRUNED, number != best, key, int(number), number))
     return [number for *_, number in sorted(scored)]
 
 

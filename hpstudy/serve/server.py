@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from hpstudy.engine.distributed.roles import is_loopback
 from hpstudy.errors import HpstudyError
 from hpstudy.serve import page, watch
+from hpstudy.text import exception_line
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -112,7 +113,7 @@ def open_server(paths: list, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
     try:
         server = LiveServer((host, port), watched, family)
     except OSError as err:                        # in use, not this machine's address, a name that resolves to none
-        reason = err.strerror or str(err)
+        reason = exception_line(err)
         raise HpstudyError(f"{host}:{port}: cannot listen there ({reason}); choose another --port or --host") from None
     if not server.loopback:
         print(f"warning: hpstudy serve listens on {server.url}; anyone who can reach it can read these studies (no "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import math
 import os
@@ -23,12 +22,12 @@ import pandas as pd
 from hpstudy.errors import HpstudyError, ResultsError, one_line
 from hpstudy.report import plots, tables
 from hpstudy.results import files, folder
+from hpstudy.results.curves import draw_curves
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
-from hpstudy.results.trials import is_minimized, read_history
+from hpstudy.results.status import ENDED, SCORED, TrialStatus
+from hpstudy.results.trials import read_history
 from hpstudy.study.schema import Tune
 
-ENDED = ("COMPLETED", "PRUNED", "FAILED", "INVALID")   # a trial that ended, as `hpstudy run` counts them
-DEFAULT_MAX_TRIALS = 10                      # random and bayesian search without search.max_trials (the runner's)
 CURVES = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy")
 _DRAWING = threading.Lock()                  # matplotlib draws one figure at a time
 
@@ -52,15 +51,11 @@ def planned_trials(study) -> int | None:
     """The trials the search runs: search.max_trials, the grid's size (at most max_trials), or the default of
     random and bayesian search (1 when nothing is searched); None where the tuner decides (hyperband) or the grid
     cannot be counted."""
-    search = study.search
-    if not study.tunables():        # one configuration: one trial, whatever the tuner
-        return 1
-    if search.tuner == "hyperband":
-        return None
-    if search.tuner != "grid":
-        return search.max_trials or DEFAULT_MAX_TRIALS
+    limit = study.trial_limit()
+    if study.search.tuner != "grid" or not study.tunables():
+        return limit
     size = grid_size(study)
-    return min(size, search.max_trials) if size and search.max_trials else size or search.max_trials
+    return min(size, limit) if size and limit else size or limit
 
 
 def grid_size(study) -> int | None:
@@ -212,11 +207,11 @@ class Watched:
         study, table, html = self.table
         self.figures = _figures(self.path)
         version = digest(key)
-        running = table[table.status == "RUNNING"].trial_id
+        running = table[table.status == TrialStatus.RUNNING].trial_id
         # The report's order: completed trials first, then pruned ones (the best only when nothing completed).
-        top = table.iloc[0] if len(table) and table.status.iloc[0] in ("COMPLETED", "PRUNED") else None
+        top = table.iloc[0] if len(table) and table.status.iloc[0] in SCORED else None
         state = {"index": self.index, "path": self.path, "name": study.name, "objective": study.search.objective,
-                 "better": "lower" if is_minimized(study.search.objective) else "higher",
+                 "better": "lower" if study.search.minimize else "higher",
                  "tuner": study.search.tuner, "trials": len(table), "done": int(table.status.isin(ENDED).sum()),
                  "planned": planned_trials(study),
                  "counts": {str(k): int(v) for k, v in table.status.value_counts(dropna=False).items()},
@@ -250,13 +245,13 @@ class Watched:
 def _read_table(path: str) -> tuple:
     """(study, trials table sorted as the report sorts it, the table as HTML with the report's columns)."""
     _, study, table = tables.read_study(path)
-    table = tables.sort_trials(table, minimize=is_minimized(study.search.objective))
-    shown = tables.shown(table)
-    for column in shown:        # the blanks of whole-number columns (a running trial's) blank, not <NA>
-        if pd.api.types.is_extension_array_dtype(shown[column]):
-            shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
-    html = (shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0, escape=True)
-            if len(shown) else "<p>(no trial yet)</p>")
+    table = tables.sort_trials(table, minimize=study.search.minimize)
+    visible = tables.columns_worth_showing(table)
+    for column in visible:        # the blanks of whole-number columns (a running trial's) blank, not <NA>
+        if pd.api.types.is_extension_array_dtype(visible[column]):
+            visible[column] = visible[column].astype(object).where(visible[column].notna(), "")
+    html = (visible.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0, escape=True)
+            if len(visible) else "<p>(no trial yet)</p>")
     return study, table, html
 
 
@@ -276,7 +271,7 @@ _REPORT_FIGURES: dict[str, tuple[tuple, list]] = {}     # results folder -> (end
 def _report_figures(path, table: pd.DataFrame) -> list[tuple[str, bytes]]:
     """The report's figures of the study (`plots.figures`), drawn again only when the ended trials or the seed
     repeats change, not at every epoch of a running trial."""
-    ended = table[table.status != "RUNNING"]
+    ended = table[table.status != TrialStatus.RUNNING]
     repeats = Layout(Path(path)).repeats_table
     key = (tuple(map(str, zip(ended.trial_id, ended.status, ended.score))),
            repeats.stat().st_mtime_ns if repeats.exists() else None)
@@ -292,7 +287,7 @@ def _figures(path) -> list[tuple[str, bytes]]:
     curves of its running trials, drawn at each epoch, then the report's figures."""
     layout, study, table = tables.read_study(path)
     out = []
-    for number in table.trial_id[table.status == "RUNNING"]:
+    for number in table.trial_id[table.status == TrialStatus.RUNNING]:
         caption = f"trial {number}, running"
         executions = [int(p.stem[8:]) for p in layout.entries(layout.trial(number), "history_*.csv")
                       if p.stem[8:].isdigit()]
@@ -317,28 +312,10 @@ def _curves(root: str, number: str, execution: int, caption: str, stamp: tuple) 
         history = read_history(Layout(Path(root)), number, execution)
     except ResultsError:
         return None
-    return _curves_png(history, caption) if history is not None and len(history) else None
+    return _curves_png(number, history, caption) if history is not None and len(history) else None
 
 
-def _curves_png(history, title: str) -> bytes:
-    """Loss and accuracy per epoch, training and validation, as a PNG (matplotlib's Agg, no display)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+def _curves_png(number: str, history, title: str) -> bytes:
+    """A running trial's loss and accuracy per epoch, training and validation, as a PNG (`results.curves`)."""
     with _DRAWING:
-        figure = Figure(figsize=(8, 2.8), dpi=90)
-        figure.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.80, wspace=0.2)
-        for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
-            for name, style in ((metric, "-"), (f"val_{metric}", "--")):
-                if name in history:
-                    axes.plot(history["epoch"], history[name], style, marker="o", markersize=3, label=name)
-            axes.set_xlabel("epoch")
-            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-            axes.set_xlim(0.5, max(2, int(history["epoch"].max())) + 0.5)
-            axes.set_title(metric, fontsize=9)
-            axes.grid(alpha=0.3)
-            if axes.lines:
-                axes.legend(fontsize=8)
-        figure.suptitle(title, fontsize=10)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return plots.png(draw_curves([(f"trial {number}", history, None)], title, size=(8, 3.2)))

@@ -72,7 +72,7 @@ def image_size(value, option: str = "--image-size") -> int | None:
         return None
     from hpstudy.study import spec      # no Keras: the study file's own rule for data.image_size
     try:
-        return spec.check_field(spec.DataSpec, "image_size", value, where=option)
+        return spec.check_as_study_field(spec.DataSpec, "image_size", value, where=option)
     except HpstudyError as err:
         reason = str(err).rsplit(", got ", 1)[0]
         raise OptionError(f"{option}: {reason}, got {str(value)!r}") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 
-from hpstudy.study.schema import Tune, check_value, close_match, describe, is_fixed, reject_unknown, shown
+from hpstudy.study.schema import Tune, check_value, close_match, describe, is_fixed, reject_unknown, short_repr
 
 SHAPE = "{when: {<searched value>: <value>, ...}, set: {<train key>: <value>, ...}}"
 
@@ -108,12 +108,12 @@ def _possible(tune: Tune, value):
 
 def _possible_text(tune: Tune) -> str:
     if tune.kind == "choice":
-        return f"one of {shown(list(tune.values))}"
+        return f"one of {short_repr(list(tune.values))}"
     if tune.kind == "boolean":
         return "true or false"
-    step = f" in steps of {shown(tune.step)}" if tune.step and tune.kind == "int" else ""
+    step = f" in steps of {short_repr(tune.step)}" if tune.step and tune.kind == "int" else ""
     kind = "an integer" if tune.kind == "int" else "a number"
-    return f"{kind} from {shown(tune.min_value)} to {shown(tune.max_value)}{step}"
+    return f"{kind} from {short_repr(tune.min_value)} to {short_repr(tune.max_value)}{step}"
 
 
 def _set_value(fail, key: str, name, value, hints: dict, settable: list[str], train):

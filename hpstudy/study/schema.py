@@ -48,7 +48,7 @@ def _g(bound) -> str:
     try:
         short = f"{bound:g}"
     except OverflowError:   # a searched range's bound: an integer beyond 1.8e308
-        return shown(bound)
+        return short_repr(bound)
     # 1e+06 is exact; 4.29497e+09 (a seed's bound, 4294967294) is not: an integer is then written out.
     return str(bound) if isinstance(bound, int) and float(short) != bound else short
 
@@ -138,7 +138,7 @@ def describe(value) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
-        return f"the number {shown(value)}"
+        return f"the number {short_repr(value)}"
     if isinstance(value, str):
         return f"the string {_short(value)!r}"
     if isinstance(value, (list, dict)) and not value:
@@ -150,10 +150,10 @@ def _short(value: str, limit: int = 40) -> str:
     return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
-def shown(value, limit: int = 60) -> str:
+def short_repr(value, limit: int = 60) -> str:
     """``repr(value)`` for a message, shortened: a number can have thousands of digits."""
     if isinstance(value, (list, tuple)):
-        return _short("[" + ", ".join(shown(v, limit) for v in value) + "]", limit)
+        return _short("[" + ", ".join(short_repr(v, limit) for v in value) + "]", limit)
     try:
         return _short(repr(value), limit)
     except ValueError:      # an int beyond sys.get_int_max_str_digits() has no repr
@@ -265,7 +265,7 @@ def _check_scalar(fail, key: str, value, base, rng):
             return tuple(value) if isinstance(value, list) else value
         if _beyond_floats(value):
             # No builder or tuner argument takes one, and past 4,300 digits it could not be written to spec.yaml.
-            raise fail(key, f"too large to be a number (beyond 1.8e308); got {shown(value)}")
+            raise fail(key, f"too large to be a number (beyond 1.8e308); got {short_repr(value)}")
         return value
     ok = {
         bool: isinstance(value, bool),
@@ -286,12 +286,12 @@ def _check_scalar(fail, key: str, value, base, rng):
     if base is float:
         if _beyond_floats(value):
             raise fail(key, f"{'must be ' + str(rng) if rng else 'too large to be a number (beyond 1.8e308)'}; "
-                            f"got {shown(value)}")
+                            f"got {short_repr(value)}")
         value = float(value)
         if not math.isfinite(value):
             raise fail(key, f"expected a finite number; got {value}")
     if rng is not None and not rng.allows(value):
-        raise fail(key, f"must be {rng}; got {shown(value)}")
+        raise fail(key, f"must be {rng}; got {short_repr(value)}")
     return value
 
 
@@ -334,19 +334,20 @@ def _check_tune(fail, key: str, raw: dict, ann) -> Tune:
         bounds[bound] = _check_scalar(fail, f"{key}.{bound}", raw[bound], number, rng)
     lo, hi = bounds["min_value"], bounds["max_value"]
     if lo > hi:
-        raise fail(key, f"min_value ({shown(lo)}) is greater than max_value ({shown(hi)})")
+        raise fail(key, f"min_value ({short_repr(lo)}) is greater than max_value ({short_repr(hi)})")
     sampling = raw.get("sampling", "linear")
     if sampling not in SAMPLINGS:
         raise fail(f"{key}.sampling", f"got {describe(sampling)}{close_match(sampling, SAMPLINGS)}; allowed: {', '.join(SAMPLINGS)}")
     if sampling != "linear" and lo <= 0:
-        raise fail(key, f"{sampling} sampling needs min_value > 0; got {shown(lo)}")
+        raise fail(key, f"{sampling} sampling needs min_value > 0; got {short_repr(lo)}")
     step = raw.get("step")
     if step is not None:
         step = _check_scalar(fail, f"{key}.step", step, number, Range(0, min_open=True))
         # keras-tuner would quietly search min_value alone (isclose: 0.3 - 0.1 is 0.19999999999999998).
         if step > hi - lo and (kind == "int" or not math.isclose(step, hi - lo)):
-            raise fail(f"{key}.step", f"{shown(step)} is larger than the range {shown(lo)} to {shown(hi)}, which "
-                                      f"leaves min_value alone to search; use a smaller step or a fixed value")
+            raise fail(f"{key}.step", f"{short_repr(step)} is larger than the range {short_repr(lo)} to "
+                                      f"{short_repr(hi)}, which leaves min_value alone to search; use a smaller "
+                                      "step or a fixed value")
     default = raw.get("default")
     if default is not None:
         default = _check_scalar(fail, f"{key}.default", default, number, Range(lo, hi))
@@ -372,13 +373,13 @@ def _check_choice(fail, key: str, raw: dict, ann) -> Tune:
     if len(kinds) > 1:
         raise fail(f"{key}.values", f"choice values must share one type; got {', '.join(sorted(k.__name__ for k in kinds))}")
     if len(set(clean)) != len(clean):
-        raise fail(f"{key}.values", f"values repeat: {shown(clean)}")
+        raise fail(f"{key}.values", f"values repeat: {short_repr(clean)}")
     default = raw.get("default")
     if default is not None:
         # `true` equals 1 in Python: the default must be one of the values in type as well.
         same = [v for v in clean if v == default and isinstance(v, bool) == isinstance(default, bool)]
         if not same:
-            raise fail(f"{key}.default", f"must be one of the values {shown(clean)}; got {describe(default)}")
+            raise fail(f"{key}.default", f"must be one of the values {short_repr(clean)}; got {describe(default)}")
         default = same[0]
     return Tune(key, "choice", values=tuple(clean), default=default)
 

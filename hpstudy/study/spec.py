@@ -1,23 +1,18 @@
-"""Study files: strict YAML in, frozen dataclasses out.
-
-Every check that needs no Keras lives here (with hpstudy.values), so a bad study stops before any
-import of TensorFlow and before any training. A searched value is written where the value would
-be, as a mapping with `tune:` and keras-tuner's own argument names; its name is its dotted path
-(`model.dropout`).
-"""
+"""Study files: strict YAML in, frozen dataclasses out, with every check that needs no Keras made before any
+training. A searched value sits where the value would (`{tune: ...}`), named by its dotted path (`model.dropout`)."""
 from __future__ import annotations
 
 import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 import yaml
 
-from hpstudy.study import overrides as overrides_module
-from hpstudy.study import yamlfile
+from hpstudy.study import objective as objective_module, overrides as overrides_module, yamlfile
 from hpstudy.errors import SpecError
+from hpstudy.text import exception_line
 from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative, NonNegativeFloat,
                             OpenFraction, Positive, PositiveFloat, Range, Seed, Tune, check_value, describe,
                             parse_dataclass, plain, reject_unknown, close_match)
@@ -126,9 +121,11 @@ class PruningSpec:
 @dataclass(frozen=True)
 class SearchSpec:
     """The `search` section: the tuner, its objective and budget, failure and checkpoint limits."""
+    DEFAULT_MAX_TRIALS: ClassVar[int] = 10  # random, bayesian and design search without max_trials
     tuner: Literal["random", "grid", "hyperband", "bayesian", "design"] = "random"   # design: see engine.design
     objective: Metric = "val_accuracy"
-    max_trials: Optional[Positive] = None   # None: the whole grid (grid), 10 (random, bayesian)
+    direction: Optional[Literal["max", "min"]] = None   # which way is better; None: from the objective's name
+    max_trials: Optional[Positive] = None   # None: see StudySpec.trial_limit
     executions_per_trial: Positive = 1
     seed: Seed = 0
     max_failed_trials: Positive = 5         # the study stops after this many failed trials (NaN loss, error, OOM)
@@ -139,6 +136,11 @@ class SearchSpec:
     confirm: Optional[ConfirmSpec] = None   # seed repeats of the best configurations; `{}` for top 3, 5 seeds
     pruning: Optional[PruningSpec] = None   # stop hopeless trials early; `{}` for the median rule's defaults
     until: Optional[Literal["answered"]] = None   # design only: stop once every question's verdict is decisive
+
+    @property
+    def minimize(self) -> bool:
+        """Whether a lower objective is better: the declared direction, else the objective's default."""
+        return (self.direction or objective_module.default_direction(self.objective)) == "min"
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,16 @@ class StudySpec:
         for section in (self.preprocess, self.train):
             values += [getattr(section, f.name) for f in dataclasses.fields(section)]
         return [v for v in values if isinstance(v, Tune)]
+
+    def trial_limit(self) -> int | None:
+        """The most trials the search runs: search.max_trials, else 1 when nothing is searched, None where the
+        tuner decides (a grid: all of it; hyperband), else SearchSpec.DEFAULT_MAX_TRIALS."""
+        if self.search.tuner == "hyperband":
+            return None
+        if not self.tunables():
+            return self.search.max_trials or 1
+        default = None if self.search.tuner == "grid" else SearchSpec.DEFAULT_MAX_TRIALS
+        return self.search.max_trials or default
 
     def to_dict(self) -> dict:
         """The resolved study as plain YAML-able data (defaults filled in)."""
@@ -227,7 +239,7 @@ def loads(text: str, *, source: str = "<study>") -> StudySpec:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(err, "problem", None) or str(err)
-        raise SpecError(f"{source}: {where}invalid YAML: {' '.join(str(problem).split())}") from None
+        raise SpecError(f"{source}: {where}invalid YAML: {exception_line(problem)}") from None
     except RecursionError:
         raise SpecError(f"{source}: invalid YAML: nested too deeply") from None
     return from_dict(raw, source=source)
@@ -262,7 +274,7 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
             sections[key] = parse_dataclass(fail, value, cls, key, tunable=key in TUNABLE_SECTIONS)
     if "\0" in (sections["data"].data_dir or ""):    # the OS refuses such a path with a ValueError, not an OSError
         raise fail("data.data_dir", "a path cannot hold the NUL character (\\0)")
-    sections["search"] = _check_pruning(fail, sections["search"])
+    sections["search"] = objective_module.with_direction(_check_pruning_keys(fail, sections["search"]))
     study = StudySpec(name=name, **sections, source=source)
     train = dataclasses.replace(study.train, overrides=overrides_module.parse(
         fail, (raw.get("train") or {}).get("overrides"), study))
@@ -281,25 +293,12 @@ def check_options(spec: StudySpec, path: str, raw: dict, params: dict[str, tuple
             for name, (ann, default) in params.items()}
 
 
-def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two resolved study dicts."""
-    keys = []
-    for key in sorted(set(old) | set(new), key=str):
-        path = f"{prefix}{key}"
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict) and "tune" not in a and "tune" not in b:
-            keys += changed_keys(a, b, path + ".")
-        elif a != b:
-            keys.append(path)
-    return keys
-
-
 # ---------------------------------------------------------------- parsing the sections
 # The key only that rule reads, and its default (the other rule's key stays null).
 _PRUNING_KEYS = {"median": ("interval", 1), "successive_halving": ("reduction_factor", 3)}
 
 
-def _check_pruning(fail, search: SearchSpec) -> SearchSpec:
+def _check_pruning_keys(fail, search: SearchSpec) -> SearchSpec:
     """`search.pruning` checked against the tuner and the keys of its rule; its rule's own key filled in."""
     pruning = search.pruning
     if pruning is None:
@@ -386,7 +385,7 @@ def _parse_options(fail, path: str, raw: dict) -> dict:
     return options
 
 
-def check_field(section: type, name: str, value, *, where: str):
+def check_as_study_field(section: type, name: str, value, *, where: str):
     """`value` (a number, or the text of a command-line flag) checked as field `name` of `section` is in a study
     file, and never None; a SpecError saying what is allowed otherwise. `where` names the value's origin."""
     import typing

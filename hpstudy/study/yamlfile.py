@@ -8,7 +8,9 @@ from typing import Any
 import yaml
 
 from hpstudy.errors import SpecError
+from hpstudy.text import exception_line
 from hpstudy.results import files
+
 
 class _StudyLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 scalars: `1e-4` is a float, `no`/`on` stay strings; no duplicate keys."""
@@ -25,7 +27,7 @@ class _StudyLoader(yaml.SafeLoader):
             kind = node.tag.rsplit(":", 1)[-1]
             shown = node.value if isinstance(node.value, str) else ""
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            reason = f" ({' '.join(str(err).split(';')[0].split())})" if isinstance(err, ValueError) else ""
+            reason = f" ({exception_line(str(err).split(';')[0])})" if isinstance(err, ValueError) else ""
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read {shown!r} as a YAML {kind}{reason}", node.start_mark) from None
 
@@ -64,6 +66,23 @@ _StudyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                              lambda loader, node: _mapping_without_duplicates(loader, node, deep=True))
 
 
+class _StudyDumper(yaml.SafeDumper):
+    """SafeDumper that quotes every string either YAML 1.1 or the study loader would read as something else
+    (`1e5` is a float to the study loader only), so that what `dump` writes `parse` reads back the same."""
+
+
+_StudyDumper.yaml_implicit_resolvers = {
+    first: [*resolvers, *_StudyLoader.yaml_implicit_resolvers.get(first, [])]
+    for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()
+}
+
+
+def dump(data: Any) -> str:
+    """`data` (plain mappings, lists and scalars) as YAML text that `parse` reads back as it is: a results
+    folder's spec.yaml."""
+    return yaml.dump(data, Dumper=_StudyDumper, sort_keys=False)
+
+
 def parse(text: str) -> Any:
     """The YAML document in ``text``; raises yaml.YAMLError (with a mark where it went wrong)."""
     return yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader subclass
@@ -81,4 +100,4 @@ def read(path: Path) -> str:
     except files.Refused as err:
         raise SpecError(f"{path}: cannot read the study file: it {err.reason}") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"{path}: cannot read the study file ({err.__class__.__name__}: {err})") from None
+        raise SpecError(f"{path}: cannot read the study file ({exception_line(err, with_class=True)})") from None
