@@ -1,8 +1,8 @@
 """`search.until: answered`: a design study (`tuner: design`) stops once its question is answered.
 
 After each balanced round the question's verdicts are computed from the trials so far, as the report computes
-them; while any is not decisive (`DECISIVE`) at that look's share of the error (analysis.looks: the 5% split over
-the rounds `search.max_trials` allows), another round runs. The oracle asks `Answered.check` before it starts a
+them; while any is not decisive (`DECISIVE`) at that look's level (analysis.looks: Pocock's boundary for the
+rounds `search.max_trials` allows), another round runs. The oracle asks `Answered.check` before it starts a
 round; the search's last line says why it stopped.
 
 Seed repeats between rounds. Without a declared `smallest_effect`, `negligible` needs the noise floor, which
@@ -40,7 +40,7 @@ class Answered:
     repeat: Callable[[list[str]], object] | None = None
     looks: int = 1                                   # the rounds the budget allows (set by the oracle)
     verdicts: dict = field(default_factory=dict)     # the question's verdicts at the last check, at 95%
-    held: dict = field(default_factory=dict)         # the same at the look's share of the error (analysis.looks)
+    held: dict = field(default_factory=dict)         # the same at the look's level (analysis.looks)
     sentences: dict = field(default_factory=dict)    # the question's lines (verdicts with intervals), likewise
 
     def effects(self) -> effects_module.Effects:
@@ -56,7 +56,7 @@ class Answered:
         self.sentences = {e.name: e.sentence for e in mine}
 
     def answered(self) -> bool:
-        """Whether every question verdict of the last check is decisive at the look's share of the error."""
+        """Whether every question verdict of the last check is decisive at the look's level."""
         return bool(self.held) and all(v in DECISIVE for v in self.held.values())
 
     def check(self) -> str | None:
@@ -73,7 +73,7 @@ class Answered:
         return None
 
     def _spread(self) -> str:
-        """How the error was split over the looks, where there were several."""
+        """The level each look was held to, where there were several."""
         level = looks_module.look_level(self.looks)
         return f"; each of {self.looks} looks held to {100 * level:.1f}%" if self.looks > 1 else ""
 
