@@ -55,11 +55,6 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
     runner = import_quietly("hpstudy.engine.runner", verbose=verbose)
     layout = runner.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream,
                         memory_allowance_mib=memory_allowance_mib, role=role)
-    if role is None or role.name != "worker":
-        # Ranked once here, so that `hpstudy report` reads the ranking instead of importing scikit-learn.
-        from hpstudy.analysis import effects
-        effects.importance(effects.completed(trials.read_trials(layout)), [t.name for t in study.tunables()],
-                           cache=layout.importance)
     return Study(layout.root)
 
 
@@ -128,6 +123,7 @@ class Study:
         self.layout = folder.open_folder(path)
         self.path = self.layout.root
         self.spec = folder.study_of(self.layout)
+        self._report: tuple | None = None     # (the folder's stamp, the report of it its plots draw from)
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -170,9 +166,13 @@ class Study:
 
     # ------------------------------------------------------------ figures (matplotlib Figures; see report.plots)
     def _plots(self):
-        """(the plots module, this study as a report sees it: trials, effects, repeats, scales)."""
+        """(the plots module, this study as a report sees it: trials, effects, repeats, scales). The report is built
+        once for every plot, and again only once the folder's records changed (a trial or a repeat ended)."""
         from hpstudy.report import plots, tables
-        return plots, tables.build([self.path]).studies[0]
+        stamp = folder.stamp(self.layout)
+        if self._report is None or self._report[0] != stamp:
+            self._report = stamp, tables.build([self.path]).studies[0]
+        return plots, self._report[1]
 
     def plot_effects(self, names: list[str] | None = None):
         """Per searched hyperparameter (`names`: some of them): every trial's objective at its value, the raw mean
@@ -281,8 +281,11 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
         raise HpstudyError(f"{output}: cannot write the report (no folder {Path(output).parent})")
     if output:       # before any work: never onto a results folder's records, never through a link
         outputs.check(output, "the report")
-        outputs.check(Path(output).with_name(Path(output).stem + "_figures"), "the report's figures",
-                      folder=True)
+        figures = outputs.check(Path(output).with_name(Path(output).stem + "_figures"), "the report's figures",
+                                folder=True)
+        outputs.check_writable(Path(output).parent, "the report")     # a read-only folder: said now
+        if figures.is_dir():
+            outputs.check_writable(figures, "the report's figures")
     built = tables.build(paths, sort=sort, top=top)
     best = best if best is not None else int(bool(output) and format in ("markdown", "html"))
     if best < 0 or (best and (not output or format not in ("markdown", "html"))):

@@ -205,6 +205,18 @@ def spearman(trials: pd.DataFrame, name: str) -> float | None:
     return None if not math.isfinite(rho) else float(rho)
 
 
+def study_importance(study, trials: pd.DataFrame, *, cache: Path | None = None,
+                     save: bool = False) -> pd.DataFrame | None:
+    """The importance ranking `of_study` gives `study`'s trials table: over its completed runs that trained (see
+    `importance` for `cache` and `save`)."""
+    return importance(trained_runs(completed(trials)), [t.name for t in study.tunables()], cache=cache, save=save)
+
+
+def trained_runs(done: pd.DataFrame) -> pd.DataFrame:
+    """The runs of `done` (completed trials) that trained: those the score effects and the importance are of."""
+    return done[training_module.trained_mask(done)].reset_index(drop=True)
+
+
 def of_study(study, trials: pd.DataFrame, repeats: pd.DataFrame | None = None, *,
              importance_cache: Path | None = None, with_importance: bool = True) -> Effects:
     """`effects` of every hyperparameter `study` (a StudySpec) searches, over its trials table, as its report
@@ -238,7 +250,7 @@ def effects(trials: pd.DataFrame, names: list[str], objective: str, *, ranges: d
     trials, repeats = (_with_trained(trials, classes),
                        _with_trained(repeats, classes) if repeats is not None and len(repeats) else None)
     everything, stopped = completed(trials), pruned_trials(trials)
-    done = everything[(learnt := training_module.trained_mask(everything))].reset_index(drop=True)
+    done, learnt = trained_runs(everything), training_module.trained_mask(everything)
     result = Effects(objective=objective, minimize=minimize, trials=len(everything), pruned=len(stopped),
                      untrained=int((~learnt).sum()), beats=repeats_module.beats(repeats, minimize))
     floor, dof = repeats_module.noise_floor(repeats) if repeats is not None else (None, 0)

@@ -37,12 +37,14 @@ IMPORTANCE_COLUMNS = ["hyperparameter", "importance", "std", "ci95 low", "ci95 h
 
 
 def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
-               cache: Path | None = None) -> pd.DataFrame | None:
+               cache: Path | None = None, save: bool = False) -> pd.DataFrame | None:
     """Grouped permutation importance of a random forest (see the module's doc) over `trials` (already
     completed()); None with fewer than MIN_TRIALS trials or no hyperparameters.
 
     With `cache` (a JSON file), a ranking computed from the same trials is read back instead: `hpstudy run`
     leaves one for its report, which then needs neither scikit-learn's import nor the forest (about a second).
+    Otherwise it is computed, and written to `cache` only with `save` (`hpstudy run`'s, at its end): reading a
+    study writes nothing.
     """
     if len(trials) < MIN_TRIALS or not names:
         return None
@@ -53,7 +55,7 @@ def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
             and all(isinstance(row, dict) for row in saved["table"]):     # else a damaged cache: computed again
         return pd.DataFrame(saved["table"], columns=IMPORTANCE_COLUMNS)
     table = _permutation_importance(trials, names, random_state, repeats)
-    if cache is not None:
+    if cache is not None and save:
         write_json(cache, {"key": key, "table": table.to_dict("records")})
     return table
 

@@ -179,12 +179,23 @@ def pruned(callbacks) -> bool:
     return any(isinstance(c, Pruner) and c.pruned_at is not None for c in callbacks)
 
 
-def best_trials(oracle, layout: Layout, count: int) -> list:
+def best_trials(oracle, layout: Layout, count: int, *, stopped: dict | None = None) -> list:
     """The oracle's `get_best_trials(count)` with the pruned trials after every other completed trial (see
-    trials.ranked_trials): the completed trials best first, then the pruned ones, then the rest."""
+    trials.ranked_trials): the completed trials best first, then the pruned ones, then the rest.
+
+    `stopped`: what is known of which completed trials search.pruning stopped (keras-tuner id -> bool), looked up
+    and filled in: a run asks once per trial, not once per trial at every trial's end. Trials are looked at in
+    rank order only until `count` completed ones were not pruned."""
     ranked = oracle.get_best_trials(len(oracle.trials))
-    stopped = {t.trial_id for t in ranked
-               if t.status == TrialStatus.COMPLETED and os.path.lexists(layout.pruned(t.trial_id))}
-    order = sorted(range(len(ranked)),
-                   key=lambda k: (ranked[k].status != TrialStatus.COMPLETED, ranked[k].trial_id in stopped, k))
-    return [ranked[k] for k in order][:count]
+    stopped = {} if stopped is None else stopped
+    kept, pruned, rest = [], [], []
+    for trial in ranked:
+        if trial.status != TrialStatus.COMPLETED:
+            rest.append(trial)
+            continue
+        if trial.trial_id not in stopped:
+            stopped[trial.trial_id] = os.path.lexists(layout.pruned(trial.trial_id))
+        (pruned if stopped[trial.trial_id] else kept).append(trial)
+        if len(kept) >= count:
+            break
+    return (kept + pruned + rest)[:count]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from hpstudy.engine import adapter, answered, checks, confirm, interrupt, parallel, pruning, retention
+from hpstudy.engine import adapter, answered, checks, confirm, interrupt, parallel, pruning
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
 from hpstudy.engine.distributed.roles import Role, is_chief, is_worker, keras_tuner_environment
@@ -23,6 +23,7 @@ from hpstudy.errors import SearchError
 from hpstudy.results import files, folder, trials
 from hpstudy.results.layout import FORMAT, Layout, trial_number
 from hpstudy.results.status import ENDED, SCORED, TrialStatus
+from hpstudy.results.trials_table import TrialsTable
 from hpstudy.study.spec import StudySpec
 from hpstudy.text import exception_line
 
@@ -106,12 +107,21 @@ def _run_search(study: StudySpec, layout: Layout, dataset, stream, verbose: bool
     files.write_json(layout.env, environment())
     tuner = _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
     _say_if_answered(tuner.oracle, stream)
-    retention.prune_checkpoints(tuner.oracle, layout, study.search.keep_checkpoints, search_over=True)
+    tuner.retention.prune(tuner.oracle, search_over=True)
     _save_best(tuner, layout, dataset)
-    table = trials.write_table(layout)
+    table = tuner.trials_table.write(known=tuner.oracle.trials)
+    _save_importance(study, layout, table)
     _stop_if_failed(study, layout, table, len(tuner.oracle.failed_trials()))
     if study.search.confirm is not None and table.status.isin(SCORED).any():
         confirm.confirm(layout, dataset=dataset, stream=stream)
+
+
+def _save_importance(study: StudySpec, layout: Layout, table) -> None:
+    """The report's importance ranking of the finished search, computed once and kept in importance.json: the
+    reports and the live view read it back instead of fitting the forests (and importing scikit-learn); they never
+    write it."""
+    from hpstudy.analysis import effects
+    effects.study_importance(study, table, cache=layout.importance, save=True)
 
 
 def _say_if_answered(oracle, stream) -> None:
@@ -165,7 +175,8 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
     if search.tuner == "design":
         kwargs["question"] = study.question
         kwargs["until"] = _answered(study, layout, dataset, stream, role) if search.until == "answered" else None
-    done = int(trials.read_trials(layout).status.isin(ENDED).sum())
+    table = TrialsTable(layout)          # every trial file read here once; then only the trials that change
+    done = int(table.update().status.isin(ENDED).sum())
     progress = Progress(total, search.objective, done=done, stream=stream)
     hypermodel = make_hypermodel(study, dataset)
     # keras-tuner prints "Reloading Tuner from ..." on resume; the progress line says it better.
@@ -178,7 +189,8 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
                 seed=search.seed + 1,
                 executions_per_trial=search.executions_per_trial, directory=str(layout.root),
                 project_name=layout.tuner.name, overwrite=False, study=study, layout=layout, progress=progress,
-                memory_allowance_mib=memory_allowance_mib, role=role, chief_finished=chief_finished,
+                memory_allowance_mib=memory_allowance_mib, trials_table=table, role=role,
+                chief_finished=chief_finished,
                 **parallel.strategy_arguments(study.train.distribution), **kwargs)
     except (ValueError, TypeError) as err:     # keras-tuner's own checks of search.options values
         progress.close()

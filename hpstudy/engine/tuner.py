@@ -25,6 +25,7 @@ from hpstudy.errors import DiskFull, FreshProcessNeeded
 from hpstudy.results import files, trials
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.status import TrialStatus
+from hpstudy.results.trials_table import TrialsTable
 from hpstudy.study.spec import StudySpec
 
 # A trial that was running when its process died this many times is failed rather than started again:
@@ -60,10 +61,14 @@ class StudyTuner:
     """Mixed into each keras-tuner tuner (see `adapter.make_tuner`)."""
 
     def __init__(self, *args, study: StudySpec, layout: Layout, progress: Progress,
-                 memory_allowance_mib: float | None = None, **kwargs):
+                 memory_allowance_mib: float | None = None, trials_table: TrialsTable | None = None, **kwargs):
         # `role` and a worker's `chief_finished` go on to adapter.StudyTunerBase, which keeps them.
         self.study, self.layout, self.progress = study, layout, progress
         self.memory_allowance, self.memory_baseline = memory_allowance_mib, None
+        # Kept in memory for the whole run, each updated per trial end (a single process's or a chief's: the
+        # workers write no table and delete no checkpoint).
+        self.retention = retention.Retention(layout, study.search.keep_checkpoints)
+        self.trials_table = trials_table or TrialsTable(layout)
         super().__init__(*args, **kwargs)
 
     def search(self, *args, **kwargs):
@@ -144,13 +149,13 @@ class StudyTuner:
         self._check_memory()
 
     def _record_ended(self, ended: list, message: str | None = None) -> None:
-        """Trials that ended (here, or at a worker the chief serves): their lines, the checkpoints no longer
-        needed deleted, the trials table rewritten."""
+        """Trials that ended (here, or at a worker the chief serves): their lines; then, but in a worker (its
+        chief does it), the checkpoints no longer needed deleted and the trials table updated with them."""
         for trial in ended:
             report_trial(self.progress, trial, message, trials.read_pruned(self.layout, trial.trial_id))
         if not is_worker(self.role):
-            retention.prune_checkpoints(self.oracle, self.layout, self.study.search.keep_checkpoints)
-        trials.write_table(self.layout)
+            self.retention.prune(self.oracle)
+            self.trials_table.write([trial.trial_id for trial in ended], known=self.oracle.trials)
 
     def _check_memory(self):
         """Between trials (everything saved): ask for a fresh process once this one outgrew its allowance."""

@@ -205,3 +205,17 @@ def study_of(layout: Layout) -> spec_module.StudySpec:
         except files.Refused as err:
             raise files.damaged(layout.spec, err.reason) from None
     return spec_module.load(layout.spec)
+
+
+def stamp(layout: Layout) -> tuple:
+    """What changes whenever a run or `hpstudy confirm` records something a report shows: the identity, size and
+    time of spec.yaml, trials.csv (rewritten at each trial's end), best.json, repeats.csv and importance.json. Five
+    file lookups, whatever the number of trials: to tell whether a report built earlier is still the folder's."""
+    out = []
+    for path in (layout.spec, layout.table, layout.best, layout.repeats_table, layout.importance):
+        try:
+            facts = os.stat(path)
+            out.append((facts.st_ino, facts.st_size, facts.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)

@@ -230,3 +230,21 @@ class Layout:
         """keras-tuner's best-epoch weights of one trial, or None when it has no folder."""
         folder = self.tuner_trial(trial_id)
         return folder / CHECKPOINT if folder else None
+
+    # A run knows its trials by keras-tuner's own ids (the oracle's, "0007"), which name their folders exactly: it
+    # finds their files without listing tuner/, so that a trial's end costs the same at any number of trials.
+    def record_of(self, tuner_id: str) -> Path:
+        """keras-tuner's record (trial.json) of the trial whose keras-tuner id is `tuner_id` (tuner/trial_<id>/)."""
+        return self.tuner / f"trial_{_plain_id(tuner_id)}" / TUNER_TRIAL_FILE
+
+    def checkpoint_of(self, tuner_id: str) -> Path:
+        """keras-tuner's weights file of the trial whose keras-tuner id is `tuner_id` (tuner/trial_<id>/)."""
+        return self.tuner / f"trial_{_plain_id(tuner_id)}" / CHECKPOINT
+
+
+def _plain_id(tuner_id) -> str:
+    """A keras-tuner trial id as it names a folder: digits only (never a path)."""
+    text = str(tuner_id)
+    if not re.fullmatch(r"[0-9]+", text):
+        raise ValueError(f"not a keras-tuner trial id: {text!r}")
+    return text

@@ -4,6 +4,7 @@ or not at all (written to a temporary name, then renamed into place)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path, PurePath
 
 from hpstudy.errors import HpstudyError
@@ -28,6 +29,19 @@ def check(path: str | Path, what: str, *, folder: bool = False) -> Path:
         raise HpstudyError(f"{path}: is {relative}, among the records of the results folder {root}; nothing was "
                            f"written; give a path outside them for {what}")
     return path
+
+
+def check_writable(folder: str | Path, what: str) -> None:
+    """An HpstudyError naming `folder` and the reason unless a file can be made there now (one is made, then
+    removed at once): before any work, rather than after minutes of it. The operating system's own answer (a
+    read-only folder or file system, an immutable folder, a quota), which permission bits alone do not give."""
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".hpstudy.", suffix=".tmp")
+    except OSError as err:
+        raise HpstudyError(f"{folder}: cannot write {what} there ({exception_line(err)}); give a path in a folder "
+                           "you can write") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def write_text(path: str | Path, text: str, what: str) -> Path:

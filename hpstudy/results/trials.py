@@ -83,19 +83,20 @@ def _brief(value) -> str:
 
 
 def _tuner_trials(layout: Layout) -> list[tuple]:
-    """(file, record) of each of keras-tuner's trial records. While a run holds the folder, a record that cannot
-    be read is skipped this time (it is being written); otherwise it is a ResultsError naming it."""
-    out = []
-    for trial_file in layout.tuner_trials():
-        try:
-            trial = read_tuner_trial(trial_file)
-        except ResultsError:
-            if not in_use(layout):
-                raise
-            trial = None
-        if trial is not None:
-            out.append((trial_file, trial))
-    return out
+    """(file, record) of each of keras-tuner's trial records (see `tuner_record`)."""
+    return [(trial_file, trial) for trial_file in layout.tuner_trials()
+            if (trial := tuner_record(layout, trial_file)) is not None]
+
+
+def tuner_record(layout: Layout, trial_file) -> dict | None:
+    """keras-tuner's record of one trial, or None when there is none. While a run holds the folder, a record that
+    cannot be read is None too (it is being written); otherwise it is a ResultsError naming it."""
+    try:
+        return read_tuner_trial(trial_file)
+    except ResultsError:
+        if not in_use(layout):
+            raise
+        return None
 
 
 def read_pruned(layout: Layout, trial_id) -> dict | None:
@@ -120,15 +121,28 @@ def read_trials(layout: Layout) -> pd.DataFrame:
     the trials search.pruning stopped (status PRUNED)."""
     study = study_of(layout)
     tuned = [t.name for t in study.tunables()]
-    best = read_best(layout)
-    rows = []
-    for trial_file, trial in _tuner_trials(layout):
-        try:
-            rows.append(_row(layout, trial, tuned, best, study.train))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:   # a shape no check foresaw
-            raise files.damaged(trial_file, f"is corrupt (unexpected content: {exception_line(err, with_class=True)})"
-                                ) from None
-    settings = [*tuned, *_overridden_columns(study.train)]
+    rows = [trial_row(layout, trial_file, trial, tuned, study.train) for trial_file, trial in _tuner_trials(layout)]
+    return table_of(rows, study, read_best(layout))
+
+
+def trial_row(layout: Layout, trial_file, trial: dict, tuned: list[str], train) -> dict:
+    """The row of one trial (keras-tuner's record `trial`, read from `trial_file`; `tuned`: the study's searched
+    names; `train`: its train section) without the best trial's test metrics, which `table_of` adds; a
+    ResultsError naming the file for a shape no check foresaw."""
+    try:
+        return _row(layout, trial, tuned, train)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise files.damaged(trial_file, f"is corrupt (unexpected content: {exception_line(err, with_class=True)})"
+                            ) from None
+
+
+def table_of(rows: list[dict], study, best: dict) -> pd.DataFrame:
+    """The trials table of `rows` (`trial_row`'s, in the order of keras-tuner's trial folders): the best trial's
+    test metrics from `best` (best.json), whether each run trained, integer columns, sorted by trial number."""
+    best_id = best.get("trial_id")
+    rows = [{**row, "test_loss": best.get("test_loss"), "test_accuracy": best.get("test_accuracy")}
+            if row["trial_id"] == best_id else row for row in rows]
+    settings = [*(t.name for t in study.tunables()), *_overridden_columns(study.train)]
     columns = ["trial_id", "status", *settings, "score", "trained", "best_epoch", "epochs_run", *METRICS, *LAST_METRICS,
                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message",
                "pruned_at_epoch", "pruned_reason"]
@@ -164,7 +178,8 @@ def trained(table: pd.DataFrame, classes: int | None) -> pd.Series:
 
 
 def write_table(layout: Layout) -> pd.DataFrame:
-    """Rewrite trials.csv from the trial files; returns the table."""
+    """Rewrite trials.csv from every trial file; returns the table. A run keeps its table in memory instead,
+    re-reading only the trials that changed (`results.trials_table.TrialsTable`, whose output is the same)."""
     table = read_trials(layout)
     files.write_text(layout.table, csv_text(table))
     return table
@@ -224,13 +239,12 @@ def _overridden_columns(train) -> list[str]:
     return [f"train.{key}" for key in overrides.keys(train.overrides)]
 
 
-def _row(layout: Layout, trial: dict, tuned: list[str], best: dict, train) -> dict:
+def _row(layout: Layout, trial: dict, tuned: list[str], train) -> dict:
     trial_id = trial_number(trial["trial_id"])
     values = trial.get("hyperparameters", {}).get("values", {})
     own = train.overridden(values)
     executions = [r for path in layout.executions(trial_id)
                   if (r := files.read_record(path, dict, EXECUTION_FIELDS, root=layout.root)) is not None]
-    is_best = best.get("trial_id") == trial_id
     status = status_of(layout, trial)
     pruned = read_pruned(layout, trial_id) if status == TrialStatus.PRUNED else {}
     return {
@@ -243,8 +257,8 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict, train) -> di
         "epochs_run": max((r["epochs_run"] for r in executions if r.get("epochs_run") is not None), default=None),
         **{name: _best_value(trial, name) for name in METRICS},
         **_last_values(executions),
-        "test_loss": best.get("test_loss") if is_best else None,
-        "test_accuracy": best.get("test_accuracy") if is_best else None,
+        "test_loss": None,              # the best trial's: table_of
+        "test_accuracy": None,
         "seconds": round(sum(r.get("seconds") or 0 for r in executions), 3) if executions else None,
         "params": executions[0].get("params") if executions else None,
         # None in a folder written before it was recorded
