@@ -37,6 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "cb3a08f"            # the commit whose tuner rebuilt the table from every file after each trial
 KEEP = 3                    # search.keep_checkpoints' default
