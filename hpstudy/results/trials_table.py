@@ -37,7 +37,7 @@ class TrialsTable:
             self._rows = self._read_all()
             return self.table()
         again = {*changed, *(tuner_id for tuner_id in known if tuner_id not in self._rows),
-                 *(tuner_id for tuner_id, row in self._rows.items() if row is None or row["status"] not in ENDED)}
+                 *(tuner_id for tuner_id, row in self._rows.items() if row["status"] not in ENDED)}
         for tuner_id in again:
             row = self._read(tuner_id)
             if row is None:
