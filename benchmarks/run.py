@@ -8,7 +8,8 @@ Sections (their children run under the KERAS_BACKEND they name):
 - memory: VmRSS after each trial through `hpstudy run` (default and small memory allowance) and in a plain
   Keras loop of the same models (benchmarks/memory.py); the small-allowance run's results folder is the one
   the startup section reports on;
-- startup: `hpstudy --help`, and `hpstudy report` of that folder cold (importance computed) and cached,
+- startup: `hpstudy --help`, and `hpstudy report` of that folder cold (importance.json moved aside, the ranking
+  computed) and cached,
   alternating, and whether either imports TensorFlow;
 - tuners: epochs and seconds that hyperband, bayesian and random search (plain, and with each search.pruning
   rule), each with several seeds, need to come within 0.5 points of the best validation accuracy a full grid
@@ -26,6 +27,7 @@ and writes its results into the work folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
@@ -413,8 +415,9 @@ PROBE = ("import sys\nfrom hpstudy.cli import main\ntry:\n    main(sys.argv[1:])
 def measure_startup(folder: str, size: dict) -> dict:
     """Wall times of `hpstudy --help` and `hpstudy report FOLDER`, the modules each imported, its slowest imports.
 
-    The report runs cold (importance.json removed first: the importance ranking computed, scikit-learn imported,
-    the file saved again) and cached (reading that file back), alternating.
+    The report runs cold (importance.json moved aside for it: the importance ranking computed in memory,
+    scikit-learn imported; a report never saves it) and cached (reading back the file `hpstudy run` left),
+    alternating.
     """
     importance = Path(folder) / "importance.json"
     out = {"folder_trials": sum(1 for _ in (Path(folder) / "trials").iterdir())}
@@ -427,11 +430,10 @@ def measure_startup(folder: str, size: dict) -> dict:
         for label in ("report_cold", "report"):
             args, remove = commands[label]
             times[label].append(_cli_seconds(args, remove))
-    for label, (args, remove) in commands.items():
-        if remove is not None:
-            remove.unlink(missing_ok=True)
-        probe = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, *args],
-                               env={**os.environ, **common.QUIET}, capture_output=True, text=True)
+    for label, (args, hide) in commands.items():
+        with _hidden(hide):
+            probe = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, *args],
+                                   env={**os.environ, **common.QUIET}, capture_output=True, text=True)
         modules = eval(probe.stderr.split("PROBE ")[-1].strip())     # noqa: S307 - our own dict literal
         out[label] = {"median_s": statistics.median(times[label]), "min_s": min(times[label]),
                       "max_s": max(times[label]), "runs": len(times[label]), "imported": modules,
@@ -441,13 +443,25 @@ def measure_startup(folder: str, size: dict) -> dict:
     return out
 
 
-def _cli_seconds(args: list[str], remove: Path | None = None) -> float:
-    """Wall time of one `hpstudy ARGS` process (after removing `remove`, when given)."""
-    if remove is not None:
-        remove.unlink(missing_ok=True)
-    start = time.perf_counter()
-    subprocess.run(cli_command() + args, env={**os.environ, **common.QUIET}, capture_output=True, check=True)
-    return time.perf_counter() - start
+def _cli_seconds(args: list[str], hide: Path | None = None) -> float:
+    """Wall time of one `hpstudy ARGS` process (with `hide`, when given, moved aside meanwhile)."""
+    with _hidden(hide):
+        start = time.perf_counter()
+        subprocess.run(cli_command() + args, env={**os.environ, **common.QUIET}, capture_output=True, check=True)
+        return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _hidden(path: Path | None):
+    """`path` moved aside while the block runs (a cold report's importance.json), then put back."""
+    aside = path.with_name(path.name + ".aside") if path is not None else None
+    if path is not None and path.exists():
+        path.replace(aside)
+    try:
+        yield
+    finally:
+        if aside is not None and aside.exists():
+            aside.replace(path)
 
 
 def slowest_imports(importtime: str, top: int = 5) -> list[tuple[str, float]]:
@@ -521,7 +535,7 @@ def render_startup(r: dict) -> list[str]:
     rows = []
     report = f"hpstudy report (a {r['folder_trials']}-trial folder)"
     for label, command, target in (("help", "hpstudy --help", 0.5),
-                                   ("report_cold", f"{report}, importance.json removed first", None),
+                                   ("report_cold", f"{report}, importance.json moved aside", None),
                                    ("report", f"{report}, importance.json cached", 1.5)):
         m = r[label]
         slow = ", ".join(f"{name} {s:.2f}" for name, s in m["slowest_imports"])
@@ -529,8 +543,8 @@ def render_startup(r: dict) -> list[str]:
                     f"{m['runs']} | {'' if target is None else f'< {target}'} | "
                     f"{'yes' if m['imported']['tensorflow'] else 'no'} | "
                     f"{'yes' if m['imported']['keras'] else 'no'} | {slow} |")
-    return ["Each a whole process; the two reports alternate (the cold one computes the importance ranking and saves "
-            "importance.json again, which the cached one reads).", "",
+    return ["Each a whole process; the two reports alternate (the cold one, importance.json moved aside, computes "
+            "the importance ranking in memory; the cached one reads the file `hpstudy run` left).", "",
             "| command | median s | min–max s | runs | target s | TensorFlow imported | Keras imported | "
             "slowest imports (s, cumulative) |", "|---|---:|---:|---:|---:|---|---|---|", *rows]
 

@@ -17,7 +17,7 @@ LAYERS = [
     ("hpstudy.data", "hpstudy.models"),
     ("hpstudy.results.layout", "hpstudy.results.files", "hpstudy.results.lock", "hpstudy.results.folder",
      "hpstudy.results.trials", "hpstudy.results.outputs", "hpstudy.results.space", "hpstudy.results.status",
-     "hpstudy.results.curves"),
+     "hpstudy.results.curves", "hpstudy.results.trials_table"),
     ("hpstudy.analysis",),
     ("hpstudy.engine",),
     ("hpstudy.results.models", "hpstudy.results.evaluate", "hpstudy.results.export", "hpstudy.results.predict"),

@@ -15,7 +15,7 @@ from hpstudy.errors import HpstudyError
 from hpstudy.report import pages as report
 from hpstudy.report import tables
 from hpstudy.cli import main
-from hpstudy.results.folder import open_folder
+from hpstudy.results.folder import open_folder, study_of
 from hpstudy.results.trials import read_trials
 from tests.conftest import SIX, write_study
 
@@ -207,7 +207,7 @@ def planted_trials(folder, count=32, seed=0):
         trial.save(str(folder / "tuner" / f"trial_{number:02d}" / "trial.json"))
 
 
-def test_importance_finds_a_planted_effect_and_recomputes_the_same_ranking(six_study, tmp_path):
+def test_importance_finds_a_planted_effect_and_recomputes_the_same_ranking(six_study, tmp_path, monkeypatch):
     folder = tmp_path / "planted"
     shutil.copytree(six_study, folder)
     planted_trials(folder)
@@ -220,11 +220,15 @@ def test_importance_finds_a_planted_effect_and_recomputes_the_same_ranking(six_s
     assert (ranked.drop("model.dropout")["ci95 low"] <= 0.001).all()
     assert ranked.loc["model.dropout", "share"] > 0.9
     cache = folder / "importance.json"
-    assert cache.is_file()
-    cache.unlink()                                    # computed again from the trials, not read back
-    again = tables.build([folder]).studies[0].effects.importance
-    assert cache.is_file()
+    assert not cache.exists()                         # a report reads a study: it saves nothing into it
+    again = tables.build([folder]).studies[0].effects.importance     # computed again from the trials
     pd.testing.assert_frame_equal(first, again)
+    layout = open_folder(folder)                      # saved as `hpstudy run` saves it at its end, then read back
+    effects.study_importance(study_of(layout), read_trials(layout), cache=cache, save=True)
+    assert cache.is_file()
+    with monkeypatch.context() as patched:
+        patched.setattr(importance_module, "_permutation_importance", lambda *a: pytest.fail("computed again"))
+        pd.testing.assert_frame_equal(tables.build([folder]).studies[0].effects.importance, first)
 
 
 def test_too_few_trials_gives_no_ranking(finished_study):
@@ -424,10 +428,13 @@ def test_rendering_every_format_does_not_import_tensorflow(finished_study, tmp_p
 def test_importance_is_read_back_from_its_cache_while_the_trials_are_the_same(tmp_path, monkeypatch):
     trials = pd.DataFrame({"model.dropout": [0.0, 0.2, 0.4, 0.6, 0.1], "score": [0.9, 0.8, 0.6, 0.3, 0.85]})
     cache = tmp_path / "importance.json"
-    first = effects.importance(trials, ["model.dropout"], cache=cache)
+    assert effects.importance(trials, ["model.dropout"], cache=cache) is not None and not cache.exists()
+    first = effects.importance(trials, ["model.dropout"], cache=cache, save=True)     # as `hpstudy run` saves it
+    saved = cache.read_bytes()
     monkeypatch.setattr(importance_module, "_permutation_importance", lambda *a: pytest.fail("computed again"))
     pd.testing.assert_frame_equal(effects.importance(trials, ["model.dropout"], cache=cache), first)
     monkeypatch.undo()
     changed = trials.assign(score=trials.score[::-1].to_numpy())
     assert effects.importance(changed, ["model.dropout"], cache=cache) is not None
-    assert json.loads(cache.read_text())["key"] != ""
+    assert cache.read_bytes() == saved                # computed for other trials, in memory: the cache kept
+    assert json.loads(saved)["key"] != ""
