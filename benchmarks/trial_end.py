@@ -229,6 +229,13 @@ def run_side(side: str, code: Path, folder: Path, trials: int, repeats: int, log
     return result
 
 
+def head() -> str:
+    """The commit the after side ran (`+` when the tree had changes beside it)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+    return git("rev-parse", "--short", "HEAD") + ("+" if git("status", "--porcelain", "--", "hpstudy") else "")
+
+
 def kept(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in (folder / "tuner").glob("trial_*/checkpoint.weights.h5"))
 
@@ -288,7 +295,7 @@ def write_markdown(args, info: dict, rows: list[dict], wall: float) -> None:
              *common.machine_lines(info), "",
              f"Command: `{command}`; {wall:.0f} s in all. Before: the code of commit {BASE} (`trials.write_table` "
              "and `retention.prune_checkpoints`, every trial file read and tuner/ listed once per trial); after: "
-             "`TrialsTable.write` and `Retention.prune`, kept by the run. Each side in a process of its own on a "
+             f"`TrialsTable.write` and `Retention.prune`, kept by the run (commit {head()}). Each side in a process of its own on a "
              "copy of the same synthetic folder (see the script's doc); a trial end is a new trial's, outside the "
              "best 3, whose checkpoint is deleted. Median (min–max) over the repeats.", "",
              "| trials | before, per trial end | after, per trial end | before / after (medians) | after, first "
