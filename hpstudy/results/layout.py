@@ -10,7 +10,7 @@
       trials.csv           the trials table, rewritten after every trial
       best.keras           the best trial's model (kept epoch), loadable with plain Keras
       best.json            which trial that is, its hyperparameters and test-set metrics
-      importance.json      the report's importance ranking of these trials (a cache)
+      importance.json      the importance ranking of these trials, written by `hpstudy run` at its end (read by reports)
       repeats/<n>/         seed_<seed>.json: one seed repeat of trial n's configuration (search.confirm)
       repeats.csv          every repeat, one row each, rewritten as repeats end
       tensorboard/         TensorBoard logs, when callbacks.tensorboard is on
