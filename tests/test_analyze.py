@@ -11,7 +11,7 @@ import pytest
 import hpstudy
 from hpstudy.cli import main
 from hpstudy.report import analyze as analyze_module
-from tests.conftest import SIX, write_study
+from tests.helpers import SIX, write_study
 
 CONFIRMED = SIX.replace("name: six", "name: confirmed") + "  confirm: {top: 2, seeds: 2}\n"
 

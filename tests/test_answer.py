@@ -2,7 +2,6 @@
 opening comment kept in the results folder, and the numbers of the tables rounded for reading."""
 import io
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,8 +14,9 @@ from hpstudy.report import pages
 from hpstudy.report import tables
 from hpstudy.results import folder
 from hpstudy.study import spec
+from tests.helpers import REPO
 
-STUDIES = Path(__file__).resolve().parent.parent / "studies"
+STUDIES = REPO / "studies"
 
 
 def _study(*names, question=()):

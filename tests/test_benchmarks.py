@@ -3,13 +3,13 @@ import importlib.util
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from hpstudy.study import spec
+from tests.helpers import REPO
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = REPO / "benchmarks"
 
 
 def script(name):

@@ -8,12 +8,13 @@ import dataclasses
 import importlib.util
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.helpers import REPO
+
+BENCHMARKS = REPO / "benchmarks"
 
 
 def _load(name):

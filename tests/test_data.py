@@ -1,11 +1,8 @@
 """Tests for hpstudy.data, using fixtures written in the real on-disk formats."""
 
 import hashlib
-import io
-import os
 import pickle
 import re
-import struct
 import tarfile
 
 import numpy as np
@@ -13,81 +10,8 @@ import pytest
 
 from hpstudy import data
 from hpstudy.errors import DataError
-
-CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck"]
-PER_BATCH = 20   # 2 images of each class per data batch -> 10 per class in train
-TEST_SIZE = 30   # 3 per class
-
-
-# ---------------------------------------------------------------- fixture builders
-
-def _batch_dict(n, batch_no):
-    """A batch dict as in the official files: labels cycle through the 10 classes."""
-    rng = np.random.default_rng(batch_no)
-    rows = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-    if batch_no == 1:
-        # Image 0: pure red. Image 1: red = 7*row + col, green = row, blue = col.
-        rows[0] = np.concatenate([np.full(1024, 255), np.zeros(2048)]).astype(np.uint8)
-        r, c = np.mgrid[0:32, 0:32]
-        rows[1] = np.concatenate([(7 * r + c).ravel(), r.ravel(), c.ravel()]).astype(np.uint8)
-    return {
-        b"batch_label": b"training batch %d of 5" % batch_no,
-        b"labels": [i % 10 for i in range(n)],
-        b"data": rows,
-        b"filenames": [b"img_%d_%d.png" % (batch_no, i) for i in range(n)],
-    }
-
-
-class _Py2Pickler(pickle._Pickler):
-    """Writes bytes with Python 2's str opcodes, as in the official (Python 2) CIFAR files."""
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def _save_py2_str(self, obj):
-        n = len(obj)
-        if n < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = _save_py2_str
-
-
-def _dump(obj, path, style="py2"):
-    """Pickle ``obj`` to ``path`` as Python 2 wrote CIFAR ("py2"), or as Python 3 does."""
-    if style == "py2":
-        buf = io.BytesIO()
-        _Py2Pickler(buf, protocol=2).dump(obj)
-        # Files written before numpy 2 name numpy.core, not numpy._core.
-        raw = buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
-    else:
-        raw = pickle.dumps(obj, protocol=style)
-    path.write_bytes(raw)
-
-
-def write_cifar(parent):
-    """Write a small cifar-10-batches-py folder under ``parent``; return the folder."""
-    folder = parent / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    for i in range(1, 6):
-        _dump(_batch_dict(PER_BATCH, i), folder / f"data_batch_{i}")
-    _dump(_batch_dict(TEST_SIZE, 99), folder / "test_batch")
-    _dump({b"label_names": [n.encode() for n in CIFAR_NAMES],
-           b"num_cases_per_batch": PER_BATCH, b"num_vis": 3072}, folder / "batches.meta")
-    return folder
-
-
-def write_archive(tmp_path):
-    """A cifar-10-python.tar.gz in the official layout; returns (path, md5)."""
-    src = tmp_path / "src"
-    write_cifar(src)
-    archive = tmp_path / "upstream" / "cifar-10-python.tar.gz"
-    archive.parent.mkdir()
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    return archive, hashlib.md5(archive.read_bytes()).hexdigest()
+from tests.helpers import (CIFAR_NAMES, COARSE, FINE, PER_BATCH, TEST_SIZE, EvilPickle, cifar100_batch, cifar_batch,
+                           pickle_file, write_archive, write_cifar, write_cifar100, write_cifar100_archive)
 
 
 def as_rows(x):
@@ -143,7 +67,7 @@ def test_cifar10_pickled_by_python3(cifar, protocol):
     # Protocol 2 from Python 3 spells bytes as _codecs.encode(str, "latin1").
     for name in ["data_batch_1", "test_batch", "batches.meta"]:
         path = cifar / name
-        _dump(pickle.loads(path.read_bytes(), encoding="bytes"), path, style=protocol)
+        pickle_file(pickle.loads(path.read_bytes(), encoding="bytes"), path, style=protocol)
     ds = data.load("cifar10", data_dir=cifar)
     assert (ds.train.x[:, :, :, 0] == 255).all(axis=(1, 2)).any()
     assert ds.class_names == tuple(CIFAR_NAMES) and len(ds.test.y) == TEST_SIZE
@@ -210,17 +134,9 @@ def test_bad_validation_split_rejected(fraction):
 
 # ---------------------------------------------------------------- hostile / broken files
 
-class _Evil:
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return os.system, (self.command,)
-
-
 def test_malicious_pickle_is_refused(cifar, tmp_path):
     marker = tmp_path / "pwned"
-    _dump(_Evil(f"touch {marker}"), cifar / "data_batch_1")
+    pickle_file(EvilPickle(f"touch {marker}"), cifar / "data_batch_1")
     assert b"system" in (cifar / "data_batch_1").read_bytes()
     with pytest.raises(DataError) as err:
         data.load("cifar10", data_dir=cifar)
@@ -254,13 +170,13 @@ def test_missing_test_batch(cifar):
 
 
 def _without(key):
-    d = _batch_dict(PER_BATCH, 2)
+    d = cifar_batch(PER_BATCH, 2)
     del d[key]
     return d
 
 
 def _with(key, value):
-    d = _batch_dict(PER_BATCH, 2)
+    d = cifar_batch(PER_BATCH, 2)
     d[key] = value
     return d
 
@@ -277,14 +193,14 @@ def _with(key, value):
 ], ids=["no-data", "no-labels", "list", "float-data", "narrow-data", "short-labels",
         "label-too-big", "label-negative"])
 def test_wrong_structure(cifar, bad):
-    _dump(bad, cifar / "data_batch_2")
+    pickle_file(bad, cifar / "data_batch_2")
     with pytest.raises(DataError) as err:
         data.load("cifar10", data_dir=cifar)
     assert str(cifar / "data_batch_2") in str(err.value)
 
 
 def test_bad_meta(cifar):
-    _dump({b"num_vis": 3072}, cifar / "batches.meta")
+    pickle_file({b"num_vis": 3072}, cifar / "batches.meta")
     with pytest.raises(DataError) as err:
         data.load("cifar10", data_dir=cifar)
     assert str(cifar / "batches.meta") in str(err.value)
@@ -369,40 +285,6 @@ def test_cifar10_archive_escaping_its_folder_is_refused(tmp_path, env_dir, monke
 
 # ---------------------------------------------------------------- cifar100
 
-FINE = [f"fine_{i}" for i in range(100)]
-COARSE = [f"coarse_{i}" for i in range(20)]
-PER_FINE = 10   # training images of each fine class; the test split has one
-
-
-def _cifar100_dict(n, seed):
-    """A train or test dict as in the official files: fine labels cycle through the 100 classes, coarse = fine // 5."""
-    rows = np.random.default_rng(seed).integers(0, 256, size=(n, 3072), dtype=np.uint8)
-    fine = [i % 100 for i in range(n)]
-    return {b"filenames": [b"img_%d.png" % i for i in range(n)], b"batch_label": b"batch %d" % seed,
-            b"fine_labels": fine, b"coarse_labels": [f // 5 for f in fine], b"data": rows}
-
-
-def write_cifar100(parent):
-    """A small cifar-100-python folder (train, test, meta) under ``parent``, pickled as by Python 2; the folder."""
-    folder = parent / "cifar-100-python"
-    folder.mkdir(parents=True)
-    _dump(_cifar100_dict(100 * PER_FINE, 1), folder / "train")
-    _dump(_cifar100_dict(100, 2), folder / "test")
-    _dump({b"fine_label_names": [n.encode() for n in FINE], b"coarse_label_names": [n.encode() for n in COARSE]},
-          folder / "meta")
-    return folder
-
-
-def write_cifar100_archive(tmp_path):
-    """A cifar-100-python.tar.gz in the official layout; returns (path, sha256)."""
-    write_cifar100(tmp_path / "src100")
-    archive = tmp_path / "upstream100" / "cifar-100-python.tar.gz"
-    archive.parent.mkdir()
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(tmp_path / "src100" / "cifar-100-python", arcname="cifar-100-python")
-    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
-
-
 @pytest.fixture
 def cifar100(tmp_path):
     return write_cifar100(tmp_path / "data100")
@@ -417,7 +299,7 @@ def test_cifar100_fine_and_coarse_labels(cifar100, label_mode, names):
     assert (len(ds.train.y), len(ds.validation.y)) == (900, 100)
     fine = np.arange(100)
     np.testing.assert_array_equal(ds.test.y, fine // 5 if label_mode == "coarse" else fine)
-    rows = _cifar100_dict(100, 2)[b"data"]
+    rows = cifar100_batch(100, 2)[b"data"]
     np.testing.assert_array_equal(ds.test.x[7], rows[7].reshape(3, 32, 32).transpose(1, 2, 0))
 
 
@@ -440,10 +322,10 @@ def test_label_mode_in_a_study_file(tmp_path):
 
 
 @pytest.mark.parametrize("damage, fragment", [
-    (lambda f: _dump(_Evil("true"), f / "train"), "which a CIFAR-100 batch never contains"),
-    (lambda f: _dump({b"fine_label_names": [b"a"] * 99, b"coarse_label_names": [b"b"] * 20}, f / "meta"),
+    (lambda f: pickle_file(EvilPickle("true"), f / "train"), "which a CIFAR-100 batch never contains"),
+    (lambda f: pickle_file({b"fine_label_names": [b"a"] * 99, b"coarse_label_names": [b"b"] * 20}, f / "meta"),
      "b'fine_label_names' holds 99 names, not 100"),
-    (lambda f: _dump({b"data": np.zeros((100, 3072), np.uint8), b"coarse_labels": [0] * 100}, f / "test"),
+    (lambda f: pickle_file({b"data": np.zeros((100, 3072), np.uint8), b"coarse_labels": [0] * 100}, f / "test"),
      "expected a dict with b'data' and b'fine_labels'"),
     (lambda f: (f / "meta").unlink(), "the cifar-100-python folder must hold train, test, meta"),
 ], ids=["malicious", "99-names", "no-fine-labels", "no-meta"])

@@ -4,24 +4,16 @@ Only the network is replaced: KaggleApi.dataset_download_files writes a zip laid
 CINIC-10 download (train/, valid/, test/ of class folders of 32×32 PNGs).
 """
 import json
-import os
 import shutil
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpstudy
 from hpstudy import cli, data
-from tests.conftest import write_study
-from tests.test_data import COARSE, write_archive, write_cifar, write_cifar100, write_cifar100_archive
-from tests.test_data_files import CINIC_CLASSES, write_tree
-from tests.test_data_mnist import md5s, write_mnist
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import (CINIC_CLASSES, COARSE, md5s, one_error_line, run_cli, run_unprivileged, write_archive,
+                           write_cifar, write_cifar100, write_cifar100_archive, write_mnist, write_study, write_tree)
 
 
 @pytest.fixture
@@ -58,12 +50,6 @@ def kaggle_zip(tmp_path, monkeypatch, cache):
     return calls, expected
 
 
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_data_list_shows_each_dataset_where_and_whether_present(capsys, cache):
     code, out, _ = run_cli(capsys, "data", "list")
     assert code == 0 and str(cache) in out
@@ -96,9 +82,7 @@ def test_data_info_digits_counts_every_image(capsys):
     (["data", "info", "mnist", "--label-mode", "coarse"], "data.label_mode: the mnist dataset has one set of labels"),
 ])
 def test_data_command_errors_are_one_line(capsys, cache, argv, fragment):
-    code, out, err = run_cli(capsys, *argv)
-    assert code == 2 and out == ""
-    assert err.startswith("hpstudy: error: ") and err.count("\n") == 1 and fragment in err
+    assert_error(run_cli(capsys, *argv), fragment)
 
 
 def test_data_download_cifar10(capsys, cache, tmp_path, monkeypatch):
@@ -175,10 +159,10 @@ def test_data_list_presence_checks_the_right_kind(capsys, cache, tmp_path):
         code, out, _ = run_cli(capsys, "data", "list", "--data-dir", str(given))
         rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
         assert code == 0 and (rows["folder"], rows["npz"]) == (folder, npz), out
-    code, _, err = run_cli(capsys, "data", "info", "folder", "--data-dir", str(tmp_path / "file.npz"))
-    assert code == 2 and f"{tmp_path / 'file.npz'}: is a file, not a folder" in err
-    code, _, err = run_cli(capsys, "data", "info", "npz", "--data-dir", str(tmp_path))
-    assert code == 2 and f"{tmp_path}: is a folder, not a file" in err
+    assert_error(run_cli(capsys, "data", "info", "folder", "--data-dir", str(tmp_path / "file.npz")),
+                 f"{tmp_path / 'file.npz'}: is a file, not a folder")
+    assert_error(run_cli(capsys, "data", "info", "npz", "--data-dir", str(tmp_path)),
+                 f"{tmp_path}: is a folder, not a file")
 
 
 def test_data_list_shows_decoded_copies(capsys, cache, tmp_path):
@@ -197,8 +181,8 @@ def test_data_list_shows_decoded_copies(capsys, cache, tmp_path):
 
 
 def test_data_info_image_size(capsys, cache, tmp_path):
-    code, out, err = run_cli(capsys, "data", "info", "digits", "--image-size", "64")
-    assert code == 2 and out == "" and "data.image_size: the digits dataset has one image size" in err
+    assert_error(run_cli(capsys, "data", "info", "digits", "--image-size", "64"),
+                 "data.image_size: the digits dataset has one image size")
     write_tree(tmp_path / "imgs", ["a", "b"], 10)
     code, out, _ = run_cli(capsys, "data", "info", "folder", "--data-dir", str(tmp_path / "imgs"), "--image-size", "8")
     assert code == 0 and "images 8x8x3" in out
@@ -211,11 +195,10 @@ def test_data_info_image_size(capsys, cache, tmp_path):
 # ---------------------------------------------------------------- download destinations
 
 def assert_error(result, *parts):
+    """The error line of a command's (exit code, stdout, stderr): exit code 2 and one line naming each of `parts`."""
     code, out, err = result
-    assert code == 2 and out == "" and err.startswith("hpstudy: error: ") and err.count("\n") == 1, err
-    for part in parts:
-        assert part in err, err
-    return err
+    assert code == 2, (code, err)
+    return one_error_line((out, err), *parts) + "\n"
 
 
 def test_cinic10_download_into_a_folder_holding_something_else(capsys, kaggle_zip, cache, tmp_path):
@@ -267,23 +250,6 @@ def test_download_destination_that_is_a_file(capsys, kaggle_zip, tmp_path, monke
 
 
 # ---------------------------------------------------------------- permissions
-
-def run_unprivileged(code: str, *args: str) -> str:
-    """Run python ``code`` where file permissions apply; returns its standard output.
-
-    Root (as in CI) ignores permissions, so there the code runs under setpriv without the
-    capabilities that override them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
-    """
-    prefix = []
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("needs setpriv to test file permissions as root")
-        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    done = subprocess.run([*prefix, sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
 
 _CLI = """
 import contextlib, io, json, sys, traceback

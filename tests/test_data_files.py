@@ -14,8 +14,7 @@ from PIL import Image
 from hpstudy import data
 from hpstudy.data import cache, folders, images
 from hpstudy.errors import DataError
-
-CINIC_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+from tests.helpers import CINIC_CLASSES, npz, pattern, write_png, write_tree
 
 
 @pytest.fixture(autouse=True)
@@ -24,40 +23,6 @@ def data_home(tmp_path, monkeypatch):
     home = tmp_path / "hpstudy-cache"
     monkeypatch.setenv("HPSTUDY_DATA_DIR", str(home))
     return home
-
-
-# ---------------------------------------------------------------- fixture builders
-
-def pattern(i, h=32, w=32):
-    """A distinct, known RGB image for each ``i``."""
-    r, c = np.mgrid[0:h, 0:w]
-    return np.stack([(7 * r + c + i) % 256, (3 * r + 5 * i) % 256, (11 * c + 13 * i) % 256], -1).astype(np.uint8)
-
-
-def write_png(path, rgb, mode="RGB"):
-    """Save ``rgb`` as a PNG in ``mode``; returns the RGB pixels a reader must get back."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.fromarray(rgb)
-    if mode == "L":
-        image = image.convert("L")
-    elif mode == "RGBA":
-        image = Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)]), "RGBA")
-    elif mode == "P":
-        image = image.quantize(16)
-    image.save(path)
-    return np.asarray(image.convert("RGB"))
-
-
-def write_tree(folder, classes, per_class, start=0, size=(32, 32), modes=None):
-    """A split folder of class folders of PNGs; returns (x, y) as a reader must return them."""
-    xs, ys = [], []
-    for label, name in enumerate(classes):
-        for k in range(per_class):
-            i = start + 100 * label + k
-            mode = (modes or {}).get((name, k), "RGB")
-            xs.append(write_png(folder / name / f"img{k:03d}.png", pattern(i, *size), mode))
-            ys.append(label)
-    return np.stack(xs), np.array(ys, np.int64)
 
 
 @pytest.fixture
@@ -429,12 +394,6 @@ def test_fingerprint_depends_on_image_size_and_root(flat, tmp_path):
 
 # ---------------------------------------------------------------- npz
 
-def npz(tmp_path, name="d.npz", **arrays):
-    path = tmp_path / name
-    np.savez(path, **arrays)
-    return str(path)
-
-
 def test_npz_keras_style(tmp_path):
     x = np.stack([pattern(i, 8, 8) for i in range(30)])
     y = (np.arange(30) % 3).astype(np.uint8)[:, None]          # (N, 1) uint8, as keras.datasets gives
@@ -473,7 +432,7 @@ def test_npz_refusals(tmp_path):
                     ["'class_names'", "pickled"]),
     }
     for n, (arrays, parts) in enumerate(bad.values()):
-        path = npz(tmp_path, f"bad{n}.npz", **arrays)
+        path = str(npz(tmp_path, f"bad{n}.npz", **arrays))
         raises([path, *parts], data.load, "npz", data_dir=path)
     good = npz(tmp_path, x_train=x, y_train=y)
     raises(["data.image_size", "the npz dataset", "cinic10, folder"], data.load, "npz", data_dir=good, image_size=16)
@@ -509,7 +468,7 @@ def test_named_pipe_is_refused_unopened(tmp_path):
 def test_npz_arrays_together_must_fit_in_memory(tmp_path, monkeypatch):
     from hpstudy.data import guard
     x, y = np.zeros((30, 8, 8, 3), np.uint8), np.arange(30) % 2
-    path = npz(tmp_path, x_train=x, y_train=y)
+    path = str(npz(tmp_path, x_train=x, y_train=y))
     monkeypatch.setattr(guard, "available_memory", lambda: 2 * x.nbytes + 100)   # each alone fits, not both
     raises([path, "its arrays ('x_train', 'y_train') declare", "of memory is available"], data.load, "npz",
            data_dir=path)
@@ -564,7 +523,7 @@ def test_one_class_is_refused(tmp_path):
     write_tree(tmp_path / "one", ["cat"], 3)
     raises(["one", "one class folder ('cat')", "at least two classes"], data.load, "folder",
            data_dir=str(tmp_path / "one"))
-    path = npz(tmp_path, x_train=np.zeros((30, 8, 8, 3), np.uint8), y_train=np.full(30, 1),
-               class_names=np.array(["cat", "dog"]))
+    path = str(npz(tmp_path, x_train=np.zeros((30, 8, 8, 3), np.uint8), y_train=np.full(30, 1),
+                   class_names=np.array(["cat", "dog"])))
     raises([path, "every training image is of class 'dog'", "at least two classes"], data.load, "npz",
            data_dir=path)

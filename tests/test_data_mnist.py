@@ -3,7 +3,6 @@ from data.data_dir, the cache or a download from a file:// URL, every kind of ba
 real one-trial study trained on 28×28×1 images."""
 
 import gzip
-import hashlib
 import struct
 
 import numpy as np
@@ -14,44 +13,10 @@ import hpstudy
 from hpstudy import api, data
 from hpstudy.data import idx, mnist
 from hpstudy.errors import DataError, SpecError
-from tests.conftest import write_study
+from tests.helpers import MNIST_TEST, MNIST_TRAIN, idx_bytes, md5s, mnist_images, write_mnist, write_study
 
-TRAIN, TEST = 100, 20      # images per split of the small fixture (10 and 2 of each class)
+TRAIN, TEST = MNIST_TRAIN, MNIST_TEST      # images per split of the small fixture (10 and 2 of each class)
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-
-
-# ---------------------------------------------------------------- fixture builders
-
-def idx_bytes(array, code=0x08) -> bytes:
-    """The IDX encoding of ``array``: 00 00, the type code, the number of dimensions, each dimension as a
-    big-endian uint32, then the values big-endian."""
-    stored = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}[code]
-    array = np.asarray(array)
-    return (bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-            + array.astype(stored).tobytes())
-
-
-def images(n, start=0):
-    """``n`` distinct, known 28×28 images."""
-    r, c = np.mgrid[0:28, 0:28]
-    return np.stack([(7 * r + c + 13 * (start + i)) % 256 for i in range(n)]).astype(np.uint8)
-
-
-def write_mnist(folder, gz=True, train=TRAIN, test=TEST):
-    """The four IDX files as distributed (``gz``: gzipped, named NAME.gz); returns {split: (x, y)}."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for split, n, start in (("train", train, 0), ("test", test, 1000)):
-        x, y = images(n, start), np.arange(n, dtype=np.uint8) % 10
-        for name, array in zip(mnist.FILES[split], (x, y)):
-            body = idx_bytes(array)
-            (folder / (name + ".gz" if gz else name)).write_bytes(gzip.compress(body) if gz else body)
-        out[split] = (x, y)
-    return out
-
-
-def md5s(folder):
-    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.glob("*.gz")}
 
 
 @pytest.fixture(autouse=True)
@@ -284,7 +249,7 @@ def test_a_fashion_mnist_study_trains_on_one_channel_and_predicts(tmp_path):
     assert (study.trials.status == "COMPLETED").all() and len(study.trials) == 1
     assert study.best["class_names"] == FASHION
     png = tmp_path / "shirt.png"
-    Image.fromarray(np.stack([images(1)[0]] * 3, -1)).resize((56, 40)).save(png)
+    Image.fromarray(np.stack([mnist_images(1)[0]] * 3, -1)).resize((56, 40)).save(png)
     (prediction,) = api.predict(study.path, [png], top=10)
     assert sorted(name for name, _ in prediction.top) == sorted(FASHION)
     assert abs(sum(p for _, p in prediction.top) - 1) < 1e-4

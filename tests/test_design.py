@@ -2,8 +2,6 @@
 each; one plan whatever stops, resumes or shares the search."""
 import json
 import math
-import subprocess
-import sys
 from collections import Counter
 
 import keras_tuner as kt
@@ -14,7 +12,7 @@ import hpstudy.api
 from hpstudy.cli import main
 from hpstudy.engine.design import DesignOracle, cell_order, levels
 from hpstudy.report import tables
-from tests.conftest import TINY, write_study
+from tests.helpers import TINY, one_error_line, run_command, write_study
 
 
 def _space():
@@ -103,15 +101,13 @@ def test_a_design_study_stopped_and_extended_follows_the_plan_of_one_never_stopp
 def test_a_design_without_a_question_is_refused_in_one_line(tmp_path, capsys):
     study = write_study(tmp_path, TINY.format(name="plain").replace("tuner: grid", "tuner: design"), name="plain")
     assert main(["validate", str(study)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "search.tuner" in err[0] and "name them in question:" in err[0], err
+    one_error_line(capsys, "search.tuner", "name them in question:")
 
 
 @pytest.mark.slow
 def test_a_design_study_shared_by_two_workers_stays_balanced(tmp_path):
     study = write_study(tmp_path, DESIGN.format(name="shared", trials=6), name="shared")
-    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "run", str(study), "--results-dir", str(tmp_path),
-                           "--workers", "2"], capture_output=True, text=True, timeout=400)
+    done = run_command("run", study, "--results-dir", tmp_path, "--workers", "2", timeout=400)
     assert done.returncode == 0, done.stdout[-3000:]
     assert Counter(_values(tmp_path / "shared")) == {0.0: 3, 0.5: 3}
 

@@ -22,12 +22,12 @@ from hpstudy.engine.distributed.worker import ChiefFinished, Heartbeat
 from hpstudy.engine.tuner import StopWhenChiefFinished
 from hpstudy.results import files
 from hpstudy.results.layout import Layout
-from tests.conftest import TINY, write_study
+from tests.helpers import HPSTUDY_COMMAND, TINY, write_study
 
 # Six trials of 12 tiny epochs (under a second each): long enough to kill a worker inside one.
 STUDY = TINY.replace("tuner: grid", "tuner: random\n  max_trials: 6").replace("epochs: 2", "epochs: 12").replace(
     "dropout: {{tune: choice, values: [0.0, 0.5]}}", "dropout: {{tune: float, min_value: 0.0, max_value: 0.6}}")
-RUN = [sys.executable, "-m", "hpstudy.cli", "run"]
+RUN = [*HPSTUDY_COMMAND, "run"]
 
 
 def _wait(condition, timeout=240, what="a condition"):
@@ -163,7 +163,7 @@ def test_a_worker_with_no_chief_says_whom_it_waits_for_and_gives_up(tmp_path, ca
                      "--chief-timeout", "1"]) == 2
     assert time.monotonic() - started < 30
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines[0].startswith(f"worker ") and f"waiting for the chief at {address}" in lines[0], lines
+    assert lines[0].startswith("worker ") and f"waiting for the chief at {address}" in lines[0], lines
     assert lines[-1] == (f"hpstudy: error: --chief {address}: no chief answered there in 1 s (is it started, at "
                          "this address and port? --chief-timeout waits longer)"), lines
     assert not (tmp_path / "alone").exists()          # nothing was loaded or written
@@ -264,7 +264,7 @@ def test_keras_tuners_variables_are_the_roles_during_a_run_and_as_they_were_afte
 ])
 def test_the_launcher_starts_each_process_with_its_roles_flags_which_read_back_as_that_role(role):
     command = launcher_module.run_command("s.yaml", role, results_dir="out", max_trials=3, overwrite=True)
-    assert command[:4] == [sys.executable, "-m", "hpstudy.cli", "run"]
+    assert command[:4] == RUN
     args = cli._parser().parse_args(command[3:])
     assert (args.study, args.results_dir, args.max_trials, args.epochs, args.overwrite, args.verbose) == (
         "s.yaml", "out", 3, None, True, False)

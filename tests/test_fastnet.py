@@ -4,10 +4,7 @@ import numpy as np
 import pytest
 
 from hpstudy import models
-
-
-def trainable(model) -> int:
-    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+from tests.helpers import trainable
 
 
 def test_resnet9_matches_the_dawnbench_net():

@@ -3,7 +3,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -12,20 +11,13 @@ import hpstudy
 from hpstudy.cli import main
 from hpstudy.results.layout import Layout
 from hpstudy.results.lock import FolderLock
-from tests.conftest import TINY, write_study
+from tests.helpers import HPSTUDY_COMMAND, TINY, folder_digest, one_error_line, write_study
 from tests.hostile_inputs.writes import plant
 
 
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("hpstudy: error: "), err
-    return err[0]
-
-
-def _tree(root):
-    """Every path below `root` with its bytes, but the lock file (hpstudy's own, rewritten by each run)."""
-    return sorted((str(p.relative_to(root)), p.read_bytes() if p.is_file() else b"") for p in root.rglob("*")
-                  if p.name != ".hpstudy.lock")
+def _digest(root):
+    """`root`'s digest, but the lock file (hpstudy's own, rewritten by each run)."""
+    return folder_digest(root, skip={".hpstudy.lock"})
 
 
 def test_overwrite_never_deletes_a_foreign_folder_that_holds_a_spec_yaml(tmp_path, capsys):
@@ -34,12 +26,11 @@ def test_overwrite_never_deletes_a_foreign_folder_that_holds_a_spec_yaml(tmp_pat
     (folder / "v1").mkdir(parents=True)
     (folder / "spec.yaml").write_text("openapi: 3.0.0\n")
     (folder / "v1" / "guide.md").write_text("x\n")
-    before = _tree(tmp_path / "d")
+    before = _digest(tmp_path / "d")
     study = write_study(tmp_path, TINY.format(name="apidocs"), name="apidocs")
     assert main(["run", str(study), "--results-dir", str(tmp_path / "d"), "--overwrite"]) == 2
-    line = one_error_line(capsys)
-    assert "is not an hpstudy results folder" in line and "nothing was changed" in line
-    assert _tree(tmp_path / "d") == before and not (folder / ".hpstudy.lock").exists()     # not even a lock file
+    one_error_line(capsys, "is not an hpstudy results folder", "nothing was changed")
+    assert _digest(tmp_path / "d") == before and not (folder / ".hpstudy.lock").exists()     # not even a lock file
 
 
 @pytest.fixture
@@ -59,11 +50,11 @@ def test_a_results_folder_with_a_foreign_file_inside_is_not_deleted(finished, tm
     folder = _copy(finished, tmp_path)
     assert (folder / ".hpstudy").is_file()                     # the marker every run writes
     (folder / "notes.txt").write_text("mine\n")
-    before = _tree(folder)
+    before = _digest(folder)
     study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
     assert main(["run", str(study), "--results-dir", str(folder.parent), "--overwrite"]) == 2
-    assert "'notes.txt', which hpstudy did not write" in one_error_line(capsys)
-    assert _tree(folder) == before
+    one_error_line(capsys, "'notes.txt', which hpstudy did not write")
+    assert _digest(folder) == before
 
 
 @pytest.mark.slow
@@ -87,13 +78,13 @@ def test_overwrite_refuses_a_linked_folder_and_the_folder_one_stands_in(finished
     linked_parent.mkdir()
     (linked_parent / "tiny").symlink_to(real, target_is_directory=True)
     study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
-    before = _tree(real)
+    before = _digest(real)
     assert main(["run", str(study), "--results-dir", str(linked_parent), "--overwrite"]) == 2
-    assert "the folder is a symbolic link" in one_error_line(capsys)
+    one_error_line(capsys, "the folder is a symbolic link")
     monkeypatch.chdir(real / "trials")
     assert main(["run", str(study), "--results-dir", str(real.parent), "--overwrite"]) == 2
-    assert "it holds the current directory" in one_error_line(capsys)
-    assert _tree(real) == before
+    one_error_line(capsys, "it holds the current directory")
+    assert _digest(real) == before
 
 
 @pytest.mark.slow
@@ -104,7 +95,7 @@ def test_a_folder_older_than_the_marker_is_overwritten_when_its_spec_is_this_stu
     (folder / "spec.yaml").write_text((folder / "spec.yaml").read_text().replace("name: tiny", "name: other"))
     study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
     assert main(["run", str(study), "--results-dir", str(folder.parent), "--overwrite"]) == 2
-    assert "nothing proves hpstudy wrote it" in one_error_line(capsys)
+    one_error_line(capsys, "nothing proves hpstudy wrote it")
     (folder / "spec.yaml").write_text((folder / "spec.yaml").read_text().replace("name: other", "name: tiny"))
     assert main(["run", str(study), "--results-dir", str(folder.parent), "--overwrite"]) == 0
     assert (folder / ".hpstudy").is_file()
@@ -114,7 +105,7 @@ def test_a_folder_older_than_the_marker_is_overwritten_when_its_spec_is_this_stu
 def test_a_second_run_on_the_same_folder_is_refused_at_once_naming_the_first(tmp_path, capsys):
     text = TINY.format(name="busy").replace("epochs: 2", "epochs: 60")
     study = write_study(tmp_path, text, name="busy")
-    first = subprocess.Popen([sys.executable, "-m", "hpstudy.cli", "run", str(study), "--results-dir", str(tmp_path)],
+    first = subprocess.Popen([*HPSTUDY_COMMAND, "run", str(study), "--results-dir", str(tmp_path)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     layout = Layout(tmp_path / "busy")
     try:
@@ -125,9 +116,9 @@ def test_a_second_run_on_the_same_folder_is_refused_at_once_naming_the_first(tmp
         started = time.time()
         assert main(["run", str(study), "--results-dir", str(tmp_path)]) == 2
         assert time.time() - started < 30          # at once: before any data is loaded or model trained
-        assert f"in use by process {first.pid} " in one_error_line(capsys)
+        one_error_line(capsys, f"in use by process {first.pid} ")
         assert main(["confirm", str(layout.root)]) == 2
-        assert f"in use by process {first.pid} " in one_error_line(capsys)
+        one_error_line(capsys, f"in use by process {first.pid} ")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -139,13 +130,13 @@ def test_a_results_dir_that_is_a_file_or_read_only_is_one_line(tmp_path, capsys)
     study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
     (tmp_path / "afile").write_text("not a folder\n")
     assert main(["run", str(study), "--results-dir", str(tmp_path / "afile")]) == 2
-    assert "cannot make the results folder" in one_error_line(capsys)
+    one_error_line(capsys, "cannot make the results folder")
     assert (tmp_path / "afile").read_text() == "not a folder\n"
     if os.geteuid() != 0:       # root writes anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         assert main(["run", str(study), "--results-dir", str(locked)]) == 2
-        assert "cannot make the results folder" in one_error_line(capsys)
+        one_error_line(capsys, "cannot make the results folder")
 
 
 @pytest.mark.parametrize("foreign", ["trials/my_notes.txt", "repeats/analysis.ipynb", "trials/0/notes.md",
@@ -153,11 +144,11 @@ def test_a_results_dir_that_is_a_file_or_read_only_is_one_line(tmp_path, capsys)
 def test_overwrite_refuses_a_foreign_file_at_any_depth_and_deletes_nothing(finished, tmp_path, capsys, foreign):
     folder = _copy(finished, tmp_path)
     plant(folder, foreign)
-    before = _tree(folder)
+    before = _digest(folder)
     study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
     assert main(["run", str(study), "--results-dir", str(folder.parent), "--overwrite"]) == 2
-    assert f"it holds '{foreign.rstrip('/')}', which hpstudy did not write" in one_error_line(capsys)
-    assert _tree(folder) == before
+    one_error_line(capsys, f"it holds '{foreign.rstrip('/')}', which hpstudy did not write")
+    assert _digest(folder) == before
 
 
 def test_every_name_a_real_study_writes_is_its_own(finished):
@@ -203,24 +194,24 @@ def test_a_lock_file_that_is_not_hpstudys_is_refused_and_nothing_outside_is_writ
         os.mkfifo(lock)
     else:
         os.link(outside, lock)
-    before = _tree(folder)
+    before = _digest(folder)
     assert main(["confirm", str(folder), "--top", "1", "--seeds", "2"]) == 2    # a named pipe must not block
-    assert f"{lock}: is " in one_error_line(capsys)
+    one_error_line(capsys, f"{lock}: is ")
     study = write_study(tmp_path, TINY.format(name="tiny"), name="tiny")
     assert main(["run", str(study), "--results-dir", str(folder.parent)]) == 2
-    assert "not hpstudy's lock file" in one_error_line(capsys)
+    one_error_line(capsys, "not hpstudy's lock file")
     assert outside.read_text() == "keep me\n" and not (tmp_path / "made.txt").exists()
-    assert _tree(folder) == before
+    assert _digest(folder) == before
 
 
 @pytest.mark.parametrize("recorded", ["best.json", "spec.yaml", "trials.csv", "env.json", "tuner/oracle.json",
                                       "trials/0/history_0.csv", "trials/0/new.md", "tuner/trial_0000/x.md"])
 def test_a_report_is_never_written_onto_a_results_folders_records(finished, tmp_path, capsys, recorded):
     folder = _copy(finished, tmp_path)
-    before = _tree(folder)
+    before = _digest(folder)
     assert main(["report", str(folder), "--format", "json", "--output", str(folder / recorded)]) == 2
-    assert f"is {recorded}, among the records of the results folder" in one_error_line(capsys)
-    assert _tree(folder) == before
+    one_error_line(capsys, f"is {recorded}, among the records of the results folder")
+    assert _digest(folder) == before
     assert main(["report", str(folder), "--format", "json", "--output", str(folder / "report.json")]) == 0
     assert json.loads((folder / "report.json").read_text())["effects"]
 
@@ -230,21 +221,21 @@ def test_a_report_or_a_model_is_never_written_through_a_link(finished, tmp_path,
     outside = _outside(tmp_path)
     (tmp_path / "report.md").symlink_to(outside)
     assert main(["report", str(folder), "--output", str(tmp_path / "report.md"), "--best", "0"]) == 2
-    assert "is a symbolic link" in one_error_line(capsys)
+    one_error_line(capsys, "is a symbolic link")
     (tmp_path / "r.md").write_text("old\n")
     (tmp_path / "r_figures").symlink_to(tmp_path, target_is_directory=True)
     assert main(["report", str(folder), "--output", str(tmp_path / "r.md"), "--best", "0"]) == 2
-    assert "r_figures: is a symbolic link" in one_error_line(capsys)
+    one_error_line(capsys, "r_figures: is a symbolic link")
     assert (tmp_path / "r.md").read_text() == "old\n"
     (tmp_path / "model.keras").symlink_to(outside)
     assert main(["export", str(folder), "--to", str(tmp_path / "model.keras")]) == 2
-    assert "is a symbolic link" in one_error_line(capsys)
+    one_error_line(capsys, "is a symbolic link")
     assert outside.read_text() == "keep me\n"
 
 
 def test_export_never_writes_over_the_studys_own_best_model(finished, tmp_path, capsys):
     folder = _copy(finished, tmp_path)
-    before = _tree(folder)
+    before = _digest(folder)
     assert main(["export", str(folder), "--to", str(folder / "best.keras")]) == 2
-    assert "is best.keras, among the records of the results folder" in one_error_line(capsys)
-    assert _tree(folder) == before
+    one_error_line(capsys, "is best.keras, among the records of the results folder")
+    assert _digest(folder) == before

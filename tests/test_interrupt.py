@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hpstudy import cli
-from tests.conftest import TINY, write_study
+from tests.helpers import TINY, write_study
 
 # Batches of 4: three batch ends an epoch where a press can stop the search.
 STUDY = TINY.format(name="sigint").replace("batch_size: 32", "batch_size: 4")

@@ -19,7 +19,7 @@ from PIL import Image
 
 from hpstudy.data import kaggle
 from hpstudy.errors import DataError
-from tests.test_data_cli import run_unprivileged
+from tests.helpers import run_unprivileged
 
 KEY = "f00dfacecafe5ec12e7k3y0123456789"  # distinctive: must never appear in an error
 TOKEN = "KGAT_5ec12e7t0k3nabcdef0123456789"

@@ -5,16 +5,9 @@ import pytest
 
 from hpstudy import models
 from hpstudy.errors import ModelError
+from tests.helpers import layers_of, trainable
 
 FAMILIES = ("vgg", "all_cnn", "lenet5", "deep_cnn")
-
-
-def layers_of(model, kind):
-    return [layer for layer in model.layers if isinstance(layer, kind)]
-
-
-def trainable(model) -> int:
-    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
 
 
 @pytest.mark.parametrize("name, options", [

@@ -15,7 +15,7 @@ from hpstudy.models import facts
 from hpstudy.engine import checks
 from hpstudy.engine.checks import build_each, validation_builds
 from hpstudy.engine.hypermodel import SpecHyperModel
-from tests.conftest import write_study
+from tests.helpers import write_study
 
 FAMILIES = """
 name: {name}

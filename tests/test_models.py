@@ -7,6 +7,7 @@ import pytest
 
 from hpstudy import models
 from hpstudy.errors import ModelError
+from tests.helpers import layers_of
 
 
 @pytest.mark.parametrize("name", sorted(models.BUILDERS))
@@ -46,10 +47,6 @@ def test_kernel_initializer_reaches_every_layer_the_builder_creates(name):
     for layer in kernels:
         assert keras.initializers.serialize(layer.kernel_initializer)["class_name"] == "LecunUniform", layer.name
     assert not [layer.name for layer in layers if hasattr(layer, "kernel_initializer") and layer not in kernels]
-
-
-def layers_of(model, *kinds):
-    return [layer for layer in model.layers if isinstance(layer, kinds)]
 
 
 @pytest.mark.parametrize("options", [

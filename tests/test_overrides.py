@@ -10,7 +10,7 @@ from hpstudy import api
 from hpstudy.results import models as result_models
 from hpstudy.results.trials import read_history, read_repeats
 from hpstudy.study import spec
-from tests.conftest import write_study
+from tests.helpers import write_study
 
 LADDER = """
 name: ladder

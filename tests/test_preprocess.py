@@ -115,7 +115,7 @@ def test_defaults_are_no_augmentation():
 @pytest.mark.slow
 def test_a_search_over_augmentation_runs_end_to_end(tmp_path):
     import hpstudy
-    from tests.conftest import TINY, write_study
+    from tests.helpers import TINY, write_study
     text = TINY.format(name="aug").replace("  dropout: {tune: choice, values: [0.0, 0.5]}\n", "")
     path = write_study(tmp_path, text, name="aug", preprocess="""
         standardize: true

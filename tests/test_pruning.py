@@ -7,7 +7,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -20,7 +19,7 @@ from hpstudy.results import files
 from hpstudy.results.folder import open_folder
 from hpstudy.results.trials import ranked_trials
 from hpstudy.study import spec as spec_module
-from tests.conftest import write_study
+from tests.helpers import HPSTUDY_COMMAND, run_command, write_study
 
 # Five learning rates in grid order: a hopeless one first (kept: fewer than min_trials trials had completed),
 # two that learn, then two hopeless ones that the median of the three completed trials stops at epoch 2.
@@ -252,7 +251,7 @@ def test_successive_halving_stops_trials_outside_the_top_of_their_rung(tmp_path)
 def test_a_killed_run_with_fresh_process_restarts_decides_as_one_run_did(median_run, tmp_path):
     reference, _ = median_run
     study_path = write_study(tmp_path, median_study("median"), name="median")
-    command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]
+    command = [*HPSTUDY_COMMAND, "run", str(study_path), "--results-dir", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / "median" / "trials" / "3" / "history_0.csv"
     deadline = time.time() + 300
@@ -277,8 +276,7 @@ def test_workers_prune_from_each_others_curves(tmp_path):
     rates = "0.01, 0.003, 0.0000001, 0.0000003, 0.000001, 0.0000002"
     text = MEDIAN.format(name="workers", rates=rates, pruning="rule: median, warmup_epochs: 2, min_trials: 2")
     study_path = write_study(tmp_path, text, name="workers")
-    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir",
-                           str(tmp_path), "--workers", "2"], capture_output=True, text=True, timeout=400)
+    done = run_command("run", study_path, "--results-dir", tmp_path, "--workers", "2", timeout=400)
     assert done.returncode == 0, done.stdout[-3000:]
     root = tmp_path / "workers"
     table = hpstudy.load_study(root).trials.set_index("trial_id")

@@ -1,14 +1,12 @@
 """One rule for everything hpstudy reads from a results folder: no link out of it, regular files only (checked
 before anything is opened, so nothing hangs), size caps by kind, nothing silently passed over, and recorded
-hyperparameter values checked against the study's space. `serve` answers every poll, never blocked. The
-command-line cases are the corpus's (tests/hostile_inputs/reading.py); these are the readers themselves, the
-Python API and the live view."""
-import contextlib
+hyperparameter values checked against the study's space. The command-line cases are the corpus's
+(tests/hostile_inputs/reading.py), the live view's are tests/serve/test_serve.py's; these are the readers
+themselves and the Python API."""
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import zipfile
 from pathlib import Path
@@ -20,23 +18,7 @@ from hpstudy.errors import ResultsError, SpecError
 from hpstudy.results import files, space
 from hpstudy.results.layout import Layout
 from hpstudy.study import spec, yamlfile
-from tests.test_serve import get, live, serving, start_trial, state  # noqa: F401 - `live` is a fixture
-
-SECONDS = 30        # far above any read here: only a hang reaches it
-
-
-@contextlib.contextmanager
-def no_hang(seconds: int = SECONDS):
-    """Fail with TimeoutError instead of hanging when the block takes longer than `seconds`."""
-    def hang(signum, frame):
-        raise TimeoutError(f"blocked for {seconds} s")
-    previous = signal.signal(signal.SIGALRM, hang)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+from tests.helpers import no_hang, write_study
 
 
 @pytest.fixture
@@ -180,7 +162,6 @@ def test_recorded_values_are_checked_against_the_studys_space(finished_study, va
 
 
 def test_ranges_and_booleans_of_the_space(tmp_path):
-    from tests.conftest import write_study
     study = spec.load(write_study(tmp_path, """
         name: ranged
         data: {dataset: digits}
@@ -211,40 +192,3 @@ def test_a_keras_member_that_would_inflate_past_its_cap_is_refused_before_it_is_
     with pytest.raises(ResultsError, match=r"best.keras: refused: its JSON member 'config.json' inflates to 20 MiB "
                                            r"\(the cap for a JSON member of a .keras file is 16 MiB\)"):
         models.check_archive(best)
-
-
-# ---------------------------------------------------------------- serve
-@pytest.mark.parametrize("relative", ["tuner/trial_0000/trial.json", "trials/0/execution_0.json",
-                                      "trials/0/history_0.csv", "best.json"])
-def test_serve_is_not_blocked_by_a_named_pipe_at_this_poll_nor_the_next(live, relative):
-    _, folder = live
-    path = folder / relative
-    _replace(path, os.mkfifo)
-    with no_hang(), serving(folder) as server:
-        for _ in range(2):                  # the next poll neither
-            found = state(server)
-            assert found["error"] is None or "is a named pipe (FIFO), not a file" in found["error"]
-            assert get(server, "/")[0] == 200
-
-
-def test_serve_reads_a_running_trial_whose_history_is_a_named_pipe_without_blocking(live):
-    source, folder = live
-    start_trial(source, folder, "1", epochs=1)
-    _replace(Layout(folder).history("1"), os.mkfifo)
-    with no_hang(), serving(folder) as server:
-        for _ in range(2):
-            found = state(server)
-            assert found["error"] is None and found["running"][0]["curve"]["epoch"] == []
-
-
-def test_serve_does_not_follow_a_repeats_folder_out(live, tmp_path):
-    _, folder = live
-    outside = tmp_path / "elsewhere" / "1"
-    outside.mkdir(parents=True)
-    (outside / "seed_1900003.json").write_text(json.dumps({"trial_id": "0", "seed": 1900003, "status": "COMPLETED",
-                                                           "score": 0.424242}))
-    Layout(folder).repeats.symlink_to(outside.parent)
-    with no_hang(), serving(folder) as server:
-        found = state(server)
-        assert "repeats: is a symbolic link out of the results folder" in found["error"]
-        assert "424242" not in json.dumps(found) and b"424242" not in get(server, "/")[1]

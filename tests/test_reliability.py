@@ -16,7 +16,7 @@ from hpstudy.errors import ResultsError
 from hpstudy.results.folder import open_folder
 from hpstudy.results.layout import CHECKPOINT, trial_number
 from hpstudy.results.trials import ranked_trials
-from tests.conftest import TINY, write_study
+from tests.helpers import HPSTUDY_COMMAND, TINY, run_command, write_study
 
 # Weight decay of 1000 at this rate multiplies the weights by -9 each step: the loss overflows to NaN.
 DIVERGING = TINY.replace("  epochs: 2", "  epochs: 3\n  optimizer: sgd\n  learning_rate: 0.01\n"
@@ -59,7 +59,7 @@ def test_a_killed_trial_is_retried_but_one_that_keeps_killing_the_run_is_failed(
     text = TINY.format(name="crash").replace("dropout: {tune: choice, values: [0.0, 0.5]}", "dropout: 0.0")
     study_path = write_study(tmp_path, text.replace("epochs: 2", "epochs: {tune: choice, values: [60, 2]}"),
                              name="crash")
-    command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]
+    command = [*HPSTUDY_COMMAND, "run", str(study_path), "--results-dir", str(tmp_path)]
     history = tmp_path / "crash" / "trials" / "0" / "history_0.csv"
     for _ in range(2):          # the run dies twice inside trial 0 (as an out-of-memory kill would)
         history.unlink(missing_ok=True)
@@ -74,7 +74,7 @@ def test_a_killed_trial_is_retried_but_one_that_keeps_killing_the_run_is_failed(
 @pytest.mark.slow
 def test_kills_at_several_moments_lose_nothing_and_repeat_no_finished_trial(tmp_path):
     text = _random(TINY.format(name="chaos"), 5).replace("epochs: 2", "epochs: 3")
-    command = [sys.executable, "-m", "hpstudy.cli", "run", str(write_study(tmp_path, text, name="chaos")),
+    command = [*HPSTUDY_COMMAND, "run", str(write_study(tmp_path, text, name="chaos")),
                "--results-dir", str(tmp_path)]
     root = tmp_path / "chaos"
     finished = {}            # trial.json of each trial that had finished at a kill -> its bytes then
@@ -207,9 +207,8 @@ def test_results_files_are_never_half_written(tmp_path):
 @pytest.mark.slow
 def test_a_run_that_outgrows_its_memory_allowance_continues_in_a_fresh_process(tmp_path):
     study_path = write_study(tmp_path, _random(TINY.format(name="fresh"), 3), name="fresh")
-    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HPSTUDY_MEMORY_ALLOWANCE_MIB": "0.01"})
+    done = run_command("run", study_path, "--results-dir", tmp_path,
+                       env={**os.environ, "HPSTUDY_MEMORY_ALLOWANCE_MIB": "0.01"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "continuing in a fresh process" in done.stdout
     assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("trial ")] == ["0", "1", "2"]
@@ -229,7 +228,7 @@ def _file_size_limit(limit):
 @pytest.mark.slow
 def test_a_disk_that_refuses_writes_stops_the_run_in_one_line_and_fails_no_trial(tmp_path):
     study_path = write_study(tmp_path, TINY.format(name="full"), name="full")
-    command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]
+    command = [*HPSTUDY_COMMAND, "run", str(study_path), "--results-dir", str(tmp_path)]
     # 40 kB: the JSON files fit, a trial's weights file does not.
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(40_000))
     assert done.returncode == 2, done.stderr[-3000:]

@@ -17,7 +17,7 @@ from hpstudy.report import tables
 from hpstudy.cli import main
 from hpstudy.results.folder import open_folder
 from hpstudy.results.trials import read_trials
-from tests.conftest import SIX, write_study
+from tests.helpers import SIX, write_study
 
 TUNED = ["model.dropout", "preprocess.flip", "train.batch_size"]
 

@@ -14,6 +14,7 @@ from hpstudy.models.backbones import (BACKBONES, freeze, imagenet_preprocessing,
                                        weights_folder)
 from hpstudy.engine.training import unfreeze_backbone
 from hpstudy.study.schema import Failer, check_value
+from tests.helpers import trainable
 
 RAW = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")   # uint8-range pixels
 GCS = "https://storage.googleapis.com"     # where keras.applications downloads ImageNet weights from
@@ -64,10 +65,6 @@ def train_step(model) -> float:
     return float(model.train_on_batch(RAW, np.arange(4)))
 
 
-def trainable_count(model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
 # ---------------------------------------------------------------- resnet
 @pytest.mark.parametrize("depth, stem", [(20, "cifar"), (18, "cifar"), (20, "imagenet")])
 def test_resnet_trains_one_step(depth, stem):
@@ -82,14 +79,14 @@ def test_resnet_trains_one_step(depth, stem):
     (18, 11_173_962),   # the usual CIFAR ResNet-18 (11.17M), projections included
 ])
 def test_resnet_parameter_counts(depth, params):
-    assert trainable_count(models.build("resnet", (32, 32, 3), 10, depth=depth)) == params
+    assert trainable(models.build("resnet", (32, 32, 3), 10, depth=depth)) == params
 
 
 def test_resnet18_imagenet_stem_is_torchvisions():
     # Seed 001's ResNet-18 is torchvision's: a 7x7 stride-2 conv (7680 weights more than the 3x3 one) and a
     # 3x3 stride-2 max-pool, so 32x32 images reach the first stage at 8x8.
     model = models.build("resnet", (32, 32, 3), 10, depth=18, stem="imagenet")
-    assert trainable_count(model) == 11_181_642 == 11_173_962 + (7 * 7 - 3 * 3) * 3 * 64
+    assert trainable(model) == 11_181_642 == 11_173_962 + (7 * 7 - 3 * 3) * 3 * 64
     stem = model.get_layer("stem_conv")
     assert (stem.kernel_size, stem.strides) == ((7, 7), (2, 2))
     assert model.get_layer("stem_pool").pool_size == (3, 3) and model.get_layer("stem_pool").strides == (2, 2)
@@ -162,8 +159,8 @@ def test_vgg16_last_n_layers_layer_by_layer(count, trainable_layers, learning, p
     backbone = model.get_layer("backbone")
     assert len(backbone.layers) == 19
     assert [layer.name for layer in backbone.layers if layer.trainable and layer.trainable_weights] == learning
-    assert trainable_count(backbone) == params
-    assert trainable_count(model) == params + 512 * 10 + 10          # and the classifier
+    assert trainable(backbone) == params
+    assert trainable(model) == params + 512 * 10 + 10          # and the classifier
     if count == "layers" and trainable_layers != "all":     # the idiom: exactly base.layers[-N:] keep trainable
         flagged = [layer.name for layer in backbone.layers if layer.trainable]
         assert flagged == [layer.name for layer in backbone.layers[max(0, len(backbone.layers) - trainable_layers):]]
@@ -206,7 +203,7 @@ def test_resnet50_last_n_layers_layer_by_layer(resnet50, count, trainable_layers
     assert len(backbone.layers) == 175
     names = [layer.name for layer in backbone.layers if layer.trainable and layer.trainable_weights]
     assert (len(names) if isinstance(learning, int) else names) == learning
-    assert trainable_count(backbone) == params
+    assert trainable(backbone) == params
     if count == "layers" and trainable_layers in (1, 4):
         flagged = [layer.name for layer in backbone.layers if layer.trainable]
         assert flagged == [layer.name for layer in backbone.layers[-trainable_layers:]]

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hpstudy import cli
-from tests.conftest import examples
+from tests.helpers import examples
 
 FILES = ["best.json", "tuner/trial_0001/trial.json", "trials/1/execution_0.json"]
 # The real key names of those files, so that drawn objects look like them.

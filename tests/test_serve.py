@@ -19,9 +19,10 @@ from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.serve import watch
 from hpstudy.serve.server import open_server
 from hpstudy.study import spec
+from tests.helpers import REPO, folder_digest, no_hang, one_error_line
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
-STUDIES = Path(__file__).resolve().parents[1] / "studies"
+STUDIES = REPO / "studies"
 
 
 # ---------------------------------------------------------------- a run, simulated with a real run's files
@@ -97,15 +98,6 @@ def state(server) -> dict:
     return json.loads(body)["studies"][0]
 
 
-def tree(folder: Path) -> dict:
-    """Every entry under `folder` with its content and times: what a read-only server leaves as it was."""
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        facts = os.lstat(path)
-        out[str(path)] = (facts.st_mtime_ns, facts.st_size, path.read_bytes() if path.is_file() else None)
-    return out
-
-
 # ---------------------------------------------------------------- the JSON state
 def test_the_state_follows_a_trial_from_its_first_epoch_to_its_end(live):
     source, folder = live
@@ -167,7 +159,7 @@ def test_a_link_out_of_the_folder_is_not_read(live, tmp_path):
 def test_it_reads_while_a_run_holds_the_folder_and_writes_nothing(live):
     source, folder = live
     start_trial(source, folder, "1", epochs=1)
-    before = tree(folder)
+    before = folder_digest(folder)
     hold = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
             "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)")
     holder = subprocess.Popen([sys.executable, "-c", hold, str(Layout(folder).lock)], stdout=subprocess.PIPE,
@@ -183,7 +175,46 @@ def test_it_reads_while_a_run_holds_the_folder_and_writes_nothing(live):
     finally:
         holder.kill()
         holder.wait()
-    assert tree(folder) == before
+    assert folder_digest(folder) == before
+
+
+# ---------------------------------------------------------------- the reading rule (tests/results/test_reading.py)
+@pytest.mark.parametrize("relative", ["tuner/trial_0000/trial.json", "trials/0/execution_0.json",
+                                      "trials/0/history_0.csv", "best.json"])
+def test_serve_is_not_blocked_by_a_named_pipe_at_this_poll_nor_the_next(live, relative):
+    _, folder = live
+    path = folder / relative
+    path.unlink()
+    os.mkfifo(path)
+    with no_hang(), serving(folder) as server:
+        for _ in range(2):                  # the next poll neither
+            found = state(server)
+            assert found["error"] is None or "is a named pipe (FIFO), not a file" in found["error"]
+            assert get(server, "/")[0] == 200
+
+
+def test_serve_reads_a_running_trial_whose_history_is_a_named_pipe_without_blocking(live):
+    source, folder = live
+    start_trial(source, folder, "1", epochs=1)
+    Layout(folder).history("1").unlink()
+    os.mkfifo(Layout(folder).history("1"))
+    with no_hang(), serving(folder) as server:
+        for _ in range(2):
+            found = state(server)
+            assert found["error"] is None and found["running"][0]["curve"]["epoch"] == []
+
+
+def test_serve_does_not_follow_a_repeats_folder_out(live, tmp_path):
+    _, folder = live
+    outside = tmp_path / "elsewhere" / "1"
+    outside.mkdir(parents=True)
+    (outside / "seed_1900003.json").write_text(json.dumps({"trial_id": "0", "seed": 1900003, "status": "COMPLETED",
+                                                           "score": 0.424242}))
+    Layout(folder).repeats.symlink_to(outside.parent)
+    with no_hang(), serving(folder) as server:
+        found = state(server)
+        assert "repeats: is a symbolic link out of the results folder" in found["error"]
+        assert "424242" not in json.dumps(found) and b"424242" not in get(server, "/")[1]
 
 
 # ---------------------------------------------------------------- the command
@@ -197,8 +228,7 @@ def test_what_is_not_a_results_folder_is_one_line(live, tmp_path, capsys):
                            (tmp_path, "not an hpstudy results folder (no spec.yaml)"),
                            (foreign, "not an hpstudy results folder (its spec.yaml is not a study")]:
         assert main(["serve", str(folder), str(path), "--port", "0"]) == 2
-        err = capsys.readouterr().err
-        assert err.startswith(f"hpstudy: error: {path}: ") and fragment in err and err.count("\n") == 1, err
+        assert one_error_line(capsys, fragment).startswith(f"hpstudy: error: {path}: ")
 
 
 def test_a_port_in_use_is_one_line(live, capsys):
@@ -208,8 +238,7 @@ def test_a_port_in_use_is_one_line(live, capsys):
         taken.listen()
         port = taken.getsockname()[1]
         assert main(["serve", str(folder), "--port", str(port)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"hpstudy: error: 127.0.0.1:{port}: cannot listen there") and err.count("\n") == 1
+    assert one_error_line(capsys).startswith(f"hpstudy: error: 127.0.0.1:{port}: cannot listen there")
 
 
 def test_only_another_host_than_loopback_is_warned_about(live, capsys):

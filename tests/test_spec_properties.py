@@ -22,7 +22,7 @@ from hpstudy import cli
 from hpstudy.study import spec
 from hpstudy.errors import SpecError
 from hpstudy.study.schema import TUNABLE_SECTIONS, Range
-from tests.conftest import examples
+from tests.helpers import examples
 
 SOURCE = "studies/drawn.yaml"
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

@@ -16,7 +16,7 @@ from hpstudy.engine.checks import build_each, validation_builds
 from hpstudy.results.layout import Layout
 from hpstudy.models import facts
 from hpstudy.results.trials import read_repeats, read_trials
-from tests.conftest import TINY, write_study
+from tests.helpers import HPSTUDY_COMMAND, TINY, write_study
 
 BASE = "name: s\n"
 
@@ -269,14 +269,13 @@ def test_a_killed_run_resumes_and_reruns_only_the_interrupted_trial(tmp_path):
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     # Trial 0 is short; trial 1 has enough epochs that the kill lands inside it.
     text = TINY.format(name="killed").replace("dropout: {tune: choice, values: [0.0, 0.5]}", "dropout: 0.0")
     study_path = write_study(tmp_path, text.replace("epochs: 2", "epochs: {tune: choice, values: [2, 40]}"),
                              name="killed")
-    command = [sys.executable, "-m", "hpstudy.cli", "run", str(study_path), "--results-dir", str(tmp_path)]
+    command = [*HPSTUDY_COMMAND, "run", str(study_path), "--results-dir", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / "killed" / "trials" / "1" / "history_0.csv"
     deadline = time.time() + 240

@@ -4,7 +4,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 import hpstudy
 from hpstudy.analysis import adjusted, effects, statistics
 from hpstudy.cli import main
-from tests.conftest import write_study
+from tests.helpers import HPSTUDY_COMMAND, run_command, write_study
 
 # model.head: a GAP head on 8 filters of one conv layer cannot read digits as well as a dense head (a true
 # effect). train.lr_decay_factor and train.lr_min change nothing: a step schedule every 100 epochs never decays
@@ -145,7 +144,7 @@ def test_confirm_resumes_after_a_kill(known, tmp_path):
     folder = tmp_path / "known"
     shutil.copytree(known.path, folder)
     shutil.rmtree(folder / "repeats")
-    command = [sys.executable, "-m", "hpstudy.cli", "confirm", str(folder), "--top", "2", "--seeds", "2"]
+    command = [*HPSTUDY_COMMAND, "confirm", str(folder), "--top", "2", "--seeds", "2"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while process.poll() is None and time.time() < deadline and not list(folder.glob("repeats/*/seed_*.json")):
@@ -211,8 +210,7 @@ def test_the_same_study_and_seed_give_the_same_trials_table_but_for_wall_time(tm
         .replace("question: [model.head]\n", "").replace("epochs: 3", "epochs: 2")
     path = write_study(tmp_path, text, name="known")
     first = hpstudy.run(path, results_dir=tmp_path / "a").trials
-    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", "run", str(path), "--results-dir",
-                           str(tmp_path / "b")], capture_output=True, text=True, timeout=300)
+    done = run_command("run", path, "--results-dir", tmp_path / "b")
     assert done.returncode == 0, done.stderr
     second = hpstudy.load_study(tmp_path / "b" / "known").trials
     differ = [c for c in first.columns if not first[c].equals(second[c])]

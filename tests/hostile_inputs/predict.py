@@ -6,7 +6,7 @@ import socket
 
 from tests.hostile_inputs import case
 from tests.hostile_inputs.data import png_declaring
-from tests.test_data_files import pattern, write_png
+from tests.helpers import pattern, write_png
 
 
 def predict(ctx, *images):
