@@ -1,26 +1,40 @@
-"""Shared fixtures (a tiny real study on the embedded digits dataset), the hypothesis profiles, and the order in
-which the two processes of the suite take the test files. The helpers tests share are in tests/helpers.py."""
+"""The suite's fixtures (a tiny real study on the embedded digits dataset, run once per process), its hypothesis
+profiles, the order in which the two processes of the suite take the test files, and the frameworks frozen once
+a test has imported them. Nothing here imports Keras: a folder whose tests need none (tests/analysis/) runs
+without it. The helpers tests share are in tests/helpers.py."""
+import gc
 import os
+import sys
 from collections import Counter
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pytest
 
-import gc  # noqa: E402
+from tests.helpers import DEV_EXAMPLES, digest_changes, folder_digest, write_study
 
-import keras  # noqa: E402,F401 - imported once here (KERAS_BACKEND as set), then frozen below
-import keras_tuner  # noqa: E402,F401
-import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")      # before any test imports TensorFlow
 
-from tests.helpers import DEV_EXAMPLES, digest_changes, folder_digest, write_study  # noqa: E402
+FRAMEWORKS = ("keras", "keras_tuner")
+_frozen: set = set()
 
-# The frameworks' half a million objects are never garbage: frozen, every gc.collect() that Keras and keras-tuner
-# make around each model build (about 0.3 s each with them) skips them. Test speed only; nothing is asserted on it.
-gc.freeze()
 
-settings.register_profile("dev", max_examples=DEV_EXAMPLES)
-if os.environ.get("HYPOTHESIS_PROFILE"):
-    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+def pytest_configure(config):
+    """The hypothesis profiles: the default one (CI's) draws each property test's own number of examples; `dev`
+    (HYPOTHESIS_PROFILE=dev) at most DEV_EXAMPLES of each, for a quick loop while developing."""
+    from hypothesis import settings
+    settings.register_profile("dev", max_examples=DEV_EXAMPLES)
+    if os.environ.get("HYPOTHESIS_PROFILE"):
+        settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+
+
+def _freeze_frameworks():
+    """Once Keras or keras-tuner is imported, its half a million objects are never garbage: frozen (after a
+    collection, so that no garbage is frozen with them), every gc.collect() that Keras and keras-tuner make around
+    each model build (about 0.3 s each with them) skips them. Test speed only; nothing is asserted on it."""
+    imported = {name for name in FRAMEWORKS if name in sys.modules} - _frozen
+    if imported:
+        gc.collect()
+        gc.freeze()
+        _frozen.update(imported)
 
 
 def pytest_collection_modifyitems(items):
@@ -31,6 +45,17 @@ def pytest_collection_modifyitems(items):
     for index, item in enumerate(items):
         first_seen.setdefault(item.path, index)
     items.sort(key=lambda item: (-slow[item.path], first_seen[item.path]))
+
+
+def pytest_collection_finish(session):
+    """The frameworks that collecting the test files imported (most Keras tests import it at their top), frozen
+    before the first test."""
+    _freeze_frameworks()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """The frameworks a test imported itself (a study run through the API or the command line), frozen after it."""
+    _freeze_frameworks()
 
 
 @pytest.fixture(scope="session")
