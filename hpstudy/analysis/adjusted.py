@@ -82,6 +82,7 @@ class Contrast:
     outcome: str = "score"          # what differs: the score, or training.OUTCOME (the share that did not train)
     kind: str = LEVEL               # LEVEL (a value, or a range's INACTIVE), RANGE or CURVE
     curve: Curve | None = None      # RANGE: the fitted curve on the sampling scale
+    dof: int | None = None          # the t interval's degrees of freedom (None: a normal interval)
 
     def as_record(self) -> dict:
         """The contrast as `hpstudy report --format json` writes it."""
@@ -225,7 +226,8 @@ def contrasts(trials: pd.DataFrame, searched: dict, *, smallest: float | None = 
             out.append(_contrast(item, None, None, statistics.TOO_FEW, "no finite interval"))
             continue
         tests.append((len(out), p))
-        out.append(_contrast(item, estimate, (low, high), statistics.TOO_FEW, curve=_curve(item, fit)))
+        out.append(dataclasses.replace(_contrast(item, estimate, (low, high), statistics.TOO_FEW,
+                                                 curve=_curve(item, fit)), dof=fit.dof))
     out = family(out, tests, smallest, question)
     return [_with_optimum(c, item, fit, minimize) for c, item in zip(out, wanted)]
 

@@ -32,10 +32,11 @@ def look_level(looks: int) -> float:
     return 1 - 2 * float(stats.norm.sf(c))
 
 
-def widened(ci95: tuple[float, float], looks: int) -> tuple[float, float]:
-    """A 95% interval widened about its middle to `look_level(looks)` (by the ratio of normal quantiles: the t
-    quantiles' ratio is a little larger at few degrees of freedom, so this is slightly lenient below about 10)."""
-    ratio = stats.norm.ppf(0.5 + look_level(looks) / 2) / stats.norm.ppf(0.5 + statistics.LEVEL / 2)
+def widened(ci95: tuple[float, float], looks: int, dof: int | None = None) -> tuple[float, float]:
+    """A 95% interval widened about its middle to `look_level(looks)`: by the ratio of t quantiles on `dof`
+    degrees of freedom (an interval from a fit), or of normal quantiles (`dof` None: a normal interval)."""
+    quantile = stats.norm.ppf if dof is None else functools.partial(stats.t.ppf, df=dof)
+    ratio = quantile(0.5 + look_level(looks) / 2) / quantile(0.5 + statistics.LEVEL / 2)
     middle, half = (ci95[0] + ci95[1]) / 2, (ci95[1] - ci95[0]) / 2
     return middle - ratio * half, middle + ratio * half
 
@@ -53,6 +54,6 @@ def verdict_at(effect: Effect, smallest: float | None, looks: int) -> str:
         return word if held else statistics.UNDETERMINED
     if word == statistics.NEGLIGIBLE:
         held = smallest is not None and all(-smallest < low and high < smallest for low, high in (
-            widened(c.ci95, looks) for c in effect.contrasts if c.verdict == statistics.NEGLIGIBLE))
+            widened(c.ci95, looks, c.dof) for c in effect.contrasts if c.verdict == statistics.NEGLIGIBLE))
         return word if held else statistics.UNDETERMINED
     return word
