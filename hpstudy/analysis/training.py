@@ -130,9 +130,10 @@ def _judge(out: list, tests: list) -> None:
 
 
 def sentence(item: Training, rule: str) -> str:
-    """One hyperparameter's runs that did not train in words, e.g. `model.head: gap 7 of 8 runs did not train
-    (95% interval 53% to 98%); dense 0 of 8 (0% to 32%)`."""
-    parts = [f"{show(r['value'])} {r['did not train']} of {r['runs']} (95% interval {r['ci95 low']:.0%} to "
+    """One hyperparameter's runs that did not train in words, e.g. `model.head: runs that did not train (...):
+    dense: 0 of 8 (95% interval 0% to 32%); gap: 7 of 8 (95% interval 53% to 98%); ...` (the colon keeps a
+    numeric value apart from its count: `1: 2 of 12`)."""
+    parts = [f"{show(r['value'])}: {r['did not train']} of {r['runs']} (95% interval {r['ci95 low']:.0%} to "
              f"{r['ci95 high']:.0%})" for r in item.table.to_dict("records")]
     said = "differs between values" if item.verdict == statistics.EFFECT else "not shown to differ between values"
     return f"{item.name}: runs that did not train ({rule}): " + "; ".join(parts) + f"; the share {said}"
