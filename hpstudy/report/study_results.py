@@ -13,7 +13,13 @@ from hpstudy.study import options
 
 
 class Study:
-    """A study's results folder, read on demand (a running study can be read too)."""
+    """A study's results folder, read on demand (a running study can be read too).
+
+    Args:
+        path: the study's results folder.
+
+    Raises:
+        ResultsError: not a results folder of hpstudy's, or a damaged one."""
 
     def __init__(self, path: str | Path):
         self.layout = folder.open_folder(path)
@@ -36,7 +42,17 @@ class Study:
         return self.best.get("hyperparameters", {})
 
     def history(self, trial_id: int | str, execution: int = 0) -> pd.DataFrame:
-        """Per-epoch metrics of one trial (its number, as in the trials table), epochs counted from 1."""
+        """Per-epoch metrics of one trial, epochs counted from 1.
+
+        Args:
+            trial_id: the trial's number, as in the trials table.
+            execution: which of the trial's executions (search.executions_per_trial), from 0.
+
+        Returns:
+            A DataFrame, one row per epoch.
+
+        Raises:
+            ResultsError: no history for that trial and execution."""
         history = trials.read_history(self.layout, trial_id, execution)
         if history is None:
             path = self.layout.history(trial_id, execution)
@@ -46,7 +62,18 @@ class Study:
     def model(self, trial_id: int | str, *, dataset=None):
         """Trial `trial_id`'s model with its kept weights (search.checkpoint_epoch), compiled (the best trial's is
         best.keras; another's is rebuilt from its hyperparameters and keras-tuner's checkpoint). Completed trials
-        only."""
+        only.
+
+        Args:
+            trial_id: the trial's number, as in the trials table.
+            dataset: the study's data, where the caller has loaded it already; None: loaded when the study
+                standardizes pixels (the statistics are not in the checkpoint).
+
+        Returns:
+            The compiled keras.Model.
+
+        Raises:
+            ResultsError: no completed trial of that number, or its weights were not kept."""
         number = trials.completed_trial(self.layout, trial_id)
         models = import_quietly("hpstudy.results.models")
         if number == self.best.get("trial_id") and self.layout.best_model.exists():
@@ -66,52 +93,108 @@ class Study:
         return plots, tables.build([self.path]).studies[0]
 
     def plot_effects(self, names: list[str] | None = None):
-        """Per searched hyperparameter (`names`: some of them): every trial's objective at its value, the raw mean
-        and the estimate adjusted for the others with its 95% interval, the verdict in the title."""
+        """Per searched hyperparameter: every trial's objective at its value, the raw mean and the estimate adjusted for
+        the others with its 95% interval, the verdict in the title.
+
+        Args:
+            names: some of the searched hyperparameters; None: all.
+
+        Returns:
+            A matplotlib Figure.
+
+        Raises:
+            NothingToPlot: an HpstudyError saying why there is nothing to show."""
         plots, study = self._plots()
         return plots.plot_effects(study, names)
 
     def plot_parallel(self):
         """Every completed trial in parallel coordinates (an axis per searched hyperparameter), coloured by the
-        objective."""
+        objective.
+
+        Returns:
+            A matplotlib Figure.
+
+        Raises:
+            NothingToPlot: an HpstudyError saying why there is nothing to show."""
         plots, study = self._plots()
         return plots.plot_parallel(study)
 
     def plot_importance(self):
-        """The importance ranking as bars with its 95% bootstrap interval (at least 4 completed trials)."""
+        """The importance ranking as bars with its 95% interval (at least 4 completed trials).
+
+        Returns:
+            A matplotlib Figure.
+
+        Raises:
+            NothingToPlot: an HpstudyError saying why there is nothing to show."""
         plots, study = self._plots()
         return plots.plot_importance(study)
 
     def plot_budget(self):
-        """Each question value's expected best score against its number of trials, with a 95% bootstrap band
-        (the values compared at equal budgets)."""
+        """Each question value's expected best score against its number of trials, with a 95% bootstrap band (the
+        values compared at equal budgets).
+
+        Returns:
+            A matplotlib Figure.
+
+        Raises:
+            NothingToPlot: an HpstudyError saying why there is nothing to show."""
         plots, study = self._plots()
         return plots.plot_budget(study)
 
     def plot_history(self):
-        """Each trial's score and the best so far, against trial number and training time."""
+        """Each trial's score and the best so far, against trial number and training time.
+
+        Returns:
+            A matplotlib Figure.
+
+        Raises:
+            NothingToPlot: an HpstudyError saying why there is nothing to show."""
         plots, study = self._plots()
         return plots.plot_history(study)
 
     def plot_pareto(self):
-        """The objective against parameters, FLOPs and seconds per trial, the Pareto front marked."""
+        """The objective against parameters, FLOPs and seconds per trial, the Pareto front marked.
+
+        Returns:
+            A matplotlib Figure.
+
+        Raises:
+            NothingToPlot: an HpstudyError saying why there is nothing to show."""
         plots, study = self._plots()
         return plots.plot_pareto(study)
 
     def plot_curves(self, top: int = 3):
-        """Loss and accuracy per epoch (train and validation) of the `top` best trials, best and last epoch
-        marked."""
+        """Loss and accuracy per epoch (train and validation) of the best trials, best and last epoch marked.
+
+        Args:
+            top: how many of the best trials.
+
+        Returns:
+            A matplotlib Figure.
+
+        Raises:
+            NothingToPlot: an HpstudyError saying why there is nothing to show."""
         plots, study = self._plots()
         return plots.plot_curves(study, top=top)
 
     def plot_repeats(self):
-        """The confirmed configurations' seed repeats: each repeat, the mean with its 95% interval, the search's
-        own score."""
+        """The confirmed configurations' seed repeats: each repeat, the mean with its 95% interval, the search's own
+        score.
+
+        Returns:
+            A matplotlib Figure.
+
+        Raises:
+            NothingToPlot: an HpstudyError saying why there is nothing to show."""
         plots, study = self._plots()
         return plots.plot_repeats(study)
 
     def ranked(self) -> list[str]:
-        """Completed trials' numbers, best first (rank 0 is the best trial of best.json)."""
+        """Completed trials' numbers, best first (rank 0 is the best trial of best.json).
+
+        Returns:
+            The trial numbers, as text."""
         return trials.ranked_trials(self.layout)
 
     def __repr__(self) -> str:
@@ -124,18 +207,36 @@ class Study:
 
 
 def load_study(path: str | Path) -> Study:
-    """Open a results folder."""
+    """Open a results folder.
+
+    Args:
+        path: the study's results folder.
+
+    Returns:
+        Its Study.
+
+    Raises:
+        ResultsError: not a results folder of hpstudy's, or a damaged one."""
     return Study(path)
 
 
 def load_best(path: str | Path, rank: int = 0):
-    """The `rank`-th best model of a study (0: the best, best.keras), compiled, with its trial's kept weights (its
-    best epoch's, or its last's with search.checkpoint_epoch: last).
+    """The `rank`-th best model of a study, compiled, with its trial's kept weights (its best epoch's, or its last's
+    with search.checkpoint_epoch: last).
 
     Rank 0 is loaded in Keras's safe mode; a lower-ranked trial's model is rebuilt from its hyperparameters
     and loaded with keras-tuner's checkpoint (the study's data is loaded when it
     standardizes pixels: the statistics are not in the checkpoint).
-    """
+
+    Args:
+        path: the study's results folder.
+        rank: 0 the best trial's model (best.keras), 1 the second best's, ...
+
+    Returns:
+        The compiled keras.Model.
+
+    Raises:
+        ResultsError: no trial of that rank, weights that were not kept, or a damaged folder."""
     rank = options.rank(rank)
     layout = folder.open_folder(path)
     if rank != 0:
