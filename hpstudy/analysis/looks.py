@@ -1,11 +1,6 @@
-"""Verdicts that hold over repeated looks at a growing study (`search.until: answered`).
-
-Stopping at the first round where every question verdict is decisive gives a null difference a new chance to
-cross the threshold at every round (in 100 simulated studies, 15% stopped on a false effect). The stopping rule
-therefore holds every look to Pocock's boundary for the looks the study's budget allows: the one nominal level
-that, used at each of K equally spaced looks at accumulating data, keeps the chance of any false finding at 5%
-(K=6: 1.4% at each look, where splitting the 5% evenly would give 0.8%). At each look an `effect` needs a family p-value
-below that level, and `negligible` an interval at that level inside the smallest effect that matters.
+"""Verdicts that hold over repeated looks at a growing study (`search.until: answered`): every look is held to
+Pocock's boundary for the looks the study's budget allows. At each look an `effect` needs a family p-value below
+that level, and `negligible` an interval at that level inside the smallest effect that matters.
 """
 from __future__ import annotations
 
@@ -18,6 +13,11 @@ from hpstudy.analysis import statistics
 from hpstudy.analysis.effects import Effect
 
 
+# Stopping at the first round where every question verdict is decisive gives a null difference a new chance to
+# cross the threshold at every round (in 100 simulated studies, 15% stopped on a false effect). So every look is
+# held to Pocock's boundary: the one nominal level that, used at each of K equally spaced looks at accumulating
+# data, keeps the chance of any false finding at 5% (K=6: 1.4% at each look, where splitting the 5% evenly would
+# give 0.8%).
 @functools.lru_cache(maxsize=None)
 def look_level(looks: int) -> float:
     """The confidence level each of `looks` looks is held to: 1 - Pocock's nominal level (0.95 for one look).

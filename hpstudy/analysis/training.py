@@ -1,10 +1,6 @@
-"""Runs that did not train, as an outcome of their own. A diverged or stuck run (validation accuracy at chance:
-the `trained` column of the trials table, see results.trials.TRAINED_MARGIN) is not a low point on the same
-curve as the runs that learnt: left among them it swamps the score effects (a true 2.5-sd effect with 15% of
-runs diverging was detected in 8-14% of studies) and can flip their sign. So the score effects are estimated on
-the runs that trained, and per hyperparameter value the share of runs that did not train is reported with its
-Wilson 95% interval; a value differs from the reference in that share when Fisher's exact test survives Holm's
-step-down over every such comparison of the study (a family of its own). No Keras.
+"""Runs that did not train, as an outcome of their own: per hyperparameter value, the share of runs that did not
+train with its Wilson 95% interval, and each value against the reference in that share (Fisher's exact test,
+Holm's step-down over every such comparison of the study: a family of its own). No Keras.
 """
 from __future__ import annotations
 
@@ -68,6 +64,11 @@ def halves(values: pd.Series) -> pd.Series:
     return numbers.map(lambda v: f">= {show(median)}" if v >= median else f"< {show(median)}")
 
 
+# A diverged or stuck run (validation accuracy at chance: the `trained` column of the trials table, see
+# results.trials.TRAINED_MARGIN) is not a low point on the same curve as the runs that learnt: left among them it
+# swamps the score effects (a true 2.5-sd effect with 15% of runs diverging was detected in 8-14% of studies) and can
+# flip their sign. So the score effects are estimated on the runs that trained, and those that did not are counted
+# here, apart.
 def training(done: pd.DataFrame, names: list[str], *, order_key, margin: float,
              ranged: set = frozenset()) -> list[Training]:
     """Per hyperparameter (over the completed runs `done`), the runs that did not train per value (per half of
