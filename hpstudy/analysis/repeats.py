@@ -77,7 +77,7 @@ def confirmed(repeats: pd.DataFrame, objective: str, ranked: list[str], *, minim
 # resamples each configuration's repeats apart (BOOTSTRAP draws, fixed seed). With 3 seeds each the interval is
 # wide (0.78 may well come with 0.33 to 1.00): that is what 3 seeds can say. Over 300 simulated pairs of normal
 # scores with 10 seeds each the interval covered the true P in 94-97% of them (true P 0.50, 0.64 and 0.76;
-# tests/test_repeats.py).
+# tests/analysis/test_repeats.py).
 BOOTSTRAP = 2000            # bootstrap draws of P(A beats B)
 
 
