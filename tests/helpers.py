@@ -99,8 +99,7 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     """`hpstudy ARGV` in this process: (exit code, standard output, standard error) of `cli.main`."""
     from hpstudy import cli
     code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return (code, *capsys.readouterr())
 
 
 def run_command(*argv, timeout: float = 300, **options) -> subprocess.CompletedProcess:
@@ -141,11 +140,9 @@ def no_hang(seconds: int = 30):
 
 
 def run_unprivileged(code: str, *args: str) -> str:
-    """Run python ``code`` where file permissions apply; returns its standard output.
-
-    Root (as in CI) ignores permissions, so there the code runs under setpriv without the
-    capabilities that override them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
-    """
+    """Run python ``code`` where file permissions apply; returns its standard output. Root (as in CI) ignores
+    permissions, so there the code runs under setpriv without the capabilities that override them
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
     prefix = []
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
@@ -234,7 +231,8 @@ def write_png(path, rgb, mode="RGB"):
     return np.asarray(image.convert("RGB"))
 
 
-CINIC_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CINIC_CLASSES = CIFAR_NAMES        # CINIC-10 has CIFAR-10's classes, in the same order
 
 
 def write_tree(folder, classes, per_class, start=0, size=(32, 32), modes=None):
@@ -249,8 +247,6 @@ def write_tree(folder, classes, per_class, start=0, size=(32, 32), modes=None):
     return np.stack(xs), np.array(ys, np.int64)
 
 
-CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck"]
 PER_BATCH = 20   # 2 images of each class per data batch -> 10 per class in train
 TEST_SIZE = 30   # 3 per class
 
@@ -274,7 +270,6 @@ def cifar_batch(n, batch_no):
 
 class _Py2Pickler(pickle._Pickler):
     """Writes bytes with Python 2's str opcodes, as in the official (Python 2) CIFAR files."""
-
     dispatch = dict(pickle._Pickler.dispatch)
 
     def _save_py2_str(self, obj):
