@@ -163,7 +163,7 @@ def test_a_worker_with_no_chief_says_whom_it_waits_for_and_gives_up(tmp_path, ca
                      "--chief-timeout", "1"]) == 2
     assert time.monotonic() - started < 30
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines[0].startswith(f"worker ") and f"waiting for the chief at {address}" in lines[0], lines
+    assert lines[0].startswith("worker ") and f"waiting for the chief at {address}" in lines[0], lines
     assert lines[-1] == (f"hpstudy: error: --chief {address}: no chief answered there in 1 s (is it started, at "
                          "this address and port? --chief-timeout waits longer)"), lines
     assert not (tmp_path / "alone").exists()          # nothing was loaded or written

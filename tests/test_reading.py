@@ -170,7 +170,10 @@ def test_a_study_file_reached_through_a_link_is_read(tmp_path):
 def test_recorded_values_are_checked_against_the_studys_space(finished_study, value, allowed):
     source, _ = finished_study
     study = hpstudy.load_study(source).spec
-    check = lambda: space.check_values(Path("trial.json"), {"model.dropout": value, "tuner/epochs": 3}, study)
+
+    def check():
+        space.check_values(Path("trial.json"), {"model.dropout": value, "tuner/epochs": 3}, study)
+
     if allowed:
         check()
     else:

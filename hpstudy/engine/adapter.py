@@ -387,7 +387,8 @@ def missing_private_names() -> list[str]:
             "_get_oracle_fname", "_get_trial_dir", "_save_trial", "_check_consecutive_failures", "_retry_queue",
             "ongoing_trials", "end_order", "tuner_ids")},
         "HyperbandOracle._brackets": (hyperband, "_brackets"),
-        "GridSearchOracle._ordered_ids": (grid, "_ordered_ids"), "GridSearchOracle._populate_next": (grid, "_populate_next"),
+        "GridSearchOracle._ordered_ids": (grid, "_ordered_ids"),
+        "GridSearchOracle._populate_next": (grid, "_populate_next"),
         "Tuner._get_tuner_fname": (kt.Tuner, "_get_tuner_fname"),
         "Tuner._get_checkpoint_fname": (kt.Tuner, "_get_checkpoint_fname"),
     }

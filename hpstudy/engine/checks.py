@@ -56,7 +56,8 @@ def check(study: StudySpec) -> StudySpec:
     if (problem := parallel.check(study.train.distribution)) is not None:
         raise study.error("train.distribution", problem)
     if study.callbacks.tensorboard and keras.backend.backend() != "tensorflow":
-        raise study.error("callbacks.tensorboard", f"needs the TensorFlow backend; KERAS_BACKEND is {keras.backend.backend()}")
+        raise study.error("callbacks.tensorboard",
+                          f"needs the TensorFlow backend; KERAS_BACKEND is {keras.backend.backend()}")
     return study
 
 

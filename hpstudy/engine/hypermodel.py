@@ -182,7 +182,8 @@ def trial_hyperparameters(layout: Layout, trial_id) -> kt.HyperParameters:
     path = folder / TUNER_TRIAL_FILE if folder else None
     record = trials.read_tuner_trial(path) if folder else None
     if record is None or not isinstance(record.get("hyperparameters"), dict):
-        raise ResultsError(f"{path or layout.tuner}: trial {trial_id} has no {TUNER_TRIAL_FILE} with its hyperparameters")
+        raise ResultsError(f"{path or layout.tuner}: trial {trial_id} has no {TUNER_TRIAL_FILE} "
+                           "with its hyperparameters")
     # A received folder may record values the study never searched: refused before anything is built from them.
     space.check_values(path, record["hyperparameters"].get("values") or {}, study_of(layout))
     try:

@@ -5,7 +5,8 @@ COMPLETED are left out; Optuna's `state` and its COMPLETE count too), `trial_id`
 (true/false: whether the run learnt at all; runs that did not are reported apart, see analysis.training); Optuna's
 `params_` prefix is taken off. A repeats table has rows of trial_id, seed and the objective (or `score`), and
 optionally `status` and `trained`: the seed repeats the noise floor comes from. Both go through
-`analysis.effects.effects`, the report's own analysis, so a results folder's trials.csv and repeats.csv give exactly its report's effects.
+`analysis.effects.effects`, the report's own analysis, so a results folder's trials.csv and repeats.csv give
+exactly its report's effects.
 Read only, no Keras. Every problem with a table is one TableError line naming the file.
 """
 from __future__ import annotations
@@ -30,8 +31,9 @@ PREFIX = "params_"                                   # Optuna's trials_dataframe
 COMPLETED = {TrialStatus.COMPLETED, "COMPLETE"}     # hpstudy's and keras-tuner's; Optuna's
 # Columns that are never hyperparameters: hpstudy's trials.csv bookkeeping and metrics, Optuna's.
 NOT_SEARCHED = {"trial_id", "status", "trained", "state", "number", "score", "value", "best_epoch", "epochs_run",
-                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message", "pruned_at_epoch",
-                "pruned_reason", "study", "datetime_start", "datetime_complete", "duration", *METRICS, *LAST_METRICS}
+                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message",
+                "pruned_at_epoch", "pruned_reason", "study", "datetime_start", "datetime_complete", "duration",
+                *METRICS, *LAST_METRICS}
 NOT_SEARCHED_PREFIXES = ("user_attrs_", "system_attrs_", "values_")
 MIN_ROWS = 2                                         # one trial compares nothing
 

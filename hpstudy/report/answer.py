@@ -77,9 +77,9 @@ class Answer:
                        "runs that trained (after Holm's control over the study's contrasts).")
         out += [f"Finding: {line}" for line in self.training]
         if self.untrained and not self.training:
-            out.append(f"Did not train: {self.untrained} of {self.runs} runs ({training.RULE.format(margin=TRAINED_MARGIN)}"
-                       "), not shown to depend on any hyperparameter; the effects are estimated on the runs that "
-                       "trained.")
+            rule = training.RULE.format(margin=TRAINED_MARGIN)
+            out.append(f"Did not train: {self.untrained} of {self.runs} runs ({rule}), not shown to depend on any "
+                       "hyperparameter; the effects are estimated on the runs that trained.")
         elif self.untrained:
             out.append(f"Did not train: {self.untrained} of {self.runs} runs; the effects are estimated on the runs "
                        "that trained.")

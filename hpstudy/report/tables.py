@@ -311,8 +311,8 @@ def sections(study: StudyReport) -> list[Section]:
                    [f"{adjusted.METHOD} Differences are in {fx.objective} (rows with outcome 'did not train': in the "
                     "share of runs that did not train). effect: the interval excludes zero after Holm's control "
                     "over the study's contrasts; negligible: the whole interval lies within +- the smallest effect "
-                    "that matters (the study's smallest_effect, else the noise floor); undetermined: neither (more trials needed); too few trials: "
-                    "no interval."],
+                    "that matters (the study's smallest_effect, else the noise floor); undetermined: neither (more "
+                    "trials needed); too few trials: no interval."],
                    effects_table(fx))]
     if (repeats := repeats_table(fx)) is not None:
         beats = [f"{fx.beats.text()} (Bouthillier et al. 2021: the Mann-Whitney estimate over every pair of their "

@@ -29,7 +29,8 @@ MiB = 1 << 20
 # The most hpstudy reads of each kind of file: far above what it writes (a trial's JSON is a few kB, a history a
 # few kB per hundred epochs), far below what would take minutes or the machine's memory to read.
 CAPS = {"study file": 1 * MiB, "JSON record": 32 * MiB, "history": 16 * MiB, "text file": 4 * MiB}
-DAMAGED = "the results folder is damaged: restore the file from a copy, or start the study over (hpstudy run --overwrite)"
+DAMAGED = ("the results folder is damaged: restore the file from a copy, or start the study over "
+           "(hpstudy run --overwrite)")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -169,7 +170,8 @@ def read_bytes(path: Path, kind: str = "JSON record", *, root: Path | None = Non
     try:
         what = not_a_file(os.stat(real).st_mode)
         if what:
-            raise Refused(f"is {what}, not a file" + ("" if what == "a folder" else "; hpstudy reads regular files only"))
+            raise Refused(f"is {what}, not a file"
+                          + ("" if what == "a folder" else "; hpstudy reads regular files only"))
         # Non-blocking: a named pipe swapped in since the check opens at once (and is refused below), never hangs.
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except Refused:
@@ -259,7 +261,8 @@ def check_record_field(path, data, key: str, allowed, hint: str = ""):
         value = value[part]
     nullable = None in allowed
     types = tuple(t for t in allowed if t is not None)
-    if (value is None and nullable) or (isinstance(value, types) and not (isinstance(value, bool) and bool not in types)):
+    bool_as_number = isinstance(value, bool) and bool not in types
+    if (value is None and nullable) or (isinstance(value, types) and not bool_as_number):
         return value
     wanted = " or ".join(dict.fromkeys(_kind(t) for t in types)) + (" or null" if nullable else "")
     raise damaged(path, f"is corrupt ({key!r} is {_kind(type(value))}{_shown(value)}, expected {wanted})", hint)

@@ -199,7 +199,8 @@ def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame |
         raise files.damaged(path, f"is corrupt (not a CSV table of numbers: {exception_line(err)})") from None
     words = [column for column in history.columns if not pd.api.types.is_numeric_dtype(history[column])]
     if words or "epoch" not in history:
-        raise files.damaged(path, f"is corrupt ({f'column {words[0]!r} is not numbers' if words else 'no epoch column'})")
+        why = f"column {words[0]!r} is not numbers" if words else "no epoch column"
+        raise files.damaged(path, f"is corrupt ({why})")
     if "epoch" in history and results_format(layout) < 3:
         history["epoch"] += 1
     return history

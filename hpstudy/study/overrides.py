@@ -97,7 +97,8 @@ def _possible(tune: Tune, value):
         return next((v for v in tune.values if same(v, value)), None)
     if tune.kind == "boolean":
         return value if isinstance(value, bool) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or tune.kind == "int" and isinstance(value, float):
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or tune.kind == "int" and isinstance(value, float)):
         return None
     if not tune.min_value <= value <= tune.max_value:     # NaN is in no range
         return None

@@ -13,9 +13,9 @@ import yaml
 from hpstudy.study import objective as objective_module, overrides as overrides_module, yamlfile
 from hpstudy.errors import SpecError
 from hpstudy.text import exception_line
-from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative, NonNegativeFloat,
-                            OpenFraction, Positive, PositiveFloat, Range, Seed, Tune, check_value, describe,
-                            parse_dataclass, plain, reject_unknown, close_match)
+from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative,
+                                  NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Range, Seed, Tune,
+                                  check_value, describe, parse_dataclass, plain, reject_unknown, close_match)
 
 
 # ---------------------------------------------------------------- the study sections
