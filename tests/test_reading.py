@@ -144,7 +144,8 @@ def test_the_repeats_folder_is_listed_by_the_same_rule_and_notes_beside_it_are_l
     (os.mkfifo, "it is a named pipe (FIFO), not a file"),
     (lambda p: p.symlink_to("/dev/zero"), "it is a character device, not a file"),
     (lambda p: p.symlink_to(p.name), "it is a symbolic link loop"),
-    (lambda p: p.write_text("name: x\n" + " " * (1 << 20)), "it is too large (1 MiB; the cap for a study file is 1 MiB)"),
+    (lambda p: p.write_text("name: x\n" + " " * (1 << 20)),
+     "it is too large (1 MiB; the cap for a study file is 1 MiB)"),
 ])
 def test_a_study_file_that_is_no_regular_file_is_one_line_never_a_hang(tmp_path, make, reason):
     path = tmp_path / "study.yaml"
