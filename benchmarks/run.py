@@ -495,7 +495,7 @@ def merge_results(old: str, new: dict[str, list[str]], quick: bool) -> str:
         else:
             kept[name].append(line)
     legacy = [line for line in header if line.startswith("- ")]
-    for name, lines in kept.items():
+    for lines in kept.values():
         if legacy and not any(line.startswith("- Run:") for line in lines):
             lines[1:1] = ["", *legacy]
     kept.update(new)

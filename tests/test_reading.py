@@ -84,7 +84,7 @@ def test_a_record_that_is_no_regular_file_inside_is_refused_before_it_is_opened(
     with no_hang():
         assert files.read_json(best) is None            # the lenient reader: None, never a hang
         with pytest.raises(ResultsError, match=re.escape(f"best.json: {reason[:20]}")):
-            hpstudy.load_study(results).trials
+            _ = hpstudy.load_study(results).trials
 
 
 def test_a_link_that_stays_inside_is_followed(results):
@@ -121,7 +121,7 @@ def test_a_trial_folder_that_cannot_be_read_is_named_never_dropped(results, rela
     shutil.rmtree(path)
     make(path)
     with no_hang(), pytest.raises(ResultsError) as refused:
-        hpstudy.load_study(results).trials
+        _ = hpstudy.load_study(results).trials
     assert f"{relative}: {reason}" in str(refused.value) and "\n" not in str(refused.value)
 
 

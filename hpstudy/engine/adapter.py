@@ -113,7 +113,7 @@ class StudyOracle:
         # 1.4: Oracle.reload loads every trial_*/trial.json (Trial.load), then oracle.json (set_state).
         for path in sorted(Path(self._project_dir).glob(f"trial_*/{layout_module.TUNER_TRIAL_FILE}")):
             record = trials_module.read_tuner_trial(path)
-            _reloaded(path, lambda: Trial.from_state(record))
+            _reloaded(path, lambda record=record: Trial.from_state(record))
         oracle_file = Path(self._get_oracle_fname())
         files.read_record(oracle_file, dict, hint=RELOAD_HINT)
         _reloaded(oracle_file, super().reload)

@@ -309,7 +309,7 @@ def _check_pruning_keys(fail, search: SearchSpec) -> SearchSpec:
     if search.executions_per_trial > 1:
         raise fail("search.pruning", "needs search.executions_per_trial: 1 (a trial's curve is then one fit, "
                                      "which the rule can compare epoch by epoch)")
-    for rule, (key, default) in _PRUNING_KEYS.items():
+    for rule, (key, _default) in _PRUNING_KEYS.items():
         if rule != pruning.rule and getattr(pruning, key) is not None:
             raise fail(f"search.pruning.{key}", f"is read by rule {rule} only; rule is {pruning.rule}")
     key, default = _PRUNING_KEYS[pruning.rule]
