@@ -62,7 +62,7 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> Path:
     return Path(tmp)
 
 
-def replace(tmp: Path, path: Path) -> None:
+def replace(tmp: str | Path, path: Path) -> None:
     """Put the written file `tmp` in the place of `path` (os.replace): a folder where the file goes is a
     ResultsError naming it, and the folder is left as it is."""
     try:
@@ -74,17 +74,18 @@ def replace(tmp: Path, path: Path) -> None:
         raise
 
 
-def no_room(err: BaseException) -> str | None:
+def no_room(err: BaseException | None) -> str | None:
     """What a write failed with, when it (or an error it caused) found no room on the disk; else None."""
     seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         if isinstance(err, DiskFull) or (isinstance(err, OSError) and err.errno in NO_ROOM):
-            return NO_ROOM.get(getattr(err, "errno", None), str(err))
+            code = getattr(err, "errno", None)
+            return NO_ROOM[code] if code in NO_ROOM else str(err)
         for found in _NO_ROOM_TEXT.finditer(str(err)):
             code = int(found.group(1)) if found.group(1) else None
             if code is None or code in NO_ROOM:
-                return NO_ROOM.get(code, found.group(0))
+                return found.group(0) if code is None else NO_ROOM[code]
         err = err.__cause__ or err.__context__
     return None
 

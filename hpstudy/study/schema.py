@@ -96,7 +96,7 @@ class Tune:
 
     def to_yaml(self) -> dict:
         """The searched value as its study file mapping (`tune:` and keras-tuner's arguments)."""
-        out = {"tune": self.kind}
+        out: dict[str, object] = {"tune": self.kind}
         for key in _TUNE_KEYS[self.kind]:
             value = getattr(self, key)
             if key == "sampling" and value == "linear":
@@ -143,7 +143,8 @@ def describe(value) -> str:
         return f"the string {_short(value)!r}"
     if isinstance(value, (list, dict)) and not value:
         return f"an empty {'list' if isinstance(value, list) else 'mapping'}"
-    return {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _short(value: str, limit: int = 40) -> str:
