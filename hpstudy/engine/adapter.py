@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
@@ -32,6 +33,7 @@ from hpstudy.results.status import TrialStatus
 from hpstudy.text import exception_line
 
 Trial = kt.engine.trial.Trial
+_KerasTunerBase: Any = object   # the mixins' base to a type checker: they go before keras-tuner's classes (untyped)
 # 1.4: the statuses of a trial keras-tuner never runs again (it queues an INVALID one again, while retries last).
 FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 # What reloading a damaged tuner folder says to do (keras-tuner's own files cannot be repaired by hand).
@@ -51,7 +53,7 @@ def show_tracebacks(show: bool) -> None:
 
 
 # ---------------------------------------------------------------- the oracle
-class StudyOracle:
+class StudyOracle(_KerasTunerBase):
     """Mixed into each keras-tuner oracle (see `oracle_class`)."""
 
     max_failed_trials = 2**31       # search.max_failed_trials, set by the tuner that owns this oracle
@@ -238,14 +240,13 @@ class PatientClient:
             raise ChiefFinished("the chief has finished the study")
 
 
-class StudyTunerBase:
+class StudyTunerBase(_KerasTunerBase):
     """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`).
 
     `role` (None: a study of its own) is this process's part in a distributed study; keras-tuner reads the same
     from its environment variables, which the run sets from that role (`roles.keras_tuner_environment`).
     `chief_finished`: a worker's heartbeat's event (see `PatientClient`).
     """
-
     def __init__(self, oracle, hypermodel, *, role: Role | None = None,
                  chief_finished: threading.Event | None = None, **kwargs):
         self.role = role
@@ -255,7 +256,7 @@ class StudyTunerBase:
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
         _check_environment(role, self)
         if is_worker(role):     # 1.4: BaseTuner.__init__ has just replaced the oracle by an OracleClient
-            self.oracle = PatientClient(self.oracle, role.chief_timeout, chief_finished)
+            self.oracle: Any = PatientClient(self.oracle, role.chief_timeout, chief_finished)
 
     def save(self):
         # 1.4: BaseTuner.save saves the oracle (not on a worker), then the tuner's own state with utils.save_json.
@@ -387,8 +388,7 @@ def missing_private_names() -> list[str]:
             "_get_oracle_fname", "_get_trial_dir", "_save_trial", "_check_consecutive_failures", "_retry_queue",
             "ongoing_trials", "end_order", "tuner_ids")},
         "HyperbandOracle._brackets": (hyperband, "_brackets"),
-        "GridSearchOracle._ordered_ids": (grid, "_ordered_ids"),
-        "GridSearchOracle._populate_next": (grid, "_populate_next"),
+        **{f"GridSearchOracle.{name}": (grid, name) for name in ("_ordered_ids", "_populate_next")},
         "Tuner._get_tuner_fname": (kt.Tuner, "_get_tuner_fname"),
         "Tuner._get_checkpoint_fname": (kt.Tuner, "_get_checkpoint_fname"),
     }

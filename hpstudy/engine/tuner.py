@@ -10,6 +10,7 @@ import math
 import threading
 import traceback
 from pathlib import Path
+from typing import Any
 
 import keras
 import keras_tuner as kt
@@ -17,7 +18,7 @@ import keras_tuner as kt
 from hpstudy.engine import interrupt, pruning, retention
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
-from hpstudy.engine.distributed.roles import is_chief, is_worker
+from hpstudy.engine.distributed.roles import Role, is_chief, is_worker
 from hpstudy.engine.distributed.worker import ChiefFinished
 from hpstudy.engine.hypermodel import trial_seed
 from hpstudy.engine.progress import Progress
@@ -58,6 +59,10 @@ class StopWhenChiefFinished(keras.callbacks.Callback):
 
 class StudyTuner:
     """Mixed into each keras-tuner tuner (see `adapter.make_tuner`)."""
+
+    # Set by adapter.StudyTunerBase and keras-tuner's Tuner, below this in the tuner's classes.
+    role: Role | None
+    oracle: Any
 
     def __init__(self, *args, study: StudySpec, layout: Layout, progress: Progress,
                  memory_allowance_mib: float | None = None, **kwargs):

@@ -122,7 +122,8 @@ def question_text(comment: str, asks, objective: str, searched: bool = True) -> 
     text = " ".join(comment.split())
     asked = re.search(r"Question:\s*(.+?\?)(?:\s|$)", text) or re.search(r"Question:\s*(.+?[.!])(?:\s|$)", text)
     sentence = re.match(r"(.+?[.?!])(?:\s|$)", text)
-    said = (asked or sentence).group(1) if (asked or sentence) else text
+    found = asked or sentence
+    said = found.group(1) if found else text
     said = said if len(said) <= 400 else said[:397] + "..."
     if asks and said:
         return f"{said} (asked of {', '.join(asks)})"

@@ -233,7 +233,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict, train) -> di
                   if (r := files.read_record(path, dict, EXECUTION_FIELDS, root=layout.root)) is not None]
     is_best = best.get("trial_id") == trial_id
     status = status_of(layout, trial)
-    pruned = read_pruned(layout, trial_id) if status == TrialStatus.PRUNED else {}
+    pruned = (read_pruned(layout, trial_id) if status == TrialStatus.PRUNED else None) or {}
     return {
         "trial_id": trial_id,
         "status": status,
@@ -339,7 +339,7 @@ def completed_trial(layout: Layout, trial_id) -> str:
     except (TypeError, ValueError):
         number = None
     rows = table[table.trial_id == number] if number is not None else table.iloc[:0]
-    if rows.empty:
+    if number is None or rows.empty:
         known = ", ".join(table.trial_id) or "none yet"
         raise ResultsError(f"{layout.root}: no trial {trial_id!r}; trials: {known}")
     row = rows.iloc[0]

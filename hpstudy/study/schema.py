@@ -72,12 +72,8 @@ FIXED = Fixed()
 
 # ---------------------------------------------------------------- searched values
 TUNE_KINDS = ("choice", "int", "float", "boolean")
-_TUNE_KEYS = {
-    "choice": ("values", "default"),
-    "int": ("min_value", "max_value", "step", "sampling", "default"),
-    "float": ("min_value", "max_value", "step", "sampling", "default"),
-    "boolean": ("default",),
-}
+_TUNE_KEYS = {"choice": ("values", "default"), "int": ("min_value", "max_value", "step", "sampling", "default"),
+              "float": ("min_value", "max_value", "step", "sampling", "default"), "boolean": ("default",)}
 SAMPLINGS = ("linear", "log", "reverse_log")
 
 
@@ -143,8 +139,7 @@ def describe(value) -> str:
         return f"the string {_short(value)!r}"
     if isinstance(value, (list, dict)) and not value:
         return f"an empty {'list' if isinstance(value, list) else 'mapping'}"
-    kinds: dict[type, str] = {dict: "a mapping", list: "a list"}
-    return kinds.get(type(value), type(value).__name__)
+    return "a mapping" if type(value) is dict else "a list" if type(value) is list else type(value).__name__
 
 
 def _short(value: str, limit: int = 40) -> str:
