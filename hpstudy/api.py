@@ -97,9 +97,7 @@ def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path
     returns the chief's exit code. `max_trials`, `epochs`, `overwrite` and `verbose` are `run`'s, given to every
     process; `worker_timeout` is the chief's (see `distributed_role`). A bad study or value stops here, before any
     process starts."""
-    workers = options.positive(workers, "--workers")
-    if workers is None:
-        raise options.OptionError("--workers: expected a positive integer, got 'None'")
+    workers = options.required(options.positive(workers, "--workers"), "--workers", options.POSITIVE)
     max_trials, epochs = options.positive(max_trials, "--max-trials"), options.positive(epochs, "--epochs")
     worker_timeout = options.positive(worker_timeout, "--worker-timeout")
     if worker_timeout is not None:      # checked as the chief will check it, before any process starts
@@ -245,7 +243,7 @@ def load_best(path: str | Path, rank: int = 0):
     and loaded with keras-tuner's checkpoint (the study's data is loaded when it
     standardizes pixels: the statistics are not in the checkpoint).
     """
-    rank = options.rank(rank)
+    rank = options.required(options.rank(rank), "--rank", options.RANK)
     layout = folder.open_folder(path)
     if rank != 0:
         trials.trial_at_rank(layout, rank)       # a rank past the last is told before Keras is imported
@@ -255,13 +253,15 @@ def load_best(path: str | Path, rank: int = 0):
 def export(path: str | Path, to: str | Path, *, rank: int = 0):
     """Write the `rank`-th best model of a study to `to` (a .keras file) that plain Keras loads; returns what
     was written (file, trial, input shape, class names)."""
-    rank = options.rank(rank)
+    rank = options.required(options.rank(rank), "--rank", options.RANK)
     return import_quietly("hpstudy.results.export").export(path, to, rank=rank)
 
 
 def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> list:
     """The `top` most probable classes of each image file by the `rank`-th best model of a study."""
-    images, top, rank = options.some(images, "IMAGE", "image files"), options.positive(top, "--top"), options.rank(rank)
+    images = options.some(images, "IMAGE", "image files")
+    top = options.required(options.positive(top, "--top"), "--top", options.POSITIVE)
+    rank = options.required(options.rank(rank), "--rank", options.RANK)
     from hpstudy.results import predict as predict_module
     return predict_module.predict(path, images, top=top, rank=rank)
 
@@ -273,7 +273,9 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     `best` models of each study are evaluated on the test split (default: 1 for those, else 0), their figures
     next to `output`. The text is returned, and written to `output` when given (replaced whole, never through a
     link, never onto a results folder's records: `results.outputs`)."""
-    paths, format = options.some(paths, "PATH", "results folders"), options.choice(format, "--format", options.FORMATS)
+    paths = options.some(paths, "PATH", "results folders")
+    format = options.required(options.choice(format, "--format", options.FORMATS), "--format",
+                              f"one of {', '.join(options.FORMATS)}")
     top, best = options.positive(top, "--top"), options.count(best, "--best")
     from hpstudy.report import pages, tables
     from hpstudy.results import outputs
@@ -292,10 +294,10 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     if output and format in ("markdown", "html"):     # markdown links PNG files, html embeds them
         built.folder = Path(output).parent
         tables.add_figures(built, figures if format == "markdown" else None)
-    if best:
+    if best and figures is not None:                  # figures: best needs an output, checked above
         built.best = tables.evaluate_best(paths, figures, best)
     text = pages.render(built, format)
-    if best and format == "markdown":
+    if best and output and format == "markdown":
         text += "\n" + pages.best_models_markdown(built, Path(output).parent)
     if output:
         outputs.write_text(output, text, "the report")
@@ -323,14 +325,13 @@ def serve(paths: list, *, host: str = "127.0.0.1", port: int = 8765, stream=None
     progress, running trials with their curves so far, trials table and figures, refreshed as its trial files
     change. Read only (no lock taken, nothing written); a bad folder or a port in use is one HpstudyError, any
     host but loopback a warning on stderr. Says where it listens on `stream` (stdout)."""
-    paths, port = options.some(paths, "PATH", "results folders"), options.port(port)
-    if port is None:
-        raise options.OptionError("--port: expected a port in 0-65535, got 'None'")
+    paths = options.some(paths, "PATH", "results folders")
+    port = options.required(options.port(port), "--port", options.PORT)
     from hpstudy.serve import server
     server.serve(list(paths), host=host, port=port, stream=stream)
 
 
-def describe_models(names: list[str] = ()) -> list[tuple[str, str, list[dict]]]:
+def describe_models(names: list[str] | tuple[str, ...] = ()) -> list[tuple[str, str, list[dict]]]:
     """(name, description, one row per option) of each model builder named (default: all)."""
     models = import_quietly("hpstudy.models")
     out = []
@@ -340,7 +341,7 @@ def describe_models(names: list[str] = ()) -> list[tuple[str, str, list[dict]]]:
     return out
 
 
-def datasets(data_dir: str | None = None) -> tuple[Path, pd.DataFrame]:
+def datasets(data_dir: str | None = None) -> tuple[str, pd.DataFrame]:
     """(the cache folder, one row per dataset: where its data is or goes, whether it is there, decoded copies)."""
     from hpstudy.data import catalog
     return catalog.cache_root(), catalog.listing(data_dir)
