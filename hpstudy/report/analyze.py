@@ -232,6 +232,8 @@ class Analysis:
     @property
     def answer(self) -> answer_module.Answer:
         """The answer: the question, the best configuration and the findings."""
+        if self.study.answer is None:          # `analyze` gives every table's study its answer
+            raise ValueError("this analysis has no answer")
         return self.study.answer
 
     def render(self, format: str = "markdown") -> str:

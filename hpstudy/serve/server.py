@@ -42,7 +42,8 @@ class LiveServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """Where the page is."""
-        host, port = self.server_address[:2]
+        address, port = self.server_address[:2]
+        host = address.decode() if isinstance(address, bytes) else address
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
     def answer(self, target: str, host: str | None) -> tuple[int, str, bytes]:
@@ -75,6 +76,7 @@ def _hostname(host: str) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: LiveServer                # the server that made this handler
     server_version = "hpstudy-serve"
     sys_version = ""
     timeout = 30                      # a client that stops sending mid-request frees its thread
