@@ -33,7 +33,7 @@ from hpstudy.results.status import TrialStatus
 from hpstudy.text import exception_line
 
 Trial = kt.engine.trial.Trial
-_KerasTunerBase: Any = object   # the mixins' base to a type checker: they go before keras-tuner's classes (untyped)
+MixinBase: Any = object     # hpstudy's mixins' base to a type checker: they go before keras-tuner's untyped classes
 # 1.4: the statuses of a trial keras-tuner never runs again (it queues an INVALID one again, while retries last).
 FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 # What reloading a damaged tuner folder says to do (keras-tuner's own files cannot be repaired by hand).
@@ -53,7 +53,7 @@ def show_tracebacks(show: bool) -> None:
 
 
 # ---------------------------------------------------------------- the oracle
-class StudyOracle(_KerasTunerBase):
+class StudyOracle(MixinBase):
     """Mixed into each keras-tuner oracle (see `oracle_class`)."""
 
     max_failed_trials = 2**31       # search.max_failed_trials, set by the tuner that owns this oracle
@@ -188,7 +188,7 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
         super().set_state(state)
         grid = state.get("grid", {"populate_next": [], "order": []})
         self._populate_next = list(grid["populate_next"])
-        self._ordered_ids = type(self._ordered_ids)()
+        self._ordered_ids: Any = type(self._ordered_ids)()
         for trial_id in grid["order"]:
             self._ordered_ids.insert(trial_id)
 
@@ -240,7 +240,7 @@ class PatientClient:
             raise ChiefFinished("the chief has finished the study")
 
 
-class StudyTunerBase(_KerasTunerBase):
+class StudyTunerBase(MixinBase):
     """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`).
 
     `role` (None: a study of its own) is this process's part in a distributed study; keras-tuner reads the same

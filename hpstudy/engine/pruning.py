@@ -167,7 +167,7 @@ class Pruner(keras.callbacks.Callback):
         number = epoch + 1
         # A fit that ends here anyway (early stopping, the NaN guard, before this in the callbacks) is not cut short.
         ending = self.model.stop_training or number >= self.params.get("epochs", 0)
-        if self.pruned_at is not None or ending or not is_due(self.spec, number):
+        if self.spec is None or self.pruned_at is not None or ending or not is_due(self.spec, number):
             return
         value = best_so_far(self.values, self.minimize)[-1]
         others = other_trials(self.layout, self.trial_id, self.objective, self.minimize)
