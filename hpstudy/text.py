@@ -92,7 +92,15 @@ def _text_columns(table) -> list:
 
 def read_csv(source, **options):
     """A CSV hpstudy wrote (`csv_text`), read with pandas.read_csv(`source`, **options), each string cell and column
-    name as it was before `safe_cell`."""
+    name as it was before `safe_cell`.
+
+    Args:
+        source: the CSV file (a path or anything pandas.read_csv reads: trials.csv, repeats.csv, a report's CSV).
+        **options: pandas.read_csv's own options.
+
+    Returns:
+        The table as a pandas DataFrame.
+    """
     import pandas as pd
     table = pd.read_csv(source, **options)
     table = table.rename(columns=original_cell)

@@ -1,18 +1,6 @@
-"""Which hyperparameters the score depends on most: a ranking with intervals, beside the adjusted effects.
-
-Importance is *held-out grouped permutation importance* of a random forest: the trials are split into FOLDS
-folds; for each, a `sklearn.ensemble.RandomForestRegressor` (TREES trees) is fitted on the other folds to predict
-the score from the hyperparameters (numbers as they are, other values one-hot encoded; inactive values get their
-own code), and each held-out trial's hyperparameter columns are replaced together by another trial's (30
-repeats, fixed seed). A hyperparameter's importance is the mean increase of the squared error over the held-out
-trials; `share` is its fraction of the positive total. Its 95% interval (`ci95 low`, `ci95 high`) is the t
-interval of the FOLDS folds' mean increases, its variance corrected for the folds' overlap (Nadeau and
-Bengio 2003). Held out, because a forest scored on the trials it was fitted to has
-memorised them: shuffling a hyperparameter that does nothing still raises its in-sample error, and such
-intervals lay above zero for 87-99% of irrelevant hyperparameters. With fewer than MIN_TRIALS completed trials
-no ranking is given ("too few trials").
-
-Pure numpy/pandas/scikit-learn (no Keras).
+"""Which hyperparameters the score depends on most: a ranking with intervals, beside the adjusted effects, by
+held-out grouped permutation importance of a random forest (`_permutation_importance`). Pure
+numpy/pandas/scikit-learn (no Keras).
 """
 from __future__ import annotations
 
@@ -39,7 +27,7 @@ IMPORTANCE_COLUMNS = ["hyperparameter", "importance", "std", "ci95 low", "ci95 h
 
 def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
                cache: Path | None = None) -> pd.DataFrame | None:
-    """Grouped permutation importance of a random forest (see the module's doc) over `trials` (already
+    """Grouped permutation importance of a random forest (see `_permutation_importance`) over `trials` (already
     completed()); None with fewer than MIN_TRIALS trials or no hyperparameters.
 
     With `cache` (a JSON file), a ranking computed from the same trials is read back instead: `hpstudy run`
@@ -60,6 +48,16 @@ def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
 
 
 def _permutation_importance(trials: pd.DataFrame, names: list[str], random_state: int, repeats: int) -> pd.DataFrame:
+    """*Held-out grouped permutation importance* of a random forest: the trials are split into FOLDS folds; for
+    each, a `sklearn.ensemble.RandomForestRegressor` (TREES trees) is fitted on the other folds to predict the score
+    from the hyperparameters (numbers as they are, other values one-hot encoded; inactive values get their own
+    code), and each held-out trial's hyperparameter columns are replaced together by another trial's (`repeats`
+    shuffles, fixed seed). A hyperparameter's importance is the mean increase of the squared error over the
+    held-out trials; `share` is its fraction of the positive total. Its 95% interval (`ci95 low`, `ci95 high`) is
+    the t interval of the FOLDS folds' mean increases, its variance corrected for the folds' overlap (Nadeau and
+    Bengio 2003). Held out, because a forest scored on the trials it was fitted to has memorised them: shuffling a
+    hyperparameter that does nothing still raises its in-sample error, and such intervals lay above zero for
+    87-99% of irrelevant hyperparameters."""
     x, groups = encoded_design(trials, names)
     y = trials["score"].to_numpy(dtype=float)
     per_trial, folds = _held_out_increases(x, y, groups, seed=random_state, repeats=repeats)

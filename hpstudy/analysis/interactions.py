@@ -1,23 +1,7 @@
-"""Interactions among a study's question hyperparameters (issue 25, point 6): whether one scientific
-hyperparameter's effect depends on another's value. The adjusted model (analysis.adjusted) has main effects only,
-so dropout that helps with one head and hurts with the other averages to about nothing there and reads as
-undetermined; here the question asks it directly. For every pair of the study's `question:` hyperparameters:
-
-- stratified contrasts: A's effect within each value of B (and B's within each value of A), each estimated by
-  `adjusted.contrasts` on the trials with that value of B, adjusted for the other searched hyperparameters, and
-  labelled "A | B=b" (a range is never stratified by: it has no values to hold fixed);
-- the interaction itself: how much A's effect differs between B's values (A's value vs its reference with b minus
-  the same with B's reference), the coefficient of A's and B's product column in the adjusted model of every
-  trial (main effects plus that product), labelled "A * B", with its 95% interval.
-
-A stratum with fewer than 2 * adjusted.MIN_PER_VALUE trials, and an interaction with a cell (a value of A with a
-value of B) of fewer than MIN_PER_VALUE trials, get "too few trials". These are extra looks at the question the
-study already asked, so they form a Holm family of their own, separate from the main effects' two families
-(adjusted.family), at SHARE of the 5%. Over 300 simulated null studies with the question named, a false
-finding among main effects and interactions together came in 1.3% of studies; the interaction of
-benchmarks/simulate.py's "interaction" scenario is found in 81.3% (dropout: 3.3% with main effects only). The
-verdict words are the same (statistics.verdict).
-No Keras.
+"""Interactions among a study's question hyperparameters: whether one scientific hyperparameter's effect depends
+on another's value. For every pair of the study's `question:` hyperparameters, A's effect within each value of B
+(`stratified`, "A | B=b") and the interaction itself (`product`, "A * B"), each with its 95% interval and a
+verdict. No Keras.
 """
 from __future__ import annotations
 
@@ -32,6 +16,13 @@ from hpstudy.analysis import adjusted, statistics
 from hpstudy.analysis.adjusted import MIN_PER_VALUE, Contrast, labelled, levels_of
 from hpstudy.analysis.verdicts import number, show
 
+# The adjusted model (analysis.adjusted) has main effects only, so dropout that helps with one head and hurts with
+# the other averages to about nothing there and reads as undetermined; here the question asks it directly.
+# These are extra looks at the question the study already asked, so they form a Holm family of their own, separate
+# from the main effects' two families (adjusted.family), at SHARE of the 5%. Over 300 simulated null studies with
+# the question named, a false finding among main effects and interactions together came in 1.3% of studies; the
+# interaction of benchmarks/simulate.py's "interaction" scenario is found in 81.3% (dropout: 3.3% with main effects
+# only). The verdict words are the same (statistics.verdict).
 SHARE = 1 - adjusted.QUESTION_SHARE - adjusted.NUISANCE_SHARE   # of the 5%: the interactions' family, 0.5%
 
 

@@ -1,10 +1,6 @@
-"""IDX files, the format of MNIST and Fashion-MNIST, gzipped or not, read with numpy.
-
-An IDX file (http://yann.lecun.com/exdb/mnist/, "the IDX file format") is two zero bytes, a type code, the
-number of dimensions, each dimension as a big-endian 32-bit unsigned integer, then the values, big-endian,
-in row-major order. The header is checked before memory is spent (a header may declare terabytes); a file
-that is cut short, longer than its header says, of the wrong type or shape, or a corrupt gzip is a one-line
-DataError naming the file.
+"""IDX files, the format of MNIST and Fashion-MNIST, gzipped or not, read with numpy. The header is checked
+before memory is spent (a header may declare terabytes); a file that is cut short, longer than its header says,
+of the wrong type or shape, or a corrupt gzip is a one-line DataError naming the file.
 """
 
 from __future__ import annotations
@@ -21,6 +17,9 @@ from hpstudy.data.paths import open_regular, quoted
 from hpstudy.errors import DataError
 from hpstudy.text import exception_line
 
+# An IDX file (http://yann.lecun.com/exdb/mnist/, "the IDX file format") is two zero bytes, a type code, the
+# number of dimensions, each dimension as a big-endian 32-bit unsigned integer, then the values, big-endian,
+# in row-major order.
 # type code -> (dtype as stored, name in messages)
 TYPES: dict[int, tuple[np.dtype, str]] = {
     0x08: (np.dtype("u1"), "unsigned byte"), 0x09: (np.dtype("i1"), "signed byte"),

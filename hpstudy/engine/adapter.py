@@ -1,14 +1,7 @@
 """The one adapter over keras-tuner: every private name of keras-tuner that hpstudy relies on is used here,
-and nowhere else. Each use names the keras-tuner behaviour it relies on, as of 1.4.7 and 1.4.8 (the versions
-hpstudy is tested with); `missing_private_names()` lists those the installed keras-tuner lacks, and a test
-fails loudly, naming them, when an upgrade removes one.
-
-- `StudyOracle`, mixed into each of keras-tuner's oracles: state files written atomically, hpstudy's failure
-  limit in place of keras-tuner's, the repair of state left by a kill, a silent worker's trial released, and
-  the trials whose checkpoints a search in progress still needs;
-- `StudyTunerBase`, mixed into each tuner: its own state file written atomically, a worker's client to the
-  chief made patient (and stopped once that chief has finished), the trial's checkpoint file;
-- the grid oracle made resumable, the chief's gRPC server, and the registry of the four tuners.
+and nowhere else, each use naming the behaviour it relies on. It holds `StudyOracle`, mixed into each of
+keras-tuner's oracles; `StudyTunerBase`, mixed into each tuner; the grid oracle made resumable; the chief's gRPC
+server; and the registry of the four tuners.
 """
 from __future__ import annotations
 
@@ -54,7 +47,9 @@ def show_tracebacks(show: bool) -> None:
 
 # ---------------------------------------------------------------- the oracle
 class StudyOracle(MixinBase):
-    """Mixed into each keras-tuner oracle (see `oracle_class`)."""
+    """Mixed into each keras-tuner oracle (see `oracle_class`): state files written atomically, hpstudy's failure
+    limit in place of keras-tuner's, the repair of state left by a kill, a silent worker's trial released, and the
+    trials whose checkpoints a search in progress still needs."""
 
     max_failed_trials = 2**31       # search.max_failed_trials, set by the tuner that owns this oracle
     serves_workers = False          # the chief's oracle of a distributed study, set by `make_tuner` from the Role
@@ -241,7 +236,9 @@ class PatientClient:
 
 
 class StudyTunerBase(MixinBase):
-    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`).
+    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`): its own state
+    file written atomically, a worker's client to the chief made patient (and stopped once that chief has
+    finished), the trial's checkpoint file.
 
     `role` (None: a study of its own) is this process's part in a distributed study; keras-tuner reads the same
     from its environment variables, which the run sets from that role (`roles.keras_tuner_environment`).
@@ -371,6 +368,8 @@ def start_server(oracle, host: str, port: int):
 
 
 # ---------------------------------------------------------------- what this module relies on
+# Each use above names the keras-tuner behaviour it relies on, as of 1.4.7 and 1.4.8 (the versions hpstudy is tested
+# with); a test fails loudly, naming the names this lists, when an upgrade removes one.
 def missing_private_names() -> list[str]:
     """The private names of keras-tuner used above that the installed keras-tuner lacks (none, when it works)."""
     from keras_tuner.src import protos

@@ -1,12 +1,7 @@
 """`search.pruning`: stop a trial whose objective falls behind the other trials' at the same epoch.
 
 The rules (`median_rule`, `halving_rule`) are plain functions of curves: a trial's best objective so far at each
-epoch. The other trials' curves and statuses come from the results folder itself (each trial's history file and
-keras-tuner's trial record), never from memory, so the same rule decides alike in one process, after a resume,
-after a fresh-process restart for the memory allowance, and in every worker of a distributed study (whose
-results folder is shared). `Pruner` is the Keras callback that applies the rule at the end of each epoch and
-records a decision in trials/<n>/pruned.json before it stops the training: to keras-tuner the trial then ends
-like an early-stopped one (COMPLETED, scored at its best epoch, its weights kept), and hpstudy reads it as PRUNED.
+epoch. `Pruner` is the Keras callback that applies the rule at the end of each epoch.
 """
 from __future__ import annotations
 
@@ -62,6 +57,10 @@ def _curve(layout: Layout, trial_id: str, objective: str, minimize: bool) -> lis
     return curve
 
 
+# The other trials' curves and statuses come from the results folder itself (each trial's history file and
+# keras-tuner's trial record), never from memory, so the same rule decides alike in one process, after a resume,
+# after a fresh-process restart for the memory allowance, and in every worker of a distributed study (whose
+# results folder is shared).
 def other_trials(layout: Layout, trial_id: str, objective: str,
                  minimize: bool) -> list[tuple[str, str | None, list]]:
     """(number, hpstudy status, best-so-far curve) of every trial but `trial_id` in trial order. A record that
@@ -149,6 +148,9 @@ RULES = {"median": median_rule, "successive_halving": halving_rule}
 
 
 # ---------------------------------------------------------------- the callback
+# The callback records a decision in trials/<n>/pruned.json before it stops the training: to keras-tuner the trial
+# then ends like an early-stopped one (COMPLETED, scored at its best epoch, its weights kept), and hpstudy reads it
+# as PRUNED.
 class Pruner(keras.callbacks.Callback):
     """Applies the study's pruning rule to one trial at the end of each epoch; holds only plain values until
     training starts (keras-tuner deep-copies callbacks). `pruned_at` is the epoch it stopped the trial at.

@@ -1,10 +1,7 @@
 """Reading and writing the files of a results folder: every write is atomic. `read_json` is lenient (a missing
 or half-readable file is None: heartbeats, a study still running); `read_record` is strict: a file hpstudy wrote
-that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError naming it.
-
-Every read goes through `read_bytes`, one rule for everything hpstudy reads from a results folder: never through a
-symbolic link that leaves the folder, a regular file only (a named pipe, socket or device is refused before it is
-opened, and opened non-blocking so one swapped in cannot hang the reader), and no more than the cap of its kind."""
+that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError naming it. Every
+read goes through `read_bytes`."""
 from __future__ import annotations
 
 import contextlib
@@ -159,6 +156,9 @@ def resolve_inside(path: Path, root: Path | None = None, *, inside: bool = True)
     return real
 
 
+# One rule for everything hpstudy reads from a results folder: never through a symbolic link that leaves the folder,
+# a regular file only (a named pipe, socket or device is refused before it is opened, and opened non-blocking so one
+# swapped in cannot hang the reader), and no more than the cap of its kind.
 def read_bytes(path: Path, kind: str = "JSON record", *, root: Path | None = None, inside: bool = True) -> bytes | None:
     """The bytes of `path`, None when it does not exist; a Refused when it is not a regular file (checked before it
     is opened), is larger than the cap of its `kind` (CAPS), or (with `inside`) is reached through a symbolic link

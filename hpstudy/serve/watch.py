@@ -1,10 +1,6 @@
 """One results folder read live for `hpstudy serve`: its progress, running trials with their curves so far, the
-trials table as the report shows it, and figures.
-
-Every answer is cached under the signature (inode, size, modification and change times) of the files it was read
-from: an unchanged folder answers from memory after one walk over its trial folders. hpstudy writes each file to
-a temporary name and renames it into place, so a file that changed has a new inode, and a reader never sees half
-of one. Nothing here writes to the folder or takes its lock, and no file that links out of it is read.
+trials table as the report shows it, and figures. Nothing here writes to the folder or takes its lock, and no file
+that links out of it is read.
 """
 from __future__ import annotations
 
@@ -114,6 +110,10 @@ def planned_epochs(study, values: dict) -> int | None:
 
 
 # ---------------------------------------------------------------- the signature of the files read
+# Every answer is cached under the signature (inode, size, modification and change times) of the files it was read
+# from: an unchanged folder answers from memory after one walk over its trial folders. hpstudy writes each file to
+# a temporary name and renames it into place, so a file that changed has a new inode, and a reader never sees half
+# of one.
 def signature(layout: Layout, root: str) -> tuple[tuple, dict]:
     """(the stamps of the files the trials table is read from, {trial number: the stamps of its histories}).
     `root` is the folder's real path: a link that leads out of it is a ResultsError."""

@@ -2,10 +2,8 @@
 Python API (api) both check with them, so a value one refuses the other refuses too, in the same words.
 
 Each check takes the value as typed (text, from the parser) or as passed (a Python value), returns it converted,
-and otherwise raises OptionError naming the option: "--top: expected a positive integer, got '-1'". The value is
-quoted as its text either way, so the command and the API say exactly the same. `parser_type` turns a check into
-an argparse type, whose message argparse prints as "argument --top: expected a positive integer, got '-1'". None
-(an option left out) passes every check. Nothing heavy is imported here.
+and otherwise raises OptionError naming the option. None (an option left out) passes every check. Nothing heavy
+is imported here.
 """
 from __future__ import annotations
 
@@ -26,6 +24,9 @@ class OptionError(HpstudyError):
     """An option's value is not one the option takes: the message names the option and what it takes."""
 
 
+# An OptionError reads "--top: expected a positive integer, got '-1'": the value is quoted as its text either way,
+# so the command and the API say exactly the same. As an argparse type (`parser_type`), argparse prints it as
+# "argument --top: expected a positive integer, got '-1'".
 def _integer(value, option: str, smallest: int, expected: str):
     """`value` as an int of at least `smallest`; an OptionError saying `expected` otherwise."""
     if value is None:

@@ -2,10 +2,7 @@
 
 An override is `{when: {<searched name>: <value>, ...}, set: {<train key>: <value>, ...}}`. A trial whose searched
 values match every entry of `when` (dotted names, as the trials table names them: `model.builder`,
-`model.deep_cnn.variant`) trains with `set`'s values in place of the train section's. Every override that matches
-applies, in the order written, so a key two of them set takes the later one's value. Checked with the rest of the
-study file, without Keras: `when` names searched values and values they can take; `set` names train keys that are
-neither searched (an override of a searched value would be ambiguous) nor one setting for the whole study.
+`model.deep_cnn.variant`) trains with `set`'s values in place of the train section's (`applied`).
 """
 from __future__ import annotations
 
@@ -50,6 +47,9 @@ def keys(overrides) -> list[str]:
 
 
 # ---------------------------------------------------------------- parsing
+# Checked with the rest of the study file, without Keras: `when` names searched values and values they can take;
+# `set` names train keys that are neither searched (an override of a searched value would be ambiguous) nor one
+# setting for the whole study.
 def parse(fail, raw, study) -> tuple[Override, ...]:
     """`train.overrides` as written in `study`'s file (a list, or null for none), checked against its searched
     values and its train section."""

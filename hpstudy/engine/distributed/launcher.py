@@ -1,7 +1,6 @@
 """`hpstudy run STUDY --workers N`: a chief and N worker processes on this machine, one study.
 
-Each process is an `hpstudy run` whose role flags come from its `Role` (`Role.flags`). Workers are spread over
-the GPUs (CUDA_VISIBLE_DEVICES), several per GPU when N is larger than their number. Their output is streamed
+Each process is an `hpstudy run` whose role flags come from its `Role` (`Role.flags`). Their output is streamed
 with a prefix naming each process; a worker that dies is started again under its id (the chief gives it back
 its trial); Ctrl-C stops them all. Nothing heavy is imported here.
 """
@@ -42,6 +41,8 @@ def check_local_workers(workers: int) -> None:
                            "with --role worker")
 
 
+# Workers are spread over these GPUs (each worker's CUDA_VISIBLE_DEVICES), several per GPU when N is larger than
+# their number.
 def gpus() -> list[str]:
     """The GPUs workers may use: CUDA_VISIBLE_DEVICES if set, else what nvidia-smi lists (none: [])."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
