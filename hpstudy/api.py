@@ -151,9 +151,7 @@ def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path
 
     Returns:
         The chief's exit code."""
-    workers = options.positive(workers, "--workers")
-    if workers is None:
-        raise options.OptionError("--workers: expected a positive integer, got 'None'")
+    workers = options.required(options.positive(workers, "--workers"), "--workers", options.POSITIVE)
     max_trials, epochs = options.positive(max_trials, "--max-trials"), options.positive(epochs, "--epochs")
     worker_timeout = options.positive(worker_timeout, "--worker-timeout")
     if worker_timeout is not None:      # checked as the chief will check it, before any process starts
@@ -194,7 +192,7 @@ def export(path: str | Path, to: str | Path, *, rank: int = 0):
 
     Returns:
         What was written: the file, the trial, its input shape and class names."""
-    rank = options.rank(rank)
+    rank = options.required(options.rank(rank), "--rank", options.RANK)
     return import_quietly("hpstudy.results.export").export(path, to, rank=rank)
 
 
@@ -209,7 +207,9 @@ def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> l
 
     Returns:
         One Prediction per image: its file and (class name, probability) pairs, most probable first."""
-    images, top, rank = options.some(images, "IMAGE", "image files"), options.positive(top, "--top"), options.rank(rank)
+    images = options.some(images, "IMAGE", "image files")
+    top = options.required(options.positive(top, "--top"), "--top", options.POSITIVE)
+    rank = options.required(options.rank(rank), "--rank", options.RANK)
     from hpstudy.results import predict as predict_module
     return predict_module.predict(path, images, top=top, rank=rank)
 
@@ -232,7 +232,9 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
 
     Returns:
         The report's text."""
-    paths, format = options.some(paths, "PATH", "results folders"), options.choice(format, "--format", options.FORMATS)
+    paths = options.some(paths, "PATH", "results folders")
+    format = options.required(options.choice(format, "--format", options.FORMATS), "--format",
+                              f"one of {', '.join(options.FORMATS)}")
     top, best = options.positive(top, "--top"), options.count(best, "--best")
     from hpstudy.report import pages, tables
     from hpstudy.results import outputs
@@ -251,10 +253,10 @@ def report(paths: list, *, format: str = "markdown", sort: str | None = None, to
     if output and format in ("markdown", "html"):     # markdown links PNG files, html embeds them
         built.folder = Path(output).parent
         tables.add_figures(built, figures if format == "markdown" else None)
-    if best:
+    if best and figures is not None:                  # figures: best needs an output, checked above
         built.best = tables.evaluate_best(paths, figures, best)
     text = pages.render(built, format)
-    if best and format == "markdown":
+    if best and output and format == "markdown":
         text += "\n" + pages.best_models_markdown(built, Path(output).parent)
     if output:
         outputs.write_text(output, text, "the report")
@@ -305,14 +307,13 @@ def serve(paths: list, *, host: str = "127.0.0.1", port: int = 8765, stream=None
 
     Raises:
         HpstudyError: a folder that is not a study's, or a port in use."""
-    paths, port = options.some(paths, "PATH", "results folders"), options.port(port)
-    if port is None:
-        raise options.OptionError("--port: expected a port in 0-65535, got 'None'")
+    paths = options.some(paths, "PATH", "results folders")
+    port = options.required(options.port(port), "--port", options.PORT)
     from hpstudy.serve import server
     server.serve(list(paths), host=host, port=port, stream=stream)
 
 
-def describe_models(names: list[str] = ()) -> list[tuple[str, str, list[dict]]]:
+def describe_models(names: list[str] | tuple[str, ...] = ()) -> list[tuple[str, str, list[dict]]]:
     """Each model builder's description and options, as `hpstudy list models` shows them.
 
     Args:
@@ -328,7 +329,7 @@ def describe_models(names: list[str] = ()) -> list[tuple[str, str, list[dict]]]:
     return out
 
 
-def datasets(data_dir: str | None = None) -> tuple[Path, pd.DataFrame]:
+def datasets(data_dir: str | None = None) -> tuple[str, pd.DataFrame]:
     """The datasets hpstudy knows, as `hpstudy data list` shows them.
 
     Args:

@@ -191,7 +191,8 @@ def test_the_readme_names_the_surface_this_test_checks():
 @pytest.mark.parametrize("doc, parameters, returns, expected", [
     ("Do it.\n\nArgs:\n    path: where.\n    top: how many\n        (wrapped).\n\nReturns:\n    The thing.",
      ["path", "top"], True, []),
-    ("Do it.\n\nArgs:\n    path: where.\n\nReturns:\n    The thing.", ["path", "top"], True, ["Args: no entry for top"]),
+    ("Do it.\n\nArgs:\n    path: where.\n\nReturns:\n    The thing.", ["path", "top"], True,
+     ["Args: no entry for top"]),
     ("Do it.\n\nArgs:\n    path (str): where.\n    *args: more.\n    **options: the rest.", ["path", "*args",
                                                                                           "**options"], False, []),
     ("Do it with `path`.", ["path"], False, ["no Args: section"]),

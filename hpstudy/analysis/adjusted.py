@@ -197,7 +197,8 @@ def contrasts(trials: pd.DataFrame, searched: dict, *, smallest: float | None = 
     log scale)) over `trials` (completed, with a float `score`), each with its verdict (see statistics.verdict;
     `smallest`: the smallest effect that matters; `question`: the scientific hyperparameters, see `family`;
     `minimize`: whether a lower score is better, which decides which way a range's optimum bends)."""
-    columns, wanted = [], []
+    columns: list[_Column] = []
+    wanted: list[_Wanted] = []
     for name, (slope, log) in searched.items():
         more, asked = _columns(trials, name, slope=slope, log=log, order_key=order_key, start=len(columns))
         columns += more
@@ -252,8 +253,8 @@ def family(out: list[Contrast], tests: list[tuple[int, float]], smallest: float 
             p_family = min(1.0, float(adjusted_p) / share)
             word = statistics.verdict(c.difference, c.ci95, smallest, p_family)
             n = min(c.n, c.n_reference) if c.n_reference is not None else c.n
-            more = (statistics.more_trials(c.difference, c.ci95, n, smallest) if word == statistics.UNDETERMINED
-                    else None)
+            more = (statistics.more_trials(c.difference, c.ci95, n, smallest)
+                    if word == statistics.UNDETERMINED and c.difference is not None else None)
             out[i] = dataclasses.replace(c, p_value=p, p_family=p_family, verdict=word, more=more)
     return out
 
@@ -291,9 +292,10 @@ def _curve(item: _Wanted, fit) -> Curve | None:
 def _with_optimum(contrast: Contrast, item: _Wanted, fit, minimize: bool) -> Contrast:
     """A CURVE contrast that is an effect bending the good way (the middle better than the ends), with its top
     inside the observed span: the note says where, with the delta-method 95% interval of the vertex."""
-    if item.kind != CURVE or contrast.verdict != statistics.EFFECT or (contrast.difference < 0) != minimize:
-        return contrast
     info = item.range
+    if (item.kind != CURVE or info is None or contrast.difference is None or contrast.verdict != statistics.EFFECT
+            or (contrast.difference < 0) != minimize):
+        return contrast
     top = fit.vertex(info["straight"], info["square"])          # on the scale centred at `centre`
     if top is None or not info["low"] <= top[0] + info["centre"] <= info["high"]:
         return contrast

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ class Fit:
     """A fitted design: `position` maps a column number to its coefficient's index (intercept at 0), `aliased`
     maps each aliased column to the columns it is dependent with; `dof` the residual degrees of freedom."""
 
-    result: object = None                       # statsmodels' results (HC3), None when nothing could be fitted
+    result: Any = None                          # statsmodels' results (HC3), None when nothing could be fitted
     position: dict = field(default_factory=dict)
     aliased: dict = field(default_factory=dict)
     dof: int = 0

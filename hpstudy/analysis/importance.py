@@ -20,7 +20,8 @@ FOLDS, TREES = 5, 100       # the importance's cross-fitting: each trial is pred
 IMPORTANCE_METHOD = (f"held-out grouped permutation importance of a random forest (RandomForestRegressor, {TREES} "
                      f"trees; {FOLDS}-fold cross-fitting, each trial predicted by a forest fitted without it; 30 "
                      "shuffles per hyperparameter; mean increase in squared error); 95% interval: t interval of "
-                     "the folds' mean increases, Nadeau-Bengio corrected (it includes zero for a hyperparameter the score does not depend on)")
+                     "the folds' mean increases, Nadeau-Bengio corrected (it includes zero for a hyperparameter the "
+                     "score does not depend on)")
 IMPORTANCE_COLUMNS = ["hyperparameter", "importance", "std", "ci95 low", "ci95 high", "share"]
 
 
@@ -92,10 +93,10 @@ def encoded_design(trials: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, 
 
 
 def _held_out_increases(x: np.ndarray, y: np.ndarray, groups: dict, *, seed: int, repeats: int) -> tuple:
-    """((hyperparameters, trials), each trial's fold): each trial's increase in squared error, predicted by a forest that never saw
-    it (FOLDS-fold cross-fitting), when the hyperparameter's columns are replaced by another trial's (the mean
-    over `repeats` shuffles). A hyperparameter the score does not depend on has an expected increase of zero,
-    which an in-sample forest (that memorised the trials) would not give."""
+    """((hyperparameters, trials), each trial's fold): each trial's increase in squared error, predicted by a forest
+    that never saw it (FOLDS-fold cross-fitting), when the hyperparameter's columns are replaced by another trial's
+    (the mean over `repeats` shuffles). A hyperparameter the score does not depend on has an expected increase of
+    zero, which an in-sample forest (that memorised the trials) would not give."""
     from sklearn.ensemble import RandomForestRegressor
 
     rng = np.random.default_rng(seed)

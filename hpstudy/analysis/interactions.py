@@ -98,7 +98,7 @@ def product(done: pd.DataFrame, searched: dict, name: str, by: str, *, smallest,
         n, n_reference = cells[key][0], cells[key][-1]
         base = Contrast(f"{name} * {by}", what, f"with {show(by_levels[0])}", None, None, n, n_reference,
                         statistics.TOO_FEW, f"n={n} vs {n_reference}")
-        if found is None or found.difference is None or min(cells[key]) < MIN_PER_VALUE:
+        if found is None or found.difference is None or found.ci95 is None or min(cells[key]) < MIN_PER_VALUE:
             out.append(base if found is None or not found.note or found.note.startswith("n=")
                        else dataclasses.replace(base, note=found.note))
             continue
@@ -154,7 +154,7 @@ def interactions(done: pd.DataFrame, searched: dict, question, *, smallest=None,
 def _sentence(contrasts: list[Contrast], name: str, by: str, interaction: Contrast) -> str:
     """"model.dropout 0.5 vs 0.2 depends on model.head: +0.020 with dense, -0.020 with gap (interaction -0.040,
     95% interval -0.052 to -0.028: effect)"."""
-    value = interaction.value.rsplit(" with ", 1)[0]
+    value = str(interaction.value).rsplit(" with ", 1)[0]
     within = []
     for c in contrasts:
         if c.hyperparameter.startswith(f"{name} | {by}=") and (f"{show(c.value)}" == value.split(" vs ")[0]
@@ -163,9 +163,9 @@ def _sentence(contrasts: list[Contrast], name: str, by: str, interaction: Contra
             within.append(f"{number(c.difference, c.ci95)} with {where}" if c.difference is not None
                           else f"too few trials with {where}")
     said = f"{name} {value} depends on {by}: " + (", ".join(within) or "no stratum to compare")
-    if interaction.difference is None:
-        return f"{said} (interaction: too few trials, {interaction.note})"
     ci = interaction.ci95
+    if interaction.difference is None or ci is None:
+        return f"{said} (interaction: too few trials, {interaction.note})"
     return (f"{said} (interaction {interaction.value} vs {interaction.reference}: "
             f"{number(interaction.difference, ci)}, 95% interval {number(ci[0], ci)} to {number(ci[1], ci)}: "
             f"{interaction.verdict})")

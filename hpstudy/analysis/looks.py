@@ -54,6 +54,7 @@ def verdict_at(effect: Effect, smallest: float | None, looks: int) -> str:
         return word if held else statistics.UNDETERMINED
     if word == statistics.NEGLIGIBLE:
         held = smallest is not None and all(-smallest < low and high < smallest for low, high in (
-            widened(c.ci95, looks, c.dof) for c in effect.contrasts if c.verdict == statistics.NEGLIGIBLE))
+            widened(c.ci95, looks, c.dof) for c in effect.contrasts
+            if c.verdict == statistics.NEGLIGIBLE and c.ci95 is not None))
         return word if held else statistics.UNDETERMINED
     return word

@@ -48,7 +48,7 @@ def confirmed(repeats: pd.DataFrame, objective: str, ranked: list[str], *, minim
     table = summaries(repeats)
     floor, dof = noise_floor(repeats)
     order = table.sort_values("score_mean", ascending=minimize, kind="stable")
-    out = {"objective": objective, "configurations": [
+    out: dict[str, object] = {"objective": objective, "configurations": [
                {"trial_id": r.trial_id, "n": int(r.n), "score_mean": r.score_mean, "score_std": r.score_std,
                 "score_ci95": list(r.score_ci95) if r.score_ci95 else None, "test_accuracy_mean": r.test_accuracy_mean,
                 "test_accuracy_std": r.test_accuracy_std,

@@ -70,7 +70,7 @@ def halves(values: pd.Series) -> pd.Series:
 # flip their sign. So the score effects are estimated on the runs that trained, and those that did not are counted
 # here, apart.
 def training(done: pd.DataFrame, names: list[str], *, order_key, margin: float,
-             ranged: set = frozenset()) -> list[Training]:
+             ranged: set | frozenset = frozenset()) -> list[Training]:
     """Per hyperparameter (over the completed runs `done`), the runs that did not train per value (per half of
     the range, at its median, for the `ranged` ones), and each value against the reference as a Contrast of the
     share that did not train (outcome "did not train"); [] when every run trained."""
@@ -79,7 +79,9 @@ def training(done: pd.DataFrame, names: list[str], *, order_key, margin: float,
     ok = trained_mask(done)
     if ok.all():
         return []
-    found, out, tests = [], [], []
+    found: list[Training] = []
+    out: list[tuple[Training, int]] = []            # (the hyperparameter's Training, its contrast's index)
+    tests: list[tuple[int, float]] = []             # (index in `out`, Fisher's p-value)
     for name in names:
         labels = halves(done[name]) if name in ranged else labelled(done[name])
         rows = []

@@ -91,9 +91,10 @@ class Source:
 
     def class_count(self, label_mode: str | None = None) -> int | None:
         """The number of classes with ``label_mode`` (None: the default mode); None when set by the data."""
-        if self.label_modes is None:
+        mode = self.label_mode_of(label_mode)
+        if self.label_modes is None or mode is None:
             return self.num_classes
-        return self.label_modes[self.label_mode_of(label_mode)]
+        return self.label_modes[mode]
 
 
 DATASETS: dict[str, Source] = {}

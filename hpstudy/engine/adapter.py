@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
@@ -25,6 +26,7 @@ from hpstudy.results.status import TrialStatus
 from hpstudy.text import exception_line
 
 Trial = kt.engine.trial.Trial
+MixinBase: Any = object     # hpstudy's mixins' base to a type checker: they go before keras-tuner's untyped classes
 # 1.4: the statuses of a trial keras-tuner never runs again (it queues an INVALID one again, while retries last).
 FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 # What reloading a damaged tuner folder says to do (keras-tuner's own files cannot be repaired by hand).
@@ -44,7 +46,7 @@ def show_tracebacks(show: bool) -> None:
 
 
 # ---------------------------------------------------------------- the oracle
-class StudyOracle:
+class StudyOracle(MixinBase):
     """Mixed into each keras-tuner oracle (see `oracle_class`): state files written atomically, hpstudy's failure
     limit in place of keras-tuner's, the repair of state left by a kill, a silent worker's trial released, and the
     trials whose checkpoints a search in progress still needs."""
@@ -108,7 +110,7 @@ class StudyOracle:
         # 1.4: Oracle.reload loads every trial_*/trial.json (Trial.load), then oracle.json (set_state).
         for path in sorted(Path(self._project_dir).glob(f"trial_*/{layout_module.TUNER_TRIAL_FILE}")):
             record = trials_module.read_tuner_trial(path)
-            _reloaded(path, lambda: Trial.from_state(record))
+            _reloaded(path, lambda record=record: Trial.from_state(record))
         oracle_file = Path(self._get_oracle_fname())
         files.read_record(oracle_file, dict, hint=RELOAD_HINT)
         _reloaded(oracle_file, super().reload)
@@ -181,7 +183,7 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
         super().set_state(state)
         grid = state.get("grid", {"populate_next": [], "order": []})
         self._populate_next = list(grid["populate_next"])
-        self._ordered_ids = type(self._ordered_ids)()
+        self._ordered_ids: Any = type(self._ordered_ids)()
         for trial_id in grid["order"]:
             self._ordered_ids.insert(trial_id)
 
@@ -233,7 +235,7 @@ class PatientClient:
             raise ChiefFinished("the chief has finished the study")
 
 
-class StudyTunerBase:
+class StudyTunerBase(MixinBase):
     """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`): its own state
     file written atomically, a worker's client to the chief made patient (and stopped once that chief has
     finished), the trial's checkpoint file.
@@ -242,7 +244,6 @@ class StudyTunerBase:
     from its environment variables, which the run sets from that role (`roles.keras_tuner_environment`).
     `chief_finished`: a worker's heartbeat's event (see `PatientClient`).
     """
-
     def __init__(self, oracle, hypermodel, *, role: Role | None = None,
                  chief_finished: threading.Event | None = None, **kwargs):
         self.role = role
@@ -252,7 +253,7 @@ class StudyTunerBase:
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
         _check_environment(role, self)
         if is_worker(role):     # 1.4: BaseTuner.__init__ has just replaced the oracle by an OracleClient
-            self.oracle = PatientClient(self.oracle, role.chief_timeout, chief_finished)
+            self.oracle: Any = PatientClient(self.oracle, role.chief_timeout, chief_finished)
 
     def save(self):
         # 1.4: BaseTuner.save saves the oracle (not on a worker), then the tuner's own state with utils.save_json.
@@ -386,7 +387,7 @@ def missing_private_names() -> list[str]:
             "_get_oracle_fname", "_get_trial_dir", "_save_trial", "_check_consecutive_failures", "_retry_queue",
             "ongoing_trials", "end_order", "tuner_ids")},
         "HyperbandOracle._brackets": (hyperband, "_brackets"),
-        "GridSearchOracle._ordered_ids": (grid, "_ordered_ids"), "GridSearchOracle._populate_next": (grid, "_populate_next"),
+        **{f"GridSearchOracle.{name}": (grid, name) for name in ("_ordered_ids", "_populate_next")},
         "Tuner._get_tuner_fname": (kt.Tuner, "_get_tuner_fname"),
         "Tuner._get_checkpoint_fname": (kt.Tuner, "_get_checkpoint_fname"),
     }

@@ -15,6 +15,7 @@ from hpstudy.analysis import effects as effects_module, looks as looks_module, r
 from hpstudy.results import trials as trials_module
 from hpstudy.results.layout import Layout
 from hpstudy.results.status import TrialStatus
+from hpstudy.study.spec import StudySpec
 
 DECISIVE = ("effect", "negligible")       # the verdicts that answer a question; the others ask for more trials
 REPEAT_SEEDS = 2                          # seed repeats per configuration the question rests on
@@ -27,7 +28,7 @@ class Answered:
     `repeat(trial_numbers)`: runs seed repeats of those trials (None: this process runs none)."""
 
     layout: Layout
-    study: object
+    study: StudySpec
     repeat: Callable[[list[str]], object] | None = None
     looks: int = 1                                   # the rounds the budget allows (set by the oracle)
     verdicts: dict = field(default_factory=dict)     # the question's verdicts at the last check, at 95%

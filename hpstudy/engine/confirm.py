@@ -31,8 +31,12 @@ class BestEpoch(keras.callbacks.Callback):
     def __init__(self, objective: str, minimize: bool):
         super().__init__()
         self.objective, self.minimize = objective, minimize
-        self.best, self.best_logs, self.best_epoch, self.weights = None, {}, None, None
-        self.last_logs, self.epochs = {}, 0
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.weights: list | None = None
+        self.best_logs: dict[str, float] = {}
+        self.last_logs: dict[str, float] = {}
+        self.epochs = 0
 
     def on_epoch_end(self, epoch, logs=None):
         """Remember this epoch if its objective is the best so far."""

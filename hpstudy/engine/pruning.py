@@ -61,7 +61,8 @@ def _curve(layout: Layout, trial_id: str, objective: str, minimize: bool) -> lis
 # keras-tuner's trial record), never from memory, so the same rule decides alike in one process, after a resume,
 # after a fresh-process restart for the memory allowance, and in every worker of a distributed study (whose
 # results folder is shared).
-def other_trials(layout: Layout, trial_id: str, objective: str, minimize: bool) -> list[tuple[str, str, list]]:
+def other_trials(layout: Layout, trial_id: str, objective: str,
+                 minimize: bool) -> list[tuple[str, str | None, list]]:
     """(number, hpstudy status, best-so-far curve) of every trial but `trial_id` in trial order. A record that
     cannot be read is left out: it is not evidence, and a trial is never failed for another trial's file."""
     out = []
@@ -78,16 +79,23 @@ def other_trials(layout: Layout, trial_id: str, objective: str, minimize: bool) 
 
 
 # ---------------------------------------------------------------- the rules
+def _filled(value: int | None, key: str) -> int:
+    """A rule's own key (interval, reduction_factor), which loading the study fills in with its default."""
+    if value is None:
+        raise ValueError(f"search.pruning.{key} is unset: a study file's loader fills it in")
+    return value
+
+
 def is_due(spec: PruningSpec, epoch: int) -> bool:
     """Whether the rule looks at a trial at the end of `epoch` (from 1): median at warmup_epochs and every
     `interval` epochs after; successive halving at its rungs, warmup_epochs x reduction_factor^k."""
     if epoch < spec.warmup_epochs:
         return False
     if spec.rule == "median":
-        return (epoch - spec.warmup_epochs) % spec.interval == 0
+        return (epoch - spec.warmup_epochs) % _filled(spec.interval, "interval") == 0
     rung = spec.warmup_epochs
     while rung < epoch:
-        rung *= spec.reduction_factor
+        rung *= _filled(spec.reduction_factor, "reduction_factor")
     return rung == epoch
 
 
@@ -126,7 +134,7 @@ def halving_rule(spec: PruningSpec, epoch: int, value: float, others, objective:
     count = len(reached) + 1
     if count < spec.min_trials or not math.isfinite(value):
         return None
-    kept = max(1, count // spec.reduction_factor)
+    kept = max(1, count // _filled(spec.reduction_factor, "reduction_factor"))
     ordered = sorted([value, *(v for _, v in reached)], reverse=not minimize)
     threshold = ordered[kept - 1]
     if not _worse(value, threshold, minimize):
@@ -161,7 +169,7 @@ class Pruner(keras.callbacks.Callback):
         number = epoch + 1
         # A fit that ends here anyway (early stopping, the NaN guard, before this in the callbacks) is not cut short.
         ending = self.model.stop_training or number >= self.params.get("epochs", 0)
-        if self.pruned_at is not None or ending or not is_due(self.spec, number):
+        if self.spec is None or self.pruned_at is not None or ending or not is_due(self.spec, number):
             return
         value = best_so_far(self.values, self.minimize)[-1]
         others = other_trials(self.layout, self.trial_id, self.objective, self.minimize)

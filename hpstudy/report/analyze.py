@@ -26,8 +26,9 @@ PREFIX = "params_"                                   # Optuna's trials_dataframe
 COMPLETED = {TrialStatus.COMPLETED, "COMPLETE"}     # hpstudy's and keras-tuner's; Optuna's
 # Columns that are never hyperparameters: hpstudy's trials.csv bookkeeping and metrics, Optuna's.
 NOT_SEARCHED = {"trial_id", "status", "trained", "state", "number", "score", "value", "best_epoch", "epochs_run",
-                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message", "pruned_at_epoch",
-                "pruned_reason", "study", "datetime_start", "datetime_complete", "duration", *METRICS, *LAST_METRICS}
+                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message",
+                "pruned_at_epoch", "pruned_reason", "study", "datetime_start", "datetime_complete", "duration",
+                *METRICS, *LAST_METRICS}
 NOT_SEARCHED_PREFIXES = ("user_attrs_", "system_attrs_", "values_")
 MIN_ROWS = 2                                         # one trial compares nothing
 
@@ -232,6 +233,8 @@ class Analysis:
     @property
     def answer(self) -> answer_module.Answer:
         """The answer: the question, the best configuration and the findings."""
+        if self.study.answer is None:          # `analyze` gives every table's study its answer
+            raise ValueError("this analysis has no answer")
         return self.study.answer
 
     def render(self, format: str = "markdown") -> str:

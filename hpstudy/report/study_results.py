@@ -237,7 +237,7 @@ def load_best(path: str | Path, rank: int = 0):
 
     Raises:
         ResultsError: no trial of that rank, weights that were not kept, or a damaged folder."""
-    rank = options.rank(rank)
+    rank = options.required(options.rank(rank), "--rank", options.RANK)
     layout = folder.open_folder(path)
     if rank != 0:
         trials.trial_at_rank(layout, rank)       # a rank past the last is told before Keras is imported

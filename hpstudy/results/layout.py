@@ -32,7 +32,8 @@ _OWNED_FILES = re.compile("|".join((
     r"tuner/trial_\d+/(trial\.json|build_config\.json|checkpoint[^/]*)",
     r"tensorboard/\d+/execution\d+/((train|validation)/)?events\.out\.tfevents\.[^/]+",
 )))
-_OWNED_FOLDERS = re.compile(r"trials/\d+|repeats/\d+|tuner/trial_\d+|tensorboard/\d+(/execution\d+(/(train|validation))?)?")
+_OWNED_FOLDERS = re.compile(r"trials/\d+|repeats/\d+|tuner/trial_\d+"
+                            r"|tensorboard/\d+(/execution\d+(/(train|validation))?)?")
 
 
 _TOP_FOLDERS = ("tuner", "trials", "tensorboard", "workers", "repeats")
@@ -175,7 +176,8 @@ class Layout:
         def order(path):
             seed = path.stem[len("seed_"):]
             return (int(path.parent.name) if path.parent.name.isdigit() else -1, int(seed) if seed.isdigit() else -1)
-        return sorted((file for folder in self.entries(self.repeats, "*") if folder.is_dir()     # notes beside: not ours
+        return sorted((file for folder in self.entries(self.repeats, "*")
+                       if folder.is_dir()                        # notes beside: not ours
                        for file in self.entries(folder, "seed_*.json")), key=order)
 
     def heartbeat(self, worker: str) -> Path:
@@ -192,7 +194,7 @@ class Layout:
             what = files.not_a_file(os.stat(files.resolve_inside(folder, self.root)).st_mode)
             if what != "a folder":
                 raise files.Refused(f"is {what or 'a file'}, not a folder")
-            names = sorted(name for name in os.listdir(folder) 
+            names = sorted(name for name in os.listdir(folder)
                            if fnmatch.fnmatchcase(name, pattern) and not name.startswith("."))   # as glob: no hidden
         except files.Refused as err:
             raise files.damaged(folder, err.reason) from None

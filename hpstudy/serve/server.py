@@ -40,7 +40,8 @@ class LiveServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """Where the page is."""
-        host, port = self.server_address[:2]
+        address, port = self.server_address[:2]
+        host = address.decode() if isinstance(address, bytes) else address
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
     # No file is ever served by its name, so no URL (`..`, `%2e%2e`, an absolute path) reaches a file at all, inside
@@ -76,6 +77,7 @@ def _hostname(host: str) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: LiveServer                # the server that made this handler
     server_version = "hpstudy-serve"
     sys_version = ""
     timeout = 30                      # a client that stops sending mid-request frees its thread

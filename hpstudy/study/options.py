@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from hpstudy.errors import HpstudyError
 
 FORMATS = ("markdown", "csv", "json", "html", "latex")      # hpstudy report --format
 ROLES = ("chief", "worker")                                   # hpstudy run --role
 LABEL_MODES = ("fine", "coarse")                              # hpstudy data info --label-mode
+POSITIVE, RANK, PORT = "a positive integer", "0 (the best) or a positive integer", "a port in 0-65535"
+_T = TypeVar("_T")
 
 
 class OptionError(HpstudyError):
@@ -41,7 +43,7 @@ def _integer(value, option: str, smallest: int, expected: str):
 
 def positive(value, option: str) -> int | None:
     """A positive integer (--max-trials, --epochs, --top, --workers, the timeouts)."""
-    return _integer(value, option, 1, "a positive integer")
+    return _integer(value, option, 1, POSITIVE)
 
 
 def seeds(value, option: str = "--seeds") -> int | None:
@@ -51,7 +53,7 @@ def seeds(value, option: str = "--seeds") -> int | None:
 
 def rank(value, option: str = "--rank") -> int | None:
     """A rank among a study's completed trials: 0 is the best."""
-    return _integer(value, option, 0, "0 (the best) or a positive integer")
+    return _integer(value, option, 0, RANK)
 
 
 def count(value, option: str) -> int | None:
@@ -61,9 +63,9 @@ def count(value, option: str) -> int | None:
 
 def port(value, option: str = "--port") -> int | None:
     """A TCP port, 0 for any free one."""
-    number = _integer(value, option, 0, "a port in 0-65535")
+    number = _integer(value, option, 0, PORT)
     if number is not None and number > 65535:
-        raise OptionError(f"{option}: expected a port in 0-65535, got {str(value)!r}")
+        raise OptionError(f"{option}: expected {PORT}, got {str(value)!r}")
     return number
 
 
@@ -97,6 +99,14 @@ def some(values, option: str, what: str) -> list:
     if not values or not all(isinstance(v, (str, Path)) for v in values):
         raise OptionError(f"{option}: expected one or more {what} (file names), got {values!r}")
     return values
+
+
+def required(checked: _T | None, option: str, expected: str) -> _T:
+    """A checked value of an API argument that has a default instead of None (a rank, a port): None there is
+    refused as any other value the option does not take."""
+    if checked is None:
+        raise OptionError(f"{option}: expected {expected}, got 'None'")
+    return checked
 
 
 def parser_type(check: Callable, option: str, *args) -> Callable[[str], object]:

@@ -139,7 +139,8 @@ def test_a_restarted_chief_holds_a_dead_workers_trial_until_another_worker_has_r
 def test_a_search_stopped_by_the_failure_limit_is_over_with_a_trial_still_queued(tmp_path):
     oracle = _chief(tmp_path, max_trials=10).oracle
     oracle.max_failed_trials = 1
-    failed, held = oracle.create_trial("w0"), oracle.create_trial("w1")
+    failed = oracle.create_trial("w0")
+    oracle.create_trial("w1")                     # w1's trial, released to the queue below
     failed.status = "FAILED"
     oracle.end_trial(failed)
     oracle.release("w1")

@@ -123,8 +123,9 @@ def launch(study_path: str, workers: int, *, results_dir: str, name: str, max_tr
             worker_env = dict(env)
             if devices:
                 worker_env["CUDA_VISIBLE_DEVICES"] = devices[i % len(devices)]
-            role = Role(WORKER, chief_role.host, chief_role.port, worker_id=f"worker{i}")
-            processes.append(_Process(role.worker_id, command(role), worker_env, lines))
+            name = f"worker{i}"
+            role = Role(WORKER, chief_role.host, chief_role.port, worker_id=name)
+            processes.append(_Process(name, command(role), worker_env, lines))
         while chief.popen.poll() is None:
             _print_lines(lines, stream, timeout=0.5)
             for worker in processes[1:]:
