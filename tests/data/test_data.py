@@ -10,8 +10,21 @@ import pytest
 
 from hpstudy import data
 from hpstudy.errors import DataError
-from tests.helpers import (CIFAR_NAMES, COARSE, FINE, PER_BATCH, TEST_SIZE, EvilPickle, cifar100_batch, cifar_batch,
-                           pickle_file, write_archive, write_cifar, write_cifar100, write_cifar100_archive)
+from tests.helpers import (
+    CIFAR_NAMES,
+    COARSE,
+    FINE,
+    PER_BATCH,
+    TEST_SIZE,
+    EvilPickle,
+    cifar100_batch,
+    cifar_batch,
+    pickle_file,
+    write_archive,
+    write_cifar,
+    write_cifar100,
+    write_cifar100_archive,
+)
 
 
 def as_rows(x):
@@ -353,6 +366,7 @@ def test_cifar100_download_checks_its_sha256(tmp_path, env_dir, monkeypatch):
 def test_cifar100_checksum_is_the_one_keras_publishes():
     """keras.datasets.cifar100 checks the same archive against this SHA-256 (a typo would fail every download)."""
     import inspect
+
     from keras.src.datasets import cifar100 as keras_cifar100
     assert data.cifar100.CIFAR100_SHA256 in inspect.getsource(keras_cifar100)
     assert data.cifar100.CIFAR100_URL in inspect.getsource(keras_cifar100)

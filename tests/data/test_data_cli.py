@@ -12,8 +12,21 @@ import pytest
 
 import hpstudy
 from hpstudy import cli, data
-from tests.helpers import (CINIC_CLASSES, COARSE, md5s, one_error_line, run_cli, run_unprivileged, write_archive,
-                           write_cifar, write_cifar100, write_cifar100_archive, write_mnist, write_study, write_tree)
+from tests.helpers import (
+    CINIC_CLASSES,
+    COARSE,
+    md5s,
+    one_error_line,
+    run_cli,
+    run_unprivileged,
+    write_archive,
+    write_cifar,
+    write_cifar100,
+    write_cifar100_archive,
+    write_mnist,
+    write_study,
+    write_tree,
+)
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import zlib
 
 import numpy as np
 
-from tests.hostile_inputs import case
 from tests.helpers import EvilPickle, idx_bytes, npz, pattern, pickle_file, write_cifar100, write_mnist, write_png
+from tests.hostile_inputs import case
 
 X = np.zeros((30, 8, 8, 3), np.uint8)
 Y = np.arange(30) % 2
