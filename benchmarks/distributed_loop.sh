@@ -11,7 +11,7 @@ logs=$(mktemp -d)
 pids=()
 for _ in $(seq 1 "$busy"); do python -c 'while True: pass' & pids+=($!); done
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT
-test_id="tests/test_distributed.py::test_chief_and_workers_started_apart_survive_a_dead_worker_and_a_restarted_chief"
+test_id="tests/engine/test_distributed.py::test_chief_and_workers_started_apart_survive_a_dead_worker_and_a_restarted_chief"
 for i in $(seq 1 "$runs"); do
   start=$(date +%s)
   python -m pytest -n 0 -q -p no:cacheprovider "$test_id" > "$logs/run_$i.log" 2>&1

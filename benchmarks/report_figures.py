@@ -1,6 +1,7 @@
 """How long `hpstudy report --output` takes with its figures, on a real 100-trial results folder.
 
-    python benchmarks/report_figures.py [--trials 100] [--repeats 5] [--folder DIR] [--output benchmarks/report_figures.md]
+    python benchmarks/report_figures.py [--trials 100] [--repeats 5] [--folder DIR]
+        [--output benchmarks/report_figures.md]
 
 The folder is a real search (unless --folder names one): a random search of `--trials` 1-epoch trials of small
 models on a digits subset, over a log-sampled learning rate, a dropout range, two choices and a boolean, with the

@@ -52,7 +52,8 @@ SECTIONS = ("overhead", "memory", "startup", "tuners", "pipeline", "backends", "
 SCRIPTS = {"full": {"confirm": ["--seeds", "5"], "serve": ["--trials", "100", "--repeats", "20"],
                     "report_figures": ["--trials", "100", "--repeats", "5"], "design": ["--studies", "100"]},
            "quick": {"confirm": ["--seeds", "2", "--max-trials", "2", "--epochs", "1"],
-                     "serve": ["--trials", "6", "--repeats", "2"], "report_figures": ["--trials", "6", "--repeats", "1"],
+                     "serve": ["--trials", "6", "--repeats", "2"],
+                     "report_figures": ["--trials", "6", "--repeats", "1"],
                      "design": ["--studies", "2", "--cap", "8"]}}
 SIZES = {
     "full": {"overhead_fit_s": 15, "overhead_epochs": 3, "overhead_repeats": 4, "memory_trials": 50,
@@ -389,12 +390,14 @@ class Runner:
                              if common.version(b)]}
 
     def script(self, name: str) -> dict:
-        """A section with a script of its own: run it; a full run writes benchmarks/<name>.md, --quick a scratch file."""
+        """A section with a script of its own: run it; a full run writes benchmarks/<name>.md, --quick a scratch
+        file."""
         output = HERE / f"{name}.md" if self.mode == "full" else self.work / f"{name}.md"
         command = [sys.executable, str(HERE / f"{name}.py"), *SCRIPTS[self.mode][name], "--output", str(output)]
         log = self.work / f"{name}.log"
         with open(log, "w") as out:
-            code = subprocess.run(command, env={**os.environ, **common.QUIET}, stdout=out, stderr=subprocess.STDOUT).returncode
+            code = subprocess.run(command, env={**os.environ, **common.QUIET}, stdout=out,
+                                  stderr=subprocess.STDOUT).returncode
         if code != 0:
             raise RuntimeError(f"{' '.join(command[1:])} exited {code}:\n{log.read_text(errors='replace')[-2000:]}")
         return {"command": " ".join(["python", f"benchmarks/{name}.py", *SCRIPTS[self.mode][name]]),
@@ -506,7 +509,7 @@ def merge_results(old: str, new: dict[str, list[str]], quick: bool) -> str:
         else:
             kept[name].append(line)
     legacy = [line for line in header if line.startswith("- ")]
-    for name, lines in kept.items():
+    for lines in kept.values():
         if legacy and not any(line.startswith("- Run:") for line in lines):
             lines[1:1] = ["", *legacy]
     kept.update(new)

@@ -8,7 +8,7 @@ hyperparameter under its dotted name, `status`, `score` = val_accuracy, the metr
 the scenarios that confirm their best configurations, a repeats table as `results.read_repeats` writes it.
 Only `effects()` and its `Effects`/`Contrast` objects are read, never the analysis's internals, so the same
 counts measure today's statistics and whatever replaces them. Used by benchmarks/calibration.py (the table) and
-tests/test_calibration.py (the targets as assertions).
+tests/analysis/test_calibration.py (the targets as assertions).
 """
 from __future__ import annotations
 

@@ -160,8 +160,8 @@ def oracle_of(layout, trials: int):
 
 def measure(folder: Path, side: str, trials: int, repeats: int) -> dict:
     """Time `repeats` trial ends on `folder` with the code of `side` (whichever hpstudy is on sys.path)."""
-    import numpy as np
     import keras_tuner as kt
+    import numpy as np
 
     from hpstudy.results.layout import Layout
 
@@ -272,10 +272,9 @@ def main() -> None:
             shutil.copytree(source, folders[side], symlinks=True)
             repeats = args.before_repeats_large if side == "before" and trials >= 10000 else args.repeats
             result[side] = run_side(side, code, folders[side], trials, repeats, work / "log.txt")
-        done = min(len(result["before"]["seconds"]), len(result["after"]["seconds"]))
-        if len(result["after"]["seconds"]) == done:     # the same trials ended on both sides: the same files
-            same_table = (folders["before"] / "trials.csv").read_bytes() == (folders["after"] / "trials.csv").read_bytes()
-            same_kept = kept(folders["before"]) == kept(folders["after"])
+        if len(result["before"]["seconds"]) == len(result["after"]["seconds"]):    # the same trials ended
+            tables = [(folders[side] / "trials.csv").read_bytes() for side in ("before", "after")]
+            same_table, same_kept = tables[0] == tables[1], kept(folders["before"]) == kept(folders["after"])
         else:
             same_table = same_kept = None
         rows.append({"trials": trials, **result, "same_table": same_table, "same_kept": same_kept})
@@ -295,9 +294,9 @@ def write_markdown(args, info: dict, rows: list[dict], wall: float) -> None:
              *common.machine_lines(info), "",
              f"Command: `{command}`; {wall:.0f} s in all. Before: the code of commit {BASE} (`trials.write_table` "
              "and `retention.prune_checkpoints`, every trial file read and tuner/ listed once per trial); after: "
-             f"`TrialsTable.write` and `Retention.prune`, kept by the run (commit {head()}). Each side in a process of its own on a "
-             "copy of the same synthetic folder (see the script's doc); a trial end is a new trial's, outside the "
-             "best 3, whose checkpoint is deleted. Median (min–max) over the repeats.", "",
+             f"`TrialsTable.write` and `Retention.prune`, kept by the run (commit {head()}). Each side in a process "
+             "of its own on a copy of the same synthetic folder (see the script's doc); a trial end is a new "
+             "trial's, outside the best 3, whose checkpoint is deleted. Median (min–max) over the repeats.", "",
              "| trials | before, per trial end | after, per trial end | before / after (medians) | after, first "
              "trial end of a process (every file read once) | same trials.csv and checkpoints |",
              "|---:|---:|---:|---:|---:|---|"]

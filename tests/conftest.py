@@ -1,35 +1,40 @@
-"""Shared fixtures (tiny real studies on the embedded digits dataset), the hypothesis profiles, and the order in
-which the two processes of the suite take the test files."""
-import hashlib
+"""The suite's fixtures (a tiny real study on the embedded digits dataset, run once per process), its hypothesis
+profiles, the order in which the two processes of the suite take the test files, and the frameworks frozen once
+a test has imported them. Nothing here imports Keras: a folder whose tests need none (tests/analysis/) runs
+without it. The helpers tests share are in tests/helpers.py."""
+import gc
 import os
-import textwrap
+import sys
 from collections import Counter
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pytest
 
-import gc  # noqa: E402
+from tests.helpers import DEV_EXAMPLES, digest_changes, folder_digest, write_study
 
-import keras  # noqa: E402,F401 - imported once here (KERAS_BACKEND as set), then frozen below
-import keras_tuner  # noqa: E402,F401
-import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")      # before any test imports TensorFlow
 
-# The frameworks' half a million objects are never garbage: frozen, every gc.collect() that Keras and keras-tuner
-# make around each model build (about 0.3 s each with them) skips them. Test speed only; nothing is asserted on it.
-gc.freeze()
-
-# Each property test sets its own number of examples, and the default profile (CI's) draws exactly those. The dev
-# profile (HYPOTHESIS_PROFILE=dev) draws at most DEV_EXAMPLES of each, for a quick loop while developing.
-DEV_EXAMPLES = 10
-settings.register_profile("dev", max_examples=DEV_EXAMPLES)
-PROFILE = os.environ.get("HYPOTHESIS_PROFILE")
-if PROFILE:
-    settings.load_profile(PROFILE)
+FRAMEWORKS = ("keras", "keras_tuner")
+_frozen: set = set()
 
 
-def examples(count: int) -> int:
-    """A property test's number of examples: `count`, or fewer under the dev profile."""
-    return min(count, DEV_EXAMPLES) if PROFILE == "dev" else count
+def pytest_configure(config):
+    """The hypothesis profiles: the default one (CI's) draws each property test's own number of examples; `dev`
+    (HYPOTHESIS_PROFILE=dev) at most DEV_EXAMPLES of each, for a quick loop while developing."""
+    from hypothesis import settings
+    settings.register_profile("dev", max_examples=DEV_EXAMPLES)
+    if os.environ.get("HYPOTHESIS_PROFILE"):
+        settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+
+
+def _freeze_frameworks():
+    """Once Keras or keras-tuner is imported, its half a million objects are never garbage: frozen (after a
+    collection, so that no garbage is frozen with them), every gc.collect() that Keras and keras-tuner make around
+    each model build (about 0.3 s each with them) skips them. Test speed only; nothing is asserted on it."""
+    imported = {name for name in FRAMEWORKS if name in sys.modules} - _frozen
+    if imported:
+        gc.collect()
+        gc.freeze()
+        _frozen.update(imported)
 
 
 def pytest_collection_modifyitems(items):
@@ -42,63 +47,15 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: (-slow[item.path], first_seen[item.path]))
 
 
-# A study small enough to train in a second or two per trial on 2 CPU cores.
-TINY = """
-name: {name}
-data:
-  dataset: digits
-  subset: {{train: 12, validation: 4, test: 6}}
-model:
-  builder: plain_cnn
-  conv_layers: 1
-  filters: 4
-  dense_units: 8
-  dropout: {{tune: choice, values: [0.0, 0.5]}}
-train:
-  epochs: 2
-  batch_size: 32
-search:
-  tuner: grid
-  seed: 1
-"""
-
-# Three searched hyperparameters of two values each (dropout, a flip, the batch size): a grid of eight.
-SIX = """
-name: six
-data:
-  dataset: digits
-  subset: {train: 12, validation: 4, test: 6}
-model:
-  builder: plain_cnn
-  conv_layers: 1
-  filters: 4
-  dense_units: 8
-  dropout: {tune: choice, values: [0.0, 0.5]}
-preprocess:
-  flip: {tune: choice, values: [false, true]}
-train:
-  epochs: 2
-  batch_size: {tune: choice, values: [4, 8]}
-search:
-  tuner: grid
-  seed: 1
-"""
+def pytest_collection_finish(session):
+    """The frameworks that collecting the test files imported (most Keras tests import it at their top), frozen
+    before the first test."""
+    _freeze_frameworks()
 
 
-def write_study(folder, text=None, name="tiny", **extra):
-    """Write a study file into `folder` and return its path; `text` replaces the tiny default."""
-    path = folder / f"{name}.yaml"
-    body = textwrap.dedent(text) if text is not None else TINY.format(name=name)
-    for section, lines in extra.items():
-        body += f"{section}:\n" + textwrap.indent(textwrap.dedent(lines), "  ")
-    path.write_text(body)
-    return path
-
-
-def _contents(root):
-    """Every file and link under `root` with a digest of what it holds."""
-    return {str(path.relative_to(root)): os.readlink(path) if path.is_symlink() else
-            hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(root.rglob("*")) if not path.is_dir()}
+def pytest_runtest_teardown(item, nextitem):
+    """The frameworks a test imported itself (a study run through the API or the command line), frozen after it."""
+    _freeze_frameworks()
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +66,7 @@ def finished_study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("finished")
     study_path = write_study(folder)
     study = hpstudy.run(study_path, results_dir=folder / "results")
-    before = _contents(study.path)
+    before = folder_digest(study.path)
     yield study.path, study_path
-    after = _contents(study.path)
-    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    changed = digest_changes(before, folder_digest(study.path))
     assert not changed, f"a test changed the shared finished study instead of a copy of it: {changed}"

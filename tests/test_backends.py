@@ -4,11 +4,10 @@ import ast
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, write_study
+from tests.helpers import REPO, TINY, write_study
 
 # Run in a fresh process (the backend is fixed at Keras's import) with every TensorFlow import refused. The
 # finder answers probes (importlib.util.find_spec, as torch._dynamo makes for its skip list) with a spec
@@ -33,7 +32,6 @@ print("statuses", *study.trials.status, "params", hpstudy.load_best(study.path).
 TENSORFLOW_ONLY = {
     "hpstudy/engine/parallel.py": "tf.distribute.MirroredStrategy for train.distribution: mirrored under TensorFlow",
 }
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
@@ -78,8 +76,8 @@ def tensorflow_uses(tree: ast.AST) -> list[tuple[int, str, bool]]:
 
 def test_only_the_tensorflow_only_modules_use_tensorflow():
     found = []
-    for path in sorted((ROOT / "hpstudy").rglob("*.py")):
-        name = path.relative_to(ROOT).as_posix()
+    for path in sorted((REPO / "hpstudy").rglob("*.py")):
+        name = path.relative_to(REPO).as_posix()
         for line, what, module_level in tensorflow_uses(ast.parse(path.read_text(encoding="utf-8"))):
             if name not in TENSORFLOW_ONLY:
                 found.append(f"{name}:{line}: {what} (keras and keras.ops run on every backend)")
@@ -87,7 +85,7 @@ def test_only_the_tensorflow_only_modules_use_tensorflow():
                 found.append(f"{name}:{line}: {what} at module level (import it where the backend is checked)")
     assert not found, "\n".join(found)
     for name in TENSORFLOW_ONLY:
-        assert (ROOT / name).exists(), f"{name} is listed in TENSORFLOW_ONLY but does not exist"
+        assert (REPO / name).exists(), f"{name} is listed in TENSORFLOW_ONLY but does not exist"
 
 
 def test_the_check_finds_each_kind_of_use():

@@ -7,12 +7,7 @@ import pytest
 
 from hpstudy import __version__
 from hpstudy.cli import main
-from tests.conftest import write_study
-
-
-def run_cli(*argv):
-    return subprocess.run([sys.executable, "-m", "hpstudy.cli", *map(str, argv)], capture_output=True, text=True,
-                          timeout=300)
+from tests.helpers import one_error_line, run_command, write_study
 
 
 def test_help_and_version_do_not_import_tensorflow():
@@ -92,10 +87,7 @@ def test_validate_good_study(tmp_path, capsys):
 def test_user_errors_exit_2_with_one_line(tmp_path, argv_of, fragment, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)             # a run's default --results-dir is relative
     assert main([str(a) for a in argv_of(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("hpstudy: error: ") and fragment in lines[0], err
-    assert "Traceback" not in err
+    one_error_line(capsys, fragment)
 
 
 @pytest.mark.slow
@@ -103,18 +95,16 @@ def test_a_user_error_of_the_command_itself_is_exit_2_and_one_line(tmp_path):
     """The cases above run in this process; this one runs the command (after Keras built the models it checks):
     exit code 2, one line on stderr and nothing else (no traceback, no TensorFlow log line)."""
     study = write_study(tmp_path, "name: x\nmodel: {padding: valid, kernel_size: 15, conv_layers: 2}\n", name="bad")
-    done = run_cli("run", study, "--results-dir", tmp_path / "results")
+    done = run_command("run", study, "--results-dir", tmp_path / "results")
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"hpstudy: error: {study}: model.kernel_size: a 15x15 kernel"), \
-        done.stderr
-    assert done.stdout == ""
+    line = one_error_line((done.stdout, done.stderr))
+    assert line.startswith(f"hpstudy: error: {study}: model.kernel_size: a 15x15 kernel"), line
 
 
 def test_unwritable_report_output_is_a_user_error(finished_study, tmp_path, capsys):
     folder, _ = finished_study
     assert main(["report", str(folder), "--output", str(tmp_path / "no" / "such" / "dir.md")]) == 2
-    assert "cannot write the report" in capsys.readouterr().err
+    one_error_line(capsys, "cannot write the report")
 
 
 def test_bad_arguments_exit_2(capsys):
@@ -130,13 +120,13 @@ def test_results_dir_that_is_not_a_results_folder_is_never_deleted(tmp_path, cap
     (foreign / "tiny").mkdir(parents=True)
     (foreign / "tiny" / "thesis.tex").write_text("precious")
     assert main(["run", str(write_study(tmp_path)), "--results-dir", str(foreign), "--overwrite"]) == 2
-    assert "not an hpstudy results folder" in capsys.readouterr().err
+    one_error_line(capsys, "not an hpstudy results folder")
     assert (foreign / "tiny" / "thesis.tex").read_text() == "precious"
 
 
 @pytest.mark.slow
 def test_run_prints_a_line_per_trial_and_the_best(tmp_path):
-    done = run_cli("run", write_study(tmp_path), "--results-dir", tmp_path / "out", "--max-trials", "1")
+    done = run_command("run", write_study(tmp_path), "--results-dir", tmp_path / "out", "--max-trials", "1")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("trial    0  val_accuracy=") and "model.dropout=0" in lines[0]

@@ -1,17 +1,14 @@
 """hpstudy in a notebook: a real notebook, executed headlessly (nbclient, one ipykernel), runs a tiny study; its
 progress is an HTML bar redrawn in place (no carriage-return lines) and the Study shows as an HTML summary."""
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY
+from tests.helpers import REPO, TINY
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _outputs(cell, kind):
@@ -23,7 +20,7 @@ def test_a_study_run_in_a_notebook_shows_an_html_bar_and_an_html_summary(tmp_pat
     study = tmp_path / "tiny.yaml"
     study.write_text("# Does dropout help a tiny CNN?\n" + TINY.format(name="tiny"))
     notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(f"import sys; sys.path.insert(0, {str(ROOT)!r})\nimport hpstudy\n"
+        nbformat.v4.new_code_cell(f"import sys; sys.path.insert(0, {str(REPO)!r})\nimport hpstudy\n"
                                   "assert hpstudy.__file__.startswith(sys.path[0])"),
         nbformat.v4.new_code_cell(f"study = hpstudy.run({str(study)!r}, results_dir={str(tmp_path / 'r')!r})"),
         nbformat.v4.new_code_cell("study")])
@@ -57,7 +54,7 @@ def test_a_notebook_is_told_from_a_terminal(monkeypatch):
     shells = {"ZMQInteractiveShell": True, "TerminalInteractiveShell": False}
     for name, expected in shells.items():
         shell = type(name, (), {"config": {}})()
-        monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+        monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda shell=shell: shell))
         assert progress.in_notebook() is expected
     colab = type("Shell2", (), {"config": {"IPKernelApp": {}}})()
     monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: colab))

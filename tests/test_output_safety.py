@@ -20,7 +20,7 @@ from hpstudy import text as safe
 from hpstudy.cli import main
 from hpstudy.results import files, trials
 from hpstudy.results.folder import open_folder
-from tests.test_data_files import pattern, write_png
+from tests.helpers import pattern, write_png
 
 # Each a value drawn from data; the "neighbours" of the cases: every formula start OWASP names, HTML, the
 # markdown table's pipe, line breaks, ANSI CSI and OSC sequences, a C1 control, a bidirectional override, a leading

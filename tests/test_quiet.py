@@ -2,14 +2,12 @@
 line, no retracing warning, no keras-tuner or scipy warning); --verbose shows them. Each command runs in its own
 process, as a user runs it, with TensorFlow's log level left unset (the suite sets it for itself)."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import TINY, write_study
+from tests.helpers import TINY, run_command, write_study
 
 # Four trials, so that `report --best 3` evaluates three models: TensorFlow warned that its predict function was
 # traced again from the fifth call on.
@@ -18,8 +16,7 @@ STUDY = TINY.replace("values: [0.0, 0.5]", "values: [0.0, 0.2, 0.4, 0.6]")
 
 def _hpstudy(*argv, cwd):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
-    done = subprocess.run([sys.executable, "-m", "hpstudy.cli", *map(str, argv)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=600)
+    done = run_command(*argv, env=env, cwd=cwd, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 

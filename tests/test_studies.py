@@ -1,15 +1,15 @@
 """Every study shipped in studies/ validates: parsed, checked against Keras, each model built once; the seed
 studies follow the seeds' protocol, and studies/FIDELITY.md covers every seed."""
 import re
-from pathlib import Path
 
 import pytest
 
 from hpstudy.study import spec
 from hpstudy.engine.checks import build_each, check
 from hpstudy.engine.hypermodel import data_shape
+from tests.helpers import REPO
 
-STUDY_DIR = Path(__file__).parent.parent / "studies"
+STUDY_DIR = REPO / "studies"
 STUDIES = sorted(STUDY_DIR.glob("*.yaml"))
 
 

@@ -69,7 +69,7 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
     variables say the same as `role` during the run, and are as they were after it.
     """
     worker = is_worker(role)
-    if worker:       # first: a worker pointed at no chief says so, and gives up in bounded time
+    if is_worker(role):       # first: a worker pointed at no chief says so, and gives up in bounded time
         wait_for_chief(role)
     root = Path(results_dir) / study.name
     # First the lock: a second run is refused at once. A write that finds the disk full, anywhere, is one line.
@@ -80,7 +80,7 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
         if not worker:           # the chief checked every build already
             checks.build_each(study, dataset.input_shape, dataset.num_classes)
         layout = folder.prepare(root, study, overwrite=overwrite and not worker)
-        if worker:
+        if is_worker(role):
             _run_worker(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
         else:
             _run_search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
@@ -89,6 +89,8 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
 
 def _run_worker(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role: Role):
     """A worker's share of the search, until the chief has no trial left for it or has finished the study."""
+    if role.worker_id is None:
+        raise ValueError("a worker's Role names its worker_id")
     with Heartbeat(layout, role.worker_id) as heartbeat:
         try:
             _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role,

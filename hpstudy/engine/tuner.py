@@ -15,9 +15,10 @@ import keras
 import keras_tuner as kt
 
 from hpstudy.engine import interrupt, pruning, retention
+from hpstudy.engine.adapter import MixinBase
 from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine.distributed import chief
-from hpstudy.engine.distributed.roles import is_chief, is_worker
+from hpstudy.engine.distributed.roles import Role, is_chief, is_worker
 from hpstudy.engine.distributed.worker import ChiefFinished
 from hpstudy.engine.hypermodel import trial_seed
 from hpstudy.engine.progress import Progress
@@ -57,14 +58,17 @@ class StopWhenChiefFinished(keras.callbacks.Callback):
             raise ChiefFinished("the chief has finished the study")
 
 
-class StudyTuner:
+class StudyTuner(MixinBase):
     """Mixed into each keras-tuner tuner (see `adapter.make_tuner`)."""
+
+    role: Role | None           # set by adapter.StudyTunerBase, below this in the tuner's classes
 
     def __init__(self, *args, study: StudySpec, layout: Layout, progress: Progress,
                  memory_allowance_mib: float | None = None, trials_table: TrialsTable | None = None, **kwargs):
         # `role` and a worker's `chief_finished` go on to adapter.StudyTunerBase, which keeps them.
         self.study, self.layout, self.progress = study, layout, progress
-        self.memory_allowance, self.memory_baseline = memory_allowance_mib, None
+        self.memory_allowance = memory_allowance_mib
+        self.memory_baseline: float | None = None
         # Kept in memory for the whole run, each updated per trial end (a single process's or a chief's: the
         # workers write no table and delete no checkpoint).
         self.retention = retention.Retention(layout, study.search.keep_checkpoints)

@@ -22,7 +22,7 @@ from hpstudy.results.layout import Layout
 from hpstudy.results.status import TrialStatus
 from hpstudy.results.trials import read_best, read_repeats, read_trials
 from hpstudy.study.objective import default_direction
-from hpstudy.study.spec import opening_comment
+from hpstudy.study.spec import StudySpec, opening_comment
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Report:
 
 
 # ---------------------------------------------------------------- reading
-def read_study(path, *, attempts: int = 3) -> tuple[Layout, object, pd.DataFrame]:
+def read_study(path, *, attempts: int = 3) -> tuple[Layout, StudySpec, pd.DataFrame]:
     """(layout, study spec, trials table with `gap`) of one results folder. Trial files that change while
     they are read (a study still running) are retried a few times before giving up with one line."""
     layout = folder.open_folder(path)
@@ -311,8 +311,8 @@ def sections(study: StudyReport) -> list[Section]:
                    [f"{adjusted.METHOD} Differences are in {fx.objective} (rows with outcome 'did not train': in the "
                     "share of runs that did not train). effect: the interval excludes zero after Holm's control "
                     "over the study's contrasts; negligible: the whole interval lies within +- the smallest effect "
-                    "that matters (the study's smallest_effect, else the noise floor); undetermined: neither (more trials needed); too few trials: "
-                    "no interval."],
+                    "that matters (the study's smallest_effect, else the noise floor); undetermined: neither (more "
+                    "trials needed); too few trials: no interval."],
                    effects_table(fx))]
     if (repeats := repeats_table(fx)) is not None:
         beats = [f"{fx.beats.text()} (Bouthillier et al. 2021: the Mann-Whitney estimate over every pair of their "

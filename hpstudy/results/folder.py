@@ -211,7 +211,7 @@ def stamp(layout: Layout) -> tuple:
     """What changes whenever a run or `hpstudy confirm` records something a report shows: the identity, size and
     time of spec.yaml, trials.csv (rewritten at each trial's end), best.json, repeats.csv and importance.json. Five
     file lookups, whatever the number of trials: to tell whether a report built earlier is still the folder's."""
-    out = []
+    out: list[tuple[int, int, int] | None] = []
     for path in (layout.spec, layout.table, layout.best, layout.repeats_table, layout.importance):
         try:
             facts = os.stat(path)

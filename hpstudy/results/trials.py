@@ -214,7 +214,8 @@ def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame |
         raise files.damaged(path, f"is corrupt (not a CSV table of numbers: {exception_line(err)})") from None
     words = [column for column in history.columns if not pd.api.types.is_numeric_dtype(history[column])]
     if words or "epoch" not in history:
-        raise files.damaged(path, f"is corrupt ({f'column {words[0]!r} is not numbers' if words else 'no epoch column'})")
+        why = f"column {words[0]!r} is not numbers" if words else "no epoch column"
+        raise files.damaged(path, f"is corrupt ({why})")
     if "epoch" in history and results_format(layout) < 3:
         history["epoch"] += 1
     return history
@@ -246,7 +247,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], train) -> dict:
     executions = [r for path in layout.executions(trial_id)
                   if (r := files.read_record(path, dict, EXECUTION_FIELDS, root=layout.root)) is not None]
     status = status_of(layout, trial)
-    pruned = read_pruned(layout, trial_id) if status == TrialStatus.PRUNED else {}
+    pruned = (read_pruned(layout, trial_id) if status == TrialStatus.PRUNED else None) or {}
     return {
         "trial_id": trial_id,
         "status": status,
@@ -352,7 +353,7 @@ def completed_trial(layout: Layout, trial_id) -> str:
     except (TypeError, ValueError):
         number = None
     rows = table[table.trial_id == number] if number is not None else table.iloc[:0]
-    if rows.empty:
+    if number is None or rows.empty:
         known = ", ".join(table.trial_id) or "none yet"
         raise ResultsError(f"{layout.root}: no trial {trial_id!r}; trials: {known}")
     row = rows.iloc[0]

@@ -49,7 +49,7 @@ class TrialsTable:
     def table(self) -> pd.DataFrame:
         """The table as it is in memory (rows in the order of keras-tuner's trial folders, as the files are
         listed), with the best trial's test metrics read from best.json now."""
-        rows = [self._rows[tuner_id] for tuner_id in sorted(self._rows or {})]
+        rows = [row for _, row in sorted((self._rows or {}).items())]
         return trials.table_of(rows, self.study, trials.read_best(self.layout))
 
     def write(self, changed: Iterable[str] = (), *, known: Iterable[str] = ()) -> pd.DataFrame:

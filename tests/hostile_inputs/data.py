@@ -12,10 +12,8 @@ import zlib
 
 import numpy as np
 
+from tests.helpers import EvilPickle, idx_bytes, npz, pattern, pickle_file, write_cifar100, write_mnist, write_png
 from tests.hostile_inputs import case
-from tests.test_data import _dump, _Evil, write_cifar100
-from tests.test_data_files import pattern, write_png
-from tests.test_data_mnist import idx_bytes, write_mnist
 
 X = np.zeros((30, 8, 8, 3), np.uint8)
 Y = np.arange(30) % 2
@@ -26,13 +24,10 @@ def info(dataset, where):
     return ["data", "info", dataset, "--data-dir", where]
 
 
-def npz(ctx, name="d.npz", **arrays):
-    """`hpstudy data info npz` on a .npz file of `arrays` (x_train and y_train default to a good pair)."""
-    arrays = {"x_train": X, "y_train": Y, **arrays}
-    path = ctx.tmp / name
-    with open(path, "wb") as f:
-        np.savez(f, **{k: v for k, v in arrays.items() if v is not None})
-    return info("npz", path)
+def npz_info(ctx, name="d.npz", **arrays):
+    """`hpstudy data info npz` on a .npz file of `arrays` (x_train and y_train default to a good pair; None leaves
+    one out)."""
+    return info("npz", npz(ctx.tmp, name, **{"x_train": X, "y_train": Y, **arrays}))
 
 
 def npy_header(shape, dtype="|u1") -> bytes:
@@ -158,44 +153,44 @@ def _(ctx):
 
 @case("npz_zero_by_zero_images", "0×0")
 def _(ctx):
-    return npz(ctx, x_train=np.zeros((30, 0, 0, 3), np.uint8))
+    return npz_info(ctx, x_train=np.zeros((30, 0, 0, 3), np.uint8))
 
 
 # ---------------------------------------------------------------- npz: labels and classes
 
 @case("npz_label_2_to_the_62", "4611686018427387904")
 def _(ctx):
-    return npz(ctx, y_train=np.array([0, 1] * 13 + [2 ** 62] * 4, np.int64))
+    return npz_info(ctx, y_train=np.array([0, 1] * 13 + [2 ** 62] * 4, np.int64))
 
 
 @case("npz_uint64_label_that_wraps_to_minus_one", "18446744073709551615")
 def _(ctx):
-    return npz(ctx, y_train=np.array([0, 1] * 13 + [2 ** 64 - 1] * 4, np.uint64))
+    return npz_info(ctx, y_train=np.array([0, 1] * 13 + [2 ** 64 - 1] * 4, np.uint64))
 
 
 @case("npz_label_above_the_class_limit", "100000")
 def _(ctx):
-    return npz(ctx, y_train=np.array([0, 1] * 13 + [5_000_000] * 4, np.int32))
+    return npz_info(ctx, y_train=np.array([0, 1] * 13 + [5_000_000] * 4, np.int32))
 
 
 @case("npz_one_label_value", "at least two classes")
 def _(ctx):
-    return npz(ctx, y_train=np.zeros(30, np.int64))
+    return npz_info(ctx, y_train=np.zeros(30, np.int64))
 
 
 @case("npz_one_label_value_with_class_names", "at least two classes")
 def _(ctx):
-    return npz(ctx, y_train=np.ones(30, np.int64), class_names=np.array(["cat", "dog"]))
+    return npz_info(ctx, y_train=np.ones(30, np.int64), class_names=np.array(["cat", "dog"]))
 
 
 @case("npz_a_million_class_names", "class_names")
 def _(ctx):
-    return npz(ctx, class_names=np.array([f"c{i}" for i in range(1_000_000)]))
+    return npz_info(ctx, class_names=np.array([f"c{i}" for i in range(1_000_000)]))
 
 
 @case("npz_class_named_twice", "'cat'")
 def _(ctx):
-    return npz(ctx, class_names=np.array(["cat", "cat"]))
+    return npz_info(ctx, class_names=np.array(["cat", "cat"]))
 
 
 # ---------------------------------------------------------------- image folders: special files
@@ -365,5 +360,5 @@ def _(ctx):
 @case("cifar100_pickle_that_runs_code", "refused to load")
 def _(ctx):
     folder = write_cifar100(ctx.tmp)
-    _dump(_Evil(f"touch {ctx.tmp / 'pwned'}"), folder / "meta")
+    pickle_file(EvilPickle(f"touch {ctx.tmp / 'pwned'}"), folder / "meta")
     return info("cifar100", folder)

@@ -4,9 +4,9 @@ loads anything; the good image given first is never lost to a traceback."""
 import os
 import socket
 
+from tests.helpers import pattern, write_png
 from tests.hostile_inputs import case
 from tests.hostile_inputs.data import png_declaring
-from tests.test_data_files import pattern, write_png
 
 
 def predict(ctx, *images):

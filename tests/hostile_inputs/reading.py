@@ -6,38 +6,20 @@ space. Each is one line naming the file, never a hang; nothing in the results fo
 its links point to, changes."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import socket
-import stat
 import zipfile
 from pathlib import Path
 
+from tests.helpers import digest_changes, folder_digest
 from tests.hostile_inputs import case
 
 _SNAPSHOTS: dict = {}
 BEST, TRIAL, SECOND = "best.json", "tuner/trial_0001/trial.json", "tuner/trial_0000/trial.json"
 REPEAT = "repeats/1/seed_1900003.json"          # the first repeat seed of search.seed 1
-
-
-def _snapshot(root: Path) -> dict:
-    """Every entry under `root`: a link's target, a special file's kind, a file's bytes (never opened unless it is
-    a regular file, so a named pipe cannot hang the check)."""
-    out = {}
-    for path in sorted(root.rglob("*")) if root.is_dir() else []:
-        facts = os.lstat(path)
-        name = str(path.relative_to(root))
-        if name in (".hpstudy.lock", "env.json"):       # held, or rewritten by a run's start
-            continue
-        if stat.S_ISLNK(facts.st_mode):
-            out[name] = ("link", os.readlink(path))
-        elif stat.S_ISREG(facts.st_mode):
-            out[name] = ("file", hashlib.sha256(path.read_bytes()).hexdigest())
-        else:
-            out[name] = ("kind", stat.S_IFMT(facts.st_mode))
-    return out
+_REWRITTEN = {".hpstudy.lock", "env.json"}      # held, or rewritten by a run's start
 
 
 def _outside(ctx) -> Path:
@@ -52,15 +34,15 @@ def _outside(ctx) -> Path:
 
 
 def _keep(ctx, root: Path) -> None:
-    _SNAPSHOTS[ctx.tmp] = [(folder, _snapshot(folder)) for folder in (root, _outside(ctx))]
+    _SNAPSHOTS[ctx.tmp] = [(folder, folder_digest(folder, skip=_REWRITTEN)) for folder in (root, _outside(ctx))]
 
 
 def nothing_changed(ctx) -> None:
     """The results folder and the outside folder its links point to hold what they held before the command."""
     for folder, before in _SNAPSHOTS.pop(ctx.tmp):
-        after = _snapshot(folder)
+        after = folder_digest(folder, skip=_REWRITTEN)
         assert after.keys() == before.keys(), sorted(set(after) ^ set(before))
-        assert [n for n in before if before[n] != after[n]] == []
+        assert digest_changes(before, after) == []
 
 
 def _socket(path: Path) -> None:
@@ -187,7 +169,8 @@ for _command in ("validate", "run"):
         _fragment = "is a character device, not a file" if _kind == "dev_zero" else _fragment
         case(f"reading_{_command}_study_file_{_kind}", f"study.yaml: cannot read the study file: it {_fragment}",
              check=nothing_changed)(
-            lambda ctx, c=_command, m=_make: [c, _study_kind(m)(ctx)] + (["--results-dir", ctx.tmp / "r"] if c == "run" else []))
+            lambda ctx, c=_command, m=_make: [c, _study_kind(m)(ctx)]
+            + (["--results-dir", ctx.tmp / "r"] if c == "run" else []))
 
 
 # ---------------------------------------------------------------- size caps
@@ -202,7 +185,8 @@ for _file, _command, _argv, _size, _fragment in [
     (BEST, "report", _report, 40 << 20, "is too large (40 MiB; the cap for a JSON record is 32 MiB)"),
     (TRIAL, "report", _report, 40 << 20, "is too large (40 MiB; the cap for a JSON record is 32 MiB)"),
     ("trials/1/execution_0.json", "report", _report, 64 << 20, "is too large (64 MiB; the cap for a JSON record"),
-    ("trials/1/history_0.csv", "report", _report_best, 64 << 20, "is too large (64 MiB; the cap for a history is 16 MiB)"),
+    ("trials/1/history_0.csv", "report", _report_best, 64 << 20,
+     "is too large (64 MiB; the cap for a history is 16 MiB)"),
     (REPEAT, "report", _report, 40 << 20, "is too large (40 MiB; the cap for a JSON record is 32 MiB)"),
 ]:
     case(f"reading_{_command}_{_file.replace('/', '_').replace('.', '_')}_too_large", f"{_file}: {_fragment}",

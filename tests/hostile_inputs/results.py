@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import zipfile
 from pathlib import Path
 
+from tests.helpers import digest_changes, folder_digest
 from tests.hostile_inputs import case
 
 _SNAPSHOTS: dict = {}
@@ -17,38 +17,27 @@ _SNAPSHOTS: dict = {}
 _REWRITTEN = {"env.json", ".hpstudy.lock"}
 
 
-def _snapshot(root: Path) -> dict:
-    out = {}
-    for path in sorted(root.rglob("*")):
-        name = str(path.relative_to(root))
-        if name in _REWRITTEN:
-            continue
-        if path.is_symlink():
-            out[name] = ("link", os.readlink(path))
-        elif path.is_dir():
-            out[name] = ("folder",)
-        else:
-            out[name] = ("file", path.read_bytes())
-    return out
-
-
 def _keep(ctx, root: Path) -> None:
-    _SNAPSHOTS[ctx.tmp] = (root, _snapshot(root))
+    _SNAPSHOTS[ctx.tmp] = (root, folder_digest(root, skip=_REWRITTEN))
 
 
-def unchanged(ctx, ignore=frozenset()) -> None:
-    """What the case left in the results folder is still there, byte for byte (the lock and env.json aside, and
-    the files in `ignore`)."""
+def unchanged(ctx, ignore=frozenset(), rewritten=frozenset()) -> None:
+    """What the case left in the results folder is still there, byte for byte and untouched (the lock and env.json
+    aside, the entries in `ignore`, and those in `rewritten` written again with the same bytes), and nothing was
+    made in it."""
     root, before = _SNAPSHOTS.pop(ctx.tmp)
-    after = _snapshot(root)
+    after = folder_digest(root, skip=_REWRITTEN)
     assert after.keys() == before.keys(), sorted(set(after) ^ set(before))
-    changed = [name for name in before if before[name] != after[name] and name not in ignore]
+    changed = digest_changes(before, after, ignore, rewritten)
     assert not changed, changed
 
 
+# A resume (a run) writes the resolved spec.yaml again as it starts: the same bytes, renamed into place.
+unchanged_by_a_resume = functools.partial(unchanged, rewritten={"spec.yaml"})
 # For a resume that got as far as its search: keras-tuner saves its state again then (the same trials, in its own
-# key order).
-unchanged_but_tuner_state = functools.partial(unchanged, ignore={"tuner/oracle.json", "tuner/tuner0.json"})
+# key order), each file written to a temporary name in tuner/ and renamed into place.
+unchanged_but_tuner_state = functools.partial(unchanged, ignore={"tuner/oracle.json", "tuner/tuner0.json"},
+                                              rewritten={"spec.yaml", "tuner"})
 
 
 def _damage(ctx, relative: str, content) -> Path:
@@ -222,7 +211,7 @@ for _file, _name, _content, _fragment in [
     ("env.json", "format_string", _edit(results_format="three"), "is corrupt ('results_format' is a string"),
     (BEST, "truncated", _truncated, "is corrupt (not valid JSON"),
 ]:
-    case(f"results_resume_{Path(_file).stem}_{_name}", f"{_file}: {_fragment}", check=unchanged)(
+    case(f"results_resume_{Path(_file).stem}_{_name}", f"{_file}: {_fragment}", check=unchanged_by_a_resume)(
         lambda ctx, f=_file, c=_content: _resume(ctx, f, c))
 
 # A folder where the resume of a finished study writes a file: one line naming it, the folder left as it was.
@@ -241,7 +230,7 @@ def _(ctx):
     return _resume(ctx, CHECKPOINT_BEST, b"\x00garbage, not HDF5" * 10)
 
 
-# ---------------------------------------------------------------- best.keras and checkpoints (export, predict, report --best)
+# ------------------------------------------------------- best.keras and checkpoints (export, predict, report --best)
 def _lambda_model(path: Path) -> None:
     import keras
     inputs = keras.Input((8, 8, 3))
