@@ -40,6 +40,8 @@ import common  # noqa: E402
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
+if __name__ == "__main__" and "--child" not in sys.argv:
+    sys.path.insert(0, str(ROOT))        # the parent writes the folders with this tree's hpstudy
 BASE = "cb3a08f"            # the commit whose tuner rebuilt the table from every file after each trial
 KEEP = 3                    # search.keep_checkpoints' default
 CHECKPOINT_BYTES = 64 * 1024
