@@ -52,7 +52,7 @@ def child_throughput(size: dict, work: Path) -> dict:
     import keras_tuner as kt
 
     from hpstudy.study import spec
-    from hpstudy.engine import hypermodel
+    from hpstudy.engine.search import hypermodel
 
     x, y = common.random_images(size["images"])
     rows = []

@@ -141,7 +141,7 @@ def child_tuners(size: dict, work: Path) -> dict:
     import keras
     import memory
 
-    from hpstudy.engine import checks, hypermodel
+    from hpstudy.engine.search import checks, hypermodel
     from hpstudy.results import trials as trials_module
 
     # The same initial weights for every trial: a configuration then scores the same whichever tuner tries it
@@ -290,7 +290,7 @@ def child_settings(size: dict, work: Path) -> dict:
     import keras_tuner as kt
 
     from hpstudy.study import spec
-    from hpstudy.engine import hypermodel
+    from hpstudy.engine.search import hypermodel
 
     x, y = common.random_images(size["settings_images"])
     rows = []

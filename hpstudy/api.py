@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.engine.distributed.roles import Role, from_flags
+from hpstudy.engine.search.distributed.roles import Role, from_flags
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
 from hpstudy.results import folder, trials
@@ -52,7 +52,7 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
     if not isinstance(study, StudySpec):
         study = spec_module.load(study)
     study = with_flags(study, max_trials=max_trials, epochs=epochs)
-    runner = import_quietly("hpstudy.engine.runner", verbose=verbose)
+    runner = import_quietly("hpstudy.engine.search.runner", verbose=verbose)
     layout = runner.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream,
                         memory_allowance_mib=memory_allowance_mib, role=role)
     if role is None or role.name != "worker":
@@ -85,7 +85,7 @@ def confirm(path: str | Path, *, top: int | None = None, seeds: int | None = Non
     keeps (each configuration's intervals, the noise floor, whether the best is distinguishable)."""
     top, seeds = options.positive(top, "--top"), options.seeds(seeds)
     layout = folder.open_folder(path)
-    confirm_module = import_quietly("hpstudy.engine.confirm")
+    confirm_module = import_quietly("hpstudy.engine.search.confirm")
     with FolderLock(layout):             # it writes repeats and best.json: not while a run uses the folder
         return confirm_module.confirm(layout, top=top, seeds=seeds, stream=stream)
 
@@ -104,7 +104,7 @@ def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path
     worker_timeout = options.positive(worker_timeout, "--worker-timeout")
     if worker_timeout is not None:      # checked as the chief will check it, before any process starts
         from_flags("chief", worker_timeout=worker_timeout)
-    from hpstudy.engine.distributed import launcher
+    from hpstudy.engine.search.distributed import launcher
     name = load_spec(study_path).name
     return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name, max_trials=max_trials,
                            epochs=epochs, overwrite=bool(overwrite), verbose=bool(verbose),
@@ -114,8 +114,8 @@ def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path
 def validate(study_path: str | Path) -> tuple[StudySpec, int]:
     """Check a study file completely without training: (the study with defaults filled, models built)."""
     study = load_spec(study_path)
-    checks = import_quietly("hpstudy.engine.checks")
-    hypermodel = import_quietly("hpstudy.engine.hypermodel")
+    checks = import_quietly("hpstudy.engine.search.checks")
+    hypermodel = import_quietly("hpstudy.engine.search.hypermodel")
     study = checks.check(study)
     input_shape, num_classes = hypermodel.data_shape(study)
     return study, checks.build_each(study, input_shape, num_classes, pretrained=False)
@@ -157,7 +157,7 @@ class Study:
         best.keras; another's is rebuilt from its hyperparameters and keras-tuner's checkpoint). Completed trials
         only."""
         number = trials.completed_trial(self.layout, trial_id)
-        models = import_quietly("hpstudy.results.models")
+        models = import_quietly("hpstudy.trained.models")
         if number == self.best.get("trial_id") and self.layout.best_model.exists():
             return models.load_best(self.layout)
         return models.trial_model(self.layout, number, dataset=dataset)
@@ -249,20 +249,20 @@ def load_best(path: str | Path, rank: int = 0):
     layout = folder.open_folder(path)
     if rank != 0:
         trials.trial_at_rank(layout, rank)       # a rank past the last is told before Keras is imported
-    return import_quietly("hpstudy.results.models").load_best(layout, rank)
+    return import_quietly("hpstudy.trained.models").load_best(layout, rank)
 
 
 def export(path: str | Path, to: str | Path, *, rank: int = 0):
     """Write the `rank`-th best model of a study to `to` (a .keras file) that plain Keras loads; returns what
     was written (file, trial, input shape, class names)."""
     rank = options.rank(rank)
-    return import_quietly("hpstudy.results.export").export(path, to, rank=rank)
+    return import_quietly("hpstudy.trained.export").export(path, to, rank=rank)
 
 
 def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> list:
     """The `top` most probable classes of each image file by the `rank`-th best model of a study."""
     images, top, rank = options.some(images, "IMAGE", "image files"), options.positive(top, "--top"), options.rank(rank)
-    from hpstudy.results import predict as predict_module
+    from hpstudy.trained import predict as predict_module
     return predict_module.predict(path, images, top=top, rank=rank)
 
 

@@ -1,6 +1,7 @@
-"""Reading and writing the files of a results folder: every write is atomic. `read_json` is lenient (a missing
-or half-readable file is None: heartbeats, a study still running); `read_record` is strict: a file hpstudy wrote
-that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError naming it.
+"""Reading and writing hpstudy's files (those of a results folder, and the study file read): every write is atomic.
+`read_json` is lenient (a missing or half-readable file is None: heartbeats, a study still running); `read_record`
+is strict: a file hpstudy wrote that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a
+ResultsError naming it.
 
 Every read goes through `read_bytes`, one rule for everything hpstudy reads from a results folder: never through a
 symbolic link that leaves the folder, a regular file only (a named pipe, socket or device is refused before it is

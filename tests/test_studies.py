@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from hpstudy.engine.search.checks import build_each, check
+from hpstudy.engine.search.hypermodel import data_shape
 from hpstudy.study import spec
-from hpstudy.engine.checks import build_each, check
-from hpstudy.engine.hypermodel import data_shape
 
 STUDY_DIR = Path(__file__).parent.parent / "studies"
 STUDIES = sorted(STUDY_DIR.glob("*.yaml"))

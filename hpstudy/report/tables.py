@@ -208,7 +208,7 @@ def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
 def evaluate_best(paths: list, figures: Path, top: int) -> list[BestModel]:
     """The best `top` models of each study, evaluated on the test split, as report sections; their figures are
     written under `figures`. Imports Keras (the only part of a report that does)."""
-    evaluate = import_quietly("hpstudy.results.evaluate")
+    evaluate = import_quietly("hpstudy.trained.evaluate")
     sections = []
     for path in paths:
         found = evaluate.evaluate(path, Path(figures) / Path(path).name, top=top)

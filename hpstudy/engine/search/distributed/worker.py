@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 
-from hpstudy.engine.distributed.roles import HEARTBEAT_SECONDS, Role
+from hpstudy import files
+from hpstudy.engine.search.distributed.roles import HEARTBEAT_SECONDS, Role
 from hpstudy.errors import HpstudyError
-from hpstudy.results import files
 from hpstudy.results.layout import Layout
 
 
