@@ -56,10 +56,11 @@ def main(argv=None) -> int:
     repeats, best = loaded.repeats, loaded.best
     summary = repeats_module.summaries(repeats).iloc[0]
     floor, dof = repeats_module.noise_floor(repeats)
+    command = f"python benchmarks/confirm.py --seeds {args.seeds}{' ' + ' '.join(smaller) if smaller else ''}"
     lines = ["# The noise floor on digits, and the cost of confirming", "",
              *common.machine_lines(common.machine()), "",
-             f"Command: `python benchmarks/confirm.py --seeds {args.seeds}{' ' + ' '.join(smaller) if smaller else ''}` (one run: the search once, then "
-             f"{args.seeds} repeats of its best configuration, trial {best['trial_id']}).", "",
+             f"Command: `{command}` (one run: the search once, then {args.seeds} repeats of its best configuration, "
+             f"trial {best['trial_id']}).", "",
              f"- search: {len(loaded.trials)} trials in {search_s:.1f} s (the whole `hpstudy run`); best trial "
              f"{best['trial_id']}: {best['objective']} {best['score']:.4f}, test accuracy "
              f"{best['test_accuracy']:.4f}",
@@ -71,8 +72,8 @@ def main(argv=None) -> int:
              f"- confirm: {confirm_s:.1f} s (the whole `hpstudy confirm`), {100 * confirm_s / search_s:.0f}% of the "
              f"search's time", "",
              "| seed | val_accuracy | test_accuracy | best epoch | epochs run | seconds |", "|---|---|---|---|---|---|",
-             *[f"| {r.seed} | {r.score:.4f} | {r.test_accuracy:.4f} | {r.best_epoch} | {r.epochs_run} | {r.seconds:.1f} |"
-               for r in repeats.itertuples()], ""]
+             *[f"| {r.seed} | {r.score:.4f} | {r.test_accuracy:.4f} | {r.best_epoch} | {r.epochs_run} "
+               f"| {r.seconds:.1f} |" for r in repeats.itertuples()], ""]
     Path(args.output).write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -352,8 +352,9 @@ SYNTHETIC_NOTE = """Simulated studies, no Keras training: keras-tuner's `RandomS
 diverged run scores chance (0.1, 10 classes), so the analysis marks it not trained. Verdicts are
 `hpstudy.analysis.effects.effects()` with `classes=10` and `smallest_effect=0.01` (1 noise sd: without a smallest
 effect, or a noise floor from seed repeats, no verdict can be `negligible`), after every round of 4 trials (one
-trial per question cell). Arms: **random** (max_trials = the cap), **random, stopped by the same rule** (random search's trials read with the until arm's
-stopping rule), **design, fixed** (max_trials = the cap), and **design, until answered** (the oracle's own `until` rule, asked before each round, stops it once both verdicts
+trial per question cell). Arms: **random** (max_trials = the cap), **random, stopped by the same rule** (random
+search's trials read with the until arm's stopping rule), **design, fixed** (max_trials = the cap), and **design,
+until answered** (the oracle's own `until` rule, asked before each round, stops it once both verdicts
 are decisive at the level each look is held to, Pocock's for the cap's 16 looks (99.2%, analysis.looks); the two
 design arms see the same trials and noise, so it stops at or after the round where the fixed arm first was
 decisive at 95%). Columns: **trials until decisive**, the first round at which both question verdicts were
@@ -388,9 +389,9 @@ def real_section(results: pd.DataFrame, *, seeds, max_trials: int, random_trials
                  command: str, confirm: bool = False) -> str:
     """design.md's real section."""
     lines = [SECTIONS["real"], "", f"- Command: `{command}`",
-             f"- studies/quickstart.yaml {'with' if confirm else 'without'} its confirm step; seeds {', '.join(map(str, seeds))}, each run "
-             f"with random search over the same space ({random_trials} trials, the quickstart's count before the "
-             f"design) then the "
+             f"- studies/quickstart.yaml {'with' if confirm else 'without'} its confirm step; seeds "
+             f"{', '.join(map(str, seeds))}, each run with random search over the same space ({random_trials} "
+             "trials, the quickstart's count before the design) then the "
              f"design until answered (capped at {max_trials}); epochs {epochs or 'as in the file (8)'}; run "
              f"time {seconds:.0f} s", *common.machine_lines(common.machine()), "",
              "Random search runs every trial; the design runs with `search.until: answered` (verdicts as the "

@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+
 from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 
 BATCH = 64          # the study default
@@ -39,7 +40,8 @@ def setup(size: dict, work: Path) -> dict:
 
     epochs = size["overhead_epochs"]
     x, y = common.random_images(1024)
-    model = hypermodel.SpecHyperModel(spec.from_dict({"name": "calibrate"}), (32, 32, 3), 10).build(kt.HyperParameters())
+    study = spec.from_dict({"name": "calibrate"})
+    model = hypermodel.SpecHyperModel(study, (32, 32, 3), 10).build(kt.HyperParameters())
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     start = time.perf_counter()
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
@@ -134,7 +136,8 @@ def trial(size: dict, work: Path) -> dict:
 
 
 def measure(child, size: dict) -> dict:
-    """Parent (`child(name)` runs one child in the section's folder): the setup, then `overhead_repeats` rounds of a hand-written process and an hpstudy process."""
+    """Parent (`child(name)` runs one child in the section's folder): the setup, then `overhead_repeats` rounds of
+    a hand-written process and an hpstudy process."""
     setup_result = child("overhead_setup")
     rounds = []
     for index in range(size["overhead_repeats"]):

@@ -72,8 +72,8 @@ def measure_backend(images: int) -> dict:
     for key in ("crop_padding", "flip", "translate", "cutout"):   # one augmentation at a time, feed model
         keras.backend.clear_session()
         each[key] = _images_per_second(preprocess.wrap(feed_only(), {**PLAIN, key: AUGMENT[key]}), x, y)
-    return {"each": each, "devices": keras.distribution.list_devices(), "backend": keras.backend.backend(), "keras": keras.__version__, "rates": rates,
-            "tensorflow_imported": "tensorflow" in sys.modules}
+    return {"each": each, "devices": keras.distribution.list_devices(), "backend": keras.backend.backend(),
+            "keras": keras.__version__, "rates": rates, "tensorflow_imported": "tensorflow" in sys.modules}
 
 
 def _write_pngs(job: tuple) -> None:
@@ -124,9 +124,9 @@ def _cells(values: list[float]) -> str:
 def render_lines(backends: list[list[dict]], decode: dict | None, images: int) -> list[str]:
     """The tables: `backends` holds, per backend, its rounds' results (measure_backend)."""
     repeats = len(backends[0])
-    lines = [f"Random CIFAR-shaped uint8 data, {images:,} images, batch {BATCH}, images/s over 2 epochs after a warm-up "
-             f"epoch; {repeats} rounds, the backends alternating, each a fresh process; median (min–max) over the "
-             f"rounds. Keras devices: {', '.join(backends[0][0]['devices'])}.", "",
+    lines = [f"Random CIFAR-shaped uint8 data, {images:,} images, batch {BATCH}, images/s over 2 epochs after a "
+             f"warm-up epoch; {repeats} rounds, the backends alternating, each a fresh process; median (min–max) over "
+             f"the rounds. Keras devices: {', '.join(backends[0][0]['devices'])}.", "",
              "| backend | " + " | ".join(backends[0][0]["rates"]) + " | feed / train, with augmentation | "
              "TensorFlow imported |", "|---|" + "---:|" * (len(backends[0][0]["rates"]) + 1) + "---|"]
     for rounds in backends:

@@ -1,6 +1,7 @@
 """How long `hpstudy report --output` takes with its figures, on a real 100-trial results folder.
 
-    python benchmarks/report_figures.py [--trials 100] [--repeats 5] [--folder DIR] [--output benchmarks/report_figures.md]
+    python benchmarks/report_figures.py [--trials 100] [--repeats 5] [--folder DIR]
+        [--output benchmarks/report_figures.md]
 
 The folder is a real search (unless --folder names one): a random search of `--trials` 1-epoch trials of small
 models on a digits subset, over a log-sampled learning rate, a dropout range, two choices and a boolean, with the
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
              f"- folder: {len(loaded.trials)} trials, {len(loaded.repeats)} seed repeats"
              + (f" (the search and its confirm step took {search_s:.0f} s)" if search_s else ""),
              f"- figures written: {len(figures)} ({', '.join(figures)}); the html page {html_kib:,.0f} KiB",
-             f"- first markdown report after importance.json was removed (ranking and bootstrap computed): {cold:.2f} s",
+             "- first markdown report after importance.json was removed (ranking and bootstrap computed): "
+             f"{cold:.2f} s",
              f"- slowest report with figures: {worst:.2f} s against the {TARGET_S:g} s target: "
              f"{'met' if worst < TARGET_S else 'missed'}", "",
              "| command | median (min to max) |", "|---|---|",

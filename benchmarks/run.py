@@ -41,8 +41,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import common  # noqa: E402
-from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 import overhead  # noqa: E402
+
+from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 
 SECTIONS = ("overhead", "memory", "startup", "tuners", "pipeline", "backends", "settings", "confirm", "serve",
             "report_figures", "design")
@@ -50,7 +51,8 @@ SECTIONS = ("overhead", "memory", "startup", "tuners", "pipeline", "backends", "
 SCRIPTS = {"full": {"confirm": ["--seeds", "5"], "serve": ["--trials", "100", "--repeats", "20"],
                     "report_figures": ["--trials", "100", "--repeats", "5"], "design": ["--studies", "100"]},
            "quick": {"confirm": ["--seeds", "2", "--max-trials", "2", "--epochs", "1"],
-                     "serve": ["--trials", "6", "--repeats", "2"], "report_figures": ["--trials", "6", "--repeats", "1"],
+                     "serve": ["--trials", "6", "--repeats", "2"],
+                     "report_figures": ["--trials", "6", "--repeats", "1"],
                      "design": ["--studies", "2", "--cap", "8"]}}
 SIZES = {
     "full": {"overhead_fit_s": 15, "overhead_epochs": 3, "overhead_repeats": 4, "memory_trials": 50,
@@ -135,12 +137,11 @@ def tuner_study(size: dict, tuner: str, seed: int = 0, rule: str | None = None) 
 def child_tuners(size: dict, work: Path) -> dict:
     """The full grid first; then each tuner (plain and pruned) with several seeds, each run stopped once a trial
     that was not pruned comes within 0.5 points of the grid's best."""
+    import keras
+    import memory
     import pandas as pd
 
     import hpstudy
-    import keras
-    import memory
-
     from hpstudy.engine.search import checks, hypermodel
     from hpstudy.results import trials as trials_module
 
@@ -289,8 +290,8 @@ def child_settings(size: dict, work: Path) -> dict:
     import keras
     import keras_tuner as kt
 
-    from hpstudy.study import spec
     from hpstudy.engine.search import hypermodel
+    from hpstudy.study import spec
 
     x, y = common.random_images(size["settings_images"])
     rows = []
@@ -387,12 +388,14 @@ class Runner:
                              if common.version(b)]}
 
     def script(self, name: str) -> dict:
-        """A section with a script of its own: run it; a full run writes benchmarks/<name>.md, --quick a scratch file."""
+        """A section with a script of its own: run it; a full run writes benchmarks/<name>.md, --quick a scratch
+        file."""
         output = HERE / f"{name}.md" if self.mode == "full" else self.work / f"{name}.md"
         command = [sys.executable, str(HERE / f"{name}.py"), *SCRIPTS[self.mode][name], "--output", str(output)]
         log = self.work / f"{name}.log"
         with open(log, "w") as out:
-            code = subprocess.run(command, env={**os.environ, **common.QUIET}, stdout=out, stderr=subprocess.STDOUT).returncode
+            code = subprocess.run(command, env={**os.environ, **common.QUIET}, stdout=out,
+                                  stderr=subprocess.STDOUT).returncode
         if code != 0:
             raise RuntimeError(f"{' '.join(command[1:])} exited {code}:\n{log.read_text(errors='replace')[-2000:]}")
         return {"command": " ".join(["python", f"benchmarks/{name}.py", *SCRIPTS[self.mode][name]]),
@@ -492,7 +495,7 @@ def merge_results(old: str, new: dict[str, list[str]], quick: bool) -> str:
         else:
             kept[name].append(line)
     legacy = [line for line in header if line.startswith("- ")]
-    for name, lines in kept.items():
+    for lines in kept.values():
         if legacy and not any(line.startswith("- Run:") for line in lines):
             lines[1:1] = ["", *legacy]
     kept.update(new)

@@ -1,5 +1,6 @@
 # What type checkers and editors see of `hpstudy`: the lazy verbs of __init__.py as what they are, the API's own
-# definitions (signatures and docstrings come from hpstudy/api.py; nothing is repeated here).
+# definitions (signatures and docstrings come from where hpstudy/api.py defines or imports them; nothing is
+# repeated here).
 from hpstudy import api as api
 from hpstudy.api import Study as Study
 from hpstudy.api import analyze as analyze

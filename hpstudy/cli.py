@@ -34,13 +34,16 @@ def _add_run(commands) -> None:
     run = commands.add_parser("run", help="run a study's search (resumes an existing results folder)")
     run.add_argument("study", help="the study file (YAML)")
     run.add_argument("--results-dir", default="results", help="parent of the study's results folder (default: results)")
-    run.add_argument("--max-trials", type=parser_type(options.positive, "--max-trials"), help="override search.max_trials (raising it extends a study)")
-    run.add_argument("--epochs", type=parser_type(options.positive, "--epochs"), help="override train.epochs (and the epochs train.overrides set)")
+    run.add_argument("--max-trials", type=parser_type(options.positive, "--max-trials"),
+                     help="override search.max_trials (raising it extends a study)")
+    run.add_argument("--epochs", type=parser_type(options.positive, "--epochs"),
+                     help="override train.epochs (and the epochs train.overrides set)")
     run.add_argument("--overwrite", action="store_true", help="delete the study's results folder and start over")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow's logs and Keras's per-epoch lines")
     parallel = run.add_argument_group("distributed tuning (keras-tuner's chief and workers; see the README)")
-    parallel.add_argument("--workers", type=parser_type(options.positive, "--workers"), metavar="N", help="run N worker processes on this machine "
-                          "(spread over its GPUs, several per GPU when N is larger) with a chief")
+    parallel.add_argument("--workers", type=parser_type(options.positive, "--workers"), metavar="N",
+                          help="run N worker processes on this machine (spread over its GPUs, several per GPU when N "
+                          "is larger) with a chief")
     parallel.add_argument("--role", type=parser_type(options.choice, "--role", options.ROLES),
                           metavar=options.metavar(options.ROLES), help="this process's part in a study shared by "
                           "several machines")
@@ -49,10 +52,12 @@ def _add_run(commands) -> None:
     parallel.add_argument("--chief", metavar="HOST:PORT", help="worker: where the chief listens")
     parallel.add_argument("--worker-id", help="worker: its id, the same when it is restarted (default: "
                           "<hostname>-<$SLURM_PROCID or 0>)")
-    parallel.add_argument("--worker-timeout", type=parser_type(options.positive, "--worker-timeout"), metavar="SECONDS", help="chief: give a worker's "
-                          "trial to another after this long without its heartbeat (default 120)")
-    parallel.add_argument("--chief-timeout", type=parser_type(options.positive, "--chief-timeout"), metavar="SECONDS", help="worker: give up on a chief "
-                          "it cannot reach after this long, saying every few seconds whom it waits for (default 600)")
+    parallel.add_argument("--worker-timeout", type=parser_type(options.positive, "--worker-timeout"), metavar="SECONDS",
+                          help="chief: give a worker's trial to another after this long without its heartbeat "
+                          "(default 120)")
+    parallel.add_argument("--chief-timeout", type=parser_type(options.positive, "--chief-timeout"), metavar="SECONDS",
+                          help="worker: give up on a chief it cannot reach after this long, saying every few seconds "
+                          "whom it waits for (default 600)")
     run.set_defaults(handler=_run)
 
 
@@ -60,10 +65,10 @@ def _add_confirm(commands) -> None:
     confirm = commands.add_parser("confirm", help="train a study's best configurations again with new seeds: "
                                   "their spread, the noise floor, whether the best is distinguishable")
     confirm.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
-    confirm.add_argument("--top", type=parser_type(options.positive, "--top"), metavar="K", help="the best K configurations (default: the "
-                         "study's search.confirm.top, else 3)")
-    confirm.add_argument("--seeds", type=parser_type(options.seeds, "--seeds"), metavar="N", help="new seeds for each (default: the "
-                         "study's search.confirm.seeds, else 5)")
+    confirm.add_argument("--top", type=parser_type(options.positive, "--top"), metavar="K",
+                         help="the best K configurations (default: the study's search.confirm.top, else 3)")
+    confirm.add_argument("--seeds", type=parser_type(options.seeds, "--seeds"), metavar="N",
+                         help="new seeds for each (default: the study's search.confirm.seeds, else 5)")
     _add_verbose(confirm)
     confirm.set_defaults(handler=_confirm)
 
@@ -89,10 +94,11 @@ def _add_report(commands) -> None:
     report.add_argument("--output", help="write to this file instead of standard output")
     report.add_argument("--sort", metavar="COL", help="sort the trials by this column (COL:asc or COL:desc to "
                         "choose; default: by score, best first, trials that did not complete last)")
-    report.add_argument("--top", type=parser_type(options.positive, "--top"), metavar="K", help="keep the first K trials (of each study) "
-                        "after sorting")
-    report.add_argument("--best", type=parser_type(options.count, "--best"), metavar="K", help="evaluate each study's K best models on the test "
-                        "split: per-class precision/recall/F1, confusion matrix, predictions, learning curves "
+    report.add_argument("--top", type=parser_type(options.positive, "--top"), metavar="K",
+                        help="keep the first K trials (of each study) after sorting")
+    report.add_argument("--best", type=parser_type(options.count, "--best"), metavar="K",
+                        help="evaluate each study's K best models on the test split: per-class "
+                        "precision/recall/F1, confusion matrix, predictions, learning curves "
                         "(figures in <output>_figures/; default 1 for markdown and html written with --output, "
                         "else 0)")
     _add_verbose(report)
@@ -105,7 +111,8 @@ def _add_serve(commands) -> None:
     serve.add_argument("paths", nargs="+", metavar="PATH", help="results folder(s), e.g. results/quickstart")
     serve.add_argument("--host", default="127.0.0.1", help="where to listen (default 127.0.0.1: this machine only; "
                        "from another, tunnel: ssh -L 8765:127.0.0.1:8765 HOST)")
-    serve.add_argument("--port", type=parser_type(options.port, "--port"), default=8765, help="the port (default 8765; 0: any free one)")
+    serve.add_argument("--port", type=parser_type(options.port, "--port"), default=8765,
+                       help="the port (default 8765; 0: any free one)")
     serve.set_defaults(handler=_serve)
 
 
@@ -125,8 +132,8 @@ def _add_data(commands) -> None:
     info = data_commands.add_parser("info", help="a dataset's split sizes and images per class")
     info.add_argument("name", help="a dataset name (see `hpstudy data list`)")
     info.add_argument("--data-dir", help="where the data is (as data.data_dir in a study)")
-    info.add_argument("--image-size", type=parser_type(options.image_size, "--image-size"), help="resize image files to this square (as data.image_size: "
-                      "folder and cinic10 only)")
+    info.add_argument("--image-size", type=parser_type(options.image_size, "--image-size"),
+                      help="resize image files to this square (as data.image_size: folder and cinic10 only)")
     info.add_argument("--label-mode", type=parser_type(options.choice, "--label-mode", options.LABEL_MODES),
                       metavar=options.metavar(options.LABEL_MODES), help="cifar100's labels: fine (100 classes, the "
                       "default) or coarse (20 superclasses), as data.label_mode")
@@ -142,7 +149,8 @@ def _add_export(commands) -> None:
     export = commands.add_parser("export", help="write one of a study's best models as a .keras file that plain "
                                  "Keras loads (preprocessing included, no hpstudy needed)")
     export.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
-    export.add_argument("--rank", type=parser_type(options.rank, "--rank"), default=0, help="0: the best trial (default), 1: the second best, ...")
+    export.add_argument("--rank", type=parser_type(options.rank, "--rank"), default=0,
+                        help="0: the best trial (default), 1: the second best, ...")
     export.add_argument("--to", required=True, metavar="FILE", help="the model file to write (ends in .keras)")
     _add_verbose(export)
     export.set_defaults(handler=_export)
@@ -152,8 +160,10 @@ def _add_predict(commands) -> None:
     predict = commands.add_parser("predict", help="classify image files with one of a study's best models")
     predict.add_argument("path", metavar="PATH", help="the study's results folder, e.g. results/quickstart")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...; any size)")
-    predict.add_argument("--top", type=parser_type(options.positive, "--top"), default=3, help="the most probable classes to show (default: 3)")
-    predict.add_argument("--rank", type=parser_type(options.rank, "--rank"), default=0, help="0: the best trial (default), 1: the second best, ...")
+    predict.add_argument("--top", type=parser_type(options.positive, "--top"), default=3,
+                         help="the most probable classes to show (default: 3)")
+    predict.add_argument("--rank", type=parser_type(options.rank, "--rank"), default=0,
+                         help="0: the best trial (default), 1: the second best, ...")
     _add_verbose(predict)
     predict.set_defaults(handler=_predict)
 

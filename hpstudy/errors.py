@@ -36,7 +36,11 @@ class ModelError(HpstudyError):
 
 class FreshProcessNeeded(Exception):
     """Raised between two trials when the process has grown by more than its memory allowance (TensorFlow keeps
-    part of every model it trained): the command line then continues the study in a new process."""
+    part of every model it trained): the command line then continues the study in a new process.
+
+    Args:
+        grown_mib: how much the process grew since its first trial, in MiB.
+    """
 
     def __init__(self, grown_mib: float):
         super().__init__(f"memory grew by {grown_mib:.0f} MiB since this process's first trial")

@@ -1,11 +1,7 @@
-"""Reading and writing hpstudy's files (those of a results folder, and the study file read): every write is atomic.
-`read_json` is lenient (a missing or half-readable file is None: heartbeats, a study still running); `read_record`
-is strict: a file hpstudy wrote that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a
-ResultsError naming it.
-
-Every read goes through `read_bytes`, one rule for everything hpstudy reads from a results folder: never through a
-symbolic link that leaves the folder, a regular file only (a named pipe, socket or device is refused before it is
-opened, and opened non-blocking so one swapped in cannot hang the reader), and no more than the cap of its kind."""
+"""Reading and writing hpstudy's files (a results folder's, and the study file): every write is atomic. `read_json`
+is lenient (a missing or half-readable file is None: heartbeats, a study still running); `read_record` is strict: a
+file hpstudy wrote that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError
+naming it. Every read goes through `read_bytes`."""
 from __future__ import annotations
 
 import contextlib
@@ -30,7 +26,8 @@ MiB = 1 << 20
 # The most hpstudy reads of each kind of file: far above what it writes (a trial's JSON is a few kB, a history a
 # few kB per hundred epochs), far below what would take minutes or the machine's memory to read.
 CAPS = {"study file": 1 * MiB, "JSON record": 32 * MiB, "history": 16 * MiB, "text file": 4 * MiB}
-DAMAGED = "the results folder is damaged: restore the file from a copy, or start the study over (hpstudy run --overwrite)"
+DAMAGED = ("the results folder is damaged: restore the file from a copy, or start the study over "
+           "(hpstudy run --overwrite)")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -62,7 +59,7 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> Path:
     return Path(tmp)
 
 
-def replace(tmp: Path, path: Path) -> None:
+def replace(tmp: str | Path, path: Path) -> None:
     """Put the written file `tmp` in the place of `path` (os.replace): a folder where the file goes is a
     ResultsError naming it, and the folder is left as it is."""
     try:
@@ -74,17 +71,18 @@ def replace(tmp: Path, path: Path) -> None:
         raise
 
 
-def no_room(err: BaseException) -> str | None:
+def no_room(err: BaseException | None) -> str | None:
     """What a write failed with, when it (or an error it caused) found no room on the disk; else None."""
     seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         if isinstance(err, DiskFull) or (isinstance(err, OSError) and err.errno in NO_ROOM):
-            return NO_ROOM.get(getattr(err, "errno", None), str(err))
+            code = getattr(err, "errno", None)
+            return NO_ROOM[code] if code in NO_ROOM else str(err)
         for found in _NO_ROOM_TEXT.finditer(str(err)):
             code = int(found.group(1)) if found.group(1) else None
             if code is None or code in NO_ROOM:
-                return NO_ROOM.get(code, found.group(0))
+                return found.group(0) if code is None else NO_ROOM[code]
         err = err.__cause__ or err.__context__
     return None
 
@@ -158,6 +156,9 @@ def resolve_inside(path: Path, root: Path | None = None, *, inside: bool = True)
     return real
 
 
+# One rule for everything hpstudy reads from a results folder: never through a symbolic link that leaves the folder,
+# a regular file only (a named pipe, socket or device is refused before it is opened, and opened non-blocking so one
+# swapped in cannot hang the reader), and no more than the cap of its kind.
 def read_bytes(path: Path, kind: str = "JSON record", *, root: Path | None = None, inside: bool = True) -> bytes | None:
     """The bytes of `path`, None when it does not exist; a Refused when it is not a regular file (checked before it
     is opened), is larger than the cap of its `kind` (CAPS), or (with `inside`) is reached through a symbolic link
@@ -170,7 +171,8 @@ def read_bytes(path: Path, kind: str = "JSON record", *, root: Path | None = Non
     try:
         what = not_a_file(os.stat(real).st_mode)
         if what:
-            raise Refused(f"is {what}, not a file" + ("" if what == "a folder" else "; hpstudy reads regular files only"))
+            raise Refused(f"is {what}, not a file"
+                          + ("" if what == "a folder" else "; hpstudy reads regular files only"))
         # Non-blocking: a named pipe swapped in since the check opens at once (and is refused below), never hangs.
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except Refused:
@@ -260,7 +262,8 @@ def check_record_field(path, data, key: str, allowed, hint: str = ""):
         value = value[part]
     nullable = None in allowed
     types = tuple(t for t in allowed if t is not None)
-    if (value is None and nullable) or (isinstance(value, types) and not (isinstance(value, bool) and bool not in types)):
+    bool_as_number = isinstance(value, bool) and bool not in types
+    if (value is None and nullable) or (isinstance(value, types) and not bool_as_number):
         return value
     wanted = " or ".join(dict.fromkeys(_kind(t) for t in types)) + (" or null" if nullable else "")
     raise damaged(path, f"is corrupt ({key!r} is {_kind(type(value))}{_shown(value)}, expected {wanted})", hint)

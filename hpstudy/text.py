@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import weakref
 
 # OWASP "CSV injection": a cell starting with one of these is a formula (or becomes one) to Excel, LibreOffice
 # and Google Sheets. Such a cell is written with a single quote in front, as OWASP recommends; a cell that starts
@@ -16,6 +17,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CELL_QUOTE = "'"
 # ANSI escape sequences (CSI and OSC, as terminals read them): dropped whole from markdown, not just their ESC.
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?)|\x9b[0-?]*[ -/]*[@-~]")
+_LITERAL_FORMATTERS: weakref.WeakSet = weakref.WeakSet()     # the tick formatters `literal_figure` made
 _NEWLINES = re.compile(r"\r\n|\r|\n|\x0b|\x0c|\x85|\u2028|\u2029")
 
 
@@ -90,7 +92,15 @@ def _text_columns(table) -> list:
 
 def read_csv(source, **options):
     """A CSV hpstudy wrote (`csv_text`), read with pandas.read_csv(`source`, **options), each string cell and column
-    name as it was before `safe_cell`."""
+    name as it was before `safe_cell`.
+
+    Args:
+        source: the CSV file (a path or anything pandas.read_csv reads: trials.csv, repeats.csv, a report's CSV).
+        **options: pandas.read_csv's own options.
+
+    Returns:
+        The table as a pandas DataFrame.
+    """
     import pandas as pd
     table = pd.read_csv(source, **options)
     table = table.rename(columns=original_cell)
@@ -140,9 +150,9 @@ def literal_figure(fig):
             # Labels given as text (set_xticks(ticks, labels), set_ticklabels) are one of these two formatters;
             # hpstudy formats no number with them. Each is wrapped once: a figure drawn twice is escaped once.
             for minor, formatter in ((False, axis.get_major_formatter()), (True, axis.get_minor_formatter())):
-                if isinstance(formatter, (FixedFormatter, FuncFormatter)) and not hasattr(formatter, "_literal"):
+                if isinstance(formatter, (FixedFormatter, FuncFormatter)) and formatter not in _LITERAL_FORMATTERS:
                     literal = FuncFormatter(lambda x, pos, given=formatter: literal_text(given(x, pos)))
-                    literal._literal = True
+                    _LITERAL_FORMATTERS.add(literal)
                     (axis.set_minor_formatter if minor else axis.set_major_formatter)(literal)
     tick_labels = {id(label) for axes in fig.axes for axis in (axes.xaxis, axes.yaxis)
                    for tick in (*axis.majorTicks, *axis.minorTicks) for label in (tick.label1, tick.label2)}

@@ -14,7 +14,8 @@ from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 
 
 def test_every_private_name_of_keras_tuner_the_adapter_uses_exists():
-    assert adapter.missing_private_names() == [], f"keras-tuner {kt.__version__} lacks them: see engine/search/adapter.py"
+    assert adapter.missing_private_names() == [], (f"keras-tuner {kt.__version__} lacks them: "
+                                                   "see engine/search/adapter.py")
 
 
 def test_a_private_name_that_disappears_is_named(monkeypatch):
@@ -139,7 +140,8 @@ def test_a_restarted_chief_holds_a_dead_workers_trial_until_another_worker_has_r
 def test_a_search_stopped_by_the_failure_limit_is_over_with_a_trial_still_queued(tmp_path):
     oracle = _chief(tmp_path, max_trials=10).oracle
     oracle.max_failed_trials = 1
-    failed, held = oracle.create_trial("w0"), oracle.create_trial("w1")
+    failed = oracle.create_trial("w0")
+    oracle.create_trial("w1")                     # w1's trial, released to the queue below
     failed.status = "FAILED"
     oracle.end_trial(failed)
     oracle.release("w1")

@@ -59,6 +59,9 @@ def test_a_rare_first_value_no_longer_blocks_every_contrast():
     assert set(found) == {"adagrad", "sgd"} and found["sgd"].reference == "adam"
     assert found["sgd"].verdict == statistics.EFFECT and found["sgd"].difference == pytest.approx(-0.1, abs=0.01)
     assert found["adagrad"].verdict == statistics.TOO_FEW and found["adagrad"].note == "n=2 vs 15"
+    # The t intervals' degrees of freedom go with them (32 trials, intercept + 2 columns), so a look widens them
+    # on those (analysis.looks.widened).
+    assert found["sgd"].dof == 29
 
 
 def test_a_range_is_judged_across_its_quartiles_in_score_units():

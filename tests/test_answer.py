@@ -45,8 +45,8 @@ def test_only_effects_are_findings_and_the_rest_is_named_as_such():
     assert found.best.startswith(f"model.head=dense, train.batch_size={best['train.batch_size']} (trial ")
     lines = found.lines()
     assert lines[0] == "Question: How does model.head change val_accuracy, each at its best setting of the others?"
-    assert any(l.startswith("Undetermined (intervals too wide to say, not findings): train.batch_size (") and "more trials per value" in l
-               for l in lines)
+    assert any(line.startswith("Undetermined (intervals too wide to say, not findings): train.batch_size (")
+               and "more trials per value" in line for line in lines)
     assert not any(line.startswith("Finding: train.batch_size") for line in lines)
     assert "not measured yet" in found.test_line()
 

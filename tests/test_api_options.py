@@ -140,3 +140,26 @@ def test_one_path_given_as_text_is_one_path_not_its_characters(tmp_path):
     with pytest.raises(HpstudyError) as caught:
         api.report(str(tmp_path / "nowhere"))
     assert str(tmp_path / "nowhere") in str(caught.value)
+
+
+# Arguments whose default stands in for "left out" (a rank of 0, a port): None is refused in one line, before any
+# file is opened, in the words the option uses for any other value it does not take.
+NONE_REFUSED = [
+    (lambda: api.run_workers(STUDY, None), "--workers: expected a positive integer, got 'None'"),
+    (lambda: api.load_best(FOLDER, rank=None), "--rank: expected 0 (the best) or a positive integer, got 'None'"),
+    (lambda: api.export(FOLDER, "m.keras", rank=None),
+     "--rank: expected 0 (the best) or a positive integer, got 'None'"),
+    (lambda: api.predict(FOLDER, ["a.png"], top=None), "--top: expected a positive integer, got 'None'"),
+    (lambda: api.predict(FOLDER, ["a.png"], rank=None),
+     "--rank: expected 0 (the best) or a positive integer, got 'None'"),
+    (lambda: api.report([FOLDER], format=None),
+     "--format: expected one of markdown, csv, json, html, latex, got 'None'"),
+    (lambda: api.serve([FOLDER], port=None), "--port: expected a port in 0-65535, got 'None'"),
+]
+
+
+@pytest.mark.parametrize("call, message", NONE_REFUSED, ids=[m.split(":")[0] for _, m in NONE_REFUSED])
+def test_an_argument_with_a_default_refuses_none_in_one_line(call, message):
+    with pytest.raises(HpstudyError) as caught:
+        call()
+    assert str(caught.value) == message

@@ -338,7 +338,8 @@ def test_unreadable_data_is_a_one_line_error(cache, tmp_path, locked):
     labels = tmp_path / "idx" / "train-labels-idx1-ubyte.gz"
     locked(shut, closed, tmp_path / "d.npz", tmp_path / "imgs" / "b" / "img001.png", labels)
     cases = {
-        ("info", "folder", "--data-dir", str(shut / "imgs")): [str(shut / "imgs"), "cannot read it (Permission denied)"],
+        ("info", "folder", "--data-dir", str(shut / "imgs")):
+            [str(shut / "imgs"), "cannot read it (Permission denied)"],
         ("info", "folder", "--data-dir", str(closed)): [str(closed), "cannot read it (Permission denied)"],
         ("info", "cinic10", "--data-dir", str(shut / "x")): [str(shut / "x"), "Permission denied"],
         ("info", "cinic10", "--data-dir", str(closed)): [str(closed), "Permission denied"],

@@ -17,8 +17,7 @@ import pytest
 import hpstudy
 from hpstudy import cli, files
 from hpstudy.engine.search import adapter
-from hpstudy.engine.search.distributed import launcher as launcher_module
-from hpstudy.engine.search.distributed import roles as distributed
+from hpstudy.engine.search.distributed import launcher as launcher_module, roles as distributed
 from hpstudy.engine.search.distributed.worker import ChiefFinished, Heartbeat
 from hpstudy.engine.search.tuner import StopWhenChiefFinished
 from hpstudy.results.layout import Layout
@@ -163,7 +162,7 @@ def test_a_worker_with_no_chief_says_whom_it_waits_for_and_gives_up(tmp_path, ca
                      "--chief-timeout", "1"]) == 2
     assert time.monotonic() - started < 30
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines[0].startswith(f"worker ") and f"waiting for the chief at {address}" in lines[0], lines
+    assert lines[0].startswith("worker ") and f"waiting for the chief at {address}" in lines[0], lines
     assert lines[-1] == (f"hpstudy: error: --chief {address}: no chief answered there in 1 s (is it started, at "
                          "this address and port? --chief-timeout waits longer)"), lines
     assert not (tmp_path / "alone").exists()          # nothing was loaded or written
@@ -173,6 +172,7 @@ def test_a_worker_with_no_chief_says_whom_it_waits_for_and_gives_up(tmp_path, ca
 def test_a_second_chief_cannot_take_the_port_of_a_running_one(tmp_path):
     """gRPC binds with SO_REUSEPORT by default: two chiefs would share a port and split the workers' calls."""
     import keras_tuner as kt
+
     from hpstudy.engine.search import adapter
     from hpstudy.engine.search.distributed.roles import free_port
     port = free_port()

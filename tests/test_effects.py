@@ -101,7 +101,7 @@ def test_runs_that_did_not_train_are_a_finding_per_value():
     assert head.verdict == "effect" and batch.verdict != "effect"
     gap = head.table.set_index("value").loc["gap"]
     assert gap["did not train"] == found.untrained and 0 < gap["ci95 low"] < gap["share"] < gap["ci95 high"]
-    assert "gap %d of %d" % (gap["did not train"], gap["runs"]) in head.sentence
+    assert "gap: %d of %d" % (gap["did not train"], gap["runs"]) in head.sentence
     assert (found.effects[0].table["count"].sum()) == 40 - found.untrained     # effects on the runs that trained
 
 

@@ -149,7 +149,8 @@ def test_a_results_dir_that_is_a_file_or_read_only_is_one_line(tmp_path, capsys)
 
 
 @pytest.mark.parametrize("foreign", ["trials/my_notes.txt", "repeats/analysis.ipynb", "trials/0/notes.md",
-                                     "tuner/trial_0000/mine/", "tensorboard/0000/execution0/my.log", "workers/notes.txt"])
+                                     "tuner/trial_0000/mine/", "tensorboard/0000/execution0/my.log",
+                                     "workers/notes.txt"])
 def test_overwrite_refuses_a_foreign_file_at_any_depth_and_deletes_nothing(finished, tmp_path, capsys, foreign):
     folder = _copy(finished, tmp_path)
     plant(folder, foreign)

@@ -145,7 +145,8 @@ def test_the_layering_test_can_fail(tmp_path):
     """A module of a low layer importing a high one is found (the scan reads function-level imports too)."""
     known = modules()
     low = tmp_path / "low.py"
-    low.write_text("def f():\n    from hpstudy.report import pages\n    import_quietly('hpstudy.engine.search.runner')\n")
+    low.write_text("def f():\n    from hpstudy.report import pages\n"
+                   "    import_quietly('hpstudy.engine.search.runner')\n")
     found = imports("hpstudy.study.low", low, known)
     assert found == {"hpstudy.report.pages", "hpstudy.engine.search.runner"}
     assert all(layer(m) > layer("hpstudy.study.low") for m in found)

@@ -21,8 +21,8 @@ def _effect(*contrasts):
     return Effect("model.head", False, None, None, list(contrasts), "model.head ...")
 
 
-def _contrast(ci95, verdict, p_family):
-    return Contrast("model.head", "dense", "gap", sum(ci95) / 2, ci95, 8, 8, verdict, p_family=p_family)
+def _contrast(ci95, verdict, p_family, dof=None):
+    return Contrast("model.head", "dense", "gap", sum(ci95) / 2, ci95, 8, 8, verdict, p_family=p_family, dof=dof)
 
 
 def test_a_verdict_is_decisive_at_a_look_only_if_it_holds_at_that_looks_level():
@@ -35,6 +35,18 @@ def test_a_verdict_is_decisive_at_a_look_only_if_it_holds_at_that_looks_level():
     assert looks.verdict_at(_effect(_contrast((-0.008, 0.008), "negligible", 0.9)), 0.01, 6) == "undetermined"
     assert looks.verdict_at(_effect(_contrast((-0.007, 0.007), "negligible", 0.9)), 0.01, 6) == "negligible"
     assert looks.verdict_at(_effect(_contrast((-0.03, 0.05), "undetermined", 0.5)), 0.01, 6) == "undetermined"
+
+
+def test_an_interval_from_a_fit_is_widened_on_its_own_degrees_of_freedom():
+    # A t interval on 4 dof widens by the t quantiles' ratio, more than the normal one: 98.6% / 95% is 1.50
+    # against 1.25, so an interval of +-0.0078 stays inside +-0.01 read as normal, not read as t on 4 dof.
+    normal, t4 = looks.widened((-1.0, 1.0), 6), looks.widened((-1.0, 1.0), 6, dof=4)
+    assert t4[1] == pytest.approx(stats.t.isf((1 - looks.look_level(6)) / 2, 4) / stats.t.isf(0.025, 4))
+    assert t4[1] > normal[1] + 0.05
+    assert looks.widened((-1.0, 1.0), 6, dof=10_000)[1] == pytest.approx(normal[1], abs=1e-3)
+    assert looks.verdict_at(_effect(_contrast((-0.0078, 0.0078), "negligible", 0.9)), 0.01, 6) == "negligible"
+    assert looks.verdict_at(_effect(_contrast((-0.0078, 0.0078), "negligible", 0.9, dof=4)), 0.01, 6) == (
+        "undetermined")
 
 
 def test_the_last_line_says_which_verdict_missed_the_looks_level(tmp_path):

@@ -166,7 +166,8 @@ def test_fine_tune_with_hyperband_is_refused():
 
 def test_every_builders_options_are_in_the_search_space_but_only_the_chosen_are_active():
     import keras_tuner as kt
-    study = check(FAMILIES.format(name="f").replace("lenet5: {}", "lenet5: {dropout: {tune: choice, values: [0.1, 0.2]}}"))
+    study = check(FAMILIES.format(name="f").replace("lenet5: {}",
+                                                    "lenet5: {dropout: {tune: choice, values: [0.1, 0.2]}}"))
     hypermodel = SpecHyperModel(study, (32, 32, 3), 10)
     hp = kt.HyperParameters()
     hp.values["model.builder"] = "lenet5"

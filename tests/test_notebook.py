@@ -57,7 +57,7 @@ def test_a_notebook_is_told_from_a_terminal(monkeypatch):
     shells = {"ZMQInteractiveShell": True, "TerminalInteractiveShell": False}
     for name, expected in shells.items():
         shell = type(name, (), {"config": {}})()
-        monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+        monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda shell=shell: shell))
         assert progress.in_notebook() is expected
     colab = type("Shell2", (), {"config": {"IPKernelApp": {}}})()
     monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: colab))

@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpstudy import files
-from hpstudy import text as safe
+from hpstudy import files, text as safe
 from hpstudy.cli import main
 from hpstudy.results import trials
 from hpstudy.results.folder import open_folder

@@ -85,7 +85,7 @@ def test_a_record_that_is_no_regular_file_inside_is_refused_before_it_is_opened(
     with no_hang():
         assert files.read_json(best) is None            # the lenient reader: None, never a hang
         with pytest.raises(ResultsError, match=re.escape(f"best.json: {reason[:20]}")):
-            hpstudy.load_study(results).trials
+            _ = hpstudy.load_study(results).trials
 
 
 def test_a_link_that_stays_inside_is_followed(results):
@@ -122,7 +122,7 @@ def test_a_trial_folder_that_cannot_be_read_is_named_never_dropped(results, rela
     shutil.rmtree(path)
     make(path)
     with no_hang(), pytest.raises(ResultsError) as refused:
-        hpstudy.load_study(results).trials
+        _ = hpstudy.load_study(results).trials
     assert f"{relative}: {reason}" in str(refused.value) and "\n" not in str(refused.value)
 
 
@@ -145,7 +145,8 @@ def test_the_repeats_folder_is_listed_by_the_same_rule_and_notes_beside_it_are_l
     (os.mkfifo, "it is a named pipe (FIFO), not a file"),
     (lambda p: p.symlink_to("/dev/zero"), "it is a character device, not a file"),
     (lambda p: p.symlink_to(p.name), "it is a symbolic link loop"),
-    (lambda p: p.write_text("name: x\n" + " " * (1 << 20)), "it is too large (1 MiB; the cap for a study file is 1 MiB)"),
+    (lambda p: p.write_text("name: x\n" + " " * (1 << 20)),
+     "it is too large (1 MiB; the cap for a study file is 1 MiB)"),
 ])
 def test_a_study_file_that_is_no_regular_file_is_one_line_never_a_hang(tmp_path, make, reason):
     path = tmp_path / "study.yaml"
@@ -171,7 +172,10 @@ def test_a_study_file_reached_through_a_link_is_read(tmp_path):
 def test_recorded_values_are_checked_against_the_studys_space(finished_study, value, allowed):
     source, _ = finished_study
     study = hpstudy.load_study(source).spec
-    check = lambda: space.check_values(Path("trial.json"), {"model.dropout": value, "tuner/epochs": 3}, study)
+
+    def check():
+        space.check_values(Path("trial.json"), {"model.dropout": value, "tuner/epochs": 3}, study)
+
     if allowed:
         check()
     else:

@@ -67,7 +67,8 @@ def test_a_killed_trial_is_retried_but_one_that_keeps_killing_the_run_is_failed(
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     table = hpstudy.load_study(tmp_path / "crash").trials.set_index("trial_id")
-    assert table.loc["0", "status"] == "FAILED" and "the run stopped 2 times during this trial" in table.loc["0", "message"]
+    assert table.loc["0", "status"] == "FAILED"
+    assert "the run stopped 2 times during this trial" in table.loc["0", "message"]
     assert table.loc["1", "status"] == "COMPLETED"
 
 

@@ -11,8 +11,14 @@ import pytest
 from hpstudy import models
 from hpstudy.engine.training.compile import unfreeze_backbone
 from hpstudy.errors import ModelError, SpecError
-from hpstudy.models.backbones import (BACKBONES, freeze, imagenet_preprocessing, load_backbone, weights_file,
-                                       weights_folder)
+from hpstudy.models.backbones import (
+    BACKBONES,
+    freeze,
+    imagenet_preprocessing,
+    load_backbone,
+    weights_file,
+    weights_folder,
+)
 from hpstudy.study.schema import Failer, check_value
 
 RAW = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")   # uint8-range pixels

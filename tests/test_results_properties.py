@@ -58,7 +58,8 @@ SETTINGS = dict(max_examples=examples(40), deadline=None, derandomize=True,
 # Found by this test: a trial number past int64 broke the sorting of the trials table.
 @example(which="tuner/trial_0001/trial.json", whole=True, pick=0, value={"trial_id": 2**63})
 @example(which="tuner/trial_0001/trial.json", whole=False, pick=0, value="-1")
-# ... and a hyperparameter value that is a list broke the effects analysis (pick 23: hyperparameters.values.model.dropout).
+# ... and a hyperparameter value that is a list broke the effects analysis
+# (pick 23: hyperparameters.values.model.dropout).
 @example(which="tuner/trial_0001/trial.json", whole=False, pick=23, value=[-float("inf")])
 @given(which=st.sampled_from(FILES), whole=st.booleans(), pick=st.integers(0, 10**6), value=VALUES)
 def test_any_json_in_a_results_file_is_a_report_or_one_line(finished_study, which, whole, pick, value):

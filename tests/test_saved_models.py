@@ -52,7 +52,7 @@ def test_the_layers_and_loss_keep_the_names_models_were_saved_under():
 
 
 def test_load_best_loads_a_model_saved_by_an_earlier_version():
-    """load_best's reader (Keras's safe mode) on the 0.1.0 file: hpstudy's layers and loss, compiled, trained weights."""
+    """load_best's reader (Keras's safe mode) on the 0.1.0 file: hpstudy's layers and loss, compiled, its weights."""
     model = load_model_file(OLD_MODEL)
     assert isinstance(model.get_layer("augment").get_layer("pad_crop"), preprocess.RandomPadCrop)
     assert model.get_layer("augment").get_layer("pad_crop").padding == 2

@@ -83,7 +83,8 @@ def valid(ann, name=""):
         return st.sampled_from(args)
     if dataclasses.is_dataclass(ann):
         hints = typing.get_type_hints(ann, include_extras=True)
-        return st.fixed_dictionaries({}, optional={f.name: valid(hints[f.name], f.name) for f in dataclasses.fields(ann)})
+        return st.fixed_dictionaries({}, optional={f.name: valid(hints[f.name], f.name)
+                                                   for f in dataclasses.fields(ann)})
     if ann is dict:
         return st.dictionaries(st.sampled_from(["max_epochs", "factor", "max_retries_per_trial"]), st.integers(1, 5),
                                max_size=2)
@@ -112,7 +113,8 @@ def valid_section(cls, tunable):
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {}
     for f in dataclasses.fields(cls):
-        fixed = "Fixed" in repr(hints[f.name]) or dataclasses.is_dataclass(hints[f.name]) or "Subset" in repr(hints[f.name])
+        hint = hints[f.name]
+        fixed = "Fixed" in repr(hint) or dataclasses.is_dataclass(hint) or "Subset" in repr(hint)
         value = valid(hints[f.name], f.name)
         fields[f.name] = value | valid_tune(hints[f.name], f.name) if tunable and not fixed else value
     return st.fixed_dictionaries({}, optional=fields)
@@ -122,11 +124,12 @@ def valid_section(cls, tunable):
 MODEL = {
     "plain_cnn": {"conv_layers": [1, 2, 3], "convs_per_layer": [1, 2], "filters": [4, 8], "kernel_size": [1, 3, 5],
                   "padding": ["same", "valid"], "pooling": ["max", "avg", "none"], "batch_norm": [True, False],
-                  "dropout": [0.0, 0.5], "head": ["dense", "gap"], "dense_units": [8, 16], "filters_growth": [1.0, 2.0]},
+                  "dropout": [0.0, 0.5], "head": ["dense", "gap"], "dense_units": [8, 16],
+                  "filters_growth": [1.0, 2.0]},
     "vgg": {"blocks": [1, 2, 3], "filters": [4, 8], "dropout": [0.1], "dropout_growth": [0.0, 0.1], "head": ["gap"]},
     "lenet5": {"conv1_filters": [4], "conv2_filters": [8], "pooling": ["max", "avg"], "activation": ["tanh", "relu"]},
-    "deep_cnn": {"variant": ["simple", "deep"], "head": ["dense", "gap"], "dense_units": [8], "bn_epsilon": [1e-5, 1e-3],
-                 "bn_momentum": [0.9], "bn_affine": [True, False]},
+    "deep_cnn": {"variant": ["simple", "deep"], "head": ["dense", "gap"], "dense_units": [8],
+                 "bn_epsilon": [1e-5, 1e-3], "bn_momentum": [0.9], "bn_affine": [True, False]},
     "resnet": {"depth": [20], "width": [0.125, 0.25], "stem": ["cifar", "imagenet"]},
     "all_cnn": {"filters": [4, 8], "pooling": ["strided", "max"]},
     "transfer": {"backbone": ["mobilenetv2"], "weights": [None], "input_size": [32], "trainable_layers": [0, 2]},

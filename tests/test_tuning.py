@@ -26,7 +26,9 @@ def check(text):
 
 
 @pytest.mark.parametrize("text, fragments", [
-    (BASE + "data: {dataset: cifar1}\n", ["data.dataset", "did you mean 'cifar10'", "known: cifar10, cifar100, cinic10, digits, fashion_mnist, folder, mnist, npz"]),
+    (BASE + "data: {dataset: cifar1}\n",
+     ["data.dataset", "did you mean 'cifar10'",
+      "known: cifar10, cifar100, cinic10, digits, fashion_mnist, folder, mnist, npz"]),
     (BASE + "data: {dataset: cifar10, image_size: 64}\n", ["data.image_size", "applies to cinic10, folder"]),
     (BASE + "model: {builder: plain_cn}\n", ["model.builder", "did you mean 'plain_cnn'"]),
     (BASE + "model: {dropuot: 0.1}\n", ["model.dropuot", "did you mean 'dropout'"]),
@@ -87,8 +89,8 @@ def test_tuner_options_keras_tuner_refuses_are_a_spec_error(tmp_path):
 def test_a_search_whose_trials_all_fail_stops_with_one_line(tmp_path):
     text = TINY.format(name="tiny_cap").replace(
         "tuner: grid", "tuner: grid\n  max_failed_trials: 2\n  options: {max_model_size: 10}")
-    with pytest.raises(hpstudy.HpstudyError, match=r"stopped after 2 failed trials in all \(search.max_failed_trials: 2\); "
-                                                   r".*Oversized model") as err:
+    stopped = r"stopped after 2 failed trials in all \(search.max_failed_trials: 2\); .*Oversized model"
+    with pytest.raises(hpstudy.HpstudyError, match=stopped) as err:
         hpstudy.run(write_study(tmp_path, text, name="tiny_cap"), results_dir=tmp_path)
     assert "\n" not in str(err.value)
     table = hpstudy.load_study(tmp_path / "tiny_cap").trials
@@ -240,8 +242,7 @@ LAST = ONE.replace("epochs: 1", "epochs: 3\n  learning_rate: 0.3").replace("batc
 @pytest.mark.slow
 def test_checkpoint_epoch_last_keeps_and_evaluates_the_last_epochs_weights(tmp_path):
     from hpstudy.engine.search.hypermodel import load_data
-    from hpstudy.trained import evaluate
-    from hpstudy.trained import models as results_models
+    from hpstudy.trained import evaluate, models as results_models
     study = hpstudy.run(write_study(tmp_path, LAST.format(name="last"), name="last"), results_dir=tmp_path / "r")
     row, best = study.trials.iloc[0], study.best
     assert row.best_epoch < row.epochs_run == 3         # the case where the two differ

@@ -77,7 +77,7 @@ def test_the_report_states_only_what_holds(known, tmp_path):
     text = (tmp_path / "r.md").read_text()
     summary = text[text.index("### Summary"):text.index("### Effects, adjusted")]
     head = next(line for line in summary.splitlines() if line.startswith("- model.head"))
-    assert "only dense among the runs that trained" in head and "gap 7 of 7" in head
+    assert "only dense among the runs that trained" in head and "gap: 7 of 7" in head
     assert "the share differs between values" in head
     for null in ("train.lr_decay_factor", "train.lr_min"):
         line = next(line for line in summary.splitlines() if line.startswith(f"- {null}"))
@@ -102,7 +102,7 @@ def test_the_report_opens_with_the_answer(known, tmp_path, capsys):
     head = (tmp_path / "r.md").read_text().split("\n\n| trial_id")[0]
     assert head.startswith("## The answer\n\n- **Question:** How does model.head change val_accuracy")
     assert "- **No finding:** no searched hyperparameter was shown to change val_accuracy among the runs" in head
-    assert "- **Finding:** model.head: runs that did not train" in head and "gap 7 of 7" in head
+    assert "- **Finding:** model.head: runs that did not train" in head and "gap: 7 of 7" in head
     assert "- **Did not train:** 7 of 10 runs" in head and "over 2 new seeds" in head
 
 

@@ -1,30 +1,8 @@
 """Effects that control for the other hyperparameters: one additive linear model of the score over every
 searched hyperparameter at once (ordinary least squares, statsmodels), so that a value that happened to come
-with a good setting of another hyperparameter is not credited with that setting's effect.
-
-Each hyperparameter enters as
-- a range (a searched range, or numbers with more than MAX_LEVELS distinct values), on the scale it was searched
-  on (log10 where sampled log): a straight term and, with at least MIN_CURVE active trials, a centred square;
-  trials where it was inactive get the mean and a column of their own. Its difference is the one the model
-  predicts *between the upper and lower quartiles of the trials' values* (q75 vs q25, on the sampled scale), a
-  difference in the score like any other: a slope per unit of dense_units printed +0.000 and a slope per tenfold
-  depended on how wide the range was searched, and neither could be compared with the smallest effect that
-  matters. The quartiles rather than the searched bounds: they need no study file (`hpstudy analyze` has none),
-  hold where the trials are, and a few trials at an edge do not stretch the claim to values barely tried. The
-  square gives a second contrast, the middle of the observed range against its two ends (`middle vs ends`), which
-  finds an optimum inside the range that a straight term averages away; where the curve turns the right way and
-  its top lies inside the range, the note gives it with a delta-method 95% interval;
-- levels (a choice, a boolean): one column per value but the reference (its most frequent value among the trials,
-  ties to the first in the report's order: a reference seen twice would leave every contrast too few), so each
-  value gets its difference to the reference.
-The model has main effects only; the question's interactions are asked apart (analysis.interactions).
-Each difference comes with its 95% interval, t-based with heteroscedasticity-robust (HC3) standard errors:
-with one value 4x noisier than the others, ordinary least-squares intervals excluded zero for 11-13% of that
-value's null contrasts. Columns that the trials cannot tell apart (a set of linearly dependent columns: two
-hyperparameters that always moved together) are all left out of the model and each is "too few trials", naming
-its partners, whatever the order of the names (a conditional hyperparameter's inactive column, which its
-parent's value decides by construction, is the one left out when the two coincide: the parent keeps the effect);
-a value seen in fewer than MIN_PER_VALUE trials is too. No Keras.
+with a good setting of another hyperparameter is not credited with that setting's effect. Each difference comes
+with its 95% interval. Main effects only: the question's interactions are asked apart (analysis.interactions).
+No Keras.
 """
 from __future__ import annotations
 
@@ -82,6 +60,7 @@ class Contrast:
     outcome: str = "score"          # what differs: the score, or training.OUTCOME (the share that did not train)
     kind: str = LEVEL               # LEVEL (a value, or a range's INACTIVE), RANGE or CURVE
     curve: Curve | None = None      # RANGE: the fitted curve on the sampling scale
+    dof: int | None = None          # the t interval's degrees of freedom (None: a normal interval)
 
     def as_record(self) -> dict:
         """The contrast as `hpstudy report --format json` writes it."""
@@ -151,6 +130,16 @@ def _fmt(x: float, log: bool) -> str:
     return f"{10 ** x if log else x:.3g}"
 
 
+# A range (a searched range, or numbers with more than MAX_LEVELS distinct values) enters on the scale it was
+# searched on (log10 where sampled log): a straight term and, with at least MIN_CURVE active trials, a centred
+# square; trials where it was inactive get the mean and a column of their own. Its difference is the one the model
+# predicts *between the upper and lower quartiles of the trials' values* (q75 vs q25, on the sampled scale), a
+# difference in the score like any other: a slope per unit of dense_units printed +0.000 and a slope per tenfold
+# depended on how wide the range was searched, and neither could be compared with the smallest effect that
+# matters. The quartiles rather than the searched bounds: they need no study file (`hpstudy analyze` has none),
+# hold where the trials are, and a few trials at an edge do not stretch the claim to values barely tried. The
+# square gives a second contrast, the middle of the observed range against its two ends (`middle vs ends`), which
+# finds an optimum inside the range that a straight term averages away (`_with_optimum`).
 def _range(trials: pd.DataFrame, name: str, log: bool, start: int) -> tuple[list[_Column], list[_Wanted]]:
     """A searched range's columns (straight, centred square, inactive) from column number `start`, and its
     contrasts: q75 vs q25 of the active trials' values, and the middle of their span vs its ends."""
@@ -188,6 +177,8 @@ def _range(trials: pd.DataFrame, name: str, log: bool, start: int) -> tuple[list
     return columns, wanted
 
 
+# Levels (a choice, a boolean): one column per value but the reference (`reference_of`), so each value gets its
+# difference to the reference.
 def _columns(trials: pd.DataFrame, name: str, *, slope: bool, log: bool, order_key,
              start: int) -> tuple[list[_Column], list[_Wanted]]:
     if slope:
@@ -206,12 +197,16 @@ def contrasts(trials: pd.DataFrame, searched: dict, *, smallest: float | None = 
     log scale)) over `trials` (completed, with a float `score`), each with its verdict (see statistics.verdict;
     `smallest`: the smallest effect that matters; `question`: the scientific hyperparameters, see `family`;
     `minimize`: whether a lower score is better, which decides which way a range's optimum bends)."""
-    columns, wanted = [], []
+    columns: list[_Column] = []
+    wanted: list[_Wanted] = []
     for name, (slope, log) in searched.items():
         more, asked = _columns(trials, name, slope=slope, log=log, order_key=order_key, start=len(columns))
         columns += more
         wanted += asked
     y = trials["score"].to_numpy(dtype=float)
+    # t intervals with heteroscedasticity-robust (HC3) standard errors: design.fit says why. A conditional
+    # hyperparameter's inactive column, which its parent's value decides by construction, is the one left out when
+    # the two coincide: the parent keeps the effect.
     fit = design.fit(y, [c.data for c in columns],
                      secondary=[k for k, c in enumerate(columns) if c.value == INACTIVE])
     out, tests = [], []
@@ -225,7 +220,8 @@ def contrasts(trials: pd.DataFrame, searched: dict, *, smallest: float | None = 
             out.append(_contrast(item, None, None, statistics.TOO_FEW, "no finite interval"))
             continue
         tests.append((len(out), p))
-        out.append(_contrast(item, estimate, (low, high), statistics.TOO_FEW, curve=_curve(item, fit)))
+        out.append(dataclasses.replace(_contrast(item, estimate, (low, high), statistics.TOO_FEW,
+                                                 curve=_curve(item, fit)), dof=fit.dof))
     out = family(out, tests, smallest, question)
     return [_with_optimum(c, item, fit, minimize) for c, item in zip(out, wanted)]
 
@@ -257,12 +253,15 @@ def family(out: list[Contrast], tests: list[tuple[int, float]], smallest: float 
             p_family = min(1.0, float(adjusted_p) / share)
             word = statistics.verdict(c.difference, c.ci95, smallest, p_family)
             n = min(c.n, c.n_reference) if c.n_reference is not None else c.n
-            more = (statistics.more_trials(c.difference, c.ci95, n, smallest) if word == statistics.UNDETERMINED
-                    else None)
+            more = (statistics.more_trials(c.difference, c.ci95, n, smallest)
+                    if word == statistics.UNDETERMINED and c.difference is not None else None)
             out[i] = dataclasses.replace(c, p_value=p, p_family=p_family, verdict=word, more=more)
     return out
 
 
+# Columns that the trials cannot tell apart (a set of linearly dependent columns: two hyperparameters that always
+# moved together) are all left out of the model and each is "too few trials", naming its partners, whatever the
+# order of the names; a value seen in fewer than MIN_PER_VALUE trials is too.
 def _too_few(item: _Wanted, columns: list[_Column], fit) -> str:
     column = item.column
     if any(k in fit.aliased for k in item.weights):          # the design's doing: said before any count
@@ -293,9 +292,10 @@ def _curve(item: _Wanted, fit) -> Curve | None:
 def _with_optimum(contrast: Contrast, item: _Wanted, fit, minimize: bool) -> Contrast:
     """A CURVE contrast that is an effect bending the good way (the middle better than the ends), with its top
     inside the observed span: the note says where, with the delta-method 95% interval of the vertex."""
-    if item.kind != CURVE or contrast.verdict != statistics.EFFECT or (contrast.difference < 0) != minimize:
-        return contrast
     info = item.range
+    if (item.kind != CURVE or info is None or contrast.difference is None or contrast.verdict != statistics.EFFECT
+            or (contrast.difference < 0) != minimize):
+        return contrast
     top = fit.vertex(info["straight"], info["square"])          # on the scale centred at `centre`
     if top is None or not info["low"] <= top[0] + info["centre"] <= info["high"]:
         return contrast

@@ -1,10 +1,5 @@
 """The expected best score as a function of the number of trials, per value of a scientific hyperparameter
-(Dodge et al. 2019, "Show your work"), so values are compared at equal budgets.
-
-The estimator is the unbiased one of Tang et al. (2020): the mean of the best of n trials drawn without
-replacement from a value's N trials. The 95% band is a percentile bootstrap over those trials. Every completed
-run counts, those that did not train too: a budget of n trials buys their chance of diverging as well. A range
-is split at its median (analysis.training.halves), as the design bins it. No Keras.
+(Dodge et al. 2019, "Show your work"), so values are compared at equal budgets. No Keras.
 """
 from __future__ import annotations
 
@@ -22,6 +17,8 @@ BOOTSTRAP_ROUNDS = 400
 COLUMNS = ["value", "trials", "expected", "low", "high", "of"]
 
 
+# The estimator is the unbiased one of Tang et al. (2020): the mean of the best of n trials drawn without
+# replacement from a value's N trials.
 @lru_cache(maxsize=256)
 def _weights(count: int) -> np.ndarray:
     """W[n - 1, i - 1] = P(the best of n draws without replacement is the i-th smallest of `count`)
@@ -54,6 +51,8 @@ def curves(done: pd.DataFrame, name: str, *, minimize: bool, rounds: int = BOOTS
     """Per value of `name` (or of `labels`, one per row of `done`) and budget n (1 to that value's number of
     trials): the expected best score of n trials and its 95% bootstrap band. Columns: COLUMNS (value as text;
     `of`: the value's trial count)."""
+    # The 95% band is a percentile bootstrap over the value's trials. Every completed run counts, those that did not
+    # train too: a budget of n trials buys their chance of diverging as well.
     rng = np.random.default_rng(seed)
     sign = -1 if minimize else 1
     labels = labelled(done[name]).map(show) if labels is None else labels
@@ -110,7 +109,7 @@ def of_question(done: pd.DataFrame, question, *, minimize: bool, ranged=frozense
     (`curves`; a `ranged` one split at its median) and the ranking sentence."""
     out = {}
     for name in question:
-        labels = halves(done[name]) if name in ranged else None
+        labels = halves(done[name]) if name in ranged else None     # a range: split at its median, as designs bin it
         table = curves(done, name, minimize=minimize, rounds=rounds, labels=labels)
         if table["value"].nunique() >= 2:
             out[name] = (table, ranking(table, name, minimize=minimize))

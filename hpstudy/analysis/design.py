@@ -1,22 +1,11 @@
 """The least-squares fit behind the adjusted effects (analysis.adjusted): which columns of a design the trials
-can estimate, the fit with heteroscedasticity-robust intervals, and the estimates the report needs from it.
-
-Aliasing is symmetric: a column is *aliased* when it belongs to a linearly dependent set of columns (with the
-intercept), i.e. some vector of the design's null space loads on it. Every such column is left out, not only the
-later ones: left to the order of the names, the first of two hyperparameters that always moved together took the
-whole effect and the second was "not separable". The null space is read off the SVD of the design with its
-columns scaled to unit length (a squared range of 16..512 and an indicator column differ by 10^5 in size).
-
-Intervals are t-based (the residual degrees of freedom) with HC3 standard errors (MacKinnon and White 1985): a
-value whose trials are four times noisier than the others' got ordinary intervals that excluded zero for 11-13%
-of its null contrasts. HC3 divides each residual by 1 - its leverage, undefined at leverage 1: a trial that alone
-determines a coefficient (a value seen once). Such trials are set aside with the columns they alone determine;
-the other coefficients are unchanged, as that trial's residual is 0 either way. No Keras.
+can estimate, the fit with heteroscedasticity-robust intervals, and the estimates the report needs from it. No Keras.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +20,7 @@ class Fit:
     """A fitted design: `position` maps a column number to its coefficient's index (intercept at 0), `aliased`
     maps each aliased column to the columns it is dependent with; `dof` the residual degrees of freedom."""
 
-    result: object = None                       # statsmodels' results (HC3), None when nothing could be fitted
+    result: Any = None                          # statsmodels' results (HC3), None when nothing could be fitted
     position: dict = field(default_factory=dict)
     aliased: dict = field(default_factory=dict)
     dof: int = 0
@@ -62,6 +51,11 @@ class Fit:
         return at, at - half, at + half
 
 
+# Aliasing is symmetric: a column is *aliased* when it belongs to a linearly dependent set of columns (with the
+# intercept), i.e. some vector of the design's null space loads on it. Every such column is left out, not only the
+# later ones: left to the order of the names, the first of two hyperparameters that always moved together took the
+# whole effect and the second was "not separable". The null space is read off the SVD of the design with its
+# columns scaled to unit length (a squared range of 16..512 and an indicator column differ by 10^5 in size).
 def aliased(columns: list[np.ndarray]) -> dict[int, set[int]]:
     """Each column (with an intercept beside them) that is linearly dependent with others -> those others."""
     if not columns:
@@ -84,9 +78,14 @@ def aliased(columns: list[np.ndarray]) -> dict[int, set[int]]:
     return out
 
 
+# Intervals are t-based (the residual degrees of freedom) with HC3 standard errors (MacKinnon and White 1985): a
+# value whose trials are four times noisier than the others' got ordinary intervals that excluded zero for 11-13%
+# of its null contrasts. HC3 divides each residual by 1 - its leverage, undefined at leverage 1: a trial that alone
+# determines a coefficient (a value seen once). Such trials are set aside with the columns they alone determine;
+# the other coefficients are unchanged, as that trial's residual is 0 either way.
 def fit(y: np.ndarray, columns: list[np.ndarray], secondary=()) -> Fit:
     """OLS of `y` on an intercept and every column that is not aliased, HC3 t intervals, trials at leverage 1 set
-    aside (see the module's doc); Fit(dof=0) when there are at least as many coefficients as trials.
+    aside (see the comment above); Fit(dof=0) when there are at least as many coefficients as trials.
     `secondary` columns (a conditional hyperparameter's inactive trials, which its parent's value decides by
     construction) are judged after the others: one the others explain is left out, and they keep the effect."""
     import statsmodels.api as sm

@@ -1,16 +1,7 @@
 """What each hyperparameter did to the objective: its effect adjusted for the others with a 95% interval and a
-verdict (`adjusted`, `verdicts`), per-value tables, an importance ranking, the noise floor from seed repeats,
-and the scientific hyperparameters at their best nuisance settings.
-
-Pure pandas/numpy/scikit-learn/statsmodels (no Keras). Everything is computed over the COMPLETED trials whose
-score is finite; running, failed and invalid trials are left out. Trials where a conditional hyperparameter was
-inactive form their own group, shown as "(inactive)".
-
-PRUNED trials (stopped by search.pruning) are left out of every estimate and counted apart: a pruned trial's
-score is the best epoch of a curve cut short because it was falling behind, a lower bound (for an accuracy) of
-what it would have reached, and that censoring is not random, so no interval computed with it would mean what
-it says. Each per-value table counts them (`pruned`), and each hyperparameter's line names where they were.
-The importance ranking: analysis.importance.
+verdict (`adjusted`, `verdicts`), per-value tables, an importance ranking (analysis.importance), the noise floor
+from seed repeats, and the scientific hyperparameters at their best nuisance settings. Pure
+pandas/numpy/scikit-learn/statsmodels (no Keras).
 """
 from __future__ import annotations
 
@@ -70,7 +61,7 @@ class Effects:
     trials: int                                   # completed trials with a finite score
     untrained: int = 0                            # of those, the runs that did not train (left out of the effects)
     training: list = field(default_factory=list)  # training.Training per hyperparameter ([]: every run trained)
-    pruned: int = 0                               # pruned trials, left out of every estimate (see the module's doc)
+    pruned: int = 0                               # pruned trials, left out of every estimate (see `pruned_trials`)
     effects: list[Effect] = field(default_factory=list)
     importance: pd.DataFrame | None = None        # importance.IMPORTANCE_COLUMNS, most important first
     importance_note: str = ""                     # the method, or why there is no ranking
@@ -107,11 +98,17 @@ def _with_status(trials: pd.DataFrame, status: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+# Everything is computed over the COMPLETED trials whose score is finite; running, failed and invalid trials are
+# left out. Trials where a conditional hyperparameter was inactive form their own group, shown as "(inactive)".
 def completed(trials: pd.DataFrame) -> pd.DataFrame:
     """The COMPLETED trials with a finite score (score as float)."""
     return _with_status(trials, TrialStatus.COMPLETED)
 
 
+# PRUNED trials (stopped by search.pruning) are left out of every estimate and counted apart: a pruned trial's
+# score is the best epoch of a curve cut short because it was falling behind, a lower bound (for an accuracy) of
+# what it would have reached, and that censoring is not random, so no interval computed with it would mean what
+# it says. Each per-value table counts them (`pruned`), and each hyperparameter's line names where they were.
 def pruned_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """The PRUNED trials with a finite score (score as float), in the table's order."""
     return _with_status(trials, TrialStatus.PRUNED)

@@ -1,18 +1,6 @@
-"""Which hyperparameters the score depends on most: a ranking with intervals, beside the adjusted effects.
-
-Importance is *held-out grouped permutation importance* of a random forest: the trials are split into FOLDS
-folds; for each, a `sklearn.ensemble.RandomForestRegressor` (TREES trees) is fitted on the other folds to predict
-the score from the hyperparameters (numbers as they are, other values one-hot encoded; inactive values get their
-own code), and each held-out trial's hyperparameter columns are replaced together by another trial's (30
-repeats, fixed seed). A hyperparameter's importance is the mean increase of the squared error over the held-out
-trials; `share` is its fraction of the positive total. Its 95% interval (`ci95 low`, `ci95 high`) is the t
-interval of the FOLDS folds' mean increases, its variance corrected for the folds' overlap (Nadeau and
-Bengio 2003). Held out, because a forest scored on the trials it was fitted to has
-memorised them: shuffling a hyperparameter that does nothing still raises its in-sample error, and such
-intervals lay above zero for 87-99% of irrelevant hyperparameters. With fewer than MIN_TRIALS completed trials
-no ranking is given ("too few trials").
-
-Pure numpy/pandas/scikit-learn (no Keras).
+"""Which hyperparameters the score depends on most: a ranking with intervals, beside the adjusted effects, by
+held-out grouped permutation importance of a random forest (`_permutation_importance`). Pure
+numpy/pandas/scikit-learn (no Keras).
 """
 from __future__ import annotations
 
@@ -32,13 +20,14 @@ FOLDS, TREES = 5, 100       # the importance's cross-fitting: each trial is pred
 IMPORTANCE_METHOD = (f"held-out grouped permutation importance of a random forest (RandomForestRegressor, {TREES} "
                      f"trees; {FOLDS}-fold cross-fitting, each trial predicted by a forest fitted without it; 30 "
                      "shuffles per hyperparameter; mean increase in squared error); 95% interval: t interval of "
-                     "the folds' mean increases, Nadeau-Bengio corrected (it includes zero for a hyperparameter the score does not depend on)")
+                     "the folds' mean increases, Nadeau-Bengio corrected (it includes zero for a hyperparameter the "
+                     "score does not depend on)")
 IMPORTANCE_COLUMNS = ["hyperparameter", "importance", "std", "ci95 low", "ci95 high", "share"]
 
 
 def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0, repeats: int = 30,
                cache: Path | None = None) -> pd.DataFrame | None:
-    """Grouped permutation importance of a random forest (see the module's doc) over `trials` (already
+    """Grouped permutation importance of a random forest (see `_permutation_importance`) over `trials` (already
     completed()); None with fewer than MIN_TRIALS trials or no hyperparameters.
 
     With `cache` (a JSON file), a ranking computed from the same trials is read back instead: `hpstudy run`
@@ -59,6 +48,16 @@ def importance(trials: pd.DataFrame, names: list[str], *, random_state: int = 0,
 
 
 def _permutation_importance(trials: pd.DataFrame, names: list[str], random_state: int, repeats: int) -> pd.DataFrame:
+    """*Held-out grouped permutation importance* of a random forest: the trials are split into FOLDS folds; for
+    each, a `sklearn.ensemble.RandomForestRegressor` (TREES trees) is fitted on the other folds to predict the score
+    from the hyperparameters (numbers as they are, other values one-hot encoded; inactive values get their own
+    code), and each held-out trial's hyperparameter columns are replaced together by another trial's (`repeats`
+    shuffles, fixed seed). A hyperparameter's importance is the mean increase of the squared error over the
+    held-out trials; `share` is its fraction of the positive total. Its 95% interval (`ci95 low`, `ci95 high`) is
+    the t interval of the FOLDS folds' mean increases, its variance corrected for the folds' overlap (Nadeau and
+    Bengio 2003). Held out, because a forest scored on the trials it was fitted to has memorised them: shuffling a
+    hyperparameter that does nothing still raises its in-sample error, and such intervals lay above zero for
+    87-99% of irrelevant hyperparameters."""
     x, groups = encoded_design(trials, names)
     y = trials["score"].to_numpy(dtype=float)
     per_trial, folds = _held_out_increases(x, y, groups, seed=random_state, repeats=repeats)
@@ -94,10 +93,10 @@ def encoded_design(trials: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, 
 
 
 def _held_out_increases(x: np.ndarray, y: np.ndarray, groups: dict, *, seed: int, repeats: int) -> tuple:
-    """((hyperparameters, trials), each trial's fold): each trial's increase in squared error, predicted by a forest that never saw
-    it (FOLDS-fold cross-fitting), when the hyperparameter's columns are replaced by another trial's (the mean
-    over `repeats` shuffles). A hyperparameter the score does not depend on has an expected increase of zero,
-    which an in-sample forest (that memorised the trials) would not give."""
+    """((hyperparameters, trials), each trial's fold): each trial's increase in squared error, predicted by a forest
+    that never saw it (FOLDS-fold cross-fitting), when the hyperparameter's columns are replaced by another trial's
+    (the mean over `repeats` shuffles). A hyperparameter the score does not depend on has an expected increase of
+    zero, which an in-sample forest (that memorised the trials) would not give."""
     from sklearn.ensemble import RandomForestRegressor
 
     rng = np.random.default_rng(seed)

@@ -1,23 +1,7 @@
-"""Interactions among a study's question hyperparameters (issue 25, point 6): whether one scientific
-hyperparameter's effect depends on another's value. The adjusted model (analysis.adjusted) has main effects only,
-so dropout that helps with one head and hurts with the other averages to about nothing there and reads as
-undetermined; here the question asks it directly. For every pair of the study's `question:` hyperparameters:
-
-- stratified contrasts: A's effect within each value of B (and B's within each value of A), each estimated by
-  `adjusted.contrasts` on the trials with that value of B, adjusted for the other searched hyperparameters, and
-  labelled "A | B=b" (a range is never stratified by: it has no values to hold fixed);
-- the interaction itself: how much A's effect differs between B's values (A's value vs its reference with b minus
-  the same with B's reference), the coefficient of A's and B's product column in the adjusted model of every
-  trial (main effects plus that product), labelled "A * B", with its 95% interval.
-
-A stratum with fewer than 2 * adjusted.MIN_PER_VALUE trials, and an interaction with a cell (a value of A with a
-value of B) of fewer than MIN_PER_VALUE trials, get "too few trials". These are extra looks at the question the
-study already asked, so they form a Holm family of their own, separate from the main effects' two families
-(adjusted.family), at SHARE of the 5%. Over 300 simulated null studies with the question named, a false
-finding among main effects and interactions together came in 1.3% of studies; the interaction of
-benchmarks/simulate.py's "interaction" scenario is found in 81.3% (dropout: 3.3% with main effects only). The
-verdict words are the same (statistics.verdict).
-No Keras.
+"""Interactions among a study's question hyperparameters: whether one scientific hyperparameter's effect depends
+on another's value. For every pair of the study's `question:` hyperparameters, A's effect within each value of B
+(`stratified`, "A | B=b") and the interaction itself (`product`, "A * B"), each with its 95% interval and a
+verdict. No Keras.
 """
 from __future__ import annotations
 
@@ -32,6 +16,13 @@ from hpstudy.analysis import adjusted, statistics
 from hpstudy.analysis.adjusted import MIN_PER_VALUE, Contrast, labelled, levels_of
 from hpstudy.analysis.verdicts import number, show
 
+# The adjusted model (analysis.adjusted) has main effects only, so dropout that helps with one head and hurts with
+# the other averages to about nothing there and reads as undetermined; here the question asks it directly.
+# These are extra looks at the question the study already asked, so they form a Holm family of their own, separate
+# from the main effects' two families (adjusted.family), at SHARE of the 5%. Over 300 simulated null studies with
+# the question named, a false finding among main effects and interactions together came in 1.3% of studies; the
+# interaction of benchmarks/simulate.py's "interaction" scenario is found in 81.3% (dropout: 3.3% with main effects
+# only). The verdict words are the same (statistics.verdict).
 SHARE = 1 - adjusted.QUESTION_SHARE - adjusted.NUISANCE_SHARE   # of the 5%: the interactions' family, 0.5%
 
 
@@ -107,7 +98,7 @@ def product(done: pd.DataFrame, searched: dict, name: str, by: str, *, smallest,
         n, n_reference = cells[key][0], cells[key][-1]
         base = Contrast(f"{name} * {by}", what, f"with {show(by_levels[0])}", None, None, n, n_reference,
                         statistics.TOO_FEW, f"n={n} vs {n_reference}")
-        if found is None or found.difference is None or min(cells[key]) < MIN_PER_VALUE:
+        if found is None or found.difference is None or found.ci95 is None or min(cells[key]) < MIN_PER_VALUE:
             out.append(base if found is None or not found.note or found.note.startswith("n=")
                        else dataclasses.replace(base, note=found.note))
             continue
@@ -163,7 +154,7 @@ def interactions(done: pd.DataFrame, searched: dict, question, *, smallest=None,
 def _sentence(contrasts: list[Contrast], name: str, by: str, interaction: Contrast) -> str:
     """"model.dropout 0.5 vs 0.2 depends on model.head: +0.020 with dense, -0.020 with gap (interaction -0.040,
     95% interval -0.052 to -0.028: effect)"."""
-    value = interaction.value.rsplit(" with ", 1)[0]
+    value = str(interaction.value).rsplit(" with ", 1)[0]
     within = []
     for c in contrasts:
         if c.hyperparameter.startswith(f"{name} | {by}=") and (f"{show(c.value)}" == value.split(" vs ")[0]
@@ -172,9 +163,9 @@ def _sentence(contrasts: list[Contrast], name: str, by: str, interaction: Contra
             within.append(f"{number(c.difference, c.ci95)} with {where}" if c.difference is not None
                           else f"too few trials with {where}")
     said = f"{name} {value} depends on {by}: " + (", ".join(within) or "no stratum to compare")
-    if interaction.difference is None:
-        return f"{said} (interaction: too few trials, {interaction.note})"
     ci = interaction.ci95
+    if interaction.difference is None or ci is None:
+        return f"{said} (interaction: too few trials, {interaction.note})"
     return (f"{said} (interaction {interaction.value} vs {interaction.reference}: "
             f"{number(interaction.difference, ci)}, 95% interval {number(ci[0], ci)} to {number(ci[1], ci)}: "
             f"{interaction.verdict})")

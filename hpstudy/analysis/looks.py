@@ -1,11 +1,6 @@
-"""Verdicts that hold over repeated looks at a growing study (`search.until: answered`).
-
-Stopping at the first round where every question verdict is decisive gives a null difference a new chance to
-cross the threshold at every round (in 100 simulated studies, 15% stopped on a false effect). The stopping rule
-therefore holds every look to Pocock's boundary for the looks the study's budget allows: the one nominal level
-that, used at each of K equally spaced looks at accumulating data, keeps the chance of any false finding at 5%
-(K=6: 1.4% at each look, where splitting the 5% evenly would give 0.8%). At each look an `effect` needs a family p-value
-below that level, and `negligible` an interval at that level inside the smallest effect that matters.
+"""Verdicts that hold over repeated looks at a growing study (`search.until: answered`): every look is held to
+Pocock's boundary for the looks the study's budget allows. At each look an `effect` needs a family p-value below
+that level, and `negligible` an interval at that level inside the smallest effect that matters.
 """
 from __future__ import annotations
 
@@ -18,6 +13,11 @@ from hpstudy.analysis import statistics
 from hpstudy.analysis.effects import Effect
 
 
+# Stopping at the first round where every question verdict is decisive gives a null difference a new chance to
+# cross the threshold at every round (in 100 simulated studies, 15% stopped on a false effect). So every look is
+# held to Pocock's boundary: the one nominal level that, used at each of K equally spaced looks at accumulating
+# data, keeps the chance of any false finding at 5% (K=6: 1.4% at each look, where splitting the 5% evenly would
+# give 0.8%).
 @functools.lru_cache(maxsize=None)
 def look_level(looks: int) -> float:
     """The confidence level each of `looks` looks is held to: 1 - Pocock's nominal level (0.95 for one look).
@@ -32,10 +32,11 @@ def look_level(looks: int) -> float:
     return 1 - 2 * float(stats.norm.sf(c))
 
 
-def widened(ci95: tuple[float, float], looks: int) -> tuple[float, float]:
-    """A 95% interval widened about its middle to `look_level(looks)` (by the ratio of normal quantiles: the t
-    quantiles' ratio is a little larger at few degrees of freedom, so this is slightly lenient below about 10)."""
-    ratio = stats.norm.ppf(0.5 + look_level(looks) / 2) / stats.norm.ppf(0.5 + statistics.LEVEL / 2)
+def widened(ci95: tuple[float, float], looks: int, dof: int | None = None) -> tuple[float, float]:
+    """A 95% interval widened about its middle to `look_level(looks)`: by the ratio of t quantiles on `dof`
+    degrees of freedom (an interval from a fit), or of normal quantiles (`dof` None: a normal interval)."""
+    quantile = stats.norm.ppf if dof is None else functools.partial(stats.t.ppf, df=dof)
+    ratio = quantile(0.5 + look_level(looks) / 2) / quantile(0.5 + statistics.LEVEL / 2)
     middle, half = (ci95[0] + ci95[1]) / 2, (ci95[1] - ci95[0]) / 2
     return middle - ratio * half, middle + ratio * half
 
@@ -53,6 +54,7 @@ def verdict_at(effect: Effect, smallest: float | None, looks: int) -> str:
         return word if held else statistics.UNDETERMINED
     if word == statistics.NEGLIGIBLE:
         held = smallest is not None and all(-smallest < low and high < smallest for low, high in (
-            widened(c.ci95, looks) for c in effect.contrasts if c.verdict == statistics.NEGLIGIBLE))
+            widened(c.ci95, looks, c.dof) for c in effect.contrasts
+            if c.verdict == statistics.NEGLIGIBLE and c.ci95 is not None))
         return word if held else statistics.UNDETERMINED
     return word

@@ -2,14 +2,6 @@
 interval over seeds (validation and test), the noise floor (the pooled seed-to-seed standard deviation of the
 objective), whether the best configuration is distinguishable from the runner-up (Welch), and the probability
 that the best beats the runner-up in a new run (`beats`). No Keras.
-
-P(A beats B) is Bouthillier et al.'s (2021) answer to "which is better?" in the units a user meets: the chance
-that one new run of A scores better than one new run of B. It is the Mann-Whitney/AUC estimate over every pair of
-their repeats, P(A > B) + 0.5 P(A = B) (scipy's U over na * nb), with a percentile bootstrap 95% interval that
-resamples each configuration's repeats apart (BOOTSTRAP draws, fixed seed). With 3 seeds each the interval is
-wide (0.78 may well come with 0.33 to 1.00): that is what 3 seeds can say. Repeats that did not train are left
-out, as for the noise floor. Over 300 simulated pairs of normal scores with 10 seeds each the interval covered
-the true P in 94-97% of them (true P 0.50, 0.64 and 0.76; tests/test_repeats.py).
 """
 from __future__ import annotations
 
@@ -56,7 +48,7 @@ def confirmed(repeats: pd.DataFrame, objective: str, ranked: list[str], *, minim
     table = summaries(repeats)
     floor, dof = noise_floor(repeats)
     order = table.sort_values("score_mean", ascending=minimize, kind="stable")
-    out = {"objective": objective, "configurations": [
+    out: dict[str, object] = {"objective": objective, "configurations": [
                {"trial_id": r.trial_id, "n": int(r.n), "score_mean": r.score_mean, "score_std": r.score_std,
                 "score_ci95": list(r.score_ci95) if r.score_ci95 else None, "test_accuracy_mean": r.test_accuracy_mean,
                 "test_accuracy_std": r.test_accuracy_std,
@@ -79,6 +71,13 @@ def confirmed(repeats: pd.DataFrame, objective: str, ranked: list[str], *, minim
     return out
 
 
+# P(A beats B) is Bouthillier et al.'s (2021) answer to "which is better?" in the units a user meets: the chance
+# that one new run of A scores better than one new run of B. It is the Mann-Whitney/AUC estimate over every pair of
+# their repeats, P(A > B) + 0.5 P(A = B) (scipy's U over na * nb), with a percentile bootstrap 95% interval that
+# resamples each configuration's repeats apart (BOOTSTRAP draws, fixed seed). With 3 seeds each the interval is
+# wide (0.78 may well come with 0.33 to 1.00): that is what 3 seeds can say. Over 300 simulated pairs of normal
+# scores with 10 seeds each the interval covered the true P in 94-97% of them (true P 0.50, 0.64 and 0.76;
+# tests/test_repeats.py).
 BOOTSTRAP = 2000            # bootstrap draws of P(A beats B)
 
 

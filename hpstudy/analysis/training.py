@@ -1,10 +1,6 @@
-"""Runs that did not train, as an outcome of their own. A diverged or stuck run (validation accuracy at chance:
-the `trained` column of the trials table, see results.trials.TRAINED_MARGIN) is not a low point on the same
-curve as the runs that learnt: left among them it swamps the score effects (a true 2.5-sd effect with 15% of
-runs diverging was detected in 8-14% of studies) and can flip their sign. So the score effects are estimated on
-the runs that trained, and per hyperparameter value the share of runs that did not train is reported with its
-Wilson 95% interval; a value differs from the reference in that share when Fisher's exact test survives Holm's
-step-down over every such comparison of the study (a family of its own). No Keras.
+"""Runs that did not train, as an outcome of their own: per hyperparameter value, the share of runs that did not
+train with its Wilson 95% interval, and each value against the reference in that share (Fisher's exact test,
+Holm's step-down over every such comparison of the study: a family of its own). No Keras.
 """
 from __future__ import annotations
 
@@ -68,8 +64,13 @@ def halves(values: pd.Series) -> pd.Series:
     return numbers.map(lambda v: f">= {show(median)}" if v >= median else f"< {show(median)}")
 
 
+# A diverged or stuck run (validation accuracy at chance: the `trained` column of the trials table, see
+# results.trials.TRAINED_MARGIN) is not a low point on the same curve as the runs that learnt: left among them it
+# swamps the score effects (a true 2.5-sd effect with 15% of runs diverging was detected in 8-14% of studies) and can
+# flip their sign. So the score effects are estimated on the runs that trained, and those that did not are counted
+# here, apart.
 def training(done: pd.DataFrame, names: list[str], *, order_key, margin: float,
-             ranged: set = frozenset()) -> list[Training]:
+             ranged: set | frozenset = frozenset()) -> list[Training]:
     """Per hyperparameter (over the completed runs `done`), the runs that did not train per value (per half of
     the range, at its median, for the `ranged` ones), and each value against the reference as a Contrast of the
     share that did not train (outcome "did not train"); [] when every run trained."""
@@ -78,7 +79,9 @@ def training(done: pd.DataFrame, names: list[str], *, order_key, margin: float,
     ok = trained_mask(done)
     if ok.all():
         return []
-    found, out, tests = [], [], []
+    found: list[Training] = []
+    out: list[tuple[Training, int]] = []            # (the hyperparameter's Training, its contrast's index)
+    tests: list[tuple[int, float]] = []             # (index in `out`, Fisher's p-value)
     for name in names:
         labels = halves(done[name]) if name in ranged else labelled(done[name])
         rows = []
@@ -130,9 +133,10 @@ def _judge(out: list, tests: list) -> None:
 
 
 def sentence(item: Training, rule: str) -> str:
-    """One hyperparameter's runs that did not train in words, e.g. `model.head: gap 7 of 8 runs did not train
-    (95% interval 53% to 98%); dense 0 of 8 (0% to 32%)`."""
-    parts = [f"{show(r['value'])} {r['did not train']} of {r['runs']} (95% interval {r['ci95 low']:.0%} to "
+    """One hyperparameter's runs that did not train in words, e.g. `model.head: runs that did not train (...):
+    dense: 0 of 8 (95% interval 0% to 32%); gap: 7 of 8 (95% interval 53% to 98%); ...` (the colon keeps a
+    numeric value apart from its count: `1: 2 of 12`)."""
+    parts = [f"{show(r['value'])}: {r['did not train']} of {r['runs']} (95% interval {r['ci95 low']:.0%} to "
              f"{r['ci95 high']:.0%})" for r in item.table.to_dict("records")]
     said = "differs between values" if item.verdict == statistics.EFFECT else "not shown to differ between values"
     return f"{item.name}: runs that did not train ({rule}): " + "; ".join(parts) + f"; the share {said}"

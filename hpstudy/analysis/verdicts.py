@@ -33,7 +33,7 @@ def contrast_text(contrast: Contrast, objective: str) -> str:
             else (contrast.value if contrast.value != INACTIVE else "inactive vs active"))
     count = f"n={contrast.n}" + (f" vs {contrast.n_reference}" if contrast.n_reference is not None else "")
     outcome = objective if contrast.outcome == "score" else f"share of runs that {contrast.outcome}"
-    if contrast.verdict == statistics.TOO_FEW:
+    if contrast.verdict == statistics.TOO_FEW or contrast.difference is None:
         note = contrast.note if contrast.note.startswith("n=") else f"{contrast.note}; {count}"
         return f"{what}: too few trials ({note})"
     size = f"{number(contrast.difference, contrast.ci95)}, {_interval(contrast.ci95)}; {count}"

@@ -1,10 +1,8 @@
 """Decoded-image cache: image-file datasets are decoded once, later studies load .npy files in seconds.
 
 A cache lives in ``cache_dir() / "decoded" / "<dataset>-<fingerprint[:16]>"``: ``<split>_x.npy`` and
-``<split>_y.npy`` per split and ``meta.json``. The fingerprint hashes the dataset name, the resolved
-source folders, the relative path, size and modification time of every image, ``image_size`` and
-FORMAT_VERSION, so a touched, added or removed image makes a new cache. A cache is written into a
-hidden temporary folder and renamed into place in one step: a crash never leaves half a cache.
+``<split>_y.npy`` per split and ``meta.json``. A cache is written into a hidden temporary folder and renamed
+into place in one step: a crash never leaves half a cache.
 """
 
 from __future__ import annotations
@@ -34,6 +32,8 @@ class _Corrupt(Exception):
     """A cache folder that cannot be trusted (the message says why)."""
 
 
+# The fingerprint hashes the dataset name, the resolved source folders, the relative path, size and modification
+# time of every image, ``image_size`` and FORMAT_VERSION, so a touched, added or removed image makes a new cache.
 def fingerprint(name: str, root: Path, files: dict[str, SplitFiles], image_size=None) -> str:
     """The sha256 hex digest that identifies the decoded images of ``files``."""
     digest = hashlib.sha256()

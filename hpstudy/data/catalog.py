@@ -26,10 +26,14 @@ def listing(data_dir: str | None = None) -> pd.DataFrame:
 
 def _size(size: int) -> str:
     """A size in bytes as "12.3 MB"."""
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
+    if size < 1000:
+        return f"{size} bytes"
+    scaled = size / 1000
+    for unit in ("kB", "MB"):
+        if scaled < 1000:
+            return f"{scaled:.1f} {unit}"
+        scaled /= 1000
+    return f"{scaled:.1f} GB"
 
 
 def class_counts(dataset: Dataset) -> pd.DataFrame:

@@ -3,6 +3,7 @@ data.data_dir or the cache or else downloaded and extracted, and read with an un
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,9 @@ from hpstudy.text import exception_line
 from hpstudy.errors import DataError
 
 try:  # numpy >= 2 moved numpy.core to numpy._core
-    from numpy._core import multiarray as _multiarray
+    _multiarray = importlib.import_module("numpy._core.multiarray")
 except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core import multiarray as _multiarray
+    _multiarray = importlib.import_module("numpy.core.multiarray")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Release:
 def locate(release: Release, data_dir: str | None) -> tuple[str, bool]:
     """Where the release's folder is (``data_dir`` or the cache) and whether it is there."""
     folder = given_folder(release, Path(data_dir).expanduser()) if data_dir else cache_dir() / release.folder
-    return str(folder or data_dir), bool(folder) and folder.is_dir()
+    return str(folder or data_dir), folder is not None and folder.is_dir()
 
 
 def fetch_release(release: Release, dest: Path | None = None) -> Path:

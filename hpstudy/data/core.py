@@ -91,9 +91,10 @@ class Source:
 
     def class_count(self, label_mode: str | None = None) -> int | None:
         """The number of classes with ``label_mode`` (None: the default mode); None when set by the data."""
-        if self.label_modes is None:
+        mode = self.label_mode_of(label_mode)
+        if self.label_modes is None or mode is None:
             return self.num_classes
-        return self.label_modes[self.label_mode_of(label_mode)]
+        return self.label_modes[mode]
 
 
 DATASETS: dict[str, Source] = {}
@@ -109,7 +110,28 @@ def at_data_dir(data_dir: str | None, want: str = "folder") -> tuple[str, bool]:
 def register(name: str, *, locate: Callable = at_data_dir, input_shape: tuple | None = (32, 32, 3),
              num_classes: int | None = 10, download: Callable | None = None, resizes: bool = False,
              label_modes: dict[str, int] | None = None):
-    """Decorator adding a raw loader to DATASETS under ``name``; a name is registered once."""
+    """Decorator adding a raw loader to DATASETS under ``name``; a name is registered once.
+
+    The loader is called as ``loader(*, data_dir, download, seed, image_size)`` (and ``label_mode``, with
+    ``label_modes``) and returns ``(train, val, test, class_names)``: Splits, ``val`` / ``test`` None when the
+    dataset has no such split of its own (``load`` splits them off). Its docstring's first line describes it.
+
+    Args:
+        name: the dataset's name, as a study file's ``data.dataset`` gives it.
+        locate: ``locate(data_dir)`` returns where the data is (or would be) and whether it is there; default:
+            at ``data.data_dir``, a folder.
+        input_shape: one image's shape (H, W, C) before loading; None: set by the data or by ``data.image_size``.
+        num_classes: the number of classes; None: set by the data.
+        download: ``download(dest, **options)`` fetches the data into ``dest`` (None: the cache) and returns its
+            folder; None: nothing to download.
+        resizes: whether the loader honours ``image_size`` (image files do; arrays do not).
+        label_modes: labelling -> number of classes, the first the default (cifar100's fine and coarse); None:
+            one labelling.
+
+    Returns:
+        The decorator, which registers the loader and returns it unchanged; registering it raises ValueError
+        when ``name`` is already registered.
+    """
 
     def decorate(loader: Callable) -> Callable:
         """Register the decorated loader."""
@@ -147,9 +169,18 @@ def cache_dir() -> Path:
 
 
 def download(name: str, dest: str | Path | None = None, **options) -> Path:
-    """Fetch dataset ``name`` into ``dest`` (default: the cache) unless it is there; returns its folder.
+    """Fetch dataset ``name`` into ``dest`` unless it is there.
 
-    ``options`` go to the dataset's download function (cinic10 takes ``slug``, the Kaggle dataset).
+    Args:
+        name: a registered dataset that downloads (``downloadable()``).
+        dest: the folder to fetch it into; None: the cache (``cache_dir()``).
+        **options: for the dataset's download function (cinic10 takes ``slug``, the Kaggle dataset).
+
+    Returns:
+        The folder the dataset is in.
+
+    Raises:
+        DataError: an unknown dataset, one with nothing to download, or a download or folder that fails.
     """
     src = source(name)
     if src.download is None:
@@ -186,9 +217,25 @@ def load(name: str, *, data_dir: str | None = None, validation_split: float = 0.
          image_size: int | None = None, label_mode: str | None = None) -> Dataset:
     """Load dataset ``name``; split off validation and test when it has none; apply per-class caps.
 
-    ``validation_split`` and ``test_split`` are fractions of the training images, used only for a
-    split the dataset does not have. ``image_size`` (a square's side) resizes image-file datasets;
-    ``label_mode`` picks the labels of a dataset that has several (cifar100: fine or coarse).
+    Args:
+        name: a registered dataset's name.
+        data_dir: where the dataset's data is (its ``data.data_dir``); None: the dataset's own place.
+        validation_split: the fraction of the training images split off as validation (stratified, seeded),
+            used only when the dataset has no validation split of its own.
+        test_split: the same for the test split.
+        subset: per-class caps, ``{"train"|"validation"|"test": images per class or None}``; None: no caps.
+        seed: the seed of the splits, the caps and the loader.
+        download: whether a dataset that downloads may fetch its data when it is not there.
+        image_size: a square's side to resize image-file datasets to; None: their own size.
+        label_mode: the labels of a dataset that has several (cifar100: fine or coarse); None: its default.
+
+    Returns:
+        The Dataset: uint8 train, validation and test splits and the class names.
+
+    Raises:
+        DataError: the data is missing, unreadable or malformed, or a split cannot be made (the message names
+            the file or folder).
+        ValueError: a split fraction outside (0, 1), or a ``subset`` of other keys or values.
     """
     src = source(name)
     for key, fraction in (("validation_split", validation_split), ("test_split", test_split)):

@@ -57,8 +57,8 @@ def _folder(*, data_dir=None, download=True, seed=0, image_size=None):
                            "sub-folder of images per class")
     folders = {"train": root}
     if _is_folder(root / "train"):
-        folders = {"train": root / "train", "val": _val_folder(root, _VAL_NAMES), "test": root / "test"}
-        folders = {k: v for k, v in folders.items() if v is not None and _is_folder(v)}
+        found = {"train": root / "train", "val": _val_folder(root, _VAL_NAMES), "test": root / "test"}
+        folders = {k: v for k, v in found.items() if v is not None and _is_folder(v)}
     return _read_tree("folder", root, folders, image_size)
 
 
@@ -139,7 +139,10 @@ def fetch_cinic10(dest: Path | None = None, slug: str | None = None) -> Path:
 def _cinic10(*, data_dir=None, download=True, seed=0, image_size=None):
     """CINIC-10: 270,000 32×32 images of CIFAR-10's classes, with its own validation split (Kaggle)."""
     root = _find_cinic10(data_dir, download)
-    folders = {"train": root / "train", "val": _val_folder(root, _CINIC_VAL_NAMES), "test": root / "test"}
+    val = _val_folder(root, _CINIC_VAL_NAMES)
+    if val is None:         # not found by _find_cinic10, which wants one
+        raise DataError(f"{root}: no validation folder ({_CINIC_LAYOUT})")
+    folders = {"train": root / "train", "val": val, "test": root / "test"}
     return _read_tree("cinic10", root, folders, image_size, expect=(32, 32))
 
 

@@ -2,8 +2,7 @@
 
 A file can declare more than it holds: a .npy header a terabyte of array, a zip member that inflates a
 thousandfold, a PNG of 100000×100000 pixels, labels up to 2**62. Each is checked against a limit before
-memory is spent, and refused with one line saying how much was declared. The limits are far above real
-datasets (CIFAR-10's arrays are 180 MB, CINIC-10's 830 MB, ImageNet's 1000 classes).
+memory is spent, and refused with one line saying how much was declared.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import warnings
 
 from hpstudy.errors import DataError
 
+# The limits are far above real datasets (CIFAR-10's arrays are 180 MB, CINIC-10's 830 MB, ImageNet's 1000 classes).
 MAX_CLASSES = 100_000           # labels 0 .. MAX_CLASSES - 1 (ImageNet-21k has 21,841 classes)
 FALLBACK_MEMORY = 64 << 30      # where the available memory cannot be read (not Linux, no sysconf)
 # Loading holds the arrays and one more copy (greyscale to RGB, the stratified splits): twice their size.

@@ -1,10 +1,6 @@
-"""IDX files, the format of MNIST and Fashion-MNIST, gzipped or not, read with numpy.
-
-An IDX file (http://yann.lecun.com/exdb/mnist/, "the IDX file format") is two zero bytes, a type code, the
-number of dimensions, each dimension as a big-endian 32-bit unsigned integer, then the values, big-endian,
-in row-major order. The header is checked before memory is spent (a header may declare terabytes); a file
-that is cut short, longer than its header says, of the wrong type or shape, or a corrupt gzip is a one-line
-DataError naming the file.
+"""IDX files, the format of MNIST and Fashion-MNIST, gzipped or not, read with numpy. The header is checked
+before memory is spent (a header may declare terabytes); a file that is cut short, longer than its header says,
+of the wrong type or shape, or a corrupt gzip is a one-line DataError naming the file.
 """
 
 from __future__ import annotations
@@ -21,10 +17,14 @@ from hpstudy.data.paths import open_regular, quoted
 from hpstudy.errors import DataError
 from hpstudy.text import exception_line
 
+# An IDX file (http://yann.lecun.com/exdb/mnist/, "the IDX file format") is two zero bytes, a type code, the
+# number of dimensions, each dimension as a big-endian 32-bit unsigned integer, then the values, big-endian,
+# in row-major order.
 # type code -> (dtype as stored, name in messages)
-TYPES = {0x08: (np.dtype("u1"), "unsigned byte"), 0x09: (np.dtype("i1"), "signed byte"),
-         0x0B: (np.dtype(">i2"), "short"), 0x0C: (np.dtype(">i4"), "int"),
-         0x0D: (np.dtype(">f4"), "float"), 0x0E: (np.dtype(">f8"), "double")}
+TYPES: dict[int, tuple[np.dtype, str]] = {
+    0x08: (np.dtype("u1"), "unsigned byte"), 0x09: (np.dtype("i1"), "signed byte"),
+    0x0B: (np.dtype(">i2"), "short"), 0x0C: (np.dtype(">i4"), "int"),
+    0x0D: (np.dtype(">f4"), "float"), 0x0E: (np.dtype(">f8"), "double")}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 22
 # What reading a damaged gzip stream raises: a bad header or CRC (BadGzipFile, an OSError), a cut stream
@@ -98,7 +98,7 @@ def _check_length(stored: int, declared: int) -> None:
 def _values(stream, nbytes: int) -> np.ndarray:
     """The ``nbytes`` bytes of values, read in chunks into one array; fewer or more is an error."""
     out = np.empty(nbytes, np.uint8)
-    view, done = memoryview(out), 0
+    view, done = out.data, 0                   # a memoryview of `out`'s bytes
     while done < nbytes:
         got = stream.readinto(view[done:done + _CHUNK])
         if not got:

@@ -158,11 +158,11 @@ def decode_images(paths: list[str], image_size=None, *, expect: tuple[int, int] 
     """
     if not paths:
         raise ValueError("no image files to decode")
-    size, first = image_size_pair(image_size), None
-    if size is None and expect is None:
+    size = image_size_pair(image_size) or (None if expect is None else (expect[0], expect[1]))
+    first = None
+    if size is None:
         first = _decode_one(paths[0], None)
-        size, reference = first.shape[:2], paths[0]   # the file whose size the others must have
-    size = size or tuple(expect)
+        size, reference = (first.shape[0], first.shape[1]), paths[0]   # the file whose size the others must have
     guard.check_fits(quoted(os.path.dirname(os.path.dirname(paths[0])) or "."),
                      f"{len(paths)} images of {size[1]}×{size[0]} pixels decode to", len(paths) * size[0] * size[1] * 3)
     out = np.empty((len(paths), *size, 3), np.uint8)

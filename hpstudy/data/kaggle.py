@@ -1,12 +1,5 @@
-"""Kaggle datasets: credential checks, then a download that appears at ``dest`` only when complete.
-
-Credentials: KAGGLE_USERNAME + KAGGLE_KEY, else ``kaggle.json`` in $KAGGLE_CONFIG_DIR, else ~/.kaggle,
-else $XDG_CONFIG_HOME/kaggle (kaggle's order), checked here with one-line DataErrors before the
-``kaggle`` package is imported. They reach kaggle as KAGGLE_USERNAME / KAGGLE_KEY, set only around
-its import, ``authenticate()`` and the download; KAGGLE_API_TOKEN is hidden meanwhile, so kaggle uses
-exactly those (without its network check of the token). With no key anywhere, a new-style token
-(KAGGLE_API_TOKEN, ~/.kaggle/access_token, ``kaggle auth login``) is left to kaggle to use itself.
-The key or token never appears in an error: messages are scrubbed and kaggle's exceptions not chained.
+"""Kaggle datasets: credential checks, then a download that appears at ``dest`` only when complete. The key or
+token never appears in an error: messages are scrubbed and kaggle's exceptions not chained.
 """
 
 from __future__ import annotations
@@ -55,6 +48,10 @@ def _check_slug(slug: str, what: str = "slug") -> str:
     return slug
 
 
+# Credentials: KAGGLE_USERNAME + KAGGLE_KEY, else ``kaggle.json`` in $KAGGLE_CONFIG_DIR, else ~/.kaggle,
+# else $XDG_CONFIG_HOME/kaggle (kaggle's order), checked here with one-line DataErrors before the
+# ``kaggle`` package is imported. With no key anywhere, a new-style token (KAGGLE_API_TOKEN,
+# ~/.kaggle/access_token, ``kaggle auth login``) is left to kaggle to use itself.
 def credentials() -> Credentials | None:
     """The Kaggle username and key to use; None when only a new-style token is set up for kaggle."""
     user, key = os.environ.get("KAGGLE_USERNAME"), os.environ.get("KAGGLE_KEY")
@@ -165,6 +162,9 @@ def _download(slug: str, folder: Path, creds: Credentials | None) -> Path:
     return archive
 
 
+# The credentials reach kaggle as KAGGLE_USERNAME / KAGGLE_KEY, set only around its import, ``authenticate()``
+# and the download; KAGGLE_API_TOKEN is hidden meanwhile, so kaggle uses exactly those (without its network check
+# of the token).
 @contextlib.contextmanager
 def _kaggle_environment(creds: Credentials | None):
     """Pass ``creds`` to kaggle through its environment variables; restore them afterwards."""

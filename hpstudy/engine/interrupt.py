@@ -1,14 +1,6 @@
-"""Ctrl-C that always stops a run, at once and cleanly: never lost, never a failed trial.
-
-Python's own SIGINT handler raises KeyboardInterrupt wherever the main thread happens to be. During a search
-that is often a garbage-collection callback (Keras and keras-tuner collect around every model build), where
-Python prints "Exception ignored" and goes on as if nothing happened; or TensorFlow's C++ code, which turns it
-into a RuntimeError that keras-tuner records as the trial's failure. So while a search trains, hpstudy's handler
-only notes the request, and the search stops itself at the next safe point: the end of a batch, or between two
-trials. Outside those stretches (loading data, saving the best model) it raises at once as Python's does; if
-that is swallowed (and its "Exception ignored" silenced), the note is still there and the next safe point, or
-the end of the run, stops it. A third Ctrl-C while
-deferred raises at once, for a batch that never ends.
+"""Ctrl-C that always stops a run, at once and cleanly: never lost, never a failed trial. While a search trains,
+hpstudy's handler only notes the request, and the search stops itself at the next safe point: the end of a batch,
+or between two trials.
 """
 from __future__ import annotations
 
@@ -29,6 +21,13 @@ class _State:
     deferring = 0         # nesting depth of `deferred()`
 
 
+# Python's own SIGINT handler raises KeyboardInterrupt wherever the main thread happens to be. During a search
+# that is often a garbage-collection callback (Keras and keras-tuner collect around every model build), where
+# Python prints "Exception ignored" and goes on as if nothing happened; or TensorFlow's C++ code, which turns it
+# into a RuntimeError that keras-tuner records as the trial's failure: hence the deferring. Outside the deferred
+# stretches (loading data, saving the best model) it raises at once as Python's does; if that is swallowed (and
+# its "Exception ignored" silenced), the note is still there and the next safe point, or the end of the run,
+# stops it. The FORCE_AFTER-th Ctrl-C while deferred raises at once, for a batch that never ends.
 def _on_sigint(signum, frame):
     _State.requested += 1
     if not _State.deferring or _State.requested >= FORCE_AFTER:

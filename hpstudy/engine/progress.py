@@ -30,7 +30,7 @@ class Progress:
         else:   # disable=None: tqdm shows the bar only when stderr is a terminal, so logs stay clean.
             self.bar = tqdm(total=total_trials, initial=done, unit="trial", file=sys.stderr, disable=None,
                             dynamic_ncols=True, leave=False)
-        self.started = {}
+        self.started: dict[str, float] = {}            # trial id -> when it began (time.perf_counter)
 
     def trial_begin(self, trial_id: str) -> None:
         """A trial started: the bar names it."""

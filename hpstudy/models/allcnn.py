@@ -1,7 +1,7 @@
 """`all_cnn` (Springenberg et al. 2015) and `lenet5` (LeCun et al. 1998), the two nets of seed 004."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import keras
 
@@ -43,7 +43,7 @@ def all_cnn(
     if -(-side // 4) < 3:   # two 'same' halvings, then the 3x3 'valid' conv
         raise ModelError(f"model.builder: all_cnn needs images of at least 9x9 pixels, not {_size(input_shape)} "
                          f"(it halves them twice before a 3x3 'valid' conv); use plain_cnn for smaller images")
-    conv = dict(batch_norm=batch_norm, activation=activation, initializer=kernel_initializer)
+    conv: dict[str, Any] = dict(batch_norm=batch_norm, activation=activation, initializer=kernel_initializer)
     inputs = x = pixels(input_shape)
     if input_dropout:
         x = keras.layers.Dropout(input_dropout)(x)

@@ -109,6 +109,8 @@ def freeze(backbone: keras.Model, trainable_layers: Union[int, str], count: str 
     """
     if trainable_layers == "all":
         return
+    if isinstance(trainable_layers, str):
+        raise ValueError(f"trainable_layers is a count or 'all', not {trainable_layers!r}")
     layers = backbone.layers if count == "layers" else [layer for layer in backbone.layers if layer.trainable_weights]
     for layer in layers[:max(0, len(layers) - trainable_layers)]:
         layer.trainable = False

@@ -1,11 +1,4 @@
-"""Model builders: plain Keras functions of plain values, in one registry.
-
-A builder is called as `builder(input_shape, num_classes, **options)` and returns an uncompiled
-`keras.Model` that takes normalized pixels; `hpstudy.models.preprocess.wrap` puts the study's augmentation
-and normalization in front of it, so a saved model takes raw 0..255 pixels and needs no
-preprocessing code. Its keyword-only parameters are the `model:` keys of a study
-file: their annotations (types, `Range`s, `Literal` choices) and defaults are what the study file
-is checked against, so a builder's signature is its documentation.
+"""Model builders: plain Keras functions of plain values, in one registry (`register` says what a builder is).
 """
 from __future__ import annotations
 
@@ -30,11 +23,24 @@ Units = Annotated[int, Range(1, 16384)]     # a hidden dense layer's width
 def register(name: str, *, raw_pixels: bool = False):
     """Decorator adding a builder to BUILDERS under `name`; a name registered twice is an error.
 
-    `raw_pixels`: the builder takes 0..255 pixels and normalizes them itself (ImageNet backbones, whose
-    own preprocessing is part of the model), so the study's `preprocess.standardize` does not apply.
+    A builder is called as `builder(input_shape, num_classes, **options)` and returns an uncompiled
+    `keras.Model` that takes normalized pixels; `hpstudy.preprocess.wrap` puts the study's augmentation
+    and normalization in front of it, so a saved model takes raw 0..255 pixels and needs no
+    preprocessing code. Its keyword-only parameters are the `model:` keys of a study
+    file: their annotations (types, `Range`s, `Literal` choices) and defaults are what the study file
+    is checked against, so a builder's signature is its documentation.
+
+    Args:
+        name: the builder's name, as a study file's `model.builder` gives it.
+        raw_pixels: the builder takes 0..255 pixels and normalizes them itself (ImageNet backbones, whose own
+            preprocessing is part of the model), so the study's `preprocess.standardize` does not apply.
+
+    Returns:
+        The decorator, which registers the builder and returns it unchanged; registering it raises ValueError
+        when `name` is already registered.
     """
     def add(builder):
-        """Register `fn` under `name` (a second registration of a name is an error)."""
+        """Register `builder` under `name` (a second registration of a name is an error)."""
         if name in BUILDERS:
             raise ValueError(f"model builder {name!r} is already registered")
         BUILDERS[name] = builder
@@ -45,7 +51,17 @@ def register(name: str, *, raw_pixels: bool = False):
 
 
 def builder(name: str) -> Callable[..., keras.Model]:
-    """The registered builder `name`; an unknown name is a ModelError listing the known ones."""
+    """The registered builder `name`.
+
+    Args:
+        name: a registered builder's name.
+
+    Returns:
+        The builder function.
+
+    Raises:
+        ModelError: `name` is not registered (the message lists the known ones and the closest match).
+    """
     if name not in BUILDERS:
         known = sorted(BUILDERS)
         raise ModelError(f"unknown builder {name!r}{close_match(name, known)}; known: {', '.join(known)}")
@@ -60,7 +76,20 @@ def options(name: str) -> dict[str, tuple[object, object]]:
 
 
 def build(name: str, input_shape: tuple, num_classes: int, **values) -> keras.Model:
-    """Build the uncompiled model `name` for images of `input_shape` and `num_classes` classes."""
+    """Build the uncompiled model `name` for images of `input_shape` and `num_classes` classes.
+
+    Args:
+        name: a registered builder's name (an unknown one is a KeyError: `builder(name)` checks it first).
+        input_shape: one image's shape, (height, width, channels).
+        num_classes: the number of classes the softmax output has.
+        **values: the builder's options (its keyword-only parameters; left out: their defaults).
+
+    Returns:
+        The uncompiled `keras.Model`, taking normalized pixels.
+
+    Raises:
+        ModelError: the options cannot build a model (the message names the option).
+    """
     return BUILDERS[name](tuple(input_shape), num_classes, **values)
 
 

@@ -12,7 +12,7 @@ from hpstudy.study.schema import Fraction, OpenFraction, Range
 
 # The seed's feature extractors: (filters, kernel) convolutions and "max"/"avg" 2x2 poolings. The convolutions
 # are unpadded, like its PyTorch Conv2d layers.
-FEATURES = {
+FEATURES: dict[str, list[tuple[int, int] | Literal["max", "avg"]]] = {
     "simple": [(8, 5), "max", (16, 3), "avg"],
     "deep": [(20, 3), (24, 3), (32, 3), (40, 3), "max", (48, 3), (56, 3), (64, 3), (72, 3)],
 }
@@ -83,8 +83,10 @@ def deep_cnn(
     trainable parameters, as its printed layers count); `simple` batch_norm false, dense_units 128, dropout 0
     (80,090). The seed reports "Accuracy on testing data is 69%." and "54%." for them.
     """
-    batch_norm, dense_units, dropout = (seed if value is None else value
-                                        for seed, value in zip(SEED[variant], (batch_norm, dense_units, dropout)))
+    seed_batch_norm, seed_dense_units, seed_dropout = SEED[variant]
+    batch_norm = seed_batch_norm if batch_norm is None else batch_norm
+    dense_units = seed_dense_units if dense_units is None else dense_units
+    dropout = seed_dropout if dropout is None else dropout
     normalize = (functools.partial(_normalize, epsilon=bn_epsilon, momentum=bn_momentum, affine=bn_affine)
                  if batch_norm else None)
     inputs = x = pixels(input_shape)

@@ -1,12 +1,8 @@
 """`hpstudy analyze`: the report's analysis of any tool's trials table, not only of a results folder.
 
-A trials table has a column per hyperparameter, the objective's column, optionally `status` (rows other than
-COMPLETED are left out; Optuna's `state` and its COMPLETE count too), `trial_id` (Optuna's `number`) and `trained`
-(true/false: whether the run learnt at all; runs that did not are reported apart, see analysis.training); Optuna's
-`params_` prefix is taken off. A repeats table has rows of trial_id, seed and the objective (or `score`), and
-optionally `status` and `trained`: the seed repeats the noise floor comes from. Both go through
-`analysis.effects.effects`, the report's own analysis, so a results folder's trials.csv and repeats.csv give exactly its report's effects.
-Read only, no Keras. Every problem with a table is one TableError line naming the file.
+Tables go through `analysis.effects.effects`, the report's own analysis, so a results folder's trials.csv and
+repeats.csv give exactly its report's effects. Read only, no Keras. Every problem with a table is one TableError
+line naming the file.
 """
 from __future__ import annotations
 
@@ -30,8 +26,9 @@ PREFIX = "params_"                                   # Optuna's trials_dataframe
 COMPLETED = {TrialStatus.COMPLETED, "COMPLETE"}     # hpstudy's and keras-tuner's; Optuna's
 # Columns that are never hyperparameters: hpstudy's trials.csv bookkeeping and metrics, Optuna's.
 NOT_SEARCHED = {"trial_id", "status", "trained", "state", "number", "score", "value", "best_epoch", "epochs_run",
-                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message", "pruned_at_epoch",
-                "pruned_reason", "study", "datetime_start", "datetime_complete", "duration", *METRICS, *LAST_METRICS}
+                "test_loss", "test_accuracy", "seconds", "params", "trainable_params", "flops", "message",
+                "pruned_at_epoch", "pruned_reason", "study", "datetime_start", "datetime_complete", "duration",
+                *METRICS, *LAST_METRICS}
 NOT_SEARCHED_PREFIXES = ("user_attrs_", "system_attrs_", "values_")
 MIN_ROWS = 2                                         # one trial compares nothing
 
@@ -130,6 +127,10 @@ def hyperparameters_of(table: pd.DataFrame, objective: str, given=None, *, sourc
     return names
 
 
+# A trials table has a column per hyperparameter, the objective's column, optionally `status` (rows other than
+# COMPLETED are left out; Optuna's `state` and its COMPLETE count too), `trial_id` (Optuna's `number`) and `trained`
+# (true/false: whether the run learnt at all; runs that did not are reported apart, see analysis.training); Optuna's
+# `params_` prefix is taken off.
 def prepare(trials: pd.DataFrame, objective: str, hyperparameters=None, *,
             source: str = "trials table") -> tuple[pd.DataFrame, list[str]]:
     """(the completed trials with a finite objective, as effects() reads them: trial_id, status, score; the
@@ -150,6 +151,8 @@ def prepare(trials: pd.DataFrame, objective: str, hyperparameters=None, *,
     return done, names
 
 
+# A repeats table has rows of trial_id, seed and the objective (or `score`), and optionally `status` and `trained`:
+# the seed repeats the noise floor comes from.
 def prepare_repeats(repeats: pd.DataFrame, objective: str, *, source: str = "repeats table") -> pd.DataFrame:
     """The seed repeats as effects() reads them (results.read_repeats' columns): trial_id, seed, status, score,
     test_accuracy and, where given, trained; the objective is its own column, else `score`."""
@@ -230,6 +233,8 @@ class Analysis:
     @property
     def answer(self) -> answer_module.Answer:
         """The answer: the question, the best configuration and the findings."""
+        if self.study.answer is None:          # `analyze` gives every table's study its answer
+            raise ValueError("this analysis has no answer")
         return self.study.answer
 
     def render(self, format: str = "markdown") -> str:
@@ -257,7 +262,7 @@ def _best(done: pd.DataFrame, names: list[str], minimize: bool) -> dict:
 def analyze(trials: pd.DataFrame, objective: str, *, direction: str | None = None, hyperparameters=None, log=(),
             question=(), repeats: pd.DataFrame | None = None, name: str = "trials",
             source: str = "trials table", repeats_source: str = "repeats table") -> Analysis:
-    """The report's analysis of `trials` (see the module's doc for its columns) with `objective` its column.
+    """The report's analysis of `trials` (its columns: see `prepare`) with `objective` its column.
 
     `direction`: "max" or "min" (default: the objective's `study.objective.default_direction`, as in a study);
     `hyperparameters`: the columns to analyse (default: every column that is not the objective, bookkeeping or a

@@ -77,9 +77,9 @@ class Answer:
                        "runs that trained (after Holm's control over the study's contrasts).")
         out += [f"Finding: {line}" for line in self.training]
         if self.untrained and not self.training:
-            out.append(f"Did not train: {self.untrained} of {self.runs} runs ({training.RULE.format(margin=TRAINED_MARGIN)}"
-                       "), not shown to depend on any hyperparameter; the effects are estimated on the runs that "
-                       "trained.")
+            rule = training.RULE.format(margin=TRAINED_MARGIN)
+            out.append(f"Did not train: {self.untrained} of {self.runs} runs ({rule}), not shown to depend on any "
+                       "hyperparameter; the effects are estimated on the runs that trained.")
         elif self.untrained:
             out.append(f"Did not train: {self.untrained} of {self.runs} runs; the effects are estimated on the runs "
                        "that trained.")
@@ -122,7 +122,8 @@ def question_text(comment: str, asks, objective: str, searched: bool = True) -> 
     text = " ".join(comment.split())
     asked = re.search(r"Question:\s*(.+?\?)(?:\s|$)", text) or re.search(r"Question:\s*(.+?[.!])(?:\s|$)", text)
     sentence = re.match(r"(.+?[.?!])(?:\s|$)", text)
-    said = (asked or sentence).group(1) if (asked or sentence) else text
+    found = asked or sentence
+    said = found.group(1) if found else text
     said = said if len(said) <= 400 else said[:397] + "..."
     if asks and said:
         return f"{said} (asked of {', '.join(asks)})"

@@ -2,17 +2,6 @@
 
 Every format but CSV opens with each study's answer (`report.answer`): its question, best configuration, test
 accuracy and findings. Tables are rounded for reading (`report.numbers`); CSV and JSON keep every digit.
-
-Formats:
-  markdown  the answer, the trials table, then per study: the verdict lines and the noise floor, the effects
-            adjusted for the other hyperparameters with their intervals, the seed repeats, the question, the importance
-            ranking and the raw per-value tables
-  csv       the trials table only
-  json      {"answer", "trials", "effects", "noise_floor", "repeats", "confirmed", "budget"} (see `render_json`)
-  latex     the answer as an itemize list, then LaTeX tabulars (written here, no jinja2 needed) of the same,
-            the lines as comments
-  html      one self-contained page (inline CSS, no external resources): everything markdown has, plus
-            any PNG images handed to render_html
 """
 from __future__ import annotations
 
@@ -30,6 +19,15 @@ from hpstudy.report.numbers import rounded_text
 from hpstudy.report.tables import Report, columns_worth_showing, sections
 from hpstudy.text import csv_text, json_ready, markdown_text, one_line, terminal_text
 
+# markdown  the answer, the trials table, then per study: the verdict lines and the noise floor, the effects
+#           adjusted for the other hyperparameters with their intervals, the seed repeats, the question, the
+#           importance ranking and the raw per-value tables
+# csv       the trials table only
+# json      {"answer", "trials", "effects", "noise_floor", "repeats", "confirmed", "budget"} (see `render_json`)
+# latex     the answer as an itemize list, then LaTeX tabulars (written here, no jinja2 needed) of the same,
+#           the lines as comments
+# html      one self-contained page (inline CSS, no external resources): everything markdown has, plus
+#           any PNG images handed to render_html
 FORMATS = ("markdown", "csv", "json", "html", "latex")
 
 

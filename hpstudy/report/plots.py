@@ -1,15 +1,7 @@
-"""The figures of a study, for reports and for `Study.plot_*`: one public function per figure, each taking a
-report's StudyReport (`tables.build(paths).studies[k]`) and returning a matplotlib Figure (no pyplot: nothing
-opens a window or needs closing), and `figures`, every figure that has something to show as PNGs. No Keras.
-
-    plot_effects     each hyperparameter's trials, raw means and adjusted estimate with its 95% interval, verdict
-    plot_parallel    every trial in parallel coordinates, coloured by the objective
-    plot_importance  the importance ranking with its interval
-    plot_budget      each question value's expected best score against the number of trials (equal budgets)
-    plot_history     score and best so far against trial number and training time
-    plot_pareto      the objective against parameters, FLOPs and seconds, the Pareto front marked
-    plot_curves      the best trials' learning curves, best and last epoch marked
-    plot_repeats     the confirmed configurations' seed spread
+"""The figures of a study, for reports and for `Study.plot_*`: one public function per figure (`CAPTIONS` says
+what each draws), each taking a report's StudyReport (`tables.build(paths).studies[k]`) and returning a
+matplotlib Figure (no pyplot: nothing opens a window or needs closing), and `figures`, every figure that has
+something to show as PNGs. No Keras.
 """
 from __future__ import annotations
 

@@ -240,9 +240,10 @@ def plot_repeats(study):
                 if study.table is not None else pd.Series(dtype=float))
     fig, axes = new_figure(10, 4.2, 1, 2)
     rng = np.random.default_rng(0)
-    for ax, column, prefix, label in ((axes[0, 0], "score", "score", objective_label(study.objective,
-                                                                                      study.effects.minimize)),
-                                      (axes[0, 1], "test_accuracy", "test_accuracy", "test accuracy (fraction correct)")):
+    score_label = objective_label(study.objective, study.effects.minimize)
+    accuracy_label = "test accuracy (fraction correct)"
+    for ax, column, prefix, label in ((axes[0, 0], "score", "score", score_label),
+                                      (axes[0, 1], "test_accuracy", "test_accuracy", accuracy_label)):
         for k, trial in enumerate(trials):
             values = numbers(records.loc[records["trial_id"] == trial, column]).dropna()
             ax.scatter(k + rng.uniform(-JITTER, JITTER, len(values)), values, s=16, alpha=0.7, color="#1f77b4",

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.analysis import adjusted, interactions, verdicts
-from hpstudy.analysis import effects as effects_module
+from hpstudy.analysis import adjusted, effects as effects_module, interactions, verdicts
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
 from hpstudy.report import answer as answer_module
@@ -22,7 +21,7 @@ from hpstudy.results.layout import Layout
 from hpstudy.results.status import TrialStatus
 from hpstudy.results.trials import read_best, read_repeats, read_trials
 from hpstudy.study.objective import default_direction
-from hpstudy.study.spec import opening_comment
+from hpstudy.study.spec import StudySpec, opening_comment
 
 
 @dataclass
@@ -71,7 +70,7 @@ class Report:
 
 
 # ---------------------------------------------------------------- reading
-def read_study(path, *, attempts: int = 3) -> tuple[Layout, object, pd.DataFrame]:
+def read_study(path, *, attempts: int = 3) -> tuple[Layout, StudySpec, pd.DataFrame]:
     """(layout, study spec, trials table with `gap`) of one results folder. Trial files that change while
     they are read (a study still running) are retried a few times before giving up with one line."""
     layout = folder.open_folder(path)
@@ -194,7 +193,7 @@ _COUNTS = {"best_epoch", "epochs_run", "params", "trainable_params", "flops", "c
 def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
     """Every study's figures (see `plots.figures`) into its StudyReport; with `folder`, each is also written there
     as <folder>/<study folder's name>/<figure>.png, for a markdown report to link."""
-    from hpstudy.report import plots     # matplotlib: only for reports that show figures
+    from hpstudy.report import plots  # matplotlib: only for reports that show figures
     names = [Path(study.path).name for study in report.studies]
     for k, study in enumerate(report.studies):
         where = names[k] if names.count(names[k]) == 1 else f"{k + 1}_{names[k]}"    # two folders of one name
@@ -311,8 +310,8 @@ def sections(study: StudyReport) -> list[Section]:
                    [f"{adjusted.METHOD} Differences are in {fx.objective} (rows with outcome 'did not train': in the "
                     "share of runs that did not train). effect: the interval excludes zero after Holm's control "
                     "over the study's contrasts; negligible: the whole interval lies within +- the smallest effect "
-                    "that matters (the study's smallest_effect, else the noise floor); undetermined: neither (more trials needed); too few trials: "
-                    "no interval."],
+                    "that matters (the study's smallest_effect, else the noise floor); undetermined: neither (more "
+                    "trials needed); too few trials: no interval."],
                    effects_table(fx))]
     if (repeats := repeats_table(fx)) is not None:
         beats = [f"{fx.beats.text()} (Bouthillier et al. 2021: the Mann-Whitney estimate over every pair of their "

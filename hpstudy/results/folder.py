@@ -13,8 +13,7 @@ from hpstudy import files
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.results.layout import FORMAT, Layout
 from hpstudy.results.lock import FolderLock
-from hpstudy.study import spec as spec_module
-from hpstudy.study import yamlfile
+from hpstudy.study import spec as spec_module, yamlfile
 from hpstudy.text import exception_line
 
 # Keys a study may change without starting over: more trials extend the search; the limits apply from now on;

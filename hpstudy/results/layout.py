@@ -1,23 +1,5 @@
 """The layout of a results folder: every path inside one is spelled here, and every other module asks `Layout`.
 
-    results/<name>/
-      spec.yaml            the resolved study (every default filled in)
-      env.json             versions, backend, devices, machine
-      tuner/               keras-tuner's project: oracle.json, trial_<id>/trial.json, checkpoints (best k kept)
-      trials/<n>/          per execution: history_<k>.csv (per epoch), execution_<k>.json (time, size, worker);
-                           summary.txt (the model), failure.txt (why it failed), starts.json (starts not finished),
-                           pruned.json (search.pruning stopped it: the epoch, the rule, the reason, the trials compared)
-      trials.csv           the trials table, rewritten after every trial
-      best.keras           the best trial's model (kept epoch), loadable with plain Keras
-      best.json            which trial that is, its hyperparameters and test-set metrics
-      importance.json      the report's importance ranking of these trials (a cache)
-      repeats/<n>/         seed_<seed>.json: one seed repeat of trial n's configuration (search.confirm)
-      repeats.csv          every repeat, one row each, rewritten as repeats end
-      tensorboard/         TensorBoard logs, when callbacks.tensorboard is on
-      workers/             distributed studies: <worker>.json heartbeats and chief.json, the chief's state
-      .hpstudy             the marker that proves hpstudy made this folder (the only kind --overwrite deletes)
-      .hpstudy.lock        held (fcntl.flock) by the run that uses the folder, so no second run can
-
 Every file hpstudy writes here is written to a temporary name and renamed into place (`files`). The folders listed
 here are listed by `Layout`, which never follows a link out of the results folder and names a broken link or a link
 loop (`files.resolve_inside`) instead of passing over it.
@@ -50,7 +32,8 @@ _OWNED_FILES = re.compile("|".join((
     r"tuner/trial_\d+/(trial\.json|build_config\.json|checkpoint[^/]*)",
     r"tensorboard/\d+/execution\d+/((train|validation)/)?events\.out\.tfevents\.[^/]+",
 )))
-_OWNED_FOLDERS = re.compile(r"trials/\d+|repeats/\d+|tuner/trial_\d+|tensorboard/\d+(/execution\d+(/(train|validation))?)?")
+_OWNED_FOLDERS = re.compile(r"trials/\d+|repeats/\d+|tuner/trial_\d+"
+                            r"|tensorboard/\d+(/execution\d+(/(train|validation))?)?")
 
 
 _TOP_FOLDERS = ("tuner", "trials", "tensorboard", "workers", "repeats")
@@ -64,6 +47,24 @@ def trial_number(trial_id) -> str:
     return str(int(trial_id))
 
 
+# What a results folder holds:
+# results/<name>/
+#   spec.yaml            the resolved study (every default filled in)
+#   env.json             versions, backend, devices, machine
+#   tuner/               keras-tuner's project: oracle.json, trial_<id>/trial.json, checkpoints (best k kept)
+#   trials/<n>/          per execution: history_<k>.csv (per epoch), execution_<k>.json (time, size, worker);
+#                        summary.txt (the model), failure.txt (why it failed), starts.json (starts not finished),
+#                        pruned.json (search.pruning stopped it: the epoch, the rule, the reason, the trials compared)
+#   trials.csv           the trials table, rewritten after every trial
+#   best.keras           the best trial's model (kept epoch), loadable with plain Keras
+#   best.json            which trial that is, its hyperparameters and test-set metrics
+#   importance.json      the report's importance ranking of these trials (a cache)
+#   repeats/<n>/         seed_<seed>.json: one seed repeat of trial n's configuration (search.confirm)
+#   repeats.csv          every repeat, one row each, rewritten as repeats end
+#   tensorboard/         TensorBoard logs, when callbacks.tensorboard is on
+#   workers/             distributed studies: <worker>.json heartbeats and chief.json, the chief's state
+#   .hpstudy             the marker that proves hpstudy made this folder (the only kind --overwrite deletes)
+#   .hpstudy.lock        held (fcntl.flock) by the run that uses the folder, so no second run can
 @dataclass(frozen=True)
 class Layout:
     """Paths inside one study's results folder."""
@@ -175,7 +176,8 @@ class Layout:
         def order(path):
             seed = path.stem[len("seed_"):]
             return (int(path.parent.name) if path.parent.name.isdigit() else -1, int(seed) if seed.isdigit() else -1)
-        return sorted((file for folder in self.entries(self.repeats, "*") if folder.is_dir()     # notes beside: not ours
+        return sorted((file for folder in self.entries(self.repeats, "*")
+                       if folder.is_dir()                        # notes beside: not ours
                        for file in self.entries(folder, "seed_*.json")), key=order)
 
     def heartbeat(self, worker: str) -> Path:
@@ -192,7 +194,7 @@ class Layout:
             what = files.not_a_file(os.stat(files.resolve_inside(folder, self.root)).st_mode)
             if what != "a folder":
                 raise files.Refused(f"is {what or 'a file'}, not a folder")
-            names = sorted(name for name in os.listdir(folder) 
+            names = sorted(name for name in os.listdir(folder)
                            if fnmatch.fnmatchcase(name, pattern) and not name.startswith("."))   # as glob: no hidden
         except files.Refused as err:
             raise files.damaged(folder, err.reason) from None

@@ -12,11 +12,13 @@ import os
 import socket
 import stat
 import sys
+import types
 
 from hpstudy.errors import ResultsError
 from hpstudy.results.layout import Layout
 from hpstudy.text import exception_line
 
+fcntl: types.ModuleType | None
 try:
     import fcntl
 except ImportError:       # Windows: no flock
@@ -29,7 +31,8 @@ class FolderLock:
     """The lock of one results folder (a context manager); `acquire` refuses at once if another process has it."""
 
     def __init__(self, layout: Layout):
-        self.layout, self.fd = layout, None
+        self.layout = layout
+        self.fd: int | None = None                 # the open lock file while it is held
 
     def acquire(self) -> "FolderLock":
         """Take the lock, or raise ResultsError naming the process that holds it."""
@@ -52,7 +55,7 @@ class FolderLock:
 
     def release(self) -> None:
         """Let the folder go (the lock file stays: it is the lock, not a flag)."""
-        if self.fd is not None:
+        if self.fd is not None and fcntl is not None:       # held only where fcntl is
             _HELD_HERE.discard(self.layout.root.resolve())
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
@@ -96,12 +99,12 @@ def open_lock_file(layout: Layout, flags: int) -> int:
             "is a folder" if os.path.isdir(path) else f"cannot be opened ({exception_line(err)})"
         raise _not_a_lock(path, what) from None
     found = os.fstat(fd)
-    what = None if stat.S_ISREG(found.st_mode) else "is not a plain file (a named pipe, socket or device)"
-    if what is None and found.st_nlink > 1:
-        what = "is a hard link to another file"
-    if what:
+    wrong = None if stat.S_ISREG(found.st_mode) else "is not a plain file (a named pipe, socket or device)"
+    if wrong is None and found.st_nlink > 1:
+        wrong = "is a hard link to another file"
+    if wrong:
         os.close(fd)
-        raise _not_a_lock(path, what)
+        raise _not_a_lock(path, wrong)
     return fd
 
 

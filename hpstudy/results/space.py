@@ -28,12 +28,14 @@ def _allowed(tune: Tune, value) -> bool:
     if tune.kind == "boolean":
         return isinstance(value, bool)
     if tune.kind == "choice":
-        return any(_same(value, choice) for choice in tune.values)
+        return any(_same(value, choice) for choice in tune.values or ())
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return False
     if tune.kind == "int" and not (isinstance(value, int) or float(value).is_integer()):
         return False
     low, high = tune.min_value, tune.max_value
+    if low is None or high is None:
+        return False
     slack = _SLACK * max(1.0, abs(low), abs(high))
     return low - slack <= value <= high + slack
 
@@ -52,7 +54,7 @@ def _space(tune: Tune) -> str:
     if tune.kind == "boolean":
         return "true or false"
     if tune.kind == "choice":
-        return "one of " + ", ".join(_brief(v) for v in tune.values)
+        return "one of " + ", ".join(_brief(v) for v in tune.values or ())
     return f"{'an integer' if tune.kind == 'int' else 'a number'} from {tune.min_value} to {tune.max_value}"
 
 

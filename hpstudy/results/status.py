@@ -23,7 +23,8 @@ class TrialStatus(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
-    __format__ = str.__format__
+    def __format__(self, format_spec: str) -> str:
+        return format(self.value, format_spec)
 
 
 # The statuses with a score and the weights of a best epoch: the trials that can be ranked and loaded.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.errors import ResultsError
 from hpstudy import files
+from hpstudy.errors import ResultsError
 from hpstudy.files import NUMBER
 from hpstudy.results.folder import results_format, study_of
 from hpstudy.results.layout import Layout, trial_number
@@ -199,7 +199,8 @@ def read_history(layout: Layout, trial_id, execution: int = 0) -> pd.DataFrame |
         raise files.damaged(path, f"is corrupt (not a CSV table of numbers: {exception_line(err)})") from None
     words = [column for column in history.columns if not pd.api.types.is_numeric_dtype(history[column])]
     if words or "epoch" not in history:
-        raise files.damaged(path, f"is corrupt ({f'column {words[0]!r} is not numbers' if words else 'no epoch column'})")
+        why = f"column {words[0]!r} is not numbers" if words else "no epoch column"
+        raise files.damaged(path, f"is corrupt ({why})")
     if "epoch" in history and results_format(layout) < 3:
         history["epoch"] += 1
     return history
@@ -232,7 +233,7 @@ def _row(layout: Layout, trial: dict, tuned: list[str], best: dict, train) -> di
                   if (r := files.read_record(path, dict, EXECUTION_FIELDS, root=layout.root)) is not None]
     is_best = best.get("trial_id") == trial_id
     status = status_of(layout, trial)
-    pruned = read_pruned(layout, trial_id) if status == TrialStatus.PRUNED else {}
+    pruned = (read_pruned(layout, trial_id) if status == TrialStatus.PRUNED else None) or {}
     return {
         "trial_id": trial_id,
         "status": status,
@@ -338,7 +339,7 @@ def completed_trial(layout: Layout, trial_id) -> str:
     except (TypeError, ValueError):
         number = None
     rows = table[table.trial_id == number] if number is not None else table.iloc[:0]
-    if rows.empty:
+    if number is None or rows.empty:
         known = ", ".join(table.trial_id) or "none yet"
         raise ResultsError(f"{layout.root}: no trial {trial_id!r}; trials: {known}")
     row = rows.iloc[0]

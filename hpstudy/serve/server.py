@@ -1,8 +1,6 @@
 """The live view's HTTP server: the standard library's ThreadingHTTPServer and three routes, each answered from
 memory: `/` the page, `/state.json` every study's state, `/figure/<study>/<n>.png` a figure of the latest state.
-Anything else is 404. No file is ever served by its name, so no URL (`..`, `%2e%2e`, an absolute path) reaches
-a file at all, inside the folders or out; GET and HEAD only. Bound to loopback, it answers only requests that name
-a loopback host (a web page elsewhere cannot reach it through a DNS name that points here)."""
+Anything else is 404; GET and HEAD only."""
 from __future__ import annotations
 
 import json
@@ -42,9 +40,13 @@ class LiveServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """Where the page is."""
-        host, port = self.server_address[:2]
+        address, port = self.server_address[:2]
+        host = address.decode() if isinstance(address, bytes) else address
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
+    # No file is ever served by its name, so no URL (`..`, `%2e%2e`, an absolute path) reaches a file at all, inside
+    # the folders or out. Bound to loopback, the server answers only requests that name a loopback host (a web page
+    # elsewhere cannot reach it through a DNS name that points here).
     def answer(self, target: str, host: str | None) -> tuple[int, str, bytes]:
         """(status, content type, body) of a GET of `target` (the request's path) with Host header `host`."""
         if self.loopback and host is not None and not is_loopback(_hostname(host)):
@@ -75,6 +77,7 @@ def _hostname(host: str) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: LiveServer                # the server that made this handler
     server_version = "hpstudy-serve"
     sys_version = ""
     timeout = 30                      # a client that stops sending mid-request frees its thread

@@ -1,10 +1,6 @@
 """One results folder read live for `hpstudy serve`: its progress, running trials with their curves so far, the
-trials table as the report shows it, and figures.
-
-Every answer is cached under the signature (inode, size, modification and change times) of the files it was read
-from: an unchanged folder answers from memory after one walk over its trial folders. hpstudy writes each file to
-a temporary name and renames it into place, so a file that changed has a new inode, and a reader never sees half
-of one. Nothing here writes to the folder or takes its lock, and no file that links out of it is read.
+trials table as the report shows it, and figures. Nothing here writes to the folder or takes its lock, and no file
+that links out of it is read.
 """
 from __future__ import annotations
 
@@ -28,6 +24,7 @@ from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.results.status import ENDED, SCORED, TrialStatus
 from hpstudy.results.trials import read_history
 from hpstudy.study.schema import Tune
+from hpstudy.study.spec import StudySpec
 
 CURVES = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy")
 _DRAWING = threading.Lock()                  # matplotlib draws one figure at a time
@@ -67,29 +64,34 @@ def grid_size(study) -> int | None:
     mine = {id(t) for group in options for t in group}
     rest = [t for t in study.tunables() if t is not model.builder and id(t) not in mine]
     counts = [_product(group) for group in options] + [_product(rest)]
-    if None in counts:
+    known = [count for count in counts if count is not None]
+    if len(known) < len(counts):
         return None
-    return sum(counts[:-1]) * counts[-1]
+    return sum(known[:-1]) * known[-1]
 
 
 def _product(tunes) -> int | None:
     counts = [_count(t) for t in tunes]
-    return None if None in counts else math.prod(counts)
+    known = [count for count in counts if count is not None]
+    return math.prod(known) if len(known) == len(counts) else None
 
 
 def _count(tune: Tune) -> int | None:
     """How many values keras-tuner's grid takes of one searched value (10 of a float range without a step)."""
     if tune.kind == "choice":
-        return len(tune.values)
+        return len(tune.values or ())
     if tune.kind == "boolean":
         return 2
     step = tune.step if tune.step is not None else (1 if tune.kind == "int" else None)
     if step is None:
         return 10
+    low, high = tune.min_value, tune.max_value
+    if low is None or high is None:
+        return None
     try:
         if tune.sampling == "linear":
-            return int((tune.max_value - tune.min_value) // step + 1)
-        return int(math.log(tune.max_value / tune.min_value, step) + 1e-8) + 1
+            return int((high - low) // step + 1)
+        return int(math.log(high / low, step) + 1e-8) + 1
     except (ArithmeticError, ValueError):
         return None
 
@@ -109,6 +111,10 @@ def planned_epochs(study, values: dict) -> int | None:
 
 
 # ---------------------------------------------------------------- the signature of the files read
+# Every answer is cached under the signature (inode, size, modification and change times) of the files it was read
+# from: an unchanged folder answers from memory after one walk over its trial folders. hpstudy writes each file to
+# a temporary name and renames it into place, so a file that changed has a new inode, and a reader never sees half
+# of one.
 def signature(layout: Layout, root: str) -> tuple[tuple, dict]:
     """(the stamps of the files the trials table is read from, {trial number: the stamps of its histories}).
     `root` is the folder's real path: a link that leads out of it is a ResultsError."""
@@ -174,8 +180,10 @@ class Watched:
         self.layout = open_study(path)
         self.root = os.path.realpath(self.layout.root)
         self.lock = threading.Lock()
-        self.key, self.text = None, ""                 # the signature the JSON text was built from
-        self.table_key, self.table = None, None        # (study, sorted trials table, its HTML)
+        self.key: tuple | None = None                  # the signature the JSON text was built from
+        self.text = ""
+        self.table_key: tuple | None = None
+        self.table: tuple[StudySpec, pd.DataFrame, str] | None = None   # (study, sorted trials table, its HTML)
         self.figures: list[tuple[str, bytes]] = []
 
     def state_json(self) -> str:
@@ -203,7 +211,7 @@ class Watched:
             return self.figures[number][1] if 0 <= number < len(self.figures) else None
 
     def _state(self, table_key, histories: dict, key) -> dict:
-        if table_key != self.table_key:
+        if table_key != self.table_key or self.table is None:
             self.table, self.table_key = _read_table(self.path), table_key
         study, table, html = self.table
         self.figures = _figures(self.path)
@@ -243,7 +251,7 @@ class Watched:
                 "updated": max((s[3] for s in stamps if s), default=0) / 1e9, "curve": curve}
 
 
-def _read_table(path: str) -> tuple:
+def _read_table(path: str) -> tuple[StudySpec, pd.DataFrame, str]:
     """(study, trials table sorted as the report sorts it, the table as HTML with the report's columns)."""
     _, study, table = tables.read_study(path)
     table = tables.sort_trials(table, minimize=study.search.minimize)

@@ -2,28 +2,31 @@
 Python API (api) both check with them, so a value one refuses the other refuses too, in the same words.
 
 Each check takes the value as typed (text, from the parser) or as passed (a Python value), returns it converted,
-and otherwise raises OptionError naming the option: "--top: expected a positive integer, got '-1'". The value is
-quoted as its text either way, so the command and the API say exactly the same. `parser_type` turns a check into
-an argparse type, whose message argparse prints as "argument --top: expected a positive integer, got '-1'". None
-(an option left out) passes every check. Nothing heavy is imported here.
+and otherwise raises OptionError naming the option. None (an option left out) passes every check. Nothing heavy
+is imported here.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from hpstudy.errors import HpstudyError
 
 FORMATS = ("markdown", "csv", "json", "html", "latex")      # hpstudy report --format
 ROLES = ("chief", "worker")                                   # hpstudy run --role
 LABEL_MODES = ("fine", "coarse")                              # hpstudy data info --label-mode
+POSITIVE, RANK, PORT = "a positive integer", "0 (the best) or a positive integer", "a port in 0-65535"
+_T = TypeVar("_T")
 
 
 class OptionError(HpstudyError):
     """An option's value is not one the option takes: the message names the option and what it takes."""
 
 
+# An OptionError reads "--top: expected a positive integer, got '-1'": the value is quoted as its text either way,
+# so the command and the API say exactly the same. As an argparse type (`parser_type`), argparse prints it as
+# "argument --top: expected a positive integer, got '-1'".
 def _integer(value, option: str, smallest: int, expected: str):
     """`value` as an int of at least `smallest`; an OptionError saying `expected` otherwise."""
     if value is None:
@@ -40,7 +43,7 @@ def _integer(value, option: str, smallest: int, expected: str):
 
 def positive(value, option: str) -> int | None:
     """A positive integer (--max-trials, --epochs, --top, --workers, the timeouts)."""
-    return _integer(value, option, 1, "a positive integer")
+    return _integer(value, option, 1, POSITIVE)
 
 
 def seeds(value, option: str = "--seeds") -> int | None:
@@ -50,7 +53,7 @@ def seeds(value, option: str = "--seeds") -> int | None:
 
 def rank(value, option: str = "--rank") -> int | None:
     """A rank among a study's completed trials: 0 is the best."""
-    return _integer(value, option, 0, "0 (the best) or a positive integer")
+    return _integer(value, option, 0, RANK)
 
 
 def count(value, option: str) -> int | None:
@@ -60,9 +63,9 @@ def count(value, option: str) -> int | None:
 
 def port(value, option: str = "--port") -> int | None:
     """A TCP port, 0 for any free one."""
-    number = _integer(value, option, 0, "a port in 0-65535")
+    number = _integer(value, option, 0, PORT)
     if number is not None and number > 65535:
-        raise OptionError(f"{option}: expected a port in 0-65535, got {str(value)!r}")
+        raise OptionError(f"{option}: expected {PORT}, got {str(value)!r}")
     return number
 
 
@@ -96,6 +99,14 @@ def some(values, option: str, what: str) -> list:
     if not values or not all(isinstance(v, (str, Path)) for v in values):
         raise OptionError(f"{option}: expected one or more {what} (file names), got {values!r}")
     return values
+
+
+def required(checked: _T | None, option: str, expected: str) -> _T:
+    """A checked value of an API argument that has a default instead of None (a rank, a port): None there is
+    refused as any other value the option does not take."""
+    if checked is None:
+        raise OptionError(f"{option}: expected {expected}, got 'None'")
+    return checked
 
 
 def parser_type(check: Callable, option: str, *args) -> Callable[[str], object]:

@@ -2,10 +2,7 @@
 
 An override is `{when: {<searched name>: <value>, ...}, set: {<train key>: <value>, ...}}`. A trial whose searched
 values match every entry of `when` (dotted names, as the trials table names them: `model.builder`,
-`model.deep_cnn.variant`) trains with `set`'s values in place of the train section's. Every override that matches
-applies, in the order written, so a key two of them set takes the later one's value. Checked with the rest of the
-study file, without Keras: `when` names searched values and values they can take; `set` names train keys that are
-neither searched (an override of a searched value would be ambiguous) nor one setting for the whole study.
+`model.deep_cnn.variant`) trains with `set`'s values in place of the train section's (`applied`).
 """
 from __future__ import annotations
 
@@ -50,6 +47,9 @@ def keys(overrides) -> list[str]:
 
 
 # ---------------------------------------------------------------- parsing
+# Checked with the rest of the study file, without Keras: `when` names searched values and values they can take;
+# `set` names train keys that are neither searched (an override of a searched value would be ambiguous) nor one
+# setting for the whole study.
 def parse(fail, raw, study) -> tuple[Override, ...]:
     """`train.overrides` as written in `study`'s file (a list, or null for none), checked against its searched
     values and its train section."""
@@ -94,21 +94,23 @@ def _possible(tune: Tune, value):
     if isinstance(value, (dict, list)) or value is None:
         return None
     if tune.kind == "choice":
-        return next((v for v in tune.values if same(v, value)), None)
+        return next((v for v in tune.values or () if same(v, value)), None)
     if tune.kind == "boolean":
         return value if isinstance(value, bool) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or tune.kind == "int" and isinstance(value, float):
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or tune.kind == "int" and isinstance(value, float)):
         return None
-    if not tune.min_value <= value <= tune.max_value:     # NaN is in no range
+    low, high = tune.min_value, tune.max_value
+    if low is None or high is None or not low <= value <= high:     # NaN is in no range
         return None
-    if tune.kind == "int" and tune.step and tune.sampling == "linear" and (value - tune.min_value) % tune.step:
+    if tune.kind == "int" and tune.step and tune.sampling == "linear" and (value - low) % tune.step:
         return None
     return value if tune.kind == "int" else float(value)
 
 
 def _possible_text(tune: Tune) -> str:
     if tune.kind == "choice":
-        return f"one of {short_repr(list(tune.values))}"
+        return f"one of {short_repr(list(tune.values or ()))}"
     if tune.kind == "boolean":
         return "true or false"
     step = f" in steps of {short_repr(tune.step)}" if tune.step and tune.kind == "int" else ""

@@ -72,12 +72,8 @@ FIXED = Fixed()
 
 # ---------------------------------------------------------------- searched values
 TUNE_KINDS = ("choice", "int", "float", "boolean")
-_TUNE_KEYS = {
-    "choice": ("values", "default"),
-    "int": ("min_value", "max_value", "step", "sampling", "default"),
-    "float": ("min_value", "max_value", "step", "sampling", "default"),
-    "boolean": ("default",),
-}
+_TUNE_KEYS = {"choice": ("values", "default"), "int": ("min_value", "max_value", "step", "sampling", "default"),
+              "float": ("min_value", "max_value", "step", "sampling", "default"), "boolean": ("default",)}
 SAMPLINGS = ("linear", "log", "reverse_log")
 
 
@@ -96,7 +92,7 @@ class Tune:
 
     def to_yaml(self) -> dict:
         """The searched value as its study file mapping (`tune:` and keras-tuner's arguments)."""
-        out = {"tune": self.kind}
+        out: dict[str, object] = {"tune": self.kind}
         for key in _TUNE_KEYS[self.kind]:
             value = getattr(self, key)
             if key == "sampling" and value == "linear":
@@ -143,7 +139,7 @@ def describe(value) -> str:
         return f"the string {_short(value)!r}"
     if isinstance(value, (list, dict)) and not value:
         return f"an empty {'list' if isinstance(value, list) else 'mapping'}"
-    return {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+    return "a mapping" if type(value) is dict else "a list" if type(value) is list else type(value).__name__
 
 
 def _short(value: str, limit: int = 40) -> str:
@@ -205,7 +201,8 @@ def check_value(fail, key: str, value, ann, tunable: bool):
         if not tunable and key.split(".")[0] in TUNABLE_SECTIONS:
             raise fail(key, "cannot be searched: it is one setting for the whole study")
         if not tunable:
-            raise fail(key, f"cannot be searched: only values under {', '.join(TUNABLE_SECTIONS[:-1])} and {TUNABLE_SECTIONS[-1]} can be")
+            raise fail(key, f"cannot be searched: only values under {', '.join(TUNABLE_SECTIONS[:-1])} and "
+                            f"{TUNABLE_SECTIONS[-1]} can be")
         return _check_tune(fail, key, value, ann)
     if value is None:
         if optional or base is Any:    # Any: checked against the builder's signature later
@@ -241,7 +238,8 @@ def _expected(base, rng) -> str:
     if typing.get_origin(base) is Literal:
         words = typing.get_args(base)
         return ("one of " if len(words) > 1 else "") + ", ".join(map(str, words))
-    name = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}.get(base, "a value")
+    name = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            dict: "a mapping"}.get(base, "a value")
     return f"{name} {rng}" if rng else name
 
 
@@ -249,7 +247,8 @@ def _check_scalar(fail, key: str, value, base, rng):
     if typing.get_origin(base) is Literal:
         options = typing.get_args(base)
         if value not in options or isinstance(value, bool) != isinstance(options[0], bool):
-            raise fail(key, f"got {describe(value)}{close_match(value, options)}; allowed: {', '.join(map(str, options))}")
+            raise fail(key, f"got {describe(value)}{close_match(value, options)}; "
+                            f"allowed: {', '.join(map(str, options))}")
         return value
     if base is Any:
         if not isinstance(value, (str, int, float, list, dict)):    # YAML's !!set, !!binary, !!omap ...
@@ -257,9 +256,9 @@ def _check_scalar(fail, key: str, value, base, rng):
         if isinstance(value, float) and not math.isfinite(value):
             raise fail(key, f"must be a finite number; got {value}")
         if isinstance(value, (list, dict)):
-            if not all(isinstance(v, (str, int, float, bool)) for v in (value if isinstance(value, list) else value.values())):
-                raise fail(key, "lists and mappings here may only hold plain values")
             members = value if isinstance(value, list) else value.values()
+            if not all(isinstance(v, (str, int, float, bool)) for v in members):
+                raise fail(key, "lists and mappings here may only hold plain values")
             if any(_beyond_floats(v) for v in members):
                 raise fail(key, "a value is too large to be a number (beyond 1.8e308)")
             return tuple(value) if isinstance(value, list) else value
@@ -311,7 +310,8 @@ def _looks_numeric(text: str) -> bool:
 def _check_tune(fail, key: str, raw: dict, ann) -> Tune:
     kind = raw["tune"]
     if kind not in TUNE_KINDS:
-        raise fail(f"{key}.tune", f"got {describe(kind)}{close_match(kind, TUNE_KINDS)}; allowed: {', '.join(TUNE_KINDS)}")
+        raise fail(f"{key}.tune",
+                   f"got {describe(kind)}{close_match(kind, TUNE_KINDS)}; allowed: {', '.join(TUNE_KINDS)}")
     reject_unknown(fail, {k: v for k, v in raw.items() if k != "tune"}, list(_TUNE_KEYS[kind]), key)
     base, rng, _ = _unwrap(ann)
     if kind == "choice":
@@ -325,8 +325,8 @@ def _check_tune(fail, key: str, raw: dict, ann) -> Tune:
         return Tune(key, "boolean", default=default)
     number = int if kind == "int" else float
     if base not in (number, Any) and not (kind == "int" and base is float):
-        raise fail(f"{key}.tune", f"'{kind}' search does not fit: this value is {_expected(base, rng)}"
-                                  f"{'; use tune: choice' if typing.get_origin(base) is Literal or base in (str, bool) else ''}")
+        hint = "; use tune: choice" if typing.get_origin(base) is Literal or base in (str, bool) else ""
+        raise fail(f"{key}.tune", f"'{kind}' search does not fit: this value is {_expected(base, rng)}{hint}")
     bounds = {}
     for bound in ("min_value", "max_value"):
         if bound not in raw:
@@ -337,7 +337,8 @@ def _check_tune(fail, key: str, raw: dict, ann) -> Tune:
         raise fail(key, f"min_value ({short_repr(lo)}) is greater than max_value ({short_repr(hi)})")
     sampling = raw.get("sampling", "linear")
     if sampling not in SAMPLINGS:
-        raise fail(f"{key}.sampling", f"got {describe(sampling)}{close_match(sampling, SAMPLINGS)}; allowed: {', '.join(SAMPLINGS)}")
+        raise fail(f"{key}.sampling",
+                   f"got {describe(sampling)}{close_match(sampling, SAMPLINGS)}; allowed: {', '.join(SAMPLINGS)}")
     if sampling != "linear" and lo <= 0:
         raise fail(key, f"{sampling} sampling needs min_value > 0; got {short_repr(lo)}")
     step = raw.get("step")
@@ -371,7 +372,8 @@ def _check_choice(fail, key: str, raw: dict, ann) -> Tune:
         except OverflowError:   # an integer beyond 1.8e308
             raise fail(f"{key}.values", "a value is too large to be a number (beyond 1.8e308)") from None
     if len(kinds) > 1:
-        raise fail(f"{key}.values", f"choice values must share one type; got {', '.join(sorted(k.__name__ for k in kinds))}")
+        raise fail(f"{key}.values",
+                   f"choice values must share one type; got {', '.join(sorted(k.__name__ for k in kinds))}")
     if len(set(clean)) != len(clean):
         raise fail(f"{key}.values", f"values repeat: {short_repr(clean)}")
     default = raw.get("default")

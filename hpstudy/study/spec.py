@@ -13,9 +13,9 @@ import yaml
 from hpstudy.study import objective as objective_module, overrides as overrides_module, yamlfile
 from hpstudy.errors import SpecError
 from hpstudy.text import exception_line
-from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative, NonNegativeFloat,
-                            OpenFraction, Positive, PositiveFloat, Range, Seed, Tune, check_value, describe,
-                            parse_dataclass, plain, reject_unknown, close_match)
+from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative,
+                                  NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Range, Seed, Tune,
+                                  check_value, describe, parse_dataclass, plain, reject_unknown, close_match)
 
 
 # ---------------------------------------------------------------- the study sections
@@ -62,7 +62,7 @@ class ModelSpec:
 
     def builders(self) -> list[str]:
         """The builder names this study may build."""
-        return list(self.builder.values) if isinstance(self.builder, Tune) else [self.builder]
+        return list(self.builder.values or ()) if isinstance(self.builder, Tune) else [self.builder]
 
     def options_of(self, builder: str) -> dict:
         """The options given for ``builder``."""
@@ -214,7 +214,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 def opening_comment(path: str | Path) -> str:
     """The comment a study file opens with (its `#` lines before the first other line), without the `#`s; ""
     when it has none or cannot be read. A results folder's spec.yaml keeps it: the report's question."""
-    lines = []
+    lines: list[str] = []
     try:
         for line in yamlfile.read(Path(path)).splitlines():     # no FIFO or device is read, nor past the cap
             if not line.lstrip().startswith("#") or len(lines) >= 40:
@@ -258,7 +258,7 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise fail("name", f"must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit; "
                            f"got {describe(name)}")
-    sections = {}
+    sections: dict[str, Any] = {}                  # section name -> its spec (DataSpec, ModelSpec, ...)
     for key, cls in SECTIONS.items():
         value = raw.get(key)
         if value is None:
@@ -309,12 +309,13 @@ def _check_pruning_keys(fail, search: SearchSpec) -> SearchSpec:
     if search.executions_per_trial > 1:
         raise fail("search.pruning", "needs search.executions_per_trial: 1 (a trial's curve is then one fit, "
                                      "which the rule can compare epoch by epoch)")
-    for rule, (key, default) in _PRUNING_KEYS.items():
+    for rule, (key, _default) in _PRUNING_KEYS.items():
         if rule != pruning.rule and getattr(pruning, key) is not None:
             raise fail(f"search.pruning.{key}", f"is read by rule {rule} only; rule is {pruning.rule}")
     key, default = _PRUNING_KEYS[pruning.rule]
-    filled = dataclasses.replace(pruning, **{key: default if getattr(pruning, key) is None else getattr(pruning, key)})
-    return dataclasses.replace(search, pruning=filled)
+    given = getattr(pruning, key)
+    filled: dict[str, Any] = {key: default if given is None else given}     # the field is named at run time
+    return dataclasses.replace(search, pruning=dataclasses.replace(pruning, **filled))
 
 
 def _parse_question(fail, raw, study: StudySpec) -> tuple[str, ...]:

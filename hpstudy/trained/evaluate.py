@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 # Figures of their own (no pyplot, no backend chosen): files only, never a window, in any thread.
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle

@@ -99,8 +99,9 @@ def _mib(count: int) -> str:
 
 def trial_model(path: str | Path | Layout, trial_id, *, dataset=None) -> keras.Model:
     """Trial `trial_id`'s model with its kept weights (search.checkpoint_epoch), compiled: rebuilt from the
-    trial's hyperparameters and loaded with keras-tuner's checkpoint. `dataset` (the study's, from `hypermodel.load_data`) saves loading
-    the data again when the study standardizes pixels (the statistics are not in the checkpoint)."""
+    trial's hyperparameters and loaded with keras-tuner's checkpoint. `dataset` (the study's, from
+    `hypermodel.load_data`) saves loading the data again when the study standardizes pixels (the statistics are not
+    in the checkpoint)."""
     layout = _layout(path)
     number = trials.completed_trial(layout, trial_id)
     checkpoint = layout.checkpoint(number)

@@ -19,6 +19,7 @@ def read_image(file: str | Path):
     a decompression bomb (more pixels than Pillow's limit) before it is decoded; Pillow's warnings and log
     lines are dropped."""
     from PIL import Image, UnidentifiedImageError
+
     from hpstudy.data.guard import quiet_images
     from hpstudy.data.paths import open_regular, quoted
     try:
@@ -46,7 +47,7 @@ def to_array(image, input_shape: tuple) -> np.ndarray:
     from PIL import Image
     height, width = int(input_shape[0]), int(input_shape[1])
     if image.size != (width, height):
-        image = image.resize((width, height), Image.BILINEAR)
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
     if input_shape[-1] == 1:
         return np.asarray(image.convert("L"), dtype=np.uint8)[..., None]
     return np.asarray(image, dtype=np.uint8)

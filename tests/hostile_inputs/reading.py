@@ -187,7 +187,8 @@ for _command in ("validate", "run"):
         _fragment = "is a character device, not a file" if _kind == "dev_zero" else _fragment
         case(f"reading_{_command}_study_file_{_kind}", f"study.yaml: cannot read the study file: it {_fragment}",
              check=nothing_changed)(
-            lambda ctx, c=_command, m=_make: [c, _study_kind(m)(ctx)] + (["--results-dir", ctx.tmp / "r"] if c == "run" else []))
+            lambda ctx, c=_command, m=_make: [c, _study_kind(m)(ctx)]
+            + (["--results-dir", ctx.tmp / "r"] if c == "run" else []))
 
 
 # ---------------------------------------------------------------- size caps
@@ -202,7 +203,8 @@ for _file, _command, _argv, _size, _fragment in [
     (BEST, "report", _report, 40 << 20, "is too large (40 MiB; the cap for a JSON record is 32 MiB)"),
     (TRIAL, "report", _report, 40 << 20, "is too large (40 MiB; the cap for a JSON record is 32 MiB)"),
     ("trials/1/execution_0.json", "report", _report, 64 << 20, "is too large (64 MiB; the cap for a JSON record"),
-    ("trials/1/history_0.csv", "report", _report_best, 64 << 20, "is too large (64 MiB; the cap for a history is 16 MiB)"),
+    ("trials/1/history_0.csv", "report", _report_best, 64 << 20,
+     "is too large (64 MiB; the cap for a history is 16 MiB)"),
     (REPEAT, "report", _report, 40 << 20, "is too large (40 MiB; the cap for a JSON record is 32 MiB)"),
 ]:
     case(f"reading_{_command}_{_file.replace('/', '_').replace('.', '_')}_too_large", f"{_file}: {_fragment}",

@@ -241,7 +241,7 @@ def _(ctx):
     return _resume(ctx, CHECKPOINT_BEST, b"\x00garbage, not HDF5" * 10)
 
 
-# ---------------------------------------------------------------- best.keras and checkpoints (export, predict, report --best)
+# ------------------------------------------------------- best.keras and checkpoints (export, predict, report --best)
 def _lambda_model(path: Path) -> None:
     import keras
     inputs = keras.Input((8, 8, 3))

@@ -32,14 +32,16 @@ def _lock(kind: str):
         lock, outside = root / ".hpstudy.lock", _outside(ctx)
         lock.unlink(missing_ok=True)
         {"link": lambda: lock.symlink_to(outside), "dangling_link": lambda: lock.symlink_to(ctx.tmp / "made.txt"),
-         "folder": lock.mkdir, "named_pipe": lambda: os.mkfifo(lock), "hard_link": lambda: os.link(outside, lock)}[kind]()
+         "folder": lock.mkdir, "named_pipe": lambda: os.mkfifo(lock),
+         "hard_link": lambda: os.link(outside, lock)}[kind]()
         _keep(ctx, root)
         return root
     return make
 
 
 for _kind, _what in [("link", "is a symbolic link"), ("dangling_link", "is a symbolic link"), ("folder", "is a folder"),
-                     ("named_pipe", "is not a plain file (a named pipe, socket or device)"), ("hard_link", "is a hard link to another file")]:
+                     ("named_pipe", "is not a plain file (a named pipe, socket or device)"),
+                     ("hard_link", "is a hard link to another file")]:
     case(f"writes_lock_{_kind}_confirm", f".hpstudy.lock: {_what}, not hpstudy's lock file", check=nothing_changed)(
         lambda ctx, k=_kind: ["confirm", _lock(k)(ctx), "--top", "1", "--seeds", "2"])
     case(f"writes_lock_{_kind}_resume", f".hpstudy.lock: {_what}, not hpstudy's lock file", check=nothing_changed)(

@@ -1,14 +1,7 @@
 """The one adapter over keras-tuner: every private name of keras-tuner that hpstudy relies on is used here,
-and nowhere else. Each use names the keras-tuner behaviour it relies on, as of 1.4.7 and 1.4.8 (the versions
-hpstudy is tested with); `missing_private_names()` lists those the installed keras-tuner lacks, and a test
-fails loudly, naming them, when an upgrade removes one.
-
-- `StudyOracle`, mixed into each of keras-tuner's oracles: state files written atomically, hpstudy's failure
-  limit in place of keras-tuner's, the repair of state left by a kill, a silent worker's trial released, and
-  the trials whose checkpoints a search in progress still needs;
-- `StudyTunerBase`, mixed into each tuner: its own state file written atomically, a worker's client to the
-  chief made patient (and stopped once that chief has finished), the trial's checkpoint file;
-- the grid oracle made resumable, the chief's gRPC server, and the registry of the four tuners.
+and nowhere else, each use naming the behaviour it relies on. It holds `StudyOracle`, mixed into each of
+keras-tuner's oracles; `StudyTunerBase`, mixed into each tuner; the grid oracle made resumable; the chief's gRPC
+server; and the registry of the four tuners.
 """
 from __future__ import annotations
 
@@ -18,6 +11,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
@@ -33,6 +27,7 @@ from hpstudy.results.status import TrialStatus
 from hpstudy.text import exception_line
 
 Trial = kt.engine.trial.Trial
+MixinBase: Any = object     # hpstudy's mixins' base to a type checker: they go before keras-tuner's untyped classes
 # 1.4: the statuses of a trial keras-tuner never runs again (it queues an INVALID one again, while retries last).
 FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 # What reloading a damaged tuner folder says to do (keras-tuner's own files cannot be repaired by hand).
@@ -52,8 +47,10 @@ def show_tracebacks(show: bool) -> None:
 
 
 # ---------------------------------------------------------------- the oracle
-class StudyOracle:
-    """Mixed into each keras-tuner oracle (see `oracle_class`)."""
+class StudyOracle(MixinBase):
+    """Mixed into each keras-tuner oracle (see `oracle_class`): state files written atomically, hpstudy's failure
+    limit in place of keras-tuner's, the repair of state left by a kill, a silent worker's trial released, and the
+    trials whose checkpoints a search in progress still needs."""
 
     max_failed_trials = 2**31       # search.max_failed_trials, set by the tuner that owns this oracle
     serves_workers = False          # the chief's oracle of a distributed study, set by `make_tuner` from the Role
@@ -114,7 +111,7 @@ class StudyOracle:
         # 1.4: Oracle.reload loads every trial_*/trial.json (Trial.load), then oracle.json (set_state).
         for path in sorted(Path(self._project_dir).glob(f"trial_*/{layout_module.TUNER_TRIAL_FILE}")):
             record = trials_module.read_tuner_trial(path)
-            _reloaded(path, lambda: Trial.from_state(record))
+            _reloaded(path, lambda record=record: Trial.from_state(record))
         oracle_file = Path(self._get_oracle_fname())
         files.read_record(oracle_file, dict, hint=RELOAD_HINT)
         _reloaded(oracle_file, super().reload)
@@ -187,7 +184,7 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
         super().set_state(state)
         grid = state.get("grid", {"populate_next": [], "order": []})
         self._populate_next = list(grid["populate_next"])
-        self._ordered_ids = type(self._ordered_ids)()
+        self._ordered_ids: Any = type(self._ordered_ids)()
         for trial_id in grid["order"]:
             self._ordered_ids.insert(trial_id)
 
@@ -239,14 +236,15 @@ class PatientClient:
             raise ChiefFinished("the chief has finished the study")
 
 
-class StudyTunerBase:
-    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.search.tuner.StudyTuner`).
+class StudyTunerBase(MixinBase):
+    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.search.tuner.StudyTuner`): its own
+    state file written atomically, a worker's client to the chief made patient (and stopped once that chief has
+    finished), the trial's checkpoint file.
 
     `role` (None: a study of its own) is this process's part in a distributed study; keras-tuner reads the same
     from its environment variables, which the run sets from that role (`roles.keras_tuner_environment`).
     `chief_finished`: a worker's heartbeat's event (see `PatientClient`).
     """
-
     def __init__(self, oracle, hypermodel, *, role: Role | None = None,
                  chief_finished: threading.Event | None = None, **kwargs):
         self.role = role
@@ -256,7 +254,7 @@ class StudyTunerBase:
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
         _check_environment(role, self)
         if is_worker(role):     # 1.4: BaseTuner.__init__ has just replaced the oracle by an OracleClient
-            self.oracle = PatientClient(self.oracle, role.chief_timeout, chief_finished)
+            self.oracle: Any = PatientClient(self.oracle, role.chief_timeout, chief_finished)
 
     def save(self):
         # 1.4: BaseTuner.save saves the oracle (not on a worker), then the tuner's own state with utils.save_json.
@@ -371,6 +369,8 @@ def start_server(oracle, host: str, port: int):
 
 
 # ---------------------------------------------------------------- what this module relies on
+# Each use above names the keras-tuner behaviour it relies on, as of 1.4.7 and 1.4.8 (the versions hpstudy is tested
+# with); a test fails loudly, naming the names this lists, when an upgrade removes one.
 def missing_private_names() -> list[str]:
     """The private names of keras-tuner used above that the installed keras-tuner lacks (none, when it works)."""
     from keras_tuner.src import protos
@@ -388,7 +388,7 @@ def missing_private_names() -> list[str]:
             "_get_oracle_fname", "_get_trial_dir", "_save_trial", "_check_consecutive_failures", "_retry_queue",
             "ongoing_trials", "end_order", "tuner_ids")},
         "HyperbandOracle._brackets": (hyperband, "_brackets"),
-        "GridSearchOracle._ordered_ids": (grid, "_ordered_ids"), "GridSearchOracle._populate_next": (grid, "_populate_next"),
+        **{f"GridSearchOracle.{name}": (grid, name) for name in ("_ordered_ids", "_populate_next")},
         "Tuner._get_tuner_fname": (kt.Tuner, "_get_tuner_fname"),
         "Tuner._get_checkpoint_fname": (kt.Tuner, "_get_checkpoint_fname"),
     }

@@ -1,17 +1,8 @@
 """`search.until: answered`: a design study (`tuner: design`) stops once its question is answered.
 
 After each balanced round the question's verdicts are computed from the trials so far, as the report computes
-them; while any is not decisive (`DECISIVE`) at that look's level (analysis.looks: Pocock's boundary for the
-rounds `search.max_trials` allows), another round runs. The oracle asks `Answered.check` before it starts a
-round; the search's last line says why it stopped.
-
-Seed repeats between rounds. Without a declared `smallest_effect`, `negligible` needs the noise floor, which
-only seed repeats measure: while a question verdict is undetermined and the floor is unmeasured or rests on
-fewer than FLOOR_DOF degrees of freedom, the configurations the question's answer rests on (the best trial of
-each question value, the isolation view's) get REPEAT_SEEDS seed repeats each before the verdicts are computed
-again. With `smallest_effect` declared the repeats would change no verdict (the contrasts come from the trials),
-so none run. Repeats run in the process that holds the oracle: a single-process study; with `--workers` or
-distributed roles the oracle's process serves trials and runs none (search.confirm measures the floor after).
+them; while any is not decisive (`DECISIVE`) at that look's level (analysis.looks), another round runs. The
+oracle asks `Answered.check` before it starts a round; the search's last line says why it stopped.
 """
 from __future__ import annotations
 
@@ -24,6 +15,7 @@ from hpstudy.analysis import effects as effects_module, looks as looks_module, r
 from hpstudy.results import trials as trials_module
 from hpstudy.results.layout import Layout
 from hpstudy.results.status import TrialStatus
+from hpstudy.study.spec import StudySpec
 
 DECISIVE = ("effect", "negligible")       # the verdicts that answer a question; the others ask for more trials
 REPEAT_SEEDS = 2                          # seed repeats per configuration the question rests on
@@ -36,7 +28,7 @@ class Answered:
     `repeat(trial_numbers)`: runs seed repeats of those trials (None: this process runs none)."""
 
     layout: Layout
-    study: object
+    study: StudySpec
     repeat: Callable[[list[str]], object] | None = None
     looks: int = 1                                   # the rounds the budget allows (set by the oracle)
     verdicts: dict = field(default_factory=dict)     # the question's verdicts at the last check, at 95%
@@ -61,7 +53,7 @@ class Answered:
 
     def check(self) -> str | None:
         """Why the search may stop now (every question decisive), or None. Runs the seed repeats the question
-        needs first (see the module's doc)."""
+        needs first (see `repeat_targets`)."""
         found = self.effects()
         self._read(found)
         if not self.answered() and self.repeat is not None and (wanted := self.repeat_targets(found)):
@@ -77,6 +69,14 @@ class Answered:
         level = looks_module.look_level(self.looks)
         return f"; each of {self.looks} looks held to {100 * level:.1f}%" if self.looks > 1 else ""
 
+    # Seed repeats between rounds. Without a declared `smallest_effect`, `negligible` needs the noise floor, which
+    # only seed repeats measure: while a question verdict is undetermined and the floor is unmeasured or rests on
+    # fewer than FLOOR_DOF degrees of freedom, the configurations the question's answer rests on (the best trial of
+    # each question value, the isolation view's) get REPEAT_SEEDS seed repeats each before the verdicts are
+    # computed again. With `smallest_effect` declared the repeats would change no verdict (the contrasts come from
+    # the trials), so none run. Repeats run in the process that holds the oracle: a single-process study; with
+    # `--workers` or distributed roles the oracle's process serves trials and runs none (search.confirm measures
+    # the floor after).
     def repeat_targets(self, found: effects_module.Effects) -> list[str]:
         """The trials that should get seed repeats now: none when the study declares its smallest effect or the
         floor is measured on FLOOR_DOF degrees of freedom; else each question value's best trial with fewer than

@@ -10,8 +10,7 @@ import math
 
 import keras
 
-from hpstudy import data as data_module
-from hpstudy import models
+from hpstudy import data as data_module, models
 from hpstudy.engine.search import adapter
 from hpstudy.engine.training import parallel
 from hpstudy.engine.training.compile import has_backbone
@@ -59,7 +58,8 @@ def check(study: StudySpec) -> StudySpec:
     if (problem := parallel.check(study.train.distribution)) is not None:
         raise study.error("train.distribution", problem)
     if study.callbacks.tensorboard and keras.backend.backend() != "tensorflow":
-        raise study.error("callbacks.tensorboard", f"needs the TensorFlow backend; KERAS_BACKEND is {keras.backend.backend()}")
+        raise study.error("callbacks.tensorboard",
+                          f"needs the TensorFlow backend; KERAS_BACKEND is {keras.backend.backend()}")
     return study
 
 
@@ -77,7 +77,7 @@ def _check_model(study: StudySpec) -> spec_module.ModelSpec:
         if name in models.RAW_PIXELS and study.preprocess.standardize is not False:
             raise study.error("preprocess.standardize", f"the {name} builder normalizes pixels as its backbone "
                                                         f"expects; remove standardize")
-    return dataclasses.replace(model, options=options if searched else options[model.builder])
+    return dataclasses.replace(model, options=options if isinstance(model.builder, Tune) else options[model.builder])
 
 
 def _check_option(study: StudySpec, allowed: dict[str, inspect.Parameter], key: str, value) -> None:
@@ -128,6 +128,8 @@ def _check_pruning_can_stop(study: StudySpec) -> None:
     """A pruning rule that could never stop a trial is refused: with nothing to compare a trial with, no epoch
     to stop it at (never at its last), or fewer trials than the rule waits for."""
     pruning, max_trials = study.search.pruning, study.search.max_trials
+    if pruning is None:
+        return
     if not study.tunables():
         raise study.error("search.pruning", "nothing is searched here (one configuration, trained in one trial), "
                                             "so there is no other trial to compare it with; remove pruning")
@@ -196,7 +198,7 @@ def validation_builds(study: StudySpec) -> list[tuple[str, dict]]:
 
 def _sample_values(tune: Tune) -> list:
     if tune.kind == "choice":
-        return list(tune.values)
+        return list(tune.values or ())
     if tune.kind == "boolean":
         return [False, True]
     return [tune.min_value, tune.max_value]

@@ -1,13 +1,6 @@
 """Seed repeats of the best configurations (`search.confirm`, `hpstudy confirm`): the noise floor of a study.
-
-Each of the top K completed trials is trained again with N new seeds (initial weights, data order and
-augmentation; the same splits), as its trial was: the same epochs, callbacks and fine-tune phase (a Hyperband
-trial gets the study's whole `train.epochs`), scored by the objective at its best epoch and evaluated on the test
-split with that epoch's weights. A repeat is recorded in `repeats/<trial>/seed_<seed>.json` when it ends, so a
-killed confirm resumes with the repeats it has and runs only the missing ones.
-
-The search's own run of a trial is not one of its repeats: it was picked for scoring high, so counting it
-would bias the estimate upward (the winner's curse).
+A repeat is recorded in `repeats/<trial>/seed_<seed>.json` when it ends, so a killed confirm resumes with the
+repeats it has and runs only the missing ones.
 """
 from __future__ import annotations
 
@@ -39,8 +32,12 @@ class BestEpoch(keras.callbacks.Callback):
     def __init__(self, objective: str, minimize: bool):
         super().__init__()
         self.objective, self.minimize = objective, minimize
-        self.best, self.best_logs, self.best_epoch, self.weights = None, {}, None, None
-        self.last_logs, self.epochs = {}, 0
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.weights: list | None = None
+        self.best_logs: dict[str, float] = {}
+        self.last_logs: dict[str, float] = {}
+        self.epochs = 0
 
     def on_epoch_end(self, epoch, logs=None):
         """Remember this epoch if its objective is the best so far."""
@@ -105,6 +102,11 @@ def _repeat_configuration(study: StudySpec, layout: Layout, hypermodel, dataset,
                   file=stream, flush=True)
 
 
+# Each of the top K completed trials is trained again with N new seeds (initial weights, data order and
+# augmentation; the same splits), as its trial was: the same epochs, callbacks and fine-tune phase (a Hyperband
+# trial gets the study's whole `train.epochs`), scored by the objective at its best epoch and evaluated on the test
+# split with that epoch's weights. The search's own run of a trial is not one of its repeats: it was picked for
+# scoring high, so counting it would bias the estimate upward (the winner's curse).
 def _repeat(study: StudySpec, hypermodel, hp, dataset, number: str, seed: int) -> dict:
     """One repeat of trial `number`'s configuration with `seed`, as a record."""
     keras.backend.clear_session()

@@ -3,7 +3,6 @@
 The `question:` hyperparameters are scientific: each cell (a combination of their values; a searched range
 counts as `bins` equal bins of its sampled scale) gets an equal share of the trials, visited in turn. The others
 are nuisance: drawn from one scrambled Sobol sequence, the same point for every cell in a round.
-Trial n's values depend on n and the seed only, so a resumed or distributed study continues one plan.
 """
 from __future__ import annotations
 
@@ -55,7 +54,8 @@ def sobol_point(index: int, dimensions: int, seed: int) -> np.ndarray:
 
 
 class DesignOracle(kt.Oracle):
-    """Balanced scientific cells, quasi-random nuisance within each (see the module's docstring)."""
+    """Balanced scientific cells, quasi-random nuisance within each (see the module's docstring). Trial n's values
+    depend on n and the seed only, so a resumed or distributed study continues one plan."""
 
     def __init__(self, objective=None, max_trials=None, seed=None, question=(), bins=DEFAULT_BINS, until=None,
                  **kwargs):

@@ -12,12 +12,10 @@ import warnings
 import keras
 import keras_tuner as kt
 
-from hpstudy import data as data_module
-from hpstudy import files, models
+from hpstudy import data as data_module, files, models
 from hpstudy.engine import interrupt
 from hpstudy.engine.search import pruning
-from hpstudy.engine.training import callbacks as callbacks_module
-from hpstudy.engine.training import parallel, schedules
+from hpstudy.engine.training import callbacks as callbacks_module, parallel, schedules
 from hpstudy.engine.training.compile import compile_model, set_precision, unfreeze_backbone
 from hpstudy.errors import DataError, ResultsError
 from hpstudy.models import preprocess
@@ -26,7 +24,6 @@ from hpstudy.results.folder import study_of
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.study.spec import StudySpec, Tune
 from hpstudy.text import exception_line
-
 
 # ---------------------------------------------------------------- seeds
 _SEED_RANGE = 2**32                 # what numpy and Python's random accept
@@ -49,7 +46,7 @@ def repeat_seed(study: StudySpec, k: int) -> int:
 def declare(hp: kt.HyperParameters, tune: Tune):
     """Declare one searched value in keras-tuner's terms and return its value for this trial."""
     if tune.kind == "choice":
-        return hp.Choice(tune.name, list(tune.values), default=tune.default)
+        return hp.Choice(tune.name, list(tune.values or ()), default=tune.default)
     if tune.kind == "boolean":
         return hp.Boolean(tune.name, default=tune.default)
     number = hp.Int if tune.kind == "int" else hp.Float
@@ -176,7 +173,7 @@ def make_hypermodel(study: StudySpec, dataset: data_module.Dataset | None = None
     if dataset is None and needs_stats:
         dataset = load_data(study)
     shape, classes = (dataset.input_shape, dataset.num_classes) if dataset is not None else data_shape(study)
-    stats = preprocess.pixel_stats(dataset.train.x) if needs_stats else None
+    stats = preprocess.pixel_stats(dataset.train.x) if needs_stats and dataset is not None else None
     return SpecHyperModel(study, shape, classes, stats)
 
 
@@ -185,8 +182,9 @@ def trial_hyperparameters(layout: Layout, trial_id) -> kt.HyperParameters:
     folder = layout.tuner_trial(trial_id)
     path = folder / TUNER_TRIAL_FILE if folder else None
     record = trials.read_tuner_trial(path) if folder else None
-    if record is None or not isinstance(record.get("hyperparameters"), dict):
-        raise ResultsError(f"{path or layout.tuner}: trial {trial_id} has no {TUNER_TRIAL_FILE} with its hyperparameters")
+    if path is None or record is None or not isinstance(record.get("hyperparameters"), dict):
+        raise ResultsError(f"{path or layout.tuner}: trial {trial_id} has no {TUNER_TRIAL_FILE} "
+                           "with its hyperparameters")
     # A received folder may record values the study never searched: refused before anything is built from them.
     space.check_values(path, record["hyperparameters"].get("values") or {}, study_of(layout))
     try:

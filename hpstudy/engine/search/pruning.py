@@ -1,12 +1,7 @@
 """`search.pruning`: stop a trial whose objective falls behind the other trials' at the same epoch.
 
 The rules (`median_rule`, `halving_rule`) are plain functions of curves: a trial's best objective so far at each
-epoch. The other trials' curves and statuses come from the results folder itself (each trial's history file and
-keras-tuner's trial record), never from memory, so the same rule decides alike in one process, after a resume,
-after a fresh-process restart for the memory allowance, and in every worker of a distributed study (whose
-results folder is shared). `Pruner` is the Keras callback that applies the rule at the end of each epoch and
-records a decision in trials/<n>/pruned.json before it stops the training: to keras-tuner the trial then ends
-like an early-stopped one (COMPLETED, scored at its best epoch, its weights kept), and hpstudy reads it as PRUNED.
+epoch. `Pruner` is the Keras callback that applies the rule at the end of each epoch.
 """
 from __future__ import annotations
 
@@ -17,8 +12,8 @@ from dataclasses import dataclass
 
 import keras
 
-from hpstudy.errors import ResultsError
 from hpstudy import files
+from hpstudy.errors import ResultsError
 from hpstudy.results import trials
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.status import SCORED, TrialStatus
@@ -63,7 +58,12 @@ def _curve(layout: Layout, trial_id: str, objective: str, minimize: bool) -> lis
     return curve
 
 
-def other_trials(layout: Layout, trial_id: str, objective: str, minimize: bool) -> list[tuple[str, str, list]]:
+# The other trials' curves and statuses come from the results folder itself (each trial's history file and
+# keras-tuner's trial record), never from memory, so the same rule decides alike in one process, after a resume,
+# after a fresh-process restart for the memory allowance, and in every worker of a distributed study (whose
+# results folder is shared).
+def other_trials(layout: Layout, trial_id: str, objective: str,
+                 minimize: bool) -> list[tuple[str, str | None, list]]:
     """(number, hpstudy status, best-so-far curve) of every trial but `trial_id` in trial order. A record that
     cannot be read is left out: it is not evidence, and a trial is never failed for another trial's file."""
     out = []
@@ -80,16 +80,23 @@ def other_trials(layout: Layout, trial_id: str, objective: str, minimize: bool) 
 
 
 # ---------------------------------------------------------------- the rules
+def _filled(value: int | None, key: str) -> int:
+    """A rule's own key (interval, reduction_factor), which loading the study fills in with its default."""
+    if value is None:
+        raise ValueError(f"search.pruning.{key} is unset: a study file's loader fills it in")
+    return value
+
+
 def is_due(spec: PruningSpec, epoch: int) -> bool:
     """Whether the rule looks at a trial at the end of `epoch` (from 1): median at warmup_epochs and every
     `interval` epochs after; successive halving at its rungs, warmup_epochs x reduction_factor^k."""
     if epoch < spec.warmup_epochs:
         return False
     if spec.rule == "median":
-        return (epoch - spec.warmup_epochs) % spec.interval == 0
+        return (epoch - spec.warmup_epochs) % _filled(spec.interval, "interval") == 0
     rung = spec.warmup_epochs
     while rung < epoch:
-        rung *= spec.reduction_factor
+        rung *= _filled(spec.reduction_factor, "reduction_factor")
     return rung == epoch
 
 
@@ -128,7 +135,7 @@ def halving_rule(spec: PruningSpec, epoch: int, value: float, others, objective:
     count = len(reached) + 1
     if count < spec.min_trials or not math.isfinite(value):
         return None
-    kept = max(1, count // spec.reduction_factor)
+    kept = max(1, count // _filled(spec.reduction_factor, "reduction_factor"))
     ordered = sorted([value, *(v for _, v in reached)], reverse=not minimize)
     threshold = ordered[kept - 1]
     if not _worse(value, threshold, minimize):
@@ -142,6 +149,9 @@ RULES = {"median": median_rule, "successive_halving": halving_rule}
 
 
 # ---------------------------------------------------------------- the callback
+# The callback records a decision in trials/<n>/pruned.json before it stops the training: to keras-tuner the trial
+# then ends like an early-stopped one (COMPLETED, scored at its best epoch, its weights kept), and hpstudy reads it
+# as PRUNED.
 class Pruner(keras.callbacks.Callback):
     """Applies the study's pruning rule to one trial at the end of each epoch; holds only plain values until
     training starts (keras-tuner deep-copies callbacks). `pruned_at` is the epoch it stopped the trial at.
@@ -160,7 +170,7 @@ class Pruner(keras.callbacks.Callback):
         number = epoch + 1
         # A fit that ends here anyway (early stopping, the NaN guard, before this in the callbacks) is not cut short.
         ending = self.model.stop_training or number >= self.params.get("epochs", 0)
-        if self.pruned_at is not None or ending or not is_due(self.spec, number):
+        if self.spec is None or self.pruned_at is not None or ending or not is_due(self.spec, number):
             return
         value = best_so_far(self.values, self.minimize)[-1]
         others = other_trials(self.layout, self.trial_id, self.objective, self.minimize)

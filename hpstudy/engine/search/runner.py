@@ -11,18 +11,17 @@ from pathlib import Path
 
 import keras
 
+from hpstudy import files
 from hpstudy.engine import interrupt
+from hpstudy.engine.progress import Progress
 from hpstudy.engine.search import adapter, answered, checks, confirm, pruning, retention
-from hpstudy.engine.training import parallel
-from hpstudy.engine.training import callbacks as callbacks_module
 from hpstudy.engine.search.distributed import chief
 from hpstudy.engine.search.distributed.roles import Role, is_chief, is_worker, keras_tuner_environment
 from hpstudy.engine.search.distributed.worker import ChiefFinished, Heartbeat, wait_for_chief
 from hpstudy.engine.search.hypermodel import load_checkpoint, load_data, make_hypermodel
-from hpstudy.engine.progress import Progress
 from hpstudy.engine.search.tuner import StudyTuner
+from hpstudy.engine.training import callbacks as callbacks_module, parallel
 from hpstudy.errors import SearchError
-from hpstudy import files
 from hpstudy.results import folder, trials
 from hpstudy.results.layout import FORMAT, Layout, trial_number
 from hpstudy.results.status import ENDED, SCORED, TrialStatus
@@ -71,7 +70,7 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
     variables say the same as `role` during the run, and are as they were after it.
     """
     worker = is_worker(role)
-    if worker:       # first: a worker pointed at no chief says so, and gives up in bounded time
+    if is_worker(role):       # first: a worker pointed at no chief says so, and gives up in bounded time
         wait_for_chief(role)
     root = Path(results_dir) / study.name
     # First the lock: a second run is refused at once. A write that finds the disk full, anywhere, is one line.
@@ -82,7 +81,7 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
         if not worker:           # the chief checked every build already
             checks.build_each(study, dataset.input_shape, dataset.num_classes)
         layout = folder.prepare(root, study, overwrite=overwrite and not worker)
-        if worker:
+        if is_worker(role):
             _run_worker(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
         else:
             _run_search(study, layout, dataset, stream, verbose, memory_allowance_mib, role)
@@ -91,6 +90,8 @@ def run(study: StudySpec, *, results_dir: str | Path = "results", overwrite: boo
 
 def _run_worker(study: StudySpec, layout: Layout, dataset, stream, verbose: bool, memory_allowance_mib, role: Role):
     """A worker's share of the search, until the chief has no trial left for it or has finished the study."""
+    if role.worker_id is None:
+        raise ValueError("a worker's Role names its worker_id")
     with Heartbeat(layout, role.worker_id) as heartbeat:
         try:
             _search(study, layout, dataset, stream, verbose, memory_allowance_mib, role,

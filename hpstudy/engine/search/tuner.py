@@ -14,16 +14,17 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 
+from hpstudy import files
 from hpstudy.engine import interrupt
+from hpstudy.engine.progress import Progress
 from hpstudy.engine.search import pruning, retention
-from hpstudy.engine.training import callbacks as callbacks_module
+from hpstudy.engine.search.adapter import MixinBase
 from hpstudy.engine.search.distributed import chief
-from hpstudy.engine.search.distributed.roles import is_chief, is_worker
+from hpstudy.engine.search.distributed.roles import Role, is_chief, is_worker
 from hpstudy.engine.search.distributed.worker import ChiefFinished
 from hpstudy.engine.search.hypermodel import trial_seed
-from hpstudy.engine.progress import Progress
+from hpstudy.engine.training import callbacks as callbacks_module
 from hpstudy.errors import DiskFull, FreshProcessNeeded
-from hpstudy import files
 from hpstudy.results import trials
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.status import TrialStatus
@@ -58,14 +59,17 @@ class StopWhenChiefFinished(keras.callbacks.Callback):
             raise ChiefFinished("the chief has finished the study")
 
 
-class StudyTuner:
+class StudyTuner(MixinBase):
     """Mixed into each keras-tuner tuner (see `adapter.make_tuner`)."""
+
+    role: Role | None           # set by adapter.StudyTunerBase, below this in the tuner's classes
 
     def __init__(self, *args, study: StudySpec, layout: Layout, progress: Progress,
                  memory_allowance_mib: float | None = None, **kwargs):
         # `role` and a worker's `chief_finished` go on to adapter.StudyTunerBase, which keeps them.
         self.study, self.layout, self.progress = study, layout, progress
-        self.memory_allowance, self.memory_baseline = memory_allowance_mib, None
+        self.memory_allowance = memory_allowance_mib
+        self.memory_baseline: float | None = None
         super().__init__(*args, **kwargs)
 
     def search(self, *args, **kwargs):

@@ -20,8 +20,9 @@ from hpstudy.study.spec import CallbacksSpec
 from hpstudy.text import csv_text
 
 
-def study_callbacks(spec: CallbacksSpec, tensorboard_dir: Path) -> list[keras.callbacks.Callback]:
-    """The callbacks every trial of a study shares (keras-tuner gives each trial a copy)."""
+def study_callbacks(spec: CallbacksSpec, tensorboard_dir: Path | None) -> list[keras.callbacks.Callback]:
+    """The callbacks every trial of a study shares (keras-tuner gives each trial a copy); `tensorboard_dir` is
+    where callbacks.tensorboard's logs go (None: the study keeps none)."""
     out = []
     if spec.early_stopping is not None:
         es = spec.early_stopping
@@ -31,6 +32,8 @@ def study_callbacks(spec: CallbacksSpec, tensorboard_dir: Path) -> list[keras.ca
     if spec.terminate_on_nan:
         out.append(StopOnNonFiniteLoss())
     if spec.tensorboard:
+        if tensorboard_dir is None:
+            raise ValueError("callbacks.tensorboard needs the folder its logs go to")
         # keras-tuner moves the log dir to <dir>/<trial>/execution<k> and adds the HParams callback.
         out.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     return out

@@ -16,7 +16,8 @@ def schedule(train: dict, epochs: int) -> list[keras.callbacks.Callback]:
         return [keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=train["lr_decay_factor"], patience=train["lr_patience"], min_lr=train["lr_min"])]
     if name == "step":
-        rule = StepDecay(train["learning_rate"], train["lr_decay_factor"], train["lr_decay_epochs"])
+        rule: StepDecay | CosineDecay = StepDecay(train["learning_rate"], train["lr_decay_factor"],
+                                                  train["lr_decay_epochs"])
     elif name == "cosine":
         rule = CosineDecay(train["learning_rate"], train["lr_min"], epochs)
     else:

@@ -22,7 +22,7 @@ class Watchdog:
 
     def __init__(self, layout: Layout, timeout: float):
         self.layout, self.timeout = layout, timeout
-        self.seen: dict[str, tuple[int, float]] = {}     # worker -> (last beat, when it changed, by our clock)
+        self.seen: dict[str, tuple[object, float]] = {}  # worker -> (last beat, when it changed, by our clock)
 
     def silent(self, workers) -> list[str]:
         """Those of `workers` whose heartbeat has not changed for longer than the timeout."""

@@ -1,7 +1,6 @@
 """`hpstudy run STUDY --workers N`: a chief and N worker processes on this machine, one study.
 
-Each process is an `hpstudy run` whose role flags come from its `Role` (`Role.flags`). Workers are spread over
-the GPUs (CUDA_VISIBLE_DEVICES), several per GPU when N is larger than their number. Their output is streamed
+Each process is an `hpstudy run` whose role flags come from its `Role` (`Role.flags`). Their output is streamed
 with a prefix naming each process; a worker that dies is started again under its id (the chief gives it back
 its trial); Ctrl-C stops them all. Nothing heavy is imported here.
 """
@@ -42,6 +41,8 @@ def check_local_workers(workers: int) -> None:
                            "with --role worker")
 
 
+# Workers are spread over these GPUs (each worker's CUDA_VISIBLE_DEVICES), several per GPU when N is larger than
+# their number.
 def gpus() -> list[str]:
     """The GPUs workers may use: CUDA_VISIBLE_DEVICES if set, else what nvidia-smi lists (none: [])."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -122,8 +123,9 @@ def launch(study_path: str, workers: int, *, results_dir: str, name: str, max_tr
             worker_env = dict(env)
             if devices:
                 worker_env["CUDA_VISIBLE_DEVICES"] = devices[i % len(devices)]
-            role = Role(WORKER, chief_role.host, chief_role.port, worker_id=f"worker{i}")
-            processes.append(_Process(role.worker_id, command(role), worker_env, lines))
+            name = f"worker{i}"
+            role = Role(WORKER, chief_role.host, chief_role.port, worker_id=name)
+            processes.append(_Process(name, command(role), worker_env, lines))
         while chief.popen.poll() is None:
             _print_lines(lines, stream, timeout=0.5)
             for worker in processes[1:]:

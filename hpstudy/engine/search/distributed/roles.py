@@ -11,11 +11,11 @@ import ipaddress
 import os
 import socket
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, TypeGuard
 
-from hpstudy.study import options
 from hpstudy.errors import HpstudyError
 from hpstudy.results.layout import CHIEF
+from hpstudy.study import options
 
 WORKER = "worker"
 DEFAULT_PORT = 7940
@@ -58,12 +58,12 @@ class Role:
                 "--chief-timeout", _seconds(self.chief_timeout)]
 
 
-def is_worker(role: Role | None) -> bool:
+def is_worker(role: Role | None) -> TypeGuard[Role]:
     """Whether `role` makes this process a worker of a distributed study (None: a study of its own)."""
     return role is not None and role.name == WORKER
 
 
-def is_chief(role: Role | None) -> bool:
+def is_chief(role: Role | None) -> TypeGuard[Role]:
     """Whether `role` makes this process the chief of a distributed study (None: a study of its own)."""
     return role is not None and role.name == CHIEF
 
@@ -101,7 +101,7 @@ def _seconds(value: float) -> str:
 def from_flags(role: str, *, bind: str | None = None, chief: str | None = None, worker_id: str | None = None,
                worker_timeout: float | None = None, chief_timeout: float | None = None) -> Role:
     """The Role that `hpstudy run --role ...` flags describe, or an HpstudyError naming the flag that is wrong."""
-    role = options.choice(role, "--role", options.ROLES)          # the flags' own rules first, as the parser's
+    options.choice(role, "--role", options.ROLES)                 # the flags' own rules first, as the parser's
     worker_timeout = options.positive(worker_timeout, "--worker-timeout")
     chief_timeout = options.positive(chief_timeout, "--chief-timeout")
     if role == CHIEF:
