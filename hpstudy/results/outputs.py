@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePath
 
+from hpstudy import files
 from hpstudy.errors import HpstudyError
-from hpstudy.results import files
 from hpstudy.results.layout import Layout
 from hpstudy.text import exception_line
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hpstudy import files
 from hpstudy.errors import ResultsError
-from hpstudy.results import files
-from hpstudy.results.files import NUMBER
+from hpstudy.files import NUMBER
 from hpstudy.results.folder import results_format, study_of
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.lock import in_use

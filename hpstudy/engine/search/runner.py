@@ -11,16 +11,18 @@ from pathlib import Path
 
 import keras
 
-from hpstudy.engine import adapter, answered, checks, confirm, interrupt, parallel, pruning, retention
-from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine.distributed import chief
-from hpstudy.engine.distributed.roles import Role, is_chief, is_worker, keras_tuner_environment
-from hpstudy.engine.distributed.worker import ChiefFinished, Heartbeat, wait_for_chief
-from hpstudy.engine.hypermodel import load_checkpoint, load_data, make_hypermodel
+from hpstudy import files
+from hpstudy.engine import interrupt
 from hpstudy.engine.progress import Progress
-from hpstudy.engine.tuner import StudyTuner
+from hpstudy.engine.search import adapter, answered, checks, confirm, pruning, retention
+from hpstudy.engine.search.distributed import chief
+from hpstudy.engine.search.distributed.roles import Role, is_chief, is_worker, keras_tuner_environment
+from hpstudy.engine.search.distributed.worker import ChiefFinished, Heartbeat, wait_for_chief
+from hpstudy.engine.search.hypermodel import load_checkpoint, load_data, make_hypermodel
+from hpstudy.engine.search.tuner import StudyTuner
+from hpstudy.engine.training import callbacks as callbacks_module, parallel
 from hpstudy.errors import SearchError
-from hpstudy.results import files, folder, trials
+from hpstudy.results import folder, trials
 from hpstudy.results.layout import FORMAT, Layout, trial_number
 from hpstudy.results.status import ENDED, SCORED, TrialStatus
 from hpstudy.study.spec import StudySpec
