@@ -15,8 +15,8 @@ import pytest
 from hpstudy.models import losses, preprocess
 from hpstudy.trained.models import load_model_file
 
-ROOT = Path(__file__).resolve().parents[1]
-OLD_MODEL = ROOT / "tests" / "saved_models" / "v0_1_0.keras"
+ROOT = Path(__file__).resolve().parents[2]
+OLD_MODEL = Path(__file__).resolve().parent / "saved_models" / "v0_1_0.keras"
 # The names hpstudy 0.1.0 saved its objects under: a model names them, and Keras finds them by these names.
 SAVED_NAMES = {preprocess.RandomPadCrop: "hpstudy>RandomPadCrop", preprocess.Cutout: "hpstudy>Cutout",
                losses.SmoothedSparseCrossentropy: "hpstudy>SmoothedSparseCrossentropy"}
