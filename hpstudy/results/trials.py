@@ -267,7 +267,7 @@ def _last_values(executions: list[dict]) -> dict:
 
 
 def read_repeats(layout: Layout) -> pd.DataFrame:
-    """Every seed repeat of the study's confirmed configurations, one row each (see `engine.confirm`)."""
+    """Every seed repeat of the study's confirmed configurations, one row each (see `engine.search.confirm`)."""
     rows = [r for path in layout.repeat_files()
             if (r := files.read_record(path, dict, REPEAT_FIELDS, root=layout.root)) is not None]
     table = pd.DataFrame([{k: r.get(k) for k in REPEAT_COLUMNS} for r in rows], columns=list(REPEAT_COLUMNS))

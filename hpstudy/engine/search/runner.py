@@ -191,7 +191,7 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
 
 def _answered(study: StudySpec, layout: Layout, dataset, stream, role) -> answered.Answered:
     """search.until's stopping rule; in a single process it runs the seed repeats the question needs between
-    rounds (see engine.answered) with a hypermodel of its own."""
+    rounds (see engine.search.answered) with a hypermodel of its own."""
     def repeat(numbers):
         confirm.repeat_trials(layout, numbers, answered.REPEAT_SEEDS, hypermodel=make_hypermodel(study, dataset),
                               dataset=dataset, stream=stream)

@@ -1,7 +1,7 @@
 """The behaviour hpstudy adds to every keras-tuner tuner: each trial recorded, progress reported, failures
 contained (a diverged, crashing or process-killing trial is failed with its reason and the study goes on, up
 to `search.max_failed_trials` failed trials in all), old checkpoints pruned, the memory allowance watched, and
-the chief of a distributed study served. keras-tuner's internals are left to `engine.adapter`.
+the chief of a distributed study served. keras-tuner's internals are left to `engine.search.adapter`.
 """
 from __future__ import annotations
 
