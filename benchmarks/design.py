@@ -113,7 +113,7 @@ def _judge(rows: list[dict], looks: int) -> dict:
 
 
 class _Until:
-    """The design's stopping rule (engine.answered.Answered's contract) over the rows run so far."""
+    """The design's stopping rule (engine.search.answered.Answered's contract) over the rows run so far."""
 
     def __init__(self, rows: list[dict]):
         self.rows, self.looks = rows, 1          # looks: set by the oracle, as for Answered
@@ -143,7 +143,7 @@ def drive(oracle, diverge: float, rng: np.random.Generator, cap: int) -> list[di
 def _oracle(arm: str, seed: int, cap: int, folder: str):
     import keras_tuner as kt
 
-    from hpstudy.engine.design import DesignOracle
+    from hpstudy.engine.search.design import DesignOracle
 
     objective = kt.Objective(OBJECTIVE, "max")
     if arm == "random":
@@ -184,7 +184,7 @@ def _light() -> None:
     import keras_tuner  # noqa: F401
 
     import hpstudy.analysis.effects  # noqa: F401
-    import hpstudy.engine.design  # noqa: F401
+    import hpstudy.engine.search.design  # noqa: F401
 
     gc.collect()
     gc.freeze()

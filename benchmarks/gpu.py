@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import common  # noqa: E402
+
 from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 
 PARTS = ("throughput", "torch", "trials")
@@ -51,8 +52,8 @@ def child_throughput(size: dict, work: Path) -> dict:
     import keras
     import keras_tuner as kt
 
+    from hpstudy.engine.search import hypermodel
     from hpstudy.study import spec
-    from hpstudy.engine import hypermodel
 
     x, y = common.random_images(size["images"])
     rows = []

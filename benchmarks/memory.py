@@ -50,7 +50,7 @@ def study(name: str, trials: int) -> dict:
 
 def tuner_mixin():
     """The class hpstudy mixes into every keras-tuner tuner."""
-    from hpstudy.engine.tuner import StudyTuner
+    from hpstudy.engine.search.tuner import StudyTuner
     return StudyTuner
 
 
@@ -97,7 +97,7 @@ def measure_plain(results: Path) -> dict:
 
     import keras
 
-    from hpstudy.engine import hypermodel
+    from hpstudy.engine.search import hypermodel
     from hpstudy.results import trials as trials_module
     from hpstudy.results.layout import Layout
     from hpstudy.study import spec

@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+
 from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 
 BATCH = 64          # the study default
@@ -34,7 +35,7 @@ def setup(size: dict, work: Path) -> dict:
     """Child: the npz and study file, sized so that one hand-written fit takes about `overhead_fit_s`."""
     import keras_tuner as kt
 
-    from hpstudy.engine import hypermodel
+    from hpstudy.engine.search import hypermodel
     from hpstudy.study import spec
 
     epochs = size["overhead_epochs"]
@@ -70,7 +71,7 @@ def _timed(owner, name: str, spans: list) -> None:
 def _timed_builds_and_fits() -> tuple[list, list]:
     import keras
 
-    from hpstudy.engine import hypermodel
+    from hpstudy.engine.search import hypermodel
     fits, builds = [], []
     _timed(keras.Model, "fit", fits)
     _timed(hypermodel.SpecHyperModel, "build", builds)
@@ -83,7 +84,7 @@ def hand(size: dict, work: Path) -> dict:
     import keras
     import keras_tuner as kt
 
-    from hpstudy.engine import hypermodel
+    from hpstudy.engine.search import hypermodel
     from hpstudy.study import spec
 
     study = spec.load(work / "overhead.yaml")
@@ -103,8 +104,8 @@ def trial(size: dict, work: Path) -> dict:
     fits, builds = _timed_builds_and_fits()
 
     from hpstudy import cli
-    from hpstudy.engine import checks, runner
-    from hpstudy.engine.tuner import StudyTuner
+    from hpstudy.engine.search import checks, runner
+    from hpstudy.engine.search.tuner import StudyTuner
 
     phases = {name: [] for name in ("load_data", "build_each", "_make_tuner", "_save_best")}
     for name in phases:

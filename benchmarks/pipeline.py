@@ -50,7 +50,7 @@ def measure_backend(images: int) -> dict:
     import numpy as np
 
     from hpstudy import models
-    from hpstudy.engine import preprocess
+    from hpstudy.models import preprocess
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (images, 32, 32, 3), dtype=np.uint8)

@@ -43,8 +43,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import common  # noqa: E402
-from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 import overhead  # noqa: E402
+
+from hpstudy.text import read_csv  # noqa: E402  (hpstudy's CSVs: each text cell as it was written)
 
 SECTIONS = ("overhead", "memory", "startup", "tuners", "pipeline", "backends", "settings", "confirm", "serve",
             "report_figures", "design")
@@ -138,13 +139,12 @@ def tuner_study(size: dict, tuner: str, seed: int = 0, rule: str | None = None) 
 def child_tuners(size: dict, work: Path) -> dict:
     """The full grid first; then each tuner (plain and pruned) with several seeds, each run stopped once a trial
     that was not pruned comes within 0.5 points of the grid's best."""
+    import keras
+    import memory
     import pandas as pd
 
     import hpstudy
-    import keras
-    import memory
-
-    from hpstudy.engine import checks, hypermodel
+    from hpstudy.engine.search import checks, hypermodel
     from hpstudy.results import trials as trials_module
 
     # The same initial weights for every trial: a configuration then scores the same whichever tuner tries it
@@ -292,8 +292,8 @@ def child_settings(size: dict, work: Path) -> dict:
     import keras
     import keras_tuner as kt
 
+    from hpstudy.engine.search import hypermodel
     from hpstudy.study import spec
-    from hpstudy.engine import hypermodel
 
     x, y = common.random_images(size["settings_images"])
     rows = []

@@ -60,6 +60,18 @@ search: {{tuner: random, max_trials: {trials}, seed: 0}}
 
 
 # ---------------------------------------------------------------- the synthetic folder (hpstudy's own writers)
+def module(*names: str):
+    """The first of the modules `names` that this process's hpstudy has: the code before and after this change
+    keep the same functions under different names (results.files became files, engine's search its own package)."""
+    import importlib
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError(f"none of {names}")
+
+
 def trial_id(number: int, trials: int) -> str:
     """keras-tuner's id of trial `number`: padded to the width of max_trials, as its oracle pads it."""
     return f"{number:0{len(str(trials))}d}"
@@ -81,9 +93,10 @@ def write_trial(layout, tuner_id: str, score: float, status: str, rng, *, checkp
     import keras_tuner as kt
     import pandas as pd
 
-    from hpstudy.results import files
     from hpstudy.results.layout import trial_number
     from hpstudy.text import csv_text
+
+    files = module("hpstudy.files", "hpstudy.results.files")
 
     hp = kt.HyperParameters()
     hp.Int("model.conv_layers", 1, 3)
@@ -125,9 +138,11 @@ def write_folder(root: Path, trials: int, seed: int = 0) -> None:
     """A results folder of `trials` ended trials (see the module's doc)."""
     import numpy as np
 
-    from hpstudy.results import files, folder
+    from hpstudy.results import folder
     from hpstudy.results.layout import trial_number
     from hpstudy.study import spec
+
+    files = module("hpstudy.files", "hpstudy.results.files")
 
     layout = folder.prepare(root, spec.loads(STUDY.format(trials=trials)))
     rng = np.random.default_rng(seed)
@@ -150,7 +165,7 @@ def oracle_of(layout, trials: int):
     """keras-tuner's random search oracle with hpstudy's StudyOracle, holding the folder's trials."""
     import keras_tuner as kt
 
-    from hpstudy.engine import adapter
+    adapter = module("hpstudy.engine.search.adapter", "hpstudy.engine.adapter")
 
     oracle_class = type("BenchOracle", (adapter.StudyOracle, kt.oracles.RandomSearchOracle), {})
     oracle = oracle_class(objective=kt.Objective("val_accuracy", "max"), max_trials=trials)
@@ -172,7 +187,7 @@ def measure(folder: Path, side: str, trials: int, repeats: int) -> dict:
     rng = np.random.default_rng(1)
     first = None
     if side == "after":
-        from hpstudy.engine.retention import Retention
+        from hpstudy.engine.search.retention import Retention
         from hpstudy.results.trials_table import TrialsTable
         start = time.perf_counter()
         retention, table = Retention(layout, KEEP), TrialsTable(layout)

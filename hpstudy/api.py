@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.engine.distributed.roles import Role, from_flags
+from hpstudy.engine.search.distributed.roles import Role, from_flags
 from hpstudy.errors import HpstudyError
 from hpstudy.lazy import import_quietly
 from hpstudy.report.study_results import Study, load_best, load_study
 from hpstudy.results import folder
 from hpstudy.results.lock import FolderLock
-from hpstudy.study import options
-from hpstudy.study import spec as spec_module
+from hpstudy.study import options, spec as spec_module
 from hpstudy.study.spec import StudySpec
 
 # The public verbs, and only they: what `from hpstudy.api import *` and an editor's completion offer.
@@ -84,7 +83,7 @@ def run(study: str | Path | StudySpec, *, results_dir: str | Path = "results", m
     if not isinstance(study, StudySpec):
         study = spec_module.load(study)
     study = with_flags(study, max_trials=max_trials, epochs=epochs)
-    runner = import_quietly("hpstudy.engine.runner", verbose=verbose)
+    runner = import_quietly("hpstudy.engine.search.runner", verbose=verbose)
     layout = runner.run(study, results_dir=results_dir, overwrite=overwrite, verbose=verbose, stream=stream,
                         memory_allowance_mib=memory_allowance_mib, role=role)
     return Study(layout.root)
@@ -123,7 +122,7 @@ def confirm(path: str | Path, *, top: int | None = None, seeds: int | None = Non
         ResultsError: no completed trial yet, a damaged folder, or one a run is using."""
     top, seeds = options.positive(top, "--top"), options.seeds(seeds)
     layout = folder.open_folder(path)
-    confirm_module = import_quietly("hpstudy.engine.confirm")
+    confirm_module = import_quietly("hpstudy.engine.search.confirm")
     with FolderLock(layout):             # it writes repeats and best.json: not while a run uses the folder
         return confirm_module.confirm(layout, top=top, seeds=seeds, stream=stream)
 
@@ -151,7 +150,7 @@ def run_workers(study_path: str | Path, workers: int, *, results_dir: str | Path
     worker_timeout = options.positive(worker_timeout, "--worker-timeout")
     if worker_timeout is not None:      # checked as the chief will check it, before any process starts
         from_flags("chief", worker_timeout=worker_timeout)
-    from hpstudy.engine.distributed import launcher
+    from hpstudy.engine.search.distributed import launcher
     name = load_spec(study_path).name
     return launcher.launch(str(study_path), workers, results_dir=str(results_dir), name=name, max_trials=max_trials,
                            epochs=epochs, overwrite=bool(overwrite), verbose=bool(verbose),
@@ -170,8 +169,8 @@ def validate(study_path: str | Path) -> tuple[StudySpec, int]:
     Raises:
         HpstudyError: the study breaks a rule or a model cannot be built (one line saying where)."""
     study = load_spec(study_path)
-    checks = import_quietly("hpstudy.engine.checks")
-    hypermodel = import_quietly("hpstudy.engine.hypermodel")
+    checks = import_quietly("hpstudy.engine.search.checks")
+    hypermodel = import_quietly("hpstudy.engine.search.hypermodel")
     study = checks.check(study)
     input_shape, num_classes = hypermodel.data_shape(study)
     return study, checks.build_each(study, input_shape, num_classes, pretrained=False)
@@ -188,7 +187,7 @@ def export(path: str | Path, to: str | Path, *, rank: int = 0):
     Returns:
         What was written: the file, the trial, its input shape and class names."""
     rank = options.required(options.rank(rank), "--rank", options.RANK)
-    return import_quietly("hpstudy.results.export").export(path, to, rank=rank)
+    return import_quietly("hpstudy.trained.export").export(path, to, rank=rank)
 
 
 def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> list:
@@ -205,7 +204,7 @@ def predict(path: str | Path, images: list, *, top: int = 3, rank: int = 0) -> l
     images = options.some(images, "IMAGE", "image files")
     top = options.required(options.positive(top, "--top"), "--top", options.POSITIVE)
     rank = options.required(options.rank(rank), "--rank", options.RANK)
-    from hpstudy.results import predict as predict_module
+    from hpstudy.trained import predict as predict_module
     return predict_module.predict(path, images, top=top, rank=rank)
 
 

@@ -73,7 +73,7 @@ FREE = {
     ("report", "--verbose"): "a flag", ("export", "--verbose"): "a flag", ("predict", "--verbose"): "a flag",
     ("confirm", "PATH"): "folder.open_folder, for both", ("export", "PATH"): "folder.open_folder, for both",
     ("predict", "PATH"): "folder.open_folder, for both",
-    ("export", "--to"): "results.export checks the .keras name and the place, for both",
+    ("export", "--to"): "trained.export checks the .keras name and the place, for both",
     ("report", "--output"): "api.report checks its folder, for both",
     ("report", "--sort"): "report.tables checks the column, for both",
     ("serve", "--host"): "any host name or address; serve.server warns beyond loopback, for both",

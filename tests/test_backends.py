@@ -30,7 +30,8 @@ print("statuses", *study.trials.status, "params", hpstudy.load_best(study.path).
 
 # hpstudy modules allowed to use TensorFlow, each only inside a function run under the TensorFlow backend.
 TENSORFLOW_ONLY = {
-    "hpstudy/engine/parallel.py": "tf.distribute.MirroredStrategy for train.distribution: mirrored under TensorFlow",
+    "hpstudy/engine/training/parallel.py":
+        "tf.distribute.MirroredStrategy for train.distribution: mirrored under TensorFlow",
 }
 
 

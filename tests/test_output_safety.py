@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpstudy import text as safe
+from hpstudy import files, text as safe
 from hpstudy.cli import main
-from hpstudy.results import files, trials
+from hpstudy.results import trials
 from hpstudy.results.folder import open_folder
 from tests.helpers import pattern, write_png
 
@@ -230,7 +230,7 @@ def test_figures_draw_dollar_signs_literally(hostile, tmp_path):
 
 
 def test_evaluation_figures_draw_class_names_literally(hostile, tmp_path):
-    from hpstudy.results import evaluate
+    from hpstudy.trained import evaluate
     confusion = pd.DataFrame(np.eye(len(HOSTILE), dtype=int), index=HOSTILE, columns=HOSTILE)
     evaluate.plot_confusion(confusion, tmp_path / "c.png", title="$\\frac{$")
     evaluate.plot_samples(np.zeros((3, 8, 8, 3), np.uint8), [15, 16, 17], [16, 17, 15], HOSTILE, tmp_path / "s.png",

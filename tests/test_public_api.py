@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import threading
-import tomllib
 import urllib.request
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import hpstudy
 from hpstudy import api, cli
@@ -183,7 +183,7 @@ def test_every_readme_python_example_runs(readme_folder, index):
 
 # ---------------------------------------------------------------- verbs the command line is made of
 def test_run_workers_takes_typed_values_and_hands_them_to_the_launcher(tmp_path, monkeypatch):
-    from hpstudy.engine.distributed import launcher
+    from hpstudy.engine.search.distributed import launcher
     study = tmp_path / "quickstart.yaml"
     study.write_text(TINY_QUICKSTART)
     launched = []

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
+from hpstudy.engine.search.checks import build_each, check
+from hpstudy.engine.search.hypermodel import data_shape
 from hpstudy.study import spec
-from hpstudy.engine.checks import build_each, check
-from hpstudy.engine.hypermodel import data_shape
 from tests.helpers import REPO
 
 STUDY_DIR = REPO / "studies"

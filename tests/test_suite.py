@@ -23,7 +23,8 @@ def test_each_test_folder_is_a_package_of_hpstudy():
         assert (REPO / "hpstudy" / name / "__init__.py").is_file(), f"tests/{name}/ mirrors no hpstudy package"
         assert (TESTS / name / "__init__.py").is_file(), f"tests/{name}/ is not a package"
         assert list((TESTS / name).glob("test_*.py")), f"tests/{name}/ holds no test file"
-        assert not [p for p in (TESTS / name).iterdir() if p.is_dir() and p.name != "__pycache__"], name
+        # A subfolder is data its tests read (saved models), never more tests.
+        assert not list((TESTS / name).glob("*/**/test_*.py")), f"tests/{name}/ nests test files in a subfolder"
     for name in CORPORA:
         assert not list((TESTS / name).rglob("test_*.py")), f"tests/{name}/ is a corpus, not tests"
 

@@ -12,15 +12,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpstudy.analysis import (adjusted, budget as budget_module, interactions, repeats as repeats_module, statistics,
-                              training as training_module, verdicts)
+from hpstudy.analysis import (
+    adjusted,
+    budget as budget_module,
+    interactions,
+    repeats as repeats_module,
+    statistics,
+    training as training_module,
+    verdicts,
+)
 from hpstudy.analysis.adjusted import INACTIVE, Contrast, is_numeric
 from hpstudy.analysis.importance import importance, importance_note
 from hpstudy.results.status import TrialStatus
 from hpstudy.results.trials import TRAINED_MARGIN, trained
 from hpstudy.study.objective import default_direction
-
-
 
 
 @dataclass

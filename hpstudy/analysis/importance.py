@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.analysis.adjusted import is_numeric, labelled
-from hpstudy.results.files import read_json, write_json
+from hpstudy.files import read_json, write_json
 
 MIN_TRIALS = 4              # below this, an importance ranking would be noise
 FOLDS, TREES = 5, 100       # the importance's cross-fitting: each trial is predicted by a forest that never saw it

@@ -12,7 +12,6 @@ import pandas as pd
 
 from hpstudy.analysis import statistics
 from hpstudy.analysis.adjusted import MIN_PER_VALUE, Contrast, labelled, reference_of
-
 from hpstudy.analysis.verdicts import show, verdict_of
 
 OUTCOME = "did not train"      # a Contrast of the share of runs that did not train (not of the score)

@@ -11,7 +11,7 @@ import threading
 
 import keras
 
-from hpstudy.results import files
+from hpstudy import files
 
 FORCE_AFTER = 3           # presses while deferred that raise at once
 

@@ -24,7 +24,7 @@ def register(name: str, *, raw_pixels: bool = False):
     """Decorator adding a builder to BUILDERS under `name`; a name registered twice is an error.
 
     A builder is called as `builder(input_shape, num_classes, **options)` and returns an uncompiled
-    `keras.Model` that takes normalized pixels; `hpstudy.preprocess.wrap` puts the study's augmentation
+    `keras.Model` that takes normalized pixels; `hpstudy.models.preprocess.wrap` puts the study's augmentation
     and normalization in front of it, so a saved model takes raw 0..255 pixels and needs no
     preprocessing code. Its keyword-only parameters are the `model:` keys of a study
     file: their annotations (types, `Range`s, `Literal` choices) and defaults are what the study file

@@ -76,7 +76,7 @@ class Study:
         Raises:
             ResultsError: no completed trial of that number, or its weights were not kept."""
         number = trials.completed_trial(self.layout, trial_id)
-        models = import_quietly("hpstudy.results.models")
+        models = import_quietly("hpstudy.trained.models")
         if number == self.best.get("trial_id") and self.layout.best_model.exists():
             return models.load_best(self.layout)
         return models.trial_model(self.layout, number, dataset=dataset)
@@ -246,4 +246,4 @@ def load_best(path: str | Path, rank: int = 0):
     layout = folder.open_folder(path)
     if rank != 0:
         trials.trial_at_rank(layout, rank)       # a rank past the last is told before Keras is imported
-    return import_quietly("hpstudy.results.models").load_best(layout, rank)
+    return import_quietly("hpstudy.trained.models").load_best(layout, rank)

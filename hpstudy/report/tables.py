@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpstudy.analysis import adjusted, interactions, verdicts
-from hpstudy.analysis import effects as effects_module
+from hpstudy.analysis import adjusted, effects as effects_module, interactions, verdicts
 from hpstudy.errors import HpstudyError, ResultsError
 from hpstudy.lazy import import_quietly
 from hpstudy.report import answer as answer_module
@@ -194,7 +193,7 @@ _COUNTS = {"best_epoch", "epochs_run", "params", "trainable_params", "flops", "c
 def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
     """Every study's figures (see `plots.figures`) into its StudyReport; with `folder`, each is also written there
     as <folder>/<study folder's name>/<figure>.png, for a markdown report to link."""
-    from hpstudy.report import plots     # matplotlib: only for reports that show figures
+    from hpstudy.report import plots  # matplotlib: only for reports that show figures
     names = [Path(study.path).name for study in report.studies]
     for k, study in enumerate(report.studies):
         where = names[k] if names.count(names[k]) == 1 else f"{k + 1}_{names[k]}"    # two folders of one name
@@ -208,7 +207,7 @@ def add_figures(report: Report, folder: Path | None, *, top: int = 3) -> None:
 def evaluate_best(paths: list, figures: Path, top: int) -> list[BestModel]:
     """The best `top` models of each study, evaluated on the test split, as report sections; their figures are
     written under `figures`. Imports Keras (the only part of a report that does)."""
-    evaluate = import_quietly("hpstudy.results.evaluate")
+    evaluate = import_quietly("hpstudy.trained.evaluate")
     sections = []
     for path in paths:
         found = evaluate.evaluate(path, Path(figures) / Path(path).name, top=top)

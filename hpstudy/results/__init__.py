@@ -1,1 +1,2 @@
-"""A study's results folder: its layout, the readers of its trials, trial models, evaluation, export and predict."""
+"""A study's results folder, no Keras: its layout, lock, creation and reopening, trials table, statuses, searched
+values and learning curves."""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from hpstudy import files
 from hpstudy.errors import HpstudyError, ResultsError
-from hpstudy.results import files
 from hpstudy.results.layout import FORMAT, Layout
 from hpstudy.results.lock import FolderLock
 from hpstudy.study import spec as spec_module, yamlfile

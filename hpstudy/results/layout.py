@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from hpstudy.results import files
+from hpstudy import files
 from hpstudy.text import exception_line
 
 # Bumped when what a folder holds changes meaning: 2, normalization and augmentation moved in front of the

@@ -7,8 +7,8 @@ import os
 import tempfile
 from pathlib import Path, PurePath
 
+from hpstudy import files
 from hpstudy.errors import HpstudyError
-from hpstudy.results import files
 from hpstudy.results.layout import Layout
 from hpstudy.text import exception_line
 

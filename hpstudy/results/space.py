@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from hpstudy.results import files
+from hpstudy import files
 from hpstudy.study.spec import StudySpec, Tune
 
 # Rounding keras-tuner's float steps may leave at a bound (0.1 * 3 > 0.3).

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hpstudy import files
 from hpstudy.errors import ResultsError
-from hpstudy.results import files
-from hpstudy.results.files import NUMBER
+from hpstudy.files import NUMBER
 from hpstudy.results.folder import results_format, study_of
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.lock import in_use
@@ -281,7 +281,7 @@ def _last_values(executions: list[dict]) -> dict:
 
 
 def read_repeats(layout: Layout) -> pd.DataFrame:
-    """Every seed repeat of the study's confirmed configurations, one row each (see `engine.confirm`)."""
+    """Every seed repeat of the study's confirmed configurations, one row each (see `engine.search.confirm`)."""
     rows = [r for path in layout.repeat_files()
             if (r := files.read_record(path, dict, REPEAT_FIELDS, root=layout.root)) is not None]
     table = pd.DataFrame([{k: r.get(k) for k in REPEAT_COLUMNS} for r in rows], columns=list(REPEAT_COLUMNS))

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from hpstudy.results import files, trials
+from hpstudy import files
+from hpstudy.results import trials
 from hpstudy.results.folder import study_of
 from hpstudy.results.layout import Layout
 from hpstudy.results.status import ENDED

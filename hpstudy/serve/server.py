@@ -11,7 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from hpstudy.engine.distributed.roles import is_loopback
+from hpstudy.engine.search.distributed.roles import is_loopback
 from hpstudy.errors import HpstudyError
 from hpstudy.serve import page, watch
 from hpstudy.text import exception_line

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from hpstudy import files
 from hpstudy.errors import HpstudyError, ResultsError, one_line
 from hpstudy.report import plots, tables
-from hpstudy.results import files, folder
+from hpstudy.results import folder
 from hpstudy.results.curves import draw_curves
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.results.status import ENDED, SCORED, TrialStatus

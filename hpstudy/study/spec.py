@@ -122,7 +122,7 @@ class PruningSpec:
 class SearchSpec:
     """The `search` section: the tuner, its objective and budget, failure and checkpoint limits."""
     DEFAULT_MAX_TRIALS: ClassVar[int] = 10  # random, bayesian and design search without max_trials
-    tuner: Literal["random", "grid", "hyperband", "bayesian", "design"] = "random"   # design: see engine.design
+    tuner: Literal["random", "grid", "hyperband", "bayesian", "design"] = "random"   # design: see engine.search.design
     objective: Metric = "val_accuracy"
     direction: Optional[Literal["max", "min"]] = None   # which way is better; None: from the objective's name
     max_trials: Optional[Positive] = None   # None: see StudySpec.trial_limit

@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
+from hpstudy import files
 from hpstudy.errors import SpecError
 from hpstudy.text import exception_line
-from hpstudy.results import files
 
 
 class _StudyLoader(yaml.SafeLoader):

@@ -6,7 +6,7 @@ from scipy import stats
 from hpstudy.analysis import looks, statistics
 from hpstudy.analysis.adjusted import Contrast
 from hpstudy.analysis.effects import Effect
-from hpstudy.engine.answered import Answered
+from hpstudy.engine.search.answered import Answered
 from hpstudy.results.layout import Layout
 
 

@@ -7,14 +7,15 @@ from pathlib import Path
 import keras_tuner as kt
 import pytest
 
-from hpstudy.engine import adapter
-from hpstudy.engine.distributed.roles import CHIEF, WORKER, Role, free_port, keras_tuner_environment
-from hpstudy.engine.distributed.worker import ChiefFinished
+from hpstudy.engine.search import adapter
+from hpstudy.engine.search.distributed.roles import CHIEF, WORKER, Role, free_port, keras_tuner_environment
+from hpstudy.engine.search.distributed.worker import ChiefFinished
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 
 
 def test_every_private_name_of_keras_tuner_the_adapter_uses_exists():
-    assert adapter.missing_private_names() == [], f"keras-tuner {kt.__version__} lacks them: see engine/adapter.py"
+    assert adapter.missing_private_names() == [], (f"keras-tuner {kt.__version__} lacks them: "
+                                                   "see engine/search/adapter.py")
 
 
 def test_a_private_name_that_disappears_is_named(monkeypatch):

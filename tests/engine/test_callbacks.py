@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from hpstudy.engine import callbacks
+from hpstudy.engine.training import callbacks, schedules
 from hpstudy.results.layout import Layout
 from hpstudy.study import spec
 
@@ -16,12 +16,12 @@ TRAIN = {"learning_rate": 0.1, "lr_schedule": "constant", "lr_decay_factor": 0.5
 
 
 def test_step_decay():
-    rule = callbacks.StepDecay(0.1, 0.5, 2)
+    rule = schedules.StepDecay(0.1, 0.5, 2)
     assert [rule(e) for e in range(5)] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
 
 
 def test_cosine_decay_runs_from_base_to_floor():
-    rule = callbacks.CosineDecay(0.1, 0.001, 10)
+    rule = schedules.CosineDecay(0.1, 0.001, 10)
     assert rule(0) == pytest.approx(0.1)
     assert rule(5) == pytest.approx(0.0505)
     assert rule(10) == pytest.approx(0.001)
@@ -31,7 +31,7 @@ def test_cosine_decay_runs_from_base_to_floor():
                                         ("cosine", keras.callbacks.LearningRateScheduler),
                                         ("plateau", keras.callbacks.ReduceLROnPlateau)])
 def test_schedule_by_name(name, kind):
-    made = callbacks.schedule({**TRAIN, "lr_schedule": name}, epochs=10)
+    made = schedules.schedule({**TRAIN, "lr_schedule": name}, epochs=10)
     assert [type(c) for c in made] == ([kind] if kind else [])
 
 
@@ -47,7 +47,7 @@ def test_step_schedule_changes_the_optimizer_rate():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=3, verbose=0,
-                        callbacks=callbacks.schedule({**TRAIN, "lr_schedule": "step"}, epochs=3))
+                        callbacks=schedules.schedule({**TRAIN, "lr_schedule": "step"}, epochs=3))
     assert history.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.05])
 
 

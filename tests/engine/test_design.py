@@ -10,7 +10,7 @@ import pytest
 import hpstudy
 import hpstudy.api
 from hpstudy.cli import main
-from hpstudy.engine.design import DesignOracle, cell_order, levels
+from hpstudy.engine.search.design import DesignOracle, cell_order, levels
 from hpstudy.report import tables
 from tests.helpers import TINY, one_error_line, run_command, write_study
 
@@ -113,7 +113,7 @@ def test_a_design_study_shared_by_two_workers_stays_balanced(tmp_path):
 
 
 class _AnsweredAfter:
-    """The stopping rule's contract (engine.answered.Answered): check() is a reason to stop, or None."""
+    """The stopping rule's contract (engine.search.answered.Answered): check() is a reason to stop, or None."""
 
     def __init__(self, calls):
         self.calls, self.asked, self.looks = calls, 0, None     # looks: set by the oracle before it asks
@@ -178,7 +178,7 @@ def test_repeats_are_asked_only_while_the_floor_is_what_a_negligible_verdict_lac
     import pandas as pd
 
     from hpstudy.analysis import effects as effects_module
-    from hpstudy.engine.answered import Answered
+    from hpstudy.engine.search.answered import Answered
     rng = np.random.default_rng(0)
     trials = pd.DataFrame({"trial_id": [str(k) for k in range(8)], "status": "COMPLETED",
                            "model.dropout": [0.0, 0.5] * 4, "score": 0.8 + rng.normal(0, 0.01, 8)})

@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 
 import hpstudy
-from hpstudy import cli
-from hpstudy.engine import adapter
-from hpstudy.engine.distributed import launcher as launcher_module, roles as distributed
-from hpstudy.engine.distributed.worker import ChiefFinished, Heartbeat
-from hpstudy.engine.tuner import StopWhenChiefFinished
-from hpstudy.results import files
+from hpstudy import cli, files
+from hpstudy.engine.search import adapter
+from hpstudy.engine.search.distributed import launcher as launcher_module, roles as distributed
+from hpstudy.engine.search.distributed.worker import ChiefFinished, Heartbeat
+from hpstudy.engine.search.tuner import StopWhenChiefFinished
 from hpstudy.results.layout import Layout
 from tests.helpers import HPSTUDY_COMMAND, TINY, write_study
 
@@ -155,7 +154,7 @@ def test_wrong_distributed_options_are_one_line_errors(tmp_path, capsys, argv, m
 
 @pytest.mark.slow
 def test_a_worker_with_no_chief_says_whom_it_waits_for_and_gives_up(tmp_path, capsys):
-    from hpstudy.engine.distributed.roles import free_port
+    from hpstudy.engine.search.distributed.roles import free_port
     study_path = write_study(tmp_path, STUDY.format(name="alone"), name="alone")
     address = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
@@ -173,8 +172,9 @@ def test_a_worker_with_no_chief_says_whom_it_waits_for_and_gives_up(tmp_path, ca
 def test_a_second_chief_cannot_take_the_port_of_a_running_one(tmp_path):
     """gRPC binds with SO_REUSEPORT by default: two chiefs would share a port and split the workers' calls."""
     import keras_tuner as kt
-    from hpstudy.engine import adapter
-    from hpstudy.engine.distributed.roles import free_port
+
+    from hpstudy.engine.search import adapter
+    from hpstudy.engine.search.distributed.roles import free_port
     port = free_port()
     server, _ = adapter.start_server(kt.oracles.RandomSearchOracle(objective="val_loss", max_trials=1), "127.0.0.1",
                                      port)

@@ -7,14 +7,14 @@ import pytest
 
 import hpstudy
 from hpstudy import cli, models
-from hpstudy.engine import preprocess
-from hpstudy.study import spec
-from hpstudy.engine import training
+from hpstudy.engine.search import checks
+from hpstudy.engine.search.checks import build_each, validation_builds
+from hpstudy.engine.search.hypermodel import SpecHyperModel
+from hpstudy.engine.training.compile import make_loss
 from hpstudy.errors import SpecError
-from hpstudy.models import facts
-from hpstudy.engine import checks
-from hpstudy.engine.checks import build_each, validation_builds
-from hpstudy.engine.hypermodel import SpecHyperModel
+from hpstudy.models import facts, preprocess
+from hpstudy.models.losses import SmoothedSparseCrossentropy
+from hpstudy.study import spec
 from tests.helpers import write_study
 
 FAMILIES = """
@@ -89,7 +89,7 @@ def test_family_search_end_to_end_leaves_inactive_options_blank(tmp_path):
                                                                                    row.trainable_params)
         assert row.trainable_params == row.params       # neither net has batch norm or frozen layers
     best = hpstudy.load_best(study.path)
-    assert isinstance(best.loss, training.SmoothedSparseCrossentropy)
+    assert isinstance(best.loss, SmoothedSparseCrossentropy)
     assert facts.flops(best) == study.trials.set_index("trial_id").loc[study.best["trial_id"], "flops"]
 
 
@@ -120,10 +120,10 @@ def test_label_smoothing_matches_the_dense_formula(smoothing):
     labels = np.array([0, 1])
     targets = np.eye(3)[labels] * (1 - smoothing) + smoothing / 3
     expected = -(targets * np.log(probs)).sum(axis=1).mean()
-    loss = training.SmoothedSparseCrossentropy(smoothing)(labels, probs)
+    loss = SmoothedSparseCrossentropy(smoothing)(labels, probs)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
-    assert training.make_loss({"label_smoothing": 0.0}) == "sparse_categorical_crossentropy"
-    restored = keras.losses.deserialize(keras.losses.serialize(training.SmoothedSparseCrossentropy(0.2)))
+    assert make_loss({"label_smoothing": 0.0}) == "sparse_categorical_crossentropy"
+    restored = keras.losses.deserialize(keras.losses.serialize(SmoothedSparseCrossentropy(0.2)))
     assert restored.label_smoothing == 0.2
 
 

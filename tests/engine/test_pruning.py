@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import hpstudy
-from hpstudy.engine import pruning
-from hpstudy.results import files
+from hpstudy import files
+from hpstudy.engine.search import pruning
 from hpstudy.results.folder import open_folder
 from hpstudy.results.trials import ranked_trials
 from hpstudy.study import spec as spec_module
@@ -139,7 +139,7 @@ def test_the_median_rule_stops_the_hopeless_trials_at_the_end_of_warmup(median_r
 
 
 def test_a_pruned_trial_keeps_its_best_epoch_weights(median_run):
-    from hpstudy.engine.hypermodel import load_data
+    from hpstudy.engine.search.hypermodel import load_data
     study, _ = median_run
     model = study.model("3")
     data = load_data(hpstudy.load_spec(study.layout.spec))
@@ -169,7 +169,7 @@ def test_a_trial_whose_fit_ends_anyway_is_not_pruned(median_run, tmp_path):
 
 
 def test_a_rule_that_could_stop_nothing_is_refused_and_override_epochs_count():
-    from hpstudy.engine import checks
+    from hpstudy.engine.search import checks
     from hpstudy.errors import SpecError
     text = MEDIAN.format(name="reach", rates="0.01, 0.001", pruning="warmup_epochs: 5, min_trials: 1")
     with pytest.raises(SpecError, match=r"warmup_epochs: 5: no trial runs more than 3 epochs"):

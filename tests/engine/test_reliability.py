@@ -166,7 +166,7 @@ def test_only_the_best_checkpoints_are_kept(tmp_path):
     best = study.best["trial_id"]
     assert [trial_number(name[len("trial_"):]) for name in kept] == [best]
     assert hpstudy.load_best(study.path).count_params() > 0
-    from hpstudy.results import models
+    from hpstudy.trained import models
     other = next(n for n in study.trials.trial_id if n != best)
     with pytest.raises(ResultsError, match=r"weights were not kept \(search.keep_checkpoints: 1"):
         models.trial_model(study.path, other)
@@ -189,7 +189,7 @@ def _hyperparameters(root):
 
 def test_results_files_are_never_half_written(tmp_path):
     target = tmp_path / "big.json"
-    writer = ("import sys; from pathlib import Path; from hpstudy.results.files import write_json\n"
+    writer = ("import sys; from pathlib import Path; from hpstudy.files import write_json\n"
               "while True: write_json(Path(sys.argv[1]), list(range(200000)))\n")
     process = subprocess.Popen([sys.executable, "-c", writer, str(target)])
     replaced = set()            # each write renames a new file into place
@@ -244,8 +244,8 @@ def test_a_disk_that_refuses_writes_stops_the_run_in_one_line_and_fails_no_trial
 
 
 def test_a_results_file_that_cannot_be_written_keeps_its_old_content(tmp_path):
+    from hpstudy import files
     from hpstudy.errors import DiskFull
-    from hpstudy.results import files
     target = tmp_path / "best.json"
     files.write_json(target, {"kept": True})
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)

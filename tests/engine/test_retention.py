@@ -5,9 +5,10 @@ only. The oracle is keras-tuner's own with hpstudy's StudyOracle; the files are 
 import keras_tuner as kt
 import pytest
 
-from hpstudy.engine import adapter
-from hpstudy.engine.retention import Retention
-from hpstudy.results import files, folder
+from hpstudy import files
+from hpstudy.engine.search import adapter
+from hpstudy.engine.search.retention import Retention
+from hpstudy.results import folder
 from hpstudy.results.layout import Layout
 from hpstudy.study import spec
 

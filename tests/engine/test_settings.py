@@ -4,9 +4,9 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
+from hpstudy.engine.search.hypermodel import SpecHyperModel
+from hpstudy.engine.training.compile import compile_model
 from hpstudy.study import spec
-from hpstudy.engine import training
-from hpstudy.engine.hypermodel import SpecHyperModel
 
 RNG = np.random.default_rng(0)
 X = RNG.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
@@ -91,7 +91,7 @@ def test_steps_per_execution_reaches_compile():
 def test_compile_model_defaults_for_a_partial_train_dict():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     train = {"optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 0.0, "label_smoothing": 0.0}
-    training.compile_model(model, train)
+    compile_model(model, train)
     assert model.steps_per_execution == 1
 
 

@@ -8,14 +8,14 @@ import pytest
 
 import hpstudy
 from hpstudy import cli, data, models
-from hpstudy.study import spec
-from hpstudy.engine import training
+from hpstudy.engine.search import checks
+from hpstudy.engine.search.checks import build_each, validation_builds
+from hpstudy.engine.training.compile import compile_model
 from hpstudy.errors import HpstudyError, ResultsError, SpecError
-from hpstudy.engine import checks
-from hpstudy.engine.checks import build_each, validation_builds
-from hpstudy.results.layout import Layout
 from hpstudy.models import facts
+from hpstudy.results.layout import Layout
 from hpstudy.results.trials import read_repeats, read_trials
+from hpstudy.study import spec
 from tests.helpers import HPSTUDY_COMMAND, TINY, write_study
 
 BASE = "name: s\n"
@@ -70,7 +70,7 @@ def test_every_optimizer_compiles_as_set_and_trains_a_step(name, weight_decay):
     train = {"optimizer": name, "learning_rate": 3e-3, "weight_decay": weight_decay, "momentum": 0.8,
              "nesterov": True, "label_smoothing": 0.0}
     model = models.build("plain_cnn", (32, 32, 3), 10, conv_layers=1, filters=4, dense_units=8)
-    training.compile_model(model, train)
+    compile_model(model, train)
     optimizer = model.optimizer
     cls, momentum, nesterov = OPTIMIZERS[name]
     assert type(optimizer).__name__ == cls and type(optimizer).__module__.startswith("keras")
@@ -241,8 +241,8 @@ LAST = ONE.replace("epochs: 1", "epochs: 3\n  learning_rate: 0.3").replace("batc
 
 @pytest.mark.slow
 def test_checkpoint_epoch_last_keeps_and_evaluates_the_last_epochs_weights(tmp_path):
-    from hpstudy.engine.hypermodel import load_data
-    from hpstudy.results import evaluate, models as results_models
+    from hpstudy.engine.search.hypermodel import load_data
+    from hpstudy.trained import evaluate, models as results_models
     study = hpstudy.run(write_study(tmp_path, LAST.format(name="last"), name="last"), results_dir=tmp_path / "r")
     row, best = study.trials.iloc[0], study.best
     assert row.best_epoch < row.epochs_run == 3         # the case where the two differ

@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 
 from hpstudy import models
+from hpstudy.engine.training.compile import unfreeze_backbone
 from hpstudy.errors import ModelError, SpecError
-from hpstudy.models.backbones import (BACKBONES, freeze, imagenet_preprocessing, load_backbone, weights_file,
-                                       weights_folder)
-from hpstudy.engine.training import unfreeze_backbone
+from hpstudy.models.backbones import (
+    BACKBONES,
+    freeze,
+    imagenet_preprocessing,
+    load_backbone,
+    weights_file,
+    weights_folder,
+)
 from hpstudy.study.schema import Failer, check_value
 from tests.helpers import trainable
 

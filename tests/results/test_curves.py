@@ -22,7 +22,7 @@ from hpstudy.serve import watch
 from hpstudy.text import csv_text
 
 PACKAGE = Path(hpstudy.__file__).parent
-DRAWERS = ("results/curves.py", "results/evaluate.py", "report/plots_trials.py", "serve/watch.py")
+DRAWERS = ("results/curves.py", "trained/evaluate.py", "report/plots_trials.py", "serve/watch.py")
 PYPLOT = re.compile(r"matplotlib\.pyplot|from matplotlib import pyplot|matplotlib\.use\(")
 
 
@@ -71,7 +71,7 @@ def test_the_report_draws_with_it(tmp_path, no_pyplot_figures):
 
 
 def test_the_evaluation_draws_with_it(tmp_path, no_pyplot_figures):
-    evaluate = api.import_quietly("hpstudy.results.evaluate")
+    evaluate = api.import_quietly("hpstudy.trained.evaluate")
     file = evaluate.plot_learning_curves([("trial 0", history(), 3)], tmp_path / "curves.png", "best")
     with Image.open(file) as image:
         assert image.format == "PNG" and image.size[0] > 300

@@ -162,7 +162,7 @@ def test_every_name_a_real_study_writes_is_its_own(finished):
 
 
 def test_a_trials_restart_deletes_its_own_files_only(tmp_path):
-    from hpstudy.engine.tuner import clear_trial_files
+    from hpstudy.engine.search.tuner import clear_trial_files
     layout = Layout(tmp_path)
     trial = layout.trial(3)
     (trial / "kept").mkdir(parents=True)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 import hpstudy
+from hpstudy import files
 from hpstudy.errors import ResultsError, SpecError
-from hpstudy.results import files, space
+from hpstudy.results import space
 from hpstudy.results.layout import Layout
 from hpstudy.study import spec, yamlfile
 from tests.helpers import no_hang, write_study
@@ -184,7 +185,7 @@ def test_ranges_and_booleans_of_the_space(tmp_path):
 
 # ---------------------------------------------------------------- .keras archives
 def test_a_keras_member_that_would_inflate_past_its_cap_is_refused_before_it_is_inflated(results):
-    from hpstudy.results import models
+    from hpstudy.trained import models
     best = Layout(results).best_model
     with zipfile.ZipFile(best) as archive:
         entries = {name: archive.read(name) for name in archive.namelist()}

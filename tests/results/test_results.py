@@ -2,16 +2,15 @@
 import json
 import re
 
+import pytest
 import yaml
 
-import pytest
-
-from hpstudy.study import spec
 from hpstudy.errors import ResultsError
-from hpstudy.results.files import read_record, write_json
+from hpstudy.files import read_record, write_json
 from hpstudy.results.folder import open_folder, prepare
 from hpstudy.results.layout import FORMAT, trial_number
 from hpstudy.results.trials import read_best, read_history, read_trials
+from hpstudy.study import spec
 
 
 def test_write_text_is_atomic_and_leaves_no_temporary(tmp_path):

@@ -9,10 +9,11 @@ import keras_tuner as kt
 import pandas as pd
 import pytest
 
-from hpstudy.engine.distributed.roles import Role
-from hpstudy.engine.tuner import StudyTuner
+from hpstudy import files
+from hpstudy.engine.search.distributed.roles import Role
+from hpstudy.engine.search.tuner import StudyTuner
 from hpstudy.errors import ResultsError
-from hpstudy.results import files, folder, trials, trials_table
+from hpstudy.results import folder, trials, trials_table
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.trials_table import TrialsTable
 from hpstudy.study import spec

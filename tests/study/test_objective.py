@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hpstudy.analysis import effects
-from hpstudy.engine import adapter
+from hpstudy.engine.search import adapter
 from hpstudy.errors import SpecError
 from hpstudy.results import folder, trials
 from hpstudy.results.layout import Layout

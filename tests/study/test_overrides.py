@@ -7,9 +7,9 @@ import pytest
 
 import hpstudy
 from hpstudy import api
-from hpstudy.results import models as result_models
 from hpstudy.results.trials import read_history, read_repeats
 from hpstudy.study import spec
+from hpstudy.trained import models as result_models
 from tests.helpers import write_study
 
 LADDER = """

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import keras
 
+from hpstudy import files
 from hpstudy.errors import ResultsError
-from hpstudy.results import files, trials
+from hpstudy.results import trials
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.status import SCORED, TrialStatus
 from hpstudy.study.objective import best_so_far

@@ -12,12 +12,13 @@ import time
 import keras
 import numpy as np
 
+from hpstudy import files
 from hpstudy.analysis import repeats as repeats_module
-from hpstudy.engine import callbacks as callbacks_module
 from hpstudy.engine import interrupt
-from hpstudy.engine.hypermodel import load_data, make_hypermodel, repeat_seed, trial_hyperparameters
+from hpstudy.engine.search.hypermodel import load_data, make_hypermodel, repeat_seed, trial_hyperparameters
+from hpstudy.engine.training import callbacks as callbacks_module
 from hpstudy.errors import ResultsError
-from hpstudy.results import files, folder, trials
+from hpstudy.results import folder, trials
 from hpstudy.results.layout import Layout
 from hpstudy.results.status import TrialStatus
 from hpstudy.study.spec import ConfirmSpec, StudySpec

@@ -1,7 +1,7 @@
 """The behaviour hpstudy adds to every keras-tuner tuner: each trial recorded, progress reported, failures
 contained (a diverged, crashing or process-killing trial is failed with its reason and the study goes on, up
 to `search.max_failed_trials` failed trials in all), old checkpoints pruned, the memory allowance watched, and
-the chief of a distributed study served. keras-tuner's internals are left to `engine.adapter`.
+the chief of a distributed study served. keras-tuner's internals are left to `engine.search.adapter`.
 """
 from __future__ import annotations
 
@@ -14,16 +14,18 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 
-from hpstudy.engine import interrupt, pruning, retention
-from hpstudy.engine.adapter import MixinBase
-from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine.distributed import chief
-from hpstudy.engine.distributed.roles import Role, is_chief, is_worker
-from hpstudy.engine.distributed.worker import ChiefFinished
-from hpstudy.engine.hypermodel import trial_seed
+from hpstudy import files
+from hpstudy.engine import interrupt
 from hpstudy.engine.progress import Progress
+from hpstudy.engine.search import pruning, retention
+from hpstudy.engine.search.adapter import MixinBase
+from hpstudy.engine.search.distributed import chief
+from hpstudy.engine.search.distributed.roles import Role, is_chief, is_worker
+from hpstudy.engine.search.distributed.worker import ChiefFinished
+from hpstudy.engine.search.hypermodel import trial_seed
+from hpstudy.engine.training import callbacks as callbacks_module
 from hpstudy.errors import DiskFull, FreshProcessNeeded
-from hpstudy.results import files, trials
+from hpstudy.results import trials
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.status import TrialStatus
 from hpstudy.results.trials_table import TrialsTable

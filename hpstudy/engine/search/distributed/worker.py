@@ -8,11 +8,10 @@ import sys
 import threading
 import time
 
-from hpstudy.engine.distributed.roles import HEARTBEAT_SECONDS, Role
+from hpstudy import files
+from hpstudy.engine.search.distributed.roles import HEARTBEAT_SECONDS, Role
 from hpstudy.errors import HpstudyError
-from hpstudy.results import files
 from hpstudy.results.layout import Layout
-
 
 WAITING_SAID_EVERY = 5.0         # seconds between a waiting worker's lines
 CALL_SLICE_SECONDS = 0.5         # a worker waiting on a call to the chief looks this often whether it has finished

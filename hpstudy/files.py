@@ -1,7 +1,7 @@
-"""Reading and writing the files of a results folder: every write is atomic. `read_json` is lenient (a missing
-or half-readable file is None: heartbeats, a study still running); `read_record` is strict: a file hpstudy wrote
-that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError naming it. Every
-read goes through `read_bytes`."""
+"""Reading and writing hpstudy's files (a results folder's, and the study file): every write is atomic. `read_json`
+is lenient (a missing or half-readable file is None: heartbeats, a study still running); `read_record` is strict: a
+file hpstudy wrote that is damaged (not UTF-8, not JSON, a folder, or JSON of the wrong shape) is a ResultsError
+naming it. Every read goes through `read_bytes`."""
 from __future__ import annotations
 
 import contextlib

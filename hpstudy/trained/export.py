@@ -13,11 +13,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hpstudy.engine.preprocess import AUGMENT_BLOCK, CUTOUT_LAYER, Cutout, RandomPadCrop
+from hpstudy import files
 from hpstudy.errors import HpstudyError
-from hpstudy.results import files, folder, outputs, trials
+from hpstudy.models.preprocess import AUGMENT_BLOCK, CUTOUT_LAYER, Cutout, RandomPadCrop
+from hpstudy.results import folder, outputs, trials
 from hpstudy.text import exception_line
-from hpstudy.results.models import load_best
+from hpstudy.trained.models import load_best
 
 TRAINING_ONLY = (RandomPadCrop, Cutout)     # hpstudy's layers that are identity at inference
 

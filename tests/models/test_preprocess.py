@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from hpstudy import models
-from hpstudy.engine import preprocess
-from hpstudy.study import spec
+from hpstudy.engine.search.checks import build_each, check
 from hpstudy.errors import SpecError
+from hpstudy.models import preprocess
+from hpstudy.study import spec
 from hpstudy.study.spec import PreprocessSpec
-from hpstudy.engine.checks import build_each, check
 
 OFF = {"standardize": False, "flip": False, "crop_padding": 0, "translate": 0.0, "cutout": 0}
 

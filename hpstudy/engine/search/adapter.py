@@ -16,12 +16,13 @@ from typing import Any
 import keras_tuner as kt
 from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
 
-from hpstudy.engine import design
-from hpstudy.engine.distributed.roles import DEFAULT_CHIEF_TIMEOUT, WORKER, Role, is_chief, is_worker
-from hpstudy.engine.distributed.roles import keras_tuner_environment
-from hpstudy.engine.distributed.worker import ChiefFinished, StoppableStub
+from hpstudy import files
+from hpstudy.engine.search import design
+from hpstudy.engine.search.distributed.roles import DEFAULT_CHIEF_TIMEOUT, WORKER, Role, is_chief, is_worker
+from hpstudy.engine.search.distributed.roles import keras_tuner_environment
+from hpstudy.engine.search.distributed.worker import ChiefFinished, StoppableStub
 from hpstudy.errors import ResultsError
-from hpstudy.results import files, layout as layout_module, trials as trials_module
+from hpstudy.results import layout as layout_module, trials as trials_module
 from hpstudy.results.status import TrialStatus
 from hpstudy.text import exception_line
 
@@ -236,8 +237,8 @@ class PatientClient:
 
 
 class StudyTunerBase(MixinBase):
-    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.tuner.StudyTuner`): its own state
-    file written atomically, a worker's client to the chief made patient (and stopped once that chief has
+    """Mixed into each keras-tuner tuner, below hpstudy's own behaviour (`engine.search.tuner.StudyTuner`): its own
+    state file written atomically, a worker's client to the chief made patient (and stopped once that chief has
     finished), the trial's checkpoint file.
 
     `role` (None: a study of its own) is this process's part in a distributed study; keras-tuner reads the same

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import keras
 
-from hpstudy.engine import preprocess, training  # noqa: F401 - they register the layers and loss a model may hold
-from hpstudy.engine.hypermodel import load_checkpoint, make_hypermodel, trial_hyperparameters
+import hpstudy.models  # noqa: F401 - registers hpstudy's layers and loss, which a saved model may hold
+from hpstudy import files
+from hpstudy.engine.search.hypermodel import load_checkpoint, make_hypermodel, trial_hyperparameters
 from hpstudy.errors import ResultsError
-from hpstudy.text import exception_line
-from hpstudy.results import files, folder, trials
+from hpstudy.results import folder, trials
 from hpstudy.results.layout import Layout
+from hpstudy.text import exception_line
 
 # The way out of a best.keras that cannot be loaded: `hpstudy run` saves it again from the best trial's checkpoint.
 # The most a .keras file's members inflate to: its config and metadata (JSON, a few kB, read whole), its weights.

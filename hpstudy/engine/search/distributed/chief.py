@@ -10,10 +10,10 @@ import sys
 import time
 from typing import Callable
 
-from hpstudy.engine import adapter
-from hpstudy.engine.distributed.roles import Role, is_loopback
+from hpstudy import files
+from hpstudy.engine.search import adapter
+from hpstudy.engine.search.distributed.roles import Role, is_loopback
 from hpstudy.errors import HpstudyError
-from hpstudy.results import files
 from hpstudy.results.layout import Layout, trial_number
 
 

@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 # Figures of their own (no pyplot, no backend chosen): files only, never a window, in any thread.
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from hpstudy.engine.hypermodel import load_data
+from hpstudy.engine.search.hypermodel import load_data
 from hpstudy.errors import ResultsError
 from hpstudy.results import folder, outputs, trials
 from hpstudy.results.curves import draw_curves
-from hpstudy.results.models import model_at_rank
 from hpstudy.text import literal_figure
+from hpstudy.trained.models import model_at_rank
 
 SAMPLES = 25                            # test images in a samples grid
 MAX_ANNOTATED_CLASSES = 20              # confusion matrices with more classes get no numbers in their cells

@@ -1,7 +1,7 @@
 """Checkpoint retention: a long study keeps the weights of its best trials only, so it never fills the disk."""
 from __future__ import annotations
 
-from hpstudy.engine.pruning import best_trials
+from hpstudy.engine.search.pruning import best_trials
 from hpstudy.results.layout import Layout, trial_number
 from hpstudy.results.status import ENDED
 

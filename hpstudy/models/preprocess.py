@@ -8,8 +8,8 @@ needs no preprocessing code (importing this module registers its two layers for 
 
 from __future__ import annotations
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 from hpstudy.errors import ModelError

@@ -11,16 +11,18 @@ from pathlib import Path
 
 import keras
 
-from hpstudy.engine import adapter, answered, checks, confirm, interrupt, parallel, pruning
-from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine.distributed import chief
-from hpstudy.engine.distributed.roles import Role, is_chief, is_worker, keras_tuner_environment
-from hpstudy.engine.distributed.worker import ChiefFinished, Heartbeat, wait_for_chief
-from hpstudy.engine.hypermodel import load_checkpoint, load_data, make_hypermodel
+from hpstudy import files
+from hpstudy.engine import interrupt
 from hpstudy.engine.progress import Progress
-from hpstudy.engine.tuner import StudyTuner
+from hpstudy.engine.search import adapter, answered, checks, confirm, pruning
+from hpstudy.engine.search.distributed import chief
+from hpstudy.engine.search.distributed.roles import Role, is_chief, is_worker, keras_tuner_environment
+from hpstudy.engine.search.distributed.worker import ChiefFinished, Heartbeat, wait_for_chief
+from hpstudy.engine.search.hypermodel import load_checkpoint, load_data, make_hypermodel
+from hpstudy.engine.search.tuner import StudyTuner
+from hpstudy.engine.training import callbacks as callbacks_module, parallel
 from hpstudy.errors import SearchError
-from hpstudy.results import files, folder, trials
+from hpstudy.results import folder, trials
 from hpstudy.results.layout import FORMAT, Layout, trial_number
 from hpstudy.results.status import ENDED, SCORED, TrialStatus
 from hpstudy.results.trials_table import TrialsTable
@@ -201,7 +203,7 @@ def _make_tuner(study: StudySpec, layout: Layout, dataset, stream, memory_allowa
 
 def _answered(study: StudySpec, layout: Layout, dataset, stream, role) -> answered.Answered:
     """search.until's stopping rule; in a single process it runs the seed repeats the question needs between
-    rounds (see engine.answered) with a hypermodel of its own."""
+    rounds (see engine.search.answered) with a hypermodel of its own."""
     def repeat(numbers):
         confirm.repeat_trials(layout, numbers, answered.REPEAT_SEEDS, hypermodel=make_hypermodel(study, dataset),
                               dataset=dataset, stream=stream)

@@ -10,10 +10,12 @@ import math
 
 import keras
 
-from hpstudy import data as data_module
-from hpstudy import models
-from hpstudy.engine import adapter, parallel, preprocess, training
+from hpstudy import data as data_module, models
+from hpstudy.engine.search import adapter
+from hpstudy.engine.training import parallel
+from hpstudy.engine.training.compile import has_backbone
 from hpstudy.errors import DataError, ModelError, SpecError
+from hpstudy.models import preprocess
 from hpstudy.study import spec as spec_module
 from hpstudy.study.schema import close_match, describe, short_repr
 from hpstudy.study.spec import StudySpec, Tune
@@ -227,7 +229,7 @@ def build_each(study: StudySpec, input_shape: tuple, num_classes: int, *, pretra
             loaded.add(key)
         where = f" (with {', '.join(f'{k}={v}' for k, v in combo.items())})" if combo else ""
         try:
-            backbones |= training.has_backbone(models.build(name, input_shape, num_classes, **options))
+            backbones |= has_backbone(models.build(name, input_shape, num_classes, **options))
         except ModelError as err:
             # Builders name their options `model.<option>`; under a searched builder they sit in `model.<builder>.`.
             message = str(err)

@@ -12,17 +12,18 @@ import warnings
 import keras
 import keras_tuner as kt
 
-from hpstudy import data as data_module
-from hpstudy import models
-from hpstudy.engine import callbacks as callbacks_module
-from hpstudy.engine import interrupt, parallel, preprocess, pruning, training
+from hpstudy import data as data_module, files, models
+from hpstudy.engine import interrupt
+from hpstudy.engine.search import pruning
+from hpstudy.engine.training import callbacks as callbacks_module, parallel, schedules
+from hpstudy.engine.training.compile import compile_model, set_precision, unfreeze_backbone
 from hpstudy.errors import DataError, ResultsError
-from hpstudy.results import files, space, trials
+from hpstudy.models import preprocess
+from hpstudy.results import space, trials
 from hpstudy.results.folder import study_of
 from hpstudy.results.layout import TUNER_TRIAL_FILE, Layout
 from hpstudy.study.spec import StudySpec, Tune
 from hpstudy.text import exception_line
-
 
 # ---------------------------------------------------------------- seeds
 _SEED_RANGE = 2**32                 # what numpy and Python's random accept
@@ -101,12 +102,12 @@ class SpecHyperModel(kt.HyperModel):
     def build(self, hp):
         """The trial's model: precision set, the builder's body behind the study's preprocessing, compiled."""
         values = self.values(hp)
-        training.set_precision(values["train"]["precision"])     # before any layer exists: layers keep it
+        set_precision(values["train"]["precision"])     # before any layer exists: layers keep it
         parallel.before_build(self.study.train.distribution)
         body = models.build(values["builder"], self.input_shape, self.num_classes, **values["model"])
         model = preprocess.wrap(body, values["preprocess"], stats=self.stats, seed=self.augment_seed,
                                 raw_pixels=values["builder"] in models.RAW_PIXELS)
-        return training.compile_model(model, values["train"])
+        return compile_model(model, values["train"])
 
     def fit(self, hp, model, x, y, *, callbacks=(), epochs=None, **kwargs):
         # Batch size and schedule are searched here: keras-tuner passes `hp` to fit as well as build.
@@ -117,13 +118,13 @@ class SpecHyperModel(kt.HyperModel):
         with interrupt.deferred():
             history = model.fit(x, y, batch_size=train["batch_size"], epochs=epochs, shuffle=True,
                                 # The schedule first: it adds the epoch's rate to the logs the recorder writes.
-                                callbacks=[*callbacks_module.schedule(train, epochs), *callbacks], **kwargs)
+                                callbacks=[*schedules.schedule(train, epochs), *callbacks], **kwargs)
         # Fine-tune phase: the whole backbone trainable, at the lower rate, continuing the epoch count.
-        if not train["fine_tune_epochs"] or pruning.pruned(callbacks) or not training.unfreeze_backbone(model):
+        if not train["fine_tune_epochs"] or pruning.pruned(callbacks) or not unfreeze_backbone(model):
             return history
         if not math.isfinite(history.history.get("loss", [0.0])[-1]):   # a diverged first phase stays failed
             return history
-        training.compile_model(model, train, learning_rate=train["fine_tune_learning_rate"])
+        compile_model(model, train, learning_rate=train["fine_tune_learning_rate"])
         for callback in callbacks:
             if isinstance(callback, callbacks_module.TrialRecorder):
                 callback.continue_next_fit()

@@ -1,5 +1,5 @@
-"""Training callbacks: the study's own (early stopping, NaN guard, TensorBoard), learning-rate
-schedules, and the recorder that writes each trial's history and timing.
+"""Training callbacks: the study's own (early stopping, NaN guard, TensorBoard), the last epoch's weights kept,
+and the recorder that writes each trial's history and timing (the learning-rate schedules are in `schedules`).
 
 keras-tuner deep-copies callbacks for every execution of a trial, so every callback here holds
 only plain values until training starts.
@@ -13,9 +13,9 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from hpstudy.results import files
-from hpstudy.results.layout import Layout
+from hpstudy import files
 from hpstudy.models import facts
+from hpstudy.results.layout import Layout
 from hpstudy.study.spec import CallbacksSpec
 from hpstudy.text import csv_text
 
@@ -48,43 +48,6 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.model.stop_training = True
-
-
-def schedule(train: dict, epochs: int) -> list[keras.callbacks.Callback]:
-    """The learning-rate schedule of one trial, from its resolved `train` values."""
-    name = train["lr_schedule"]
-    if name == "plateau":
-        return [keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=train["lr_decay_factor"], patience=train["lr_patience"], min_lr=train["lr_min"])]
-    if name == "step":
-        rule: StepDecay | CosineDecay = StepDecay(train["learning_rate"], train["lr_decay_factor"],
-                                                  train["lr_decay_epochs"])
-    elif name == "cosine":
-        rule = CosineDecay(train["learning_rate"], train["lr_min"], epochs)
-    else:
-        return []
-    return [keras.callbacks.LearningRateScheduler(rule)]
-
-
-class StepDecay:
-    """Multiply the rate by `factor` every `every` epochs."""
-
-    def __init__(self, base: float, factor: float, every: int):
-        self.base, self.factor, self.every = base, factor, every
-
-    def __call__(self, epoch: int, lr: float = 0.0) -> float:
-        return self.base * self.factor ** (epoch // self.every)
-
-
-class CosineDecay:
-    """Cosine from `base` at epoch 0 down to `floor` at the last epoch."""
-
-    def __init__(self, base: float, floor: float, epochs: int):
-        self.base, self.floor, self.epochs = base, floor, max(1, epochs)
-
-    def __call__(self, epoch: int, lr: float = 0.0) -> float:
-        progress = min(1.0, epoch / self.epochs)
-        return self.floor + (self.base - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class KeepLastEpoch(keras.callbacks.Callback):

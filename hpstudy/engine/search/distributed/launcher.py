@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from hpstudy.engine.distributed.roles import CHIEF, DEFAULT_WORKER_TIMEOUT, WORKER, Role, free_port
+from hpstudy.engine.search.distributed.roles import CHIEF, DEFAULT_WORKER_TIMEOUT, WORKER, Role, free_port
 from hpstudy.errors import HpstudyError
 from hpstudy.results.layout import Layout
 

@@ -61,7 +61,7 @@ class DesignOracle(kt.Oracle):
                  **kwargs):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
         self.question, self.bins = tuple(question), int(bins)
-        # search.until: answered (an engine.answered.Answered): asked before each round; its reason once it stops.
+        # search.until: answered (engine.search.answered.Answered): asked before each round; its reason once it stops.
         self.until, self.stopped_because = until, None
 
     def cells(self) -> tuple[list, list[tuple]]:

@@ -13,9 +13,9 @@ import socket
 from dataclasses import dataclass
 from typing import Iterator, TypeGuard
 
-from hpstudy.study import options
 from hpstudy.errors import HpstudyError
 from hpstudy.results.layout import CHIEF
+from hpstudy.study import options
 
 WORKER = "worker"
 DEFAULT_PORT = 7940

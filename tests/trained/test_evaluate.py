@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 import hpstudy
-from hpstudy.lazy import import_quietly
 from hpstudy.cli import main
+from hpstudy.lazy import import_quietly
 from hpstudy.results.folder import open_folder, study_of
 
 
 @pytest.fixture(scope="module")
 def test_split(finished_study):
     folder, _ = finished_study
-    hypermodel = import_quietly("hpstudy.engine.hypermodel")
+    hypermodel = import_quietly("hpstudy.engine.search.hypermodel")
     return hypermodel.load_data(study_of(open_folder(folder))).test
 
 
@@ -28,7 +28,7 @@ def _predict(model, x):
 def test_evaluate_tables_match_sklearn_and_figures_are_pngs(finished_study, test_split, tmp_path):
     from PIL import Image
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-    evaluate = import_quietly("hpstudy.results.evaluate")
+    evaluate = import_quietly("hpstudy.trained.evaluate")
     folder, _ = finished_study
     best = hpstudy.load_study(folder).best
     ev = evaluate.evaluate(folder, tmp_path / "figures", top=5)     # more than there are: every completed one
@@ -98,13 +98,13 @@ def test_load_best_by_rank_and_study_model(finished_study, test_split, tmp_path)
 
 def test_inference_model_drops_training_only_layers():
     keras = import_quietly("keras")
-    preprocess = import_quietly("hpstudy.engine.preprocess")
-    export = import_quietly("hpstudy.results.export")
+    preprocess = import_quietly("hpstudy.models.preprocess")
+    export = import_quietly("hpstudy.trained.export")
     inputs = keras.Input((16, 16, 3))
     body = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs)))
     values = {"crop_padding": 2, "flip": True, "translate": 0.1, "cutout": 4, "standardize": True}
     model = preprocess.wrap(body, values, stats=(np.full(3, 100.0), np.full(3, 900.0)))
-    model.compile("sgd", loss=import_quietly("hpstudy.engine.training").SmoothedSparseCrossentropy(0.1))
+    model.compile("sgd", loss=import_quietly("hpstudy.models.losses").SmoothedSparseCrossentropy(0.1))
     out = export.inference_model(model)
     names = [layer.name for layer in out.layers]
     assert "augment" not in names and "cutout" not in names and "standardize" in names

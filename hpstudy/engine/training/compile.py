@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
+from hpstudy.models.losses import SmoothedSparseCrossentropy
 from hpstudy.study.spec import TrainSpec
 
 
@@ -54,25 +54,6 @@ def set_precision(precision: str) -> None:
     study's policy never leaks into the next built in the same process.
     """
     keras.config.set_dtype_policy(precision)
-
-
-@keras.saving.register_keras_serializable(package="hpstudy")
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy of integer labels smoothed towards uniform (Keras's sparse loss has no label_smoothing)."""
-
-    def __init__(self, label_smoothing: float = 0.1, name: str = "sparse_categorical_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = float(label_smoothing)
-
-    def call(self, y_true, y_pred):
-        """The mean label-smoothed cross-entropy of a batch."""
-        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-        one_hot = ops.one_hot(labels, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
-        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
-
-    def get_config(self):
-        """The loss's arguments, for saving and loading."""
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 def unfreeze_backbone(model: keras.Model) -> bool:

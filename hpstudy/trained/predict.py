@@ -19,6 +19,7 @@ def read_image(file: str | Path):
     a decompression bomb (more pixels than Pillow's limit) before it is decoded; Pillow's warnings and log
     lines are dropped."""
     from PIL import Image, UnidentifiedImageError
+
     from hpstudy.data.guard import quiet_images
     from hpstudy.data.paths import open_regular, quoted
     try:
@@ -71,7 +72,7 @@ def predict(path: str | Path, files: list, *, top: int = 3, rank: int = 0) -> li
         trials.trial_at_rank(layout, rank)      # a wrong rank is told before Keras is imported
     class_names = trials.read_best(layout).get("class_names")
     # Keras, once every file has been read, without TensorFlow's start-up lines
-    model = import_quietly("hpstudy.results.models").load_best(layout, rank=rank)
+    model = import_quietly("hpstudy.trained.models").load_best(layout, rank=rank)
     if not class_names:
         raise ResultsError(f"{layout.best}: no class names; run the study until a trial completes")
     batch = np.stack([to_array(image, model.input_shape[1:]) for image in images])
