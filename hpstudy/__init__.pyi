@@ -2,12 +2,14 @@
 # definitions (signatures and docstrings come from where hpstudy/api.py defines or imports them; nothing is
 # repeated here).
 from hpstudy import api as api
-from hpstudy.api import Study as Study
-from hpstudy.api import analyze as analyze
-from hpstudy.api import load_best as load_best
-from hpstudy.api import load_spec as load_spec
-from hpstudy.api import load_study as load_study
-from hpstudy.api import run as run
+from hpstudy.api import (
+    Study as Study,
+    analyze as analyze,
+    load_best as load_best,
+    load_spec as load_spec,
+    load_study as load_study,
+    run as run,
+)
 from hpstudy.errors import HpstudyError as HpstudyError
 
 __version__: str

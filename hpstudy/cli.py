@@ -9,11 +9,11 @@ import os
 import sys
 
 from hpstudy import __version__, lazy
-from hpstudy.study import options
 from hpstudy.errors import DiskFull, FreshProcessNeeded, HpstudyError, one_line, terminal_text
-from hpstudy.study.options import parser_type
-from hpstudy.results.status import TrialStatus
 from hpstudy.report import analyze_cli
+from hpstudy.results.status import TrialStatus
+from hpstudy.study import options
+from hpstudy.study.options import parser_type
 
 DEFAULT_MEMORY_ALLOWANCE_MIB = 2048
 _RESTARTED = "HPSTUDY_RESTARTED"
@@ -278,8 +278,9 @@ def _list(args) -> int:
     if args.what == "datasets":
         args.data_dir = None
         return _data_list(args)
-    from hpstudy import api
     import pandas as pd
+
+    from hpstudy import api
     for name, doc, rows in api.describe_models(args.names):
         print(f"{name}\n{'=' * len(name)}\n{doc}\n")
         print(pd.DataFrame(rows).to_markdown(index=False, tablefmt="plain"), end="\n\n")

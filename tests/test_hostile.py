@@ -8,16 +8,16 @@ it runs.
 """
 import ast
 import os
-import re
 import pickle
+import re
 from pathlib import Path
 
 import pytest
 
 import hpstudy
 from hpstudy import cli
-from hpstudy.study import spec
 from hpstudy.errors import ResultsError, SpecError
+from hpstudy.study import spec
 from tests.helpers import EvilPickle, one_error_line, pattern, pickle_file, write_cifar, write_png
 
 CORPUS = Path(__file__).parent / "hostile"

@@ -48,6 +48,7 @@ def test_a_study_run_in_a_notebook_shows_an_html_bar_and_an_html_summary(tmp_pat
 
 def test_a_notebook_is_told_from_a_terminal(monkeypatch):
     import types
+
     from hpstudy.engine import progress
 
     assert not progress.in_notebook()                    # pytest: no IPython kernel

@@ -7,8 +7,19 @@ fashion_mnist, cifar10, cifar100, cinic10, folder, npz).
 
 # importing a loader module registers its datasets
 from hpstudy.data import cifar10, cifar100, digits, folders, mnist
-from hpstudy.data.core import (DATASETS, Dataset, Source, Split, cache_dir, download, downloadable, load,
-                               register, source, take)
+from hpstudy.data.core import (
+                               DATASETS,
+                               Dataset,
+                               Source,
+                               Split,
+                               cache_dir,
+                               download,
+                               downloadable,
+                               load,
+                               register,
+                               source,
+                               take,
+)
 from hpstudy.data.fetch import fetch
 
 __all__ = ["DATASETS", "Dataset", "Source", "Split", "cache_dir", "download", "downloadable", "fetch", "load",

@@ -21,8 +21,8 @@ import numpy as np
 from hpstudy.data.core import CACHE_FIX, Split, cache_dir
 from hpstudy.data.fetch import staged
 from hpstudy.data.images import SplitFiles, image_size_pair
-from hpstudy.text import exception_line
 from hpstudy.errors import DataError
+from hpstudy.text import exception_line
 
 FORMAT_VERSION = 1    # bump when the layout or the decoding changes: old caches are then never read
 _STALE_TMP_S = 24 * 3600   # a temporary folder this old was left by a process that died mid-write

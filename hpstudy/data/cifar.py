@@ -13,8 +13,8 @@ import numpy as np
 from hpstudy.data.core import CACHE_FIX, Split, cache_dir
 from hpstudy.data.fetch import extract, fetch, make_folder
 from hpstudy.data.paths import existing_folder, kind, unreadable
-from hpstudy.text import exception_line
 from hpstudy.errors import DataError
+from hpstudy.text import exception_line
 
 try:  # numpy >= 2 moved numpy.core to numpy._core
     _multiarray = importlib.import_module("numpy._core.multiarray")

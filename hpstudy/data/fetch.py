@@ -18,7 +18,6 @@ from hpstudy.data.paths import kind
 from hpstudy.errors import DataError
 from hpstudy.text import exception_line
 
-
 # A checksum names its algorithm by its length: the sites publish MD5 (32 hex digits) or SHA-256 (64).
 _ALGORITHMS = {32: ("md5", "MD5"), 64: ("sha256", "SHA-256")}
 

@@ -15,8 +15,8 @@ import numpy as np
 from hpstudy.data import cache, guard, images
 from hpstudy.data.core import CACHE_FIX, Split, at_data_dir, cache_dir, register
 from hpstudy.data.paths import existing_file, existing_folder, kind, open_regular, quoted
-from hpstudy.text import exception_line
 from hpstudy.errors import DataError
+from hpstudy.text import exception_line
 
 _VAL_NAMES = ("val", "valid", "validation")
 _CINIC_VAL_NAMES = ("valid", "validation")

@@ -22,8 +22,8 @@ from PIL import Image
 from hpstudy.data import guard
 from hpstudy.data.core import Split
 from hpstudy.data.paths import open_regular, quoted, what_is
-from hpstudy.text import exception_line
 from hpstudy.errors import DataError
+from hpstudy.text import exception_line
 
 # Below this many images a pool costs more to start than it saves.
 _PARALLEL_MIN = 2000

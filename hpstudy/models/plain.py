@@ -6,8 +6,18 @@ from typing import Annotated, Literal
 import keras
 
 from hpstudy.errors import ModelError
-from hpstudy.models.core import (Activation, Head, Initializer, Units, classifier, conv_block, head_layers, pixels,
-                                 pool, register)
+from hpstudy.models.core import (
+    Activation,
+    Head,
+    Initializer,
+    Units,
+    classifier,
+    conv_block,
+    head_layers,
+    pixels,
+    pool,
+    register,
+)
 from hpstudy.study.schema import Fraction, Range
 
 

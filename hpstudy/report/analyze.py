@@ -18,8 +18,8 @@ from hpstudy.report import answer as answer_module, pages
 from hpstudy.report.tables import Report, StudyReport
 from hpstudy.results.status import TrialStatus
 from hpstudy.results.trials import LAST_METRICS, METRICS
-from hpstudy.text import exception_line
 from hpstudy.study.objective import DIRECTIONS
+from hpstudy.text import exception_line
 
 FORMATS = ("markdown", "json", "html")
 PREFIX = "params_"                                   # Optuna's trials_dataframe(): params_<name>

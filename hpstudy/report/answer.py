@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from hpstudy.analysis import effects as effects_module
-from hpstudy.analysis import statistics, training, verdicts
+from hpstudy.analysis import effects as effects_module, statistics, training, verdicts
 from hpstudy.results.trials import TRAINED_MARGIN
 from hpstudy.text import markdown_text
 

@@ -6,8 +6,7 @@ import base64
 import html
 
 from hpstudy.errors import HpstudyError
-from hpstudy.report import answer as answer_module
-from hpstudy.report import plots, tables
+from hpstudy.report import answer as answer_module, plots, tables
 from hpstudy.report.numbers import rounded_text
 from hpstudy.text import terminal_text
 

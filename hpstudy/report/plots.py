@@ -6,8 +6,7 @@ something to show as PNGs. No Keras.
 from __future__ import annotations
 
 from hpstudy.report.plots_base import NothingToPlot, png
-from hpstudy.report.plots_effects import (plot_budget, plot_effects, plot_importance, plot_parallel,
-                                          plot_repeats)
+from hpstudy.report.plots_effects import plot_budget, plot_effects, plot_importance, plot_parallel, plot_repeats
 from hpstudy.report.plots_trials import pareto_front, plot_curves, plot_history, plot_pareto
 
 __all__ = ["plot_effects", "plot_parallel", "plot_importance", "plot_budget", "plot_history", "plot_pareto",

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from hpstudy.analysis import statistics
 from hpstudy.analysis.effects import completed, pruned_trials
 from hpstudy.errors import HpstudyError
+
 # The figures' resolution and legend, shared with the learning curves drawn below the report.
 from hpstudy.results.curves import DPI, legend  # noqa: F401 - legend: for the report's plots
 

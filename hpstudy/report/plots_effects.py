@@ -16,10 +16,20 @@ from matplotlib.colors import Normalize
 
 from hpstudy.analysis.adjusted import INACTIVE, RANGE, labelled, levels_of
 from hpstudy.analysis.effects import value_key as _value_key
+from hpstudy.report.plots_base import (
+    PRUNED_STYLE,
+    VERDICT_COLOURS,
+    NothingToPlot,
+    done,
+    label_of,
+    legend,
+    new_figure,
+    numbers,
+    objective_label,
+    stopped,
+)
 from hpstudy.results.status import TrialStatus
 from hpstudy.text import literal_figure
-from hpstudy.report.plots_base import (PRUNED_STYLE, VERDICT_COLOURS, NothingToPlot, done, label_of, legend,
-                                       new_figure, numbers, objective_label, stopped)
 
 JITTER = 0.12                   # half the width of a value's column of trial points (categorical axes)
 

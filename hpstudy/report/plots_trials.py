@@ -7,8 +7,18 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.errors import ResultsError
-from hpstudy.report.plots_base import (PRUNED_STYLE, NothingToPlot, done, in_trial_order, legend, new_figure,
-                                       numbers, objective_label, ranked, stopped)
+from hpstudy.report.plots_base import (
+    PRUNED_STYLE,
+    NothingToPlot,
+    done,
+    in_trial_order,
+    legend,
+    new_figure,
+    numbers,
+    objective_label,
+    ranked,
+    stopped,
+)
 from hpstudy.results.curves import draw_curves
 from hpstudy.results.trials import read_history
 from hpstudy.study.objective import best_so_far

@@ -21,7 +21,8 @@ from hpstudy.results.layout import Layout
 from hpstudy.results.status import TrialStatus
 from hpstudy.results.trials import read_best, read_repeats, read_trials
 from hpstudy.study.objective import default_direction
-from hpstudy.study.spec import StudySpec, opening_comment
+from hpstudy.study.spec import StudySpec
+from hpstudy.study.yamlfile import opening_comment
 
 
 @dataclass

@@ -39,8 +39,8 @@ def prepare(root: Path, study: spec_module.StudySpec, *, overwrite: bool = False
     if not layout.marker.exists():
         files.write_json(layout.marker, {"made_by": "hpstudy", "study": study.name})
     # The study file's opening comment (what it asks) travels as spec.yaml's own: the report opens with it.
-    comment = spec_module.opening_comment(study.source) or (
-        "" if layout.spec.is_symlink() else spec_module.opening_comment(layout.spec))
+    comment = yamlfile.opening_comment(study.source) or (
+        "" if layout.spec.is_symlink() else yamlfile.opening_comment(layout.spec))
     header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
     files.write_text(layout.spec, header + yamlfile.dump(study.to_dict()))
     return layout

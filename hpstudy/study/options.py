@@ -73,7 +73,7 @@ def image_size(value, option: str = "--image-size") -> int | None:
     """An image size as data.image_size takes it in a study file."""
     if value is None:
         return None
-    from hpstudy.study import spec      # no Keras: the study file's own rule for data.image_size
+    from hpstudy.study import spec  # no Keras: the study file's own rule for data.image_size
     try:
         return spec.check_as_study_field(spec.DataSpec, "image_size", value, where=option)
     except HpstudyError as err:

@@ -10,12 +10,26 @@ from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 import yaml
 
-from hpstudy.study import objective as objective_module, overrides as overrides_module, yamlfile
 from hpstudy.errors import SpecError
+from hpstudy.study import objective as objective_module, overrides as overrides_module, schema, yamlfile
+from hpstudy.study.schema import (
+    FIXED,
+    Failer,
+    Metric,
+    NonNegative,
+    NonNegativeFloat,
+    OpenFraction,
+    Positive,
+    PositiveFloat,
+    Range,
+    Seed,
+    Tune,
+    allowed,
+    check_value,
+    describe,
+    plain,
+)
 from hpstudy.text import exception_line
-from hpstudy.study.schema import (FIXED, TUNABLE_SECTIONS, Failer, allowed, Fraction, Metric, NonNegative,
-                                  NonNegativeFloat, OpenFraction, Positive, PositiveFloat, Range, Seed, Tune,
-                                  check_value, describe, parse_dataclass, plain, reject_unknown, close_match)
 
 
 # ---------------------------------------------------------------- the study sections
@@ -76,7 +90,7 @@ class TrainSpec:
     batch_size: Positive = 64
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: PositiveFloat = 1e-3
-    momentum: Fraction = 0.9                # sgd and rmsprop
+    momentum: schema.Fraction = 0.9                # sgd and rmsprop
     nesterov: bool = False                  # sgd
     weight_decay: NonNegativeFloat = 0.0    # decoupled weight decay, every optimizer
     lr_schedule: Literal["constant", "step", "cosine", "plateau"] = "constant"
@@ -211,20 +225,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 # ---------------------------------------------------------------- entry points
-def opening_comment(path: str | Path) -> str:
-    """The comment a study file opens with (its `#` lines before the first other line), without the `#`s; ""
-    when it has none or cannot be read. A results folder's spec.yaml keeps it: the report's question."""
-    lines: list[str] = []
-    try:
-        for line in yamlfile.read(Path(path)).splitlines():     # no FIFO or device is read, nor past the cap
-            if not line.lstrip().startswith("#") or len(lines) >= 40:
-                break
-            lines.append(line.strip().lstrip("#").strip())
-    except SpecError:
-        return ""
-    return "\n".join(line[:300] for line in lines).strip()
-
-
 def load(path: str | Path) -> StudySpec:
     """Read and validate a study file; raises SpecError naming the file, the key and what is allowed."""
     path = Path(path)
@@ -250,7 +250,7 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
     fail = Failer(source)
     if not isinstance(raw, dict):
         raise fail("", f"a study file is a mapping with the keys name, {', '.join(SECTIONS)}; got {describe(raw)}")
-    reject_unknown(fail, raw, ["name", "question", "smallest_effect", *SECTIONS], "")
+    schema.reject_unknown(fail, raw, ["name", "question", "smallest_effect", *SECTIONS], "")
     name = raw.get("name")
     if name is None:
         raise fail("name", "required: the study's name, which also names its results folder")
@@ -268,10 +268,10 @@ def from_dict(raw: Any, *, source: str = "<study>") -> StudySpec:
         if cls is ModelSpec:
             sections[key] = _parse_model(fail, value)
         elif cls is TrainSpec:    # its overrides are checked against the whole study, below
-            sections[key] = parse_dataclass(fail, {k: v for k, v in value.items() if k != "overrides"}, cls, key,
+            sections[key] = schema.parse_dataclass(fail, {k: v for k, v in value.items() if k != "overrides"}, cls, key,
                                             tunable=True)
         else:
-            sections[key] = parse_dataclass(fail, value, cls, key, tunable=key in TUNABLE_SECTIONS)
+            sections[key] = schema.parse_dataclass(fail, value, cls, key, tunable=key in schema.TUNABLE_SECTIONS)
     if "\0" in (sections["data"].data_dir or ""):    # the OS refuses such a path with a ValueError, not an OSError
         raise fail("data.data_dir", "a path cannot hold the NUL character (\\0)")
     sections["search"] = objective_module.with_direction(_check_pruning_keys(fail, sections["search"]))
@@ -288,7 +288,7 @@ def check_options(spec: StudySpec, path: str, raw: dict, params: dict[str, tuple
     Used for a model builder's keyword arguments, read off its signature.
     """
     fail = Failer(spec.source)
-    reject_unknown(fail, raw, list(params), path)
+    schema.reject_unknown(fail, raw, list(params), path)
     return {name: (check_value(fail, f"{path}.{name}", plain(raw[name]), ann, tunable=True) if name in raw else default)
             for name, (ann, default) in params.items()}
 
@@ -331,7 +331,7 @@ def _parse_question(fail, raw, study: StudySpec) -> tuple[str, ...]:
     for item in raw:
         if not isinstance(item, str) or item not in names:
             raise fail("question", f"{describe(item)} is not a searched hyperparameter of this study"
-                                   f"{close_match(str(item), names)}; searched: {', '.join(names) or 'none'}")
+                                   f"{schema.close_match(str(item), names)}; searched: {', '.join(names) or 'none'}")
     if len(set(raw)) != len(raw):
         raise fail("question", "names a hyperparameter twice")
     return tuple(raw)

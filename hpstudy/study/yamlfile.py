@@ -101,3 +101,17 @@ def read(path: Path) -> str:
         raise SpecError(f"{path}: cannot read the study file: it {err.reason}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"{path}: cannot read the study file ({exception_line(err, with_class=True)})") from None
+
+
+def opening_comment(path: str | Path) -> str:
+    """The comment a study file opens with (its `#` lines before the first other line), without the `#`s; ""
+    when it has none or cannot be read. A results folder's spec.yaml keeps it: the report's question."""
+    lines: list[str] = []
+    try:
+        for line in read(Path(path)).splitlines():     # no FIFO or device is read, nor past the cap
+            if not line.lstrip().startswith("#") or len(lines) >= 40:
+                break
+            lines.append(line.strip().lstrip("#").strip())
+    except SpecError:
+        return ""
+    return "\n".join(line[:300] for line in lines).strip()

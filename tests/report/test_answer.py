@@ -9,11 +9,9 @@ import pandas as pd
 import pytest
 
 from hpstudy.analysis import effects
-from hpstudy.report import answer, numbers
-from hpstudy.report import pages
-from hpstudy.report import tables
+from hpstudy.report import answer, numbers, pages, tables
 from hpstudy.results import folder
-from hpstudy.study import spec
+from hpstudy.study import spec, yamlfile
 from tests.helpers import REPO
 
 STUDIES = REPO / "studies"
@@ -83,10 +81,10 @@ def test_the_seed_interval_of_a_confirmed_best_is_shown():
 
 
 def test_the_question_comes_from_the_study_file():
-    quick = spec.opening_comment(STUDIES / "quickstart.yaml")
+    quick = yamlfile.opening_comment(STUDIES / "quickstart.yaml")
     assert answer.question_text(quick, (), "val_accuracy") == (
         "Quickstart: which small CNN classifies handwritten digits best, and which of its settings matter?")
-    gap = answer.question_text(spec.opening_comment(STUDIES / "gap_vs_dense.yaml"), ("model.head",), "val_accuracy")
+    gap = answer.question_text(yamlfile.opening_comment(STUDIES / "gap_vs_dense.yaml"), ("model.head",), "val_accuracy")
     assert gap.startswith("does replacing the flatten + dense head by global average pooling reduce overfitting")
     assert gap.endswith("still matter once the head is GAP? (asked of model.head)")
     assert answer.question_text("", (), "val_loss") == "Which of the searched configurations gives the best val_loss?"
@@ -98,10 +96,10 @@ def test_the_results_folder_keeps_the_opening_comment(tmp_path):
                       "model: {dropout: {tune: choice, values: [0.0, 0.5]}}\n")
     study = spec.load(source)
     layout = folder.prepare(tmp_path / "r", study)
-    assert spec.opening_comment(layout.spec) == "Which dropout?\nTwo values."
+    assert yamlfile.opening_comment(layout.spec) == "Which dropout?\nTwo values."
     assert spec.load(layout.spec) == study
     folder.prepare(tmp_path / "r", spec.from_dict(study.to_dict()))         # resumed from a spec: kept
-    assert spec.opening_comment(layout.spec) == "Which dropout?\nTwo values."
+    assert yamlfile.opening_comment(layout.spec) == "Which dropout?\nTwo values."
 
 
 @pytest.mark.parametrize("column, value, shown", [

@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 
 from hpstudy.analysis import effects, importance as importance_module, statistics, verdicts
-from hpstudy.errors import HpstudyError
-from hpstudy.report import pages as report
-from hpstudy.report import tables
 from hpstudy.cli import main
+from hpstudy.errors import HpstudyError
+from hpstudy.report import pages as report, tables
 from hpstudy.results.folder import open_folder, study_of
 from hpstudy.results.trials import read_trials
 from tests.helpers import SIX, write_study

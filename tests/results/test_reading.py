@@ -138,14 +138,14 @@ def test_a_study_file_that_is_no_regular_file_is_one_line_never_a_hang(tmp_path,
     assert str(refused.value) == f"{path}: cannot read the study file: {reason}" + (
         "; hpstudy reads regular files only" if "not a file" in reason else "")
     with no_hang():
-        assert spec.opening_comment(path) == ""
+        assert yamlfile.opening_comment(path) == ""
 
 
 def test_a_study_file_reached_through_a_link_is_read(tmp_path):
     (tmp_path / "real.yaml").write_text("# the question\nname: x\n")
     (tmp_path / "study.yaml").symlink_to(tmp_path / "real.yaml")
     assert yamlfile.read(tmp_path / "study.yaml").startswith("# the question")
-    assert spec.opening_comment(tmp_path / "study.yaml") == "the question"
+    assert yamlfile.opening_comment(tmp_path / "study.yaml") == "the question"
 
 
 # ---------------------------------------------------------------- recorded values against the study's space

@@ -2,9 +2,9 @@
 import pytest
 import yaml
 
+from hpstudy.errors import SpecError
 from hpstudy.results import folder
 from hpstudy.study import spec
-from hpstudy.errors import SpecError
 
 BASE = "name: s\n"
 

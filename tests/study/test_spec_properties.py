@@ -15,12 +15,11 @@ import typing
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from hpstudy import cli
-from hpstudy.study import spec
 from hpstudy.errors import SpecError
+from hpstudy.study import spec
 from hpstudy.study.schema import TUNABLE_SECTIONS, Range
 from tests.helpers import examples
 

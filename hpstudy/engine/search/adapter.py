@@ -1,8 +1,7 @@
 """The one adapter over keras-tuner: every private name of keras-tuner that hpstudy relies on is used here,
 and nowhere else, each use naming the behaviour it relies on. It holds `StudyOracle`, mixed into each of
 keras-tuner's oracles; `StudyTunerBase`, mixed into each tuner; the grid oracle made resumable; the chief's gRPC
-server; and the registry of the four tuners.
-"""
+server; and the registry of the five tuners."""
 from __future__ import annotations
 
 import inspect
@@ -14,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
-from keras_tuner.src import config as kt_config                 # 1.4: DEBUG, whether failed trials print tracebacks
+from keras_tuner.src import config as kt_config  # 1.4: DEBUG, whether failed trials print tracebacks
 
 from hpstudy import files
 from hpstudy.engine.search import design
-from hpstudy.engine.search.distributed.roles import DEFAULT_CHIEF_TIMEOUT, WORKER, Role, is_chief, is_worker
-from hpstudy.engine.search.distributed.roles import keras_tuner_environment
+from hpstudy.engine.search.distributed import roles
+from hpstudy.engine.search.distributed.roles import Role, is_chief, is_worker
 from hpstudy.engine.search.distributed.worker import ChiefFinished, StoppableStub
 from hpstudy.errors import ResultsError
 from hpstudy.results import layout as layout_module, trials as trials_module
@@ -199,7 +198,8 @@ class PatientClient:
     worker's heartbeat), since a chief that has finished the study never answers again.
     """
 
-    def __init__(self, client, patience: float = DEFAULT_CHIEF_TIMEOUT, chief_finished: threading.Event | None = None):
+    def __init__(self, client, patience: float = roles.DEFAULT_CHIEF_TIMEOUT,
+                 chief_finished: threading.Event | None = None):
         self.client, self.patience = client, patience
         self.chief_finished = chief_finished if chief_finished is not None else threading.Event()
         # 1.4: OracleClient.stub, whose every call waits (wait_for_ready) up to an hour for a chief that is gone.
@@ -279,7 +279,7 @@ class StudyTunerBase(MixinBase):
 def _check_environment(role: Role | None, tuner) -> None:
     """keras-tuner must be what `role` says (it decides from its environment variables): a tuner made outside
     `roles.keras_tuner_environment(role)` would search on its own where it should ask a chief, or the reverse."""
-    from keras_tuner.src.distribute import oracle_client      # 1.4: a worker's oracle is an OracleClient
+    from keras_tuner.src.distribute import oracle_client  # 1.4: a worker's oracle is an OracleClient
     # 1.4: BaseTuner.tuner_id is KERASTUNER_TUNER_ID, "tuner0" without it.
     expected = role.environment()["KERASTUNER_TUNER_ID"] if role is not None else "tuner0"
     if tuner.tuner_id != expected or is_worker(role) != isinstance(tuner.oracle, oracle_client.OracleClient):
@@ -308,8 +308,7 @@ def _reloaded(path: Path, reload) -> None:
                             RELOAD_HINT) from None
 
 
-# ---------------------------------------------------------------- the registry
-# A study file's tuner name -> (keras-tuner's tuner class, its oracle class).
+# ---------------------------------------------------------------- the registry: a study's tuner -> (tuner, oracle)
 TUNERS = {
     "random": (kt.Tuner, kt.oracles.RandomSearchOracle),
     "grid": (kt.Tuner, ResumableGridSearchOracle),
@@ -348,10 +347,11 @@ def make_tuner(name: str, behaviour: type, *, max_failed_trials: int, role: Role
 def start_server(oracle, host: str, port: int):
     """keras-tuner's gRPC service of `oracle`, listening on host:port: (server, servicer), or None when it cannot
     listen there. `servicer.stop_triggered` turns true once a worker was told there are no more trials."""
-    import grpc
     from concurrent import futures
-    from keras_tuner.src import protos                                    # 1.4: the generated gRPC service
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer   # 1.4: serves an oracle's calls
+
+    import grpc
+    from keras_tuner.src import protos  # 1.4: the generated gRPC service
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer  # 1.4: serves an oracle's calls
 
     # The oracle answers one call at a time. No SO_REUSEPORT (gRPC's default): a second chief on the same port
     # must fail to bind, not share the port and take half the workers' calls.
@@ -376,7 +376,8 @@ def missing_private_names() -> list[str]:
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_chief, oracle_client
     oracle = kt.oracles.RandomSearchOracle(objective="val_loss", max_trials=1)
-    with keras_tuner_environment(Role(WORKER, "127.0.0.1", 1, worker_id="probe")):   # it connects on its first call
+    probe = Role(roles.WORKER, "127.0.0.1", 1, worker_id="probe")
+    with roles.keras_tuner_environment(probe):          # it connects on its first call
         client = oracle_client.OracleClient(oracle)
     grid = kt.oracles.GridSearchOracle(objective="val_loss", max_trials=1)
     hyperband = kt.oracles.HyperbandOracle(objective="val_loss", max_epochs=2)
