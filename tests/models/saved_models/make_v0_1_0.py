@@ -1,7 +1,7 @@
 """How tests/models/saved_models/v0_1_0.keras was made, with hpstudy 0.1.0 as it was before its saved-model layers
 and loss moved to hpstudy.models (they were hpstudy.engine.preprocess and hpstudy.engine.training then, so the
-file names those modules): a tiny model behind every hpstudy layer (pad-crop, cutout) and Keras's flip and standardization,
-compiled with the label-smoothed loss and trained one step, so that its optimizer state is saved too.
+file names those modules): a tiny model behind every hpstudy layer (pad-crop, cutout) and Keras's flip and
+standardization, compiled with the label-smoothed loss and trained one step, so that its optimizer state is saved too.
 
     cd tests/models/saved_models
     PYTHONPATH=<hpstudy 0.1.0 checkout> python make_v0_1_0.py v0_1_0.keras
