@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -128,11 +130,20 @@ def open_server(paths: list, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
 def serve(paths: list, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, stream=None) -> None:
     """Serve the live view of `paths` until Ctrl-C, which ends it quietly; says where on `stream` (stdout)."""
     server = open_server(paths, host=host, port=port)
+    # Ctrl-C shuts the server down from its handler rather than raising KeyboardInterrupt where the main thread
+    # happens to be: in a process that has loaded Keras that is sometimes a garbage-collection callback, where
+    # Python ignores it and the server goes on (seen under load). shutdown() waits for the loop, so a thread calls it.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT,
+                                 lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     try:
         count = f"{len(paths)} {'study' if len(paths) == 1 else 'studies'}"
         print(f"hpstudy serve: {count} at {server.url} (Ctrl-C stops it)", file=stream or sys.stdout, flush=True)
         server.serve_forever()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:               # serve called off the main thread, or before the handler was set
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         server.server_close()
