@@ -86,6 +86,13 @@ def write_study(folder, text=None, name="tiny", **extra):
     return path
 
 
+def epochs_study(folder, name: str, epochs: list[int]):
+    """Write the tiny study with a fixed dropout and `epochs` as its one searched choice, in the grid's order: the
+    trial with many epochs is long enough for a kill to land inside it, the one with few ends in a second."""
+    text = TINY.format(name=name).replace("dropout: {tune: choice, values: [0.0, 0.5]}", "dropout: 0.0")
+    return write_study(folder, text.replace("epochs: 2", f"epochs: {{tune: choice, values: {epochs}}}"), name=name)
+
+
 # Each property test sets its own number of examples, and the default profile (CI's) draws exactly those. The dev
 # profile (HYPOTHESIS_PROFILE=dev, registered by conftest.py) draws at most DEV_EXAMPLES of each.
 DEV_EXAMPLES = 10

@@ -16,7 +16,7 @@ from hpstudy.errors import ResultsError
 from hpstudy.results.folder import open_folder
 from hpstudy.results.layout import CHECKPOINT, trial_number
 from hpstudy.results.trials import ranked_trials
-from tests.helpers import HPSTUDY_COMMAND, TINY, run_command, write_study
+from tests.helpers import HPSTUDY_COMMAND, TINY, epochs_study, run_command, write_study
 
 # Weight decay of 1000 at this rate multiplies the weights by -9 each step: the loss overflows to NaN.
 DIVERGING = TINY.replace("  epochs: 2", "  epochs: 3\n  optimizer: sgd\n  learning_rate: 0.01\n"
@@ -56,9 +56,7 @@ def test_a_search_whose_every_trial_failed_is_an_error_not_a_success(tmp_path, c
 @pytest.mark.slow
 def test_a_killed_trial_is_retried_but_one_that_keeps_killing_the_run_is_failed(tmp_path):
     # Trial 0 long enough to be killed inside it, trial 1 short.
-    text = TINY.format(name="crash").replace("dropout: {tune: choice, values: [0.0, 0.5]}", "dropout: 0.0")
-    study_path = write_study(tmp_path, text.replace("epochs: 2", "epochs: {tune: choice, values: [60, 2]}"),
-                             name="crash")
+    study_path = epochs_study(tmp_path, "crash", [60, 2])
     command = [*HPSTUDY_COMMAND, "run", str(study_path), "--results-dir", str(tmp_path)]
     history = tmp_path / "crash" / "trials" / "0" / "history_0.csv"
     for _ in range(2):          # the run dies twice inside trial 0 (as an out-of-memory kill would)

@@ -16,7 +16,7 @@ from hpstudy.models import facts
 from hpstudy.results.layout import Layout
 from hpstudy.results.trials import read_repeats, read_trials
 from hpstudy.study import spec
-from tests.helpers import HPSTUDY_COMMAND, TINY, write_study
+from tests.helpers import HPSTUDY_COMMAND, TINY, epochs_study, write_study
 
 BASE = "name: s\n"
 
@@ -274,9 +274,7 @@ def test_a_killed_run_resumes_and_reruns_only_the_interrupted_trial(tmp_path):
     import time
 
     # Trial 0 is short; trial 1 has enough epochs that the kill lands inside it.
-    text = TINY.format(name="killed").replace("dropout: {tune: choice, values: [0.0, 0.5]}", "dropout: 0.0")
-    study_path = write_study(tmp_path, text.replace("epochs: 2", "epochs: {tune: choice, values: [2, 40]}"),
-                             name="killed")
+    study_path = epochs_study(tmp_path, "killed", [2, 40])
     command = [*HPSTUDY_COMMAND, "run", str(study_path), "--results-dir", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = tmp_path / "killed" / "trials" / "1" / "history_0.csv"
